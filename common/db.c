@@ -1,0 +1,122 @@
+/* db.c: see db.h. */
+#include "db.h"
+
+#include <errno.h>
+#include <sys/stat.h>
+
+#include "log.h"
+
+int db_errno(int rc)
+{
+        switch (rc) {
+        case MDB_SUCCESS:
+                return 0;
+        case MDB_NOTFOUND:
+                return -ENOENT;
+        case MDB_KEYEXIST:
+                return -EEXIST;
+        case MDB_MAP_FULL:
+                return -ENOSPC;
+        case MDB_MAP_RESIZED:
+        case MDB_READERS_FULL:
+                return -EAGAIN;
+        case MDB_DBS_FULL:
+                return -EMFILE;
+        case MDB_TXN_FULL:
+        case MDB_BAD_VALSIZE:
+                return -E2BIG;
+        case MDB_VERSION_MISMATCH:
+        case MDB_INCOMPATIBLE:
+                return -EPROTO;
+        case MDB_PAGE_NOTFOUND:
+        case MDB_CORRUPTED:
+        case MDB_INVALID:
+        case MDB_PANIC:
+                return -EIO;
+        default:
+                return rc > 0 ? -rc : -EIO;
+        }
+}
+
+int db_env_open(MDB_env **ret, const char *dir, unsigned int maxdbs, size_t mapsize,
+                unsigned int flags)
+{
+        MDB_env *env = NULL;
+        MDB_envinfo info;
+        int rc, r;
+
+        if (!(flags & MDB_RDONLY)) {
+                r = util_mkdir_p(dir, 0700);
+                if (r < 0)
+                        return r;
+        }
+        rc = mdb_env_create(&env);
+        if (rc)
+                return db_errno(rc);
+        rc = mdb_env_set_maxdbs(env, maxdbs);
+        if (!rc)
+                rc = mdb_env_set_maxreaders(env, 256);
+        if (!rc)
+                rc = mdb_env_set_mapsize(env, mapsize);
+        /* MDB_NOTLS: read transactions are tied to the transaction object, not the
+         * thread, so a long-lived reader may be renewed from any thread. */
+        if (!rc)
+                rc = mdb_env_open(env, dir, flags | MDB_NOTLS, 0600);
+        if (rc)
+                goto fail;
+        /* Another process may have grown the map past our initial size. */
+        if (mdb_env_info(env, &info) == 0 && info.me_mapsize < mapsize &&
+            !(flags & MDB_RDONLY))
+                rc = mdb_env_set_mapsize(env, mapsize);
+        if (rc)
+                goto fail;
+        /* Readers left by processes that were killed hold pages forever. */
+        (void)mdb_reader_check(env, NULL);
+        *ret = env;
+        return 0;
+fail:
+        mdb_env_close(env);
+        return db_errno(rc);
+}
+
+int db_txn_begin(MDB_env *env, unsigned int flags, MDB_txn **txn)
+{
+        int rc = mdb_txn_begin(env, NULL, flags, txn);
+
+        if (rc == MDB_MAP_RESIZED) {
+                rc = mdb_env_set_mapsize(env, 0);
+                if (!rc)
+                        rc = mdb_txn_begin(env, NULL, flags, txn);
+        }
+        return db_errno(rc);
+}
+
+int db_env_grow(MDB_env *env)
+{
+        MDB_envinfo info;
+        size_t next;
+        int rc;
+
+        rc = mdb_env_info(env, &info);
+        if (rc)
+                return db_errno(rc);
+        if (info.me_mapsize >= DB_MAP_MAX)
+                return -ENOSPC;
+        next = info.me_mapsize * 2;
+        if (next > DB_MAP_MAX)
+                next = DB_MAP_MAX;
+        rc = mdb_env_set_mapsize(env, next);
+        if (rc)
+                return db_errno(rc);
+        log_info("store map grown from %zu to %zu MiB", info.me_mapsize >> 20, next >> 20);
+        return 0;
+}
+
+int db_dbi_open(MDB_txn *txn, const char *name, unsigned int flags, MDB_dbi *dbi)
+{
+        unsigned int tflags = 0;
+
+        if (mdb_env_get_flags(mdb_txn_env(txn), &tflags) == 0 && (tflags & MDB_RDONLY))
+                flags &= ~(unsigned int)MDB_CREATE;
+        return db_errno(mdb_dbi_open(txn, name, flags, dbi));
+}

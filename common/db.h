@@ -1,0 +1,35 @@
+/* db.h: the one place that talks to LMDB's environment: opening with the
+ * project's defaults, error conversion, and growing the map instead of failing.
+ *
+ * Both the hub and the node keep every durable byte in LMDB. Commits use LMDB's
+ * default durable mode (fsync on commit), so a committed transaction survives a
+ * crash of the process or the machine. */
+#pragma once
+
+#include <stddef.h>
+#include <lmdb.h>
+
+#include "util.h"
+
+/* Largest map any store grows to: a bound, not an allocation (the map is sparse). */
+#define DB_MAP_MAX ((size_t)1 << 40)
+
+/* Converts an LMDB return code (MDB_* or errno) into a negative errno. */
+int db_errno(int mdb_rc);
+
+/* Opens the environment in directory dir (created with mode 0700 unless
+ * MDB_RDONLY is in flags) for up to maxdbs named databases. mapsize is the
+ * initial map size; a larger size already on disk is kept. On success *ret owns
+ * the environment; close it with mdb_env_close(). */
+NMO_WUR int db_env_open(MDB_env **ret, const char *dir, unsigned int maxdbs, size_t mapsize,
+                        unsigned int flags);
+
+/* Begins a transaction, adopting a map grown by another process on the way. */
+NMO_WUR int db_txn_begin(MDB_env *env, unsigned int flags, MDB_txn **txn);
+
+/* Doubles the map size after MDB_MAP_FULL. No transaction of this process may be
+ * open. Returns -ENOSPC once DB_MAP_MAX is reached. */
+NMO_WUR int db_env_grow(MDB_env *env);
+
+/* Opens (creating unless the transaction is read-only) the named database. */
+NMO_WUR int db_dbi_open(MDB_txn *txn, const char *name, unsigned int flags, MDB_dbi *dbi);

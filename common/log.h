@@ -1,0 +1,23 @@
+/* log.h: one-line log records on stderr for the daemons and tools.
+ *
+ * Records carry a UTC timestamp, the program name and a level. They never carry
+ * secrets or signal content: callers log ids, counts and reasons only. */
+#pragma once
+
+enum log_level {
+        LOG_LEVEL_ERROR = 0,
+        LOG_LEVEL_WARN = 1,
+        LOG_LEVEL_INFO = 2,
+        LOG_LEVEL_DEBUG = 3,
+};
+
+/* Sets the program name printed in each record and the most verbose level shown. */
+void log_setup(const char *program, enum log_level level);
+enum log_level log_get_level(void);
+
+void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_error(...) log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_LEVEL_WARN, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)

@@ -1,0 +1,89 @@
+/* keys.h: the key pairs of members and of the hub, their text files and their
+ * fingerprints.
+ *
+ * A member holds a transport key pair (Curve25519, used by CurveZMQ) and a
+ * payload key pair (X25519, used to seal signals to the hub). The hub holds the
+ * same two plus an Ed25519 signing key pair for receipts and alerts.
+ *
+ * Secret keys live in sodium_malloc() memory and are wiped when freed. Secret key
+ * files are created exclusively with mode 0600 and refused when group or others
+ * can read them. Public bundles are plain text that is safe to mail; their
+ * fingerprint is short enough to read over the phone. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+#define KEYS_KEY_BYTES 32
+#define KEYS_SIGN_SECRET_BYTES 64
+#define KEYS_NAME_MAX 63
+/* "xxxx-xxxx-xxxx-xxxx-xxxx" and its NUL. */
+#define KEYS_FINGERPRINT_LEN 25
+/* Largest key file read; real ones are well under 1 KiB. */
+#define KEYS_FILE_MAX 8192
+
+enum keys_role {
+        KEYS_ROLE_MEMBER = 1,
+        KEYS_ROLE_HUB = 2,
+};
+
+struct keys_public {
+        enum keys_role role;
+        char name[KEYS_NAME_MAX + 1];            /* label, may be empty */
+        uint8_t transport[KEYS_KEY_BYTES];       /* CurveZMQ public key */
+        uint8_t payload[KEYS_KEY_BYTES];         /* X25519, sealing target / sender */
+        uint8_t sign[KEYS_KEY_BYTES];            /* Ed25519, hub only (zero for members) */
+};
+
+struct keys_secret {
+        struct keys_public pub;
+        uint8_t transport_sk[KEYS_KEY_BYTES];
+        uint8_t payload_sk[KEYS_KEY_BYTES];
+        uint8_t sign_sk[KEYS_SIGN_SECRET_BYTES]; /* hub only */
+};
+
+/* Returns "member" or "hub"; keys_role_parse() the reverse (-EINVAL). */
+const char *keys_role_name(enum keys_role role);
+NMO_WUR int keys_role_parse(const char *s, enum keys_role *role);
+
+/* Is name a valid label: 1..63 of [A-Za-z0-9._-], starting with a letter or digit? */
+bool keys_name_ok(const char *name);
+
+/* Generates fresh key pairs for role into sodium_malloc() memory. name may be
+ * NULL. Free with keys_free(). */
+NMO_WUR int keys_generate(struct keys_secret **ret, enum keys_role role, const char *name);
+
+/* Wipes and frees; accepts NULL. */
+void keys_free(struct keys_secret *sk);
+
+/* Writes the secret key file: created exclusively (-EEXIST if present), 0600. */
+NMO_WUR int keys_save_secret(const struct keys_secret *sk, const char *path);
+
+/* Writes the public bundle (0644), replacing an existing file. */
+NMO_WUR int keys_save_public(const struct keys_public *pk, const char *path);
+
+/* Formats the public bundle text into a fresh string the caller frees. */
+NMO_WUR int keys_format_public(const struct keys_public *pk, char **text);
+
+/* Loads a secret key file. Refuses files readable by group or others (-EACCES),
+ * malformed files (-EBADMSG) and files whose public halves do not match their
+ * secrets (-EBADMSG). On failure err (may be NULL) says why in one line. */
+NMO_WUR int keys_load_secret(struct keys_secret **ret, const char *path, char *err,
+                             size_t errlen);
+
+/* Loads a public bundle, or the public half of a secret file. A fingerprint
+ * line, when present, must match the keys. */
+NMO_WUR int keys_load_public(struct keys_public *pk, const char *path, char *err, size_t errlen);
+
+/* Parses public bundle text of len bytes (need not be NUL terminated). */
+NMO_WUR int keys_parse_public(struct keys_public *pk, const char *text, size_t len, char *err,
+                              size_t errlen);
+
+/* The short fingerprint of the public keys: 20 hex digits in groups of four. */
+void keys_fingerprint(const struct keys_public *pk, char out[KEYS_FINGERPRINT_LEN]);
+
+/* Constant-time equality of two public key sets (role and keys; not the name). */
+bool keys_public_equal(const struct keys_public *a, const struct keys_public *b);

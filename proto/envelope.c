@@ -1,0 +1,187 @@
+/* envelope.c: see envelope.h. */
+#include "envelope.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void envelope_key_id(const uint8_t hub_payload_pk[KEYS_KEY_BYTES],
+                     uint8_t out[ENVELOPE_KEY_ID_BYTES])
+{
+        uint8_t h[32];
+
+        crypto_generichash(h, sizeof(h), hub_payload_pk, KEYS_KEY_BYTES, NULL, 0);
+        memcpy(out, h, ENVELOPE_KEY_ID_BYTES);
+}
+
+void envelope_hash(const uint8_t *frame, size_t len, uint8_t out[ENVELOPE_HASH_BYTES])
+{
+        crypto_generichash(out, ENVELOPE_HASH_BYTES, frame, len, NULL, 0);
+}
+
+int envelope_seal(const struct signal *s, const struct keys_secret *member,
+                  const uint8_t hub_payload_pk[KEYS_KEY_BYTES], const uint8_t *nonce,
+                  uint8_t **frame, size_t *len)
+{
+        Nmo__Envelope e = NMO__ENVELOPE__INIT;
+        uint8_t n[ENVELOPE_NONCE_BYTES], key_id[ENVELOPE_KEY_ID_BYTES];
+        uint8_t *plain = NULL, *box = NULL, *out = NULL;
+        size_t plain_len = 0, out_len;
+        int r;
+
+        r = signal_pack(s, &plain, &plain_len);
+        if (r < 0)
+                return r;
+        box = malloc(plain_len + crypto_box_MACBYTES);
+        if (!box) {
+                r = -ENOMEM;
+                goto out;
+        }
+        if (nonce)
+                memcpy(n, nonce, sizeof(n));
+        else
+                randombytes_buf(n, sizeof(n));
+        if (crypto_box_easy(box, plain, plain_len, n, hub_payload_pk, member->payload_sk) != 0) {
+                r = -EINVAL;
+                goto out;
+        }
+        envelope_key_id(hub_payload_pk, key_id);
+        e.has_version = 1;
+        e.version = 1;
+        e.has_signal_id = 1;
+        e.signal_id.data = (uint8_t *)s->id;
+        e.signal_id.len = SIGNAL_ID_BYTES;
+        e.has_sender = 1;
+        e.sender.data = (uint8_t *)member->pub.payload;
+        e.sender.len = KEYS_KEY_BYTES;
+        e.has_hub_key_id = 1;
+        e.hub_key_id.data = key_id;
+        e.hub_key_id.len = sizeof(key_id);
+        e.has_nonce = 1;
+        e.nonce.data = n;
+        e.nonce.len = sizeof(n);
+        e.has_box = 1;
+        e.box.data = box;
+        e.box.len = plain_len + crypto_box_MACBYTES;
+        out_len = nmo__envelope__get_packed_size(&e);
+        if (out_len > ENVELOPE_MAX) {
+                r = -E2BIG;
+                goto out;
+        }
+        out = malloc(out_len);
+        if (!out) {
+                r = -ENOMEM;
+                goto out;
+        }
+        *len = nmo__envelope__pack(&e, out);
+        *frame = out;
+        r = 0;
+out:
+        if (plain) {
+                sodium_memzero(plain, plain_len);
+                free(plain);
+        }
+        free(box);
+        return r;
+}
+
+static Nmo__Reason refuse(Nmo__Reason reason, char *detail, size_t len, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+
+static Nmo__Reason refuse(Nmo__Reason reason, char *detail, size_t len, const char *fmt, ...)
+{
+        va_list ap;
+
+        if (detail && len) {
+                va_start(ap, fmt);
+                vsnprintf(detail, len, fmt, ap);
+                va_end(ap);
+        }
+        return reason;
+}
+
+Nmo__Reason envelope_open(const uint8_t *frame, size_t len, const struct envelope_opener *op,
+                          struct signal *out, uint8_t id_out[SIGNAL_ID_BYTES], bool *has_id,
+                          char *detail, size_t detail_len)
+{
+        Nmo__Envelope *e = NULL;
+        uint8_t *plain = NULL;
+        size_t plain_len = 0;
+        char why[160] = "";
+        Nmo__Reason reason;
+
+        *has_id = false;
+        if (detail && detail_len)
+                detail[0] = '\0';
+        if (len > ENVELOPE_MAX)
+                return refuse(NMO__REASON__REASON_OVERSIZED, detail, detail_len,
+                              "envelope of %zu bytes, at most %d accepted", len, ENVELOPE_MAX);
+        e = nmo__envelope__unpack(NULL, len, frame);
+        if (!e)
+                return refuse(NMO__REASON__REASON_MALFORMED, detail, detail_len,
+                              "frame is not a protobuf Envelope");
+        if (e->has_signal_id && e->signal_id.len == SIGNAL_ID_BYTES) {
+                memcpy(id_out, e->signal_id.data, SIGNAL_ID_BYTES);
+                *has_id = true;
+        }
+        if (!e->has_version || e->version != 1) {
+                reason = refuse(NMO__REASON__REASON_UNSUPPORTED_VERSION, detail, detail_len,
+                                "envelope version %u not supported (this hub speaks 1)",
+                                e->has_version ? e->version : 0);
+                goto out;
+        }
+        if (!*has_id || !e->has_sender || e->sender.len != KEYS_KEY_BYTES || !e->has_hub_key_id ||
+            e->hub_key_id.len != ENVELOPE_KEY_ID_BYTES || !e->has_nonce ||
+            e->nonce.len != ENVELOPE_NONCE_BYTES || !e->has_box ||
+            e->box.len < crypto_box_MACBYTES) {
+                reason = refuse(NMO__REASON__REASON_MALFORMED, detail, detail_len,
+                                "envelope lacks a field or a field has the wrong length");
+                goto out;
+        }
+        if (sodium_memcmp(e->hub_key_id.data, op->hub_key_id, ENVELOPE_KEY_ID_BYTES) != 0) {
+                reason = refuse(NMO__REASON__REASON_UNKNOWN_HUB_KEY, detail, detail_len,
+                                "sealed to a hub payload key this hub does not hold");
+                goto out;
+        }
+        if (sodium_memcmp(e->sender.data, op->member_payload_pk, KEYS_KEY_BYTES) != 0) {
+                reason = refuse(NMO__REASON__REASON_SENDER_MISMATCH, detail, detail_len,
+                                "sealed by a key other than this connection's member");
+                goto out;
+        }
+        plain_len = e->box.len - crypto_box_MACBYTES;
+        plain = malloc(plain_len ? plain_len : 1);
+        if (!plain) {
+                reason = refuse(NMO__REASON__REASON_STORE_UNAVAILABLE, detail, detail_len,
+                                "out of memory");
+                goto out;
+        }
+        if (crypto_box_open_easy_afternm(plain, e->box.data, e->box.len, e->nonce.data,
+                                         op->shared_key) != 0) {
+                reason = refuse(NMO__REASON__REASON_DECRYPT_FAILED, detail, detail_len,
+                                "box does not authenticate");
+                goto out;
+        }
+        if (signal_unpack(out, plain, plain_len, why, sizeof(why)) < 0) {
+                reason = refuse(NMO__REASON__REASON_INVALID_SIGNAL, detail, detail_len, "%s", why);
+                goto out;
+        }
+        if (sodium_memcmp(out->id, id_out, SIGNAL_ID_BYTES) != 0) {
+                reason = refuse(NMO__REASON__REASON_ID_MISMATCH, detail, detail_len,
+                                "envelope signal id differs from the sealed signal's id");
+                goto out;
+        }
+        if (signal_validate(out, why, sizeof(why)) < 0) {
+                reason = refuse(NMO__REASON__REASON_INVALID_SIGNAL, detail, detail_len, "%s", why);
+                goto out;
+        }
+        reason = NMO__REASON__REASON_NONE;
+out:
+        if (plain) {
+                sodium_memzero(plain, plain_len);
+                free(plain);
+        }
+        nmo__envelope__free_unpacked(e, NULL);
+        return reason;
+}

@@ -1,0 +1,59 @@
+/* envelope.h: sealing a signal for the hub, and opening it there.
+ *
+ * Construction (PROTOCOL.md, "Envelope"): the serialised Signal is encrypted and
+ * authenticated with crypto_box_easy (X25519, XSalsa20-Poly1305) from the
+ * member's payload secret key to the hub's payload public key, under a random
+ * 24-byte nonce. Only the holder of that member key could have made a box that
+ * opens under the hub's key, so the box itself says which member sealed it. The
+ * hub precomputes crypto_box_beforenm() per member, so opening costs one
+ * XSalsa20-Poly1305 pass.
+ *
+ * The envelope travels as one frame; everything that reaches the node's disk is
+ * this ciphertext. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sodium.h>
+
+#include "envelope.pb-c.h"
+#include "keys.h"
+#include "signal.h"
+
+/* Largest envelope frame the hub accepts; larger ones get REASON_OVERSIZED. */
+#define ENVELOPE_MAX 4096
+#define ENVELOPE_KEY_ID_BYTES 8
+#define ENVELOPE_NONCE_BYTES crypto_box_NONCEBYTES
+#define ENVELOPE_HASH_BYTES 32
+
+/* The hub payload key id an envelope names: BLAKE2b-256(pk)[0..8). */
+void envelope_key_id(const uint8_t hub_payload_pk[KEYS_KEY_BYTES],
+                     uint8_t out[ENVELOPE_KEY_ID_BYTES]);
+
+/* BLAKE2b-256 of a whole frame, as receipts carry it. */
+void envelope_hash(const uint8_t *frame, size_t len, uint8_t out[ENVELOPE_HASH_BYTES]);
+
+/* Seals s from member to hub into a fresh frame (free()). nonce may be NULL
+ * (random; the only choice outside known-answer tests). */
+NMO_WUR int envelope_seal(const struct signal *s, const struct keys_secret *member,
+                          const uint8_t hub_payload_pk[KEYS_KEY_BYTES],
+                          const uint8_t *nonce, uint8_t **frame, size_t *len);
+
+/* What the hub knows about the member whose connection delivered a frame. */
+struct envelope_opener {
+        const uint8_t *member_payload_pk;    /* KEYS_KEY_BYTES */
+        const uint8_t *shared_key;           /* crypto_box_beforenm(member pk, hub sk) */
+        const uint8_t *hub_key_id;           /* ENVELOPE_KEY_ID_BYTES */
+};
+
+/* Opens a frame for the member in op: decodes it, checks version, hub key id
+ * and sender, authenticates and decrypts the box, unpacks and validates the
+ * signal and checks its id against the envelope's.
+ *
+ * Returns NMO__REASON__REASON_NONE with *out filled, or the reason the frame is
+ * refused with a one-line detail. id_out receives the envelope's signal id
+ * whenever the frame carried one (*has_id set), so even a refusal names it. */
+Nmo__Reason envelope_open(const uint8_t *frame, size_t len, const struct envelope_opener *op,
+                          struct signal *out, uint8_t id_out[SIGNAL_ID_BYTES], bool *has_id,
+                          char *detail, size_t detail_len);
