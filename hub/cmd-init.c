@@ -1,0 +1,120 @@
+/* cmd-init.c: `nmo-hub init`: creates a hub directory: keys, config, store. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "config.h"
+#include "keys.h"
+#include "server.h"
+#include "store.h"
+
+static const char help[] =
+        "Usage: nmo-hub init --dir DIR [--listen tcp://HOST:PORT] [--name NAME]\n"
+        "\n"
+        "Creates a hub directory: the hub's secret keys (DIR/keys/hub.key, mode 0600),\n"
+        "its public bundle (DIR/keys/hub.pub, to send to every member), the config\n"
+        "DIR/hub.conf and the private store DIR/private. Refuses to overwrite keys.\n"
+        "\n"
+        "  --dir DIR        hub directory (created with mode 0700)\n"
+        "  --listen EP      endpoint to serve on (default " HUB_DEFAULT_LISTEN ")\n"
+        "  --name NAME      label in the public bundle (default gdn-hub)\n"
+        "  -h, --help       show this help\n";
+
+int hub_cmd_init(int argc, char **argv)
+{
+        static const struct option opts[] = {
+                { "dir", required_argument, NULL, 'd' },
+                { "listen", required_argument, NULL, 'l' },
+                { "name", required_argument, NULL, 'n' },
+                { "help", no_argument, NULL, 'h' },
+                { NULL, 0, NULL, 0 },
+        };
+        struct keys_secret *sk = NULL;
+        struct hub_store *st = NULL;
+        struct hub_config cfg;
+        const char *dir = NULL, *name = "gdn-hub";
+        char fp[KEYS_FINGERPRINT_LEN], *keydir = NULL, *sec = NULL, *pub = NULL;
+        int c, r, ret = HUB_EXIT_FAIL;
+
+        hub_config_defaults(&cfg);
+        while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+                switch (c) {
+                case 'd':
+                        dir = optarg;
+                        break;
+                case 'l':
+                        if (!hub_config_endpoint_ok(optarg))
+                                return hub_cli_usage("init", "--listen must be tcp://HOST:PORT");
+                        snprintf(cfg.listen, sizeof(cfg.listen), "%s", optarg);
+                        break;
+                case 'n':
+                        if (!keys_name_ok(optarg))
+                                return hub_cli_usage("init", "--name: letters, digits, '.', "
+                                                     "'_' or '-'");
+                        name = optarg;
+                        break;
+                case 'h':
+                        fputs(help, stdout);
+                        return HUB_EXIT_OK;
+                default:
+                        return HUB_EXIT_USAGE;
+                }
+        }
+        if (!dir || optind != argc)
+                return hub_cli_usage("init", "--dir DIR is required");
+        keydir = util_path(dir, "keys");
+        sec = hub_secret_key_path(dir);
+        pub = hub_public_key_path(dir);
+        if (!keydir || !sec || !pub)
+                goto out;
+        if (access(sec, F_OK) == 0) {
+                fprintf(stderr, "nmo-hub init: %s already exists; this directory has a hub. "
+                        "Refusing to replace its keys.\n", sec);
+                goto out;
+        }
+        r = util_mkdir_p(dir, 0700);
+        if (r == 0)
+                r = util_mkdir_p(keydir, 0700);
+        if (r < 0) {
+                fprintf(stderr, "nmo-hub init: cannot create %s: %s\n", keydir, strerror(-r));
+                goto out;
+        }
+        r = keys_generate(&sk, KEYS_ROLE_HUB, name);
+        if (r == 0)
+                r = keys_save_secret(sk, sec);
+        if (r == 0)
+                r = keys_save_public(&sk->pub, pub);
+        if (r < 0) {
+                fprintf(stderr, "nmo-hub init: cannot write the hub keys: %s\n", strerror(-r));
+                goto out;
+        }
+        r = hub_config_write(&cfg, dir);
+        if (r < 0 && r != -EEXIST) {
+                fprintf(stderr, "nmo-hub init: cannot write %s/hub.conf: %s\n", dir,
+                        strerror(-r));
+                goto out;
+        }
+        r = hub_store_open(&st, dir, false);
+        if (r < 0) {
+                fprintf(stderr, "nmo-hub init: cannot create the private store: %s\n",
+                        strerror(-r));
+                goto out;
+        }
+        keys_fingerprint(&sk->pub, fp);
+        printf("hub directory:   %s\n"
+               "public bundle:   %s  (send this file to every member)\n"
+               "fingerprint:     %s  (members compare this by phone)\n"
+               "serve with:      nmo-hub serve --dir %s\n", dir, pub, fp, dir);
+        ret = HUB_EXIT_OK;
+out:
+        hub_store_free(st);
+        keys_free(sk);
+        free(keydir);
+        free(sec);
+        free(pub);
+        return ret;
+}

@@ -1,0 +1,357 @@
+/* cmd-member.c: `nmo-hub member ...`: enrol, list, show, suspend, resume and
+ * revoke member keys. Works while the daemon runs: both use the same LMDB
+ * store, and the daemon checks a member's state on every message. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <json-c/json.h>
+
+#include "cli.h"
+#include "keys.h"
+#include "member.h"
+
+static const char help[] =
+        "Usage: nmo-hub member COMMAND --dir DIR ...\n"
+        "\n"
+        "  add --dir DIR --name NAME --pub FILE [--fingerprint FP]\n"
+        "        enrol the member public bundle FILE under NAME (active at once).\n"
+        "        With --fingerprint, refuse unless the bundle has that fingerprint\n"
+        "        (the one the member read to you over the phone).\n"
+        "  list --dir DIR [--json]      all members with state and fingerprint\n"
+        "  show --dir DIR NAME [--json] one member\n"
+        "  suspend --dir DIR NAME       refuse the member until resumed\n"
+        "  resume --dir DIR NAME        admit a suspended member again\n"
+        "  revoke --dir DIR NAME        refuse the member for good (cannot be undone)\n"
+        "\n"
+        "A suspended or revoked member is refused at its next handshake and its\n"
+        "next message on a connection already open. Names and keys are never reused.\n";
+
+struct args {
+        const char *dir;
+        const char *name;
+        const char *pub;
+        const char *fingerprint;
+        bool json;
+        const char *positional;
+};
+
+static int parse(const char *cmd, int argc, char **argv, struct args *a)
+{
+        static const struct option opts[] = {
+                { "dir", required_argument, NULL, 'd' },
+                { "name", required_argument, NULL, 'n' },
+                { "pub", required_argument, NULL, 'p' },
+                { "fingerprint", required_argument, NULL, 'f' },
+                { "json", no_argument, NULL, 'j' },
+                { "help", no_argument, NULL, 'h' },
+                { NULL, 0, NULL, 0 },
+        };
+        int c;
+
+        memset(a, 0, sizeof(*a));
+        optind = 1;
+        while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+                switch (c) {
+                case 'd':
+                        a->dir = optarg;
+                        break;
+                case 'n':
+                        a->name = optarg;
+                        break;
+                case 'p':
+                        a->pub = optarg;
+                        break;
+                case 'f':
+                        a->fingerprint = optarg;
+                        break;
+                case 'j':
+                        a->json = true;
+                        break;
+                case 'h':
+                        fputs(help, stdout);
+                        return 1;
+                default:
+                        return -1;
+                }
+        }
+        if (optind < argc)
+                a->positional = argv[optind++];
+        if (optind < argc) {
+                hub_cli_usage("member", "too many arguments");
+                return -1;
+        }
+        if (!a->dir) {
+                fprintf(stderr, "nmo-hub member %s: --dir DIR is required\n"
+                        "Try 'nmo-hub member --help'.\n", cmd);
+                return -1;
+        }
+        return 0;
+}
+
+static json_object *member_json(const struct hub_member *m)
+{
+        struct keys_public pk;
+        char fp[KEYS_FINGERPRINT_LEN], added[32], changed[32];
+        json_object *o = json_object_new_object();
+
+        memset(&pk, 0, sizeof(pk));
+        pk.role = KEYS_ROLE_MEMBER;
+        memcpy(pk.transport, m->transport, KEYS_KEY_BYTES);
+        memcpy(pk.payload, m->payload, KEYS_KEY_BYTES);
+        keys_fingerprint(&pk, fp);
+        util_format_time(m->added_ms, added, sizeof(added));
+        util_format_time(m->changed_ms, changed, sizeof(changed));
+        json_object_object_add(o, "name", json_object_new_string(m->name));
+        json_object_object_add(o, "id", json_object_new_int64(m->id));
+        json_object_object_add(o, "state", json_object_new_string(hub_member_state_name(m->state)));
+        json_object_object_add(o, "fingerprint", json_object_new_string(fp));
+        json_object_object_add(o, "added", json_object_new_string(added));
+        json_object_object_add(o, "changed", json_object_new_string(changed));
+        return o;
+}
+
+static void print_member_line(const struct hub_member *m)
+{
+        json_object *o = member_json(m);
+
+        printf("%-24s %6u  %-9s  %s  %s\n", m->name, m->id, hub_member_state_name(m->state),
+               json_object_get_string(json_object_object_get(o, "fingerprint")),
+               json_object_get_string(json_object_object_get(o, "added")));
+        json_object_put(o);
+}
+
+struct txn_ctx {
+        struct hub_store *st;
+        const char *name;
+        const struct keys_public *pk;
+        enum hub_member_state state;
+        struct hub_member out;
+        json_object *list;
+        bool json;
+};
+
+static int add_txn(MDB_txn *txn, void *userdata)
+{
+        struct txn_ctx *t = userdata;
+
+        return hub_member_add(txn, t->st, t->name, t->pk, util_now_ms(), &t->out);
+}
+
+static int cmd_add(struct hub_store *st, const struct args *a)
+{
+        struct keys_public pk;
+        struct txn_ctx t;
+        char err[512], fp[KEYS_FINGERPRINT_LEN];
+        int r;
+
+        if (!a->name || !a->pub || a->positional)
+                return hub_cli_usage("member", "add takes --name NAME and --pub FILE");
+        if (!keys_name_ok(a->name))
+                return hub_cli_usage("member", "--name: 1 to 63 letters, digits, '.', '_' or "
+                                     "'-', starting with a letter or digit");
+        if (keys_load_public(&pk, a->pub, err, sizeof(err)) < 0) {
+                fprintf(stderr, "nmo-hub member add: %s\n", err);
+                return HUB_EXIT_FAIL;
+        }
+        if (pk.role != KEYS_ROLE_MEMBER) {
+                fprintf(stderr, "nmo-hub member add: %s is a %s key, not a member bundle\n",
+                        a->pub, keys_role_name(pk.role));
+                return HUB_EXIT_FAIL;
+        }
+        keys_fingerprint(&pk, fp);
+        if (a->fingerprint && strcmp(a->fingerprint, fp) != 0) {
+                fprintf(stderr, "nmo-hub member add: fingerprint mismatch: %s has %s, you "
+                        "expected %s. Not enrolled; get the bundle again.\n", a->pub, fp,
+                        a->fingerprint);
+                return HUB_EXIT_FAIL;
+        }
+        memset(&t, 0, sizeof(t));
+        t.st = st;
+        t.name = a->name;
+        t.pk = &pk;
+        r = hub_store_write(st, add_txn, &t);
+        if (r == -EEXIST) {
+                fprintf(stderr, "nmo-hub member add: the name %s or this key is already "
+                        "enrolled (names and keys are never reused; see 'nmo-hub member "
+                        "list')\n", a->name);
+                return HUB_EXIT_FAIL;
+        }
+        if (r < 0) {
+                fprintf(stderr, "nmo-hub member add: %s\n", strerror(-r));
+                return HUB_EXIT_FAIL;
+        }
+        printf("enrolled %s (member id %u, fingerprint %s); active now\n", t.out.name, t.out.id,
+               fp);
+        return HUB_EXIT_OK;
+}
+
+static int list_one(const struct hub_member *m, void *userdata)
+{
+        struct txn_ctx *t = userdata;
+
+        if (t->json)
+                json_object_array_add(t->list, member_json(m));
+        else
+                print_member_line(m);
+        return 0;
+}
+
+static int list_txn(MDB_txn *txn, void *userdata)
+{
+        struct txn_ctx *t = userdata;
+
+        return hub_member_foreach(txn, t->st, list_one, t);
+}
+
+static int cmd_list(struct hub_store *st, const struct args *a)
+{
+        struct txn_ctx t;
+        int r;
+
+        if (a->positional || a->name || a->pub)
+                return hub_cli_usage("member", "list takes only --dir and --json");
+        memset(&t, 0, sizeof(t));
+        t.st = st;
+        t.json = a->json;
+        if (t.json)
+                t.list = json_object_new_array();
+        else
+                printf("%-24s %6s  %-9s  %-24s  %s\n", "NAME", "ID", "STATE", "FINGERPRINT",
+                       "ADDED");
+        r = hub_store_read(st, list_txn, &t);
+        if (r < 0) {
+                fprintf(stderr, "nmo-hub member list: %s\n", strerror(-r));
+                json_object_put(t.list);
+                return HUB_EXIT_FAIL;
+        }
+        if (t.json) {
+                printf("%s\n", json_object_to_json_string_ext(t.list, JSON_C_TO_STRING_PRETTY |
+                                                              JSON_C_TO_STRING_NOSLASHESCAPE));
+                json_object_put(t.list);
+        }
+        return HUB_EXIT_OK;
+}
+
+static int show_txn(MDB_txn *txn, void *userdata)
+{
+        struct txn_ctx *t = userdata;
+
+        return hub_member_by_name(txn, t->st, t->name, &t->out);
+}
+
+static int cmd_show(struct hub_store *st, const struct args *a)
+{
+        struct txn_ctx t;
+        json_object *o;
+        int r;
+
+        if (!a->positional)
+                return hub_cli_usage("member", "show takes a member NAME");
+        memset(&t, 0, sizeof(t));
+        t.st = st;
+        t.name = a->positional;
+        r = hub_store_read(st, show_txn, &t);
+        if (r == -ENOENT) {
+                fprintf(stderr, "nmo-hub member show: no member named %s\n", t.name);
+                return HUB_EXIT_FAIL;
+        }
+        if (r < 0) {
+                fprintf(stderr, "nmo-hub member show: %s\n", strerror(-r));
+                return HUB_EXIT_FAIL;
+        }
+        o = member_json(&t.out);
+        if (a->json) {
+                printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+                                                              JSON_C_TO_STRING_NOSLASHESCAPE));
+        } else {
+                json_object_object_foreach(o, key, val)
+                        printf("%-12s %s\n", key, json_object_get_string(val));
+        }
+        json_object_put(o);
+        return HUB_EXIT_OK;
+}
+
+static int state_txn(MDB_txn *txn, void *userdata)
+{
+        struct txn_ctx *t = userdata;
+
+        return hub_member_set_state(txn, t->st, t->name, t->state, util_now_ms(), &t->out);
+}
+
+static int cmd_state(struct hub_store *st, const struct args *a, const char *cmd,
+                     enum hub_member_state state)
+{
+        struct txn_ctx t;
+        int r;
+
+        if (!a->positional)
+                return hub_cli_usage("member", "this command takes a member NAME");
+        memset(&t, 0, sizeof(t));
+        t.st = st;
+        t.name = a->positional;
+        t.state = state;
+        r = hub_store_write(st, state_txn, &t);
+        if (r == -ENOENT) {
+                fprintf(stderr, "nmo-hub member %s: no member named %s\n", cmd, t.name);
+                return HUB_EXIT_FAIL;
+        }
+        if (r == -EPERM) {
+                fprintf(stderr, "nmo-hub member %s: %s is revoked; revocation is final\n", cmd,
+                        t.name);
+                return HUB_EXIT_FAIL;
+        }
+        if (r < 0) {
+                fprintf(stderr, "nmo-hub member %s: %s\n", cmd, strerror(-r));
+                return HUB_EXIT_FAIL;
+        }
+        printf("%s is now %s\n", t.out.name, hub_member_state_name(t.out.state));
+        return HUB_EXIT_OK;
+}
+
+int hub_cmd_member(int argc, char **argv)
+{
+        static const char *const cmds[] = { "add", "list", "show", "suspend", "resume",
+                                            "revoke" };
+        struct hub_store *st = NULL;
+        struct args a;
+        const char *cmd;
+        bool readonly;
+        int r;
+
+        if (argc < 2)
+                return hub_cli_usage("member", "missing command (add, list, show, suspend, "
+                                     "resume, revoke)");
+        cmd = argv[1];
+        if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+                fputs(help, stdout);
+                return HUB_EXIT_OK;
+        }
+        r = -1;
+        for (size_t i = 0; i < NMO_ARRAY_SIZE(cmds); i++)
+                if (strcmp(cmd, cmds[i]) == 0)
+                        r = 0;
+        if (r < 0)
+                return hub_cli_usage("member", "unknown command");
+        r = parse(cmd, argc - 1, argv + 1, &a);
+        if (r != 0)
+                return r > 0 ? HUB_EXIT_OK : HUB_EXIT_USAGE;
+        readonly = strcmp(cmd, "list") == 0 || strcmp(cmd, "show") == 0;
+        if (hub_cli_open_store(a.dir, readonly, &st) < 0)
+                return HUB_EXIT_FAIL;
+        if (strcmp(cmd, "add") == 0)
+                r = cmd_add(st, &a);
+        else if (strcmp(cmd, "list") == 0)
+                r = cmd_list(st, &a);
+        else if (strcmp(cmd, "show") == 0)
+                r = cmd_show(st, &a);
+        else if (strcmp(cmd, "suspend") == 0)
+                r = cmd_state(st, &a, cmd, HUB_MEMBER_SUSPENDED);
+        else if (strcmp(cmd, "resume") == 0)
+                r = cmd_state(st, &a, cmd, HUB_MEMBER_ACTIVE);
+        else
+                r = cmd_state(st, &a, cmd, HUB_MEMBER_REVOKED);
+        hub_store_free(st);
+        return r;
+}

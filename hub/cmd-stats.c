@@ -1,0 +1,132 @@
+/* cmd-stats.c: `nmo-hub stats`: the hub's health in figures, read from the
+ * private store (works while the daemon runs). */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <json-c/json.h>
+
+#include "cli.h"
+#include "member.h"
+#include "receipt.h"
+
+static const char help[] =
+        "Usage: nmo-hub stats --dir DIR [--json]\n"
+        "\n"
+        "Prints the hub's counters: signals_stored, members_active,\n"
+        "members_suspended, members_revoked, duplicates (repeats answered with the\n"
+        "original receipt), rejected (refusals, also by reason), and the size of the\n"
+        "private store. --json prints one JSON object with those keys.\n";
+
+struct stats_ctx {
+        struct hub_store *st;
+        json_object *o;
+};
+
+static int stats_txn(MDB_txn *txn, void *userdata)
+{
+        struct stats_ctx *c = userdata;
+        static const char *const keys[] = { HUB_META_SIGNALS, HUB_META_DUPLICATES,
+                                            HUB_META_REJECTED };
+        json_object *by = json_object_new_object();
+        uint64_t counts[4], v;
+        MDB_envinfo info;
+        MDB_stat env_stat;
+        int r;
+
+        json_object_object_add(c->o, "rejected_by_reason", by);
+        for (size_t i = 0; i < NMO_ARRAY_SIZE(keys); i++) {
+                r = hub_store_meta_get(txn, c->st, keys[i], &v);
+                if (r < 0)
+                        return r;
+                json_object_object_add(c->o, keys[i], json_object_new_int64((int64_t)v));
+        }
+        for (int reason = 1; reason <= NMO__REASON__REASON_STORE_UNAVAILABLE; reason++) {
+                char name[64];
+
+                snprintf(name, sizeof(name), "%s.%s", HUB_META_REJECTED,
+                         reason_name((Nmo__Reason)reason));
+                r = hub_store_meta_get(txn, c->st, name, &v);
+                if (r < 0)
+                        return r;
+                if (v)
+                        json_object_object_add(by, reason_name((Nmo__Reason)reason),
+                                               json_object_new_int64((int64_t)v));
+        }
+        r = hub_member_count(txn, c->st, counts);
+        if (r < 0)
+                return r;
+        json_object_object_add(c->o, "members_active",
+                               json_object_new_int64((int64_t)counts[HUB_MEMBER_ACTIVE]));
+        json_object_object_add(c->o, "members_suspended",
+                               json_object_new_int64((int64_t)counts[HUB_MEMBER_SUSPENDED]));
+        json_object_object_add(c->o, "members_revoked",
+                               json_object_new_int64((int64_t)counts[HUB_MEMBER_REVOKED]));
+        if (mdb_env_info(c->st->env, &info) == 0 && mdb_env_stat(c->st->env, &env_stat) == 0) {
+                json_object_object_add(c->o, "store_used_bytes",
+                                       json_object_new_int64((int64_t)((info.me_last_pgno + 1) *
+                                                                       env_stat.ms_psize)));
+                json_object_object_add(c->o, "store_map_bytes",
+                                       json_object_new_int64((int64_t)info.me_mapsize));
+        }
+        return 0;
+}
+
+int hub_cmd_stats(int argc, char **argv)
+{
+        static const struct option opts[] = {
+                { "dir", required_argument, NULL, 'd' },
+                { "json", no_argument, NULL, 'j' },
+                { "help", no_argument, NULL, 'h' },
+                { NULL, 0, NULL, 0 },
+        };
+        struct hub_store *st = NULL;
+        struct stats_ctx ctx;
+        const char *dir = NULL;
+        bool json = false;
+        int c, r;
+
+        while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+                switch (c) {
+                case 'd':
+                        dir = optarg;
+                        break;
+                case 'j':
+                        json = true;
+                        break;
+                case 'h':
+                        fputs(help, stdout);
+                        return HUB_EXIT_OK;
+                default:
+                        return HUB_EXIT_USAGE;
+                }
+        }
+        if (!dir || optind != argc)
+                return hub_cli_usage("stats", "--dir DIR is required");
+        if (hub_cli_open_store(dir, true, &st) < 0)
+                return HUB_EXIT_FAIL;
+        ctx.st = st;
+        ctx.o = json_object_new_object();
+        r = hub_store_read(st, stats_txn, &ctx);
+        hub_store_free(st);
+        if (r < 0) {
+                fprintf(stderr, "nmo-hub stats: cannot read the store: %s\n", strerror(-r));
+                json_object_put(ctx.o);
+                return HUB_EXIT_FAIL;
+        }
+        if (json) {
+                printf("%s\n", json_object_to_json_string_ext(ctx.o, JSON_C_TO_STRING_PRETTY |
+                                                              JSON_C_TO_STRING_NOSLASHESCAPE));
+        } else {
+                json_object_object_foreach(ctx.o, key, val) {
+                        if (json_object_is_type(val, json_type_object)) {
+                                json_object_object_foreach(val, k2, v2)
+                                        printf("%-20s %s\n", k2, json_object_get_string(v2));
+                        } else {
+                                printf("%-20s %s\n", key, json_object_get_string(val));
+                        }
+                }
+        }
+        json_object_put(ctx.o);
+        return HUB_EXIT_OK;
+}

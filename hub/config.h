@@ -1,0 +1,40 @@
+/* config.h: the hub's settings: where it listens and every limit on what a
+ * peer controls, with defaults, read from DIR/hub.conf (ini) and overridable on
+ * the command line. */
+#pragma once
+
+#include <stdint.h>
+
+#include "util.h"
+
+#define HUB_DEFAULT_LISTEN "tcp://*:7750"
+#define HUB_ENDPOINT_MAX 256
+
+struct hub_limits {
+        uint32_t max_message;   /* ZMQ_MAXMSGSIZE: a larger frame disconnects the peer */
+        uint32_t queue;         /* ZMQ high-water marks, messages per direction */
+        uint32_t batch;         /* most envelopes committed in one transaction */
+        uint32_t member_rate;   /* sustained envelopes per second per member */
+        uint32_t member_burst;  /* envelopes a member may send at once */
+        uint32_t handshake_ms;  /* time a peer gets to finish the CURVE handshake */
+};
+
+struct hub_config {
+        char listen[HUB_ENDPOINT_MAX];
+        struct hub_limits limits;
+};
+
+/* Fills cfg with the defaults. */
+void hub_config_defaults(struct hub_config *cfg);
+
+/* Reads DIR/hub.conf over the defaults in cfg. A missing file is fine (-ENOENT
+ * is not returned); an unknown section or key, or a bad value, is -EINVAL with
+ * "hub.conf:LINE: reason" in err. */
+NMO_WUR int hub_config_load(struct hub_config *cfg, const char *hub_dir, char *err,
+                            size_t errlen);
+
+/* Writes a commented hub.conf with cfg's values; refuses to overwrite. */
+NMO_WUR int hub_config_write(const struct hub_config *cfg, const char *hub_dir);
+
+/* Does s look like tcp://HOST:PORT (HOST may be * or an address)? */
+bool hub_config_endpoint_ok(const char *s);

@@ -1,0 +1,437 @@
+/* ingest.c: see ingest.h. */
+#include "ingest.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+
+#include "db.h"
+#include "envelope.h"
+#include "log.h"
+#include "member.h"
+#include "store.pb-c.h"
+
+/* The shared key with one member, cached by member id. */
+struct shared_key {
+        uint8_t payload[KEYS_KEY_BYTES];
+        uint8_t key[crypto_box_BEFORENMBYTES];
+        uint8_t valid;
+};
+
+/* Token bucket per member id. */
+struct bucket {
+        double tokens;
+        uint64_t last_ms;
+};
+
+struct hub_ingest {
+        struct hub_store *st;
+        const struct keys_secret *hub;
+        struct hub_limits limits;
+        uint8_t hub_key_id[ENVELOPE_KEY_ID_BYTES];
+        struct shared_key *keys;   /* sodium_allocarray, nkeys entries */
+        size_t nkeys;
+        struct bucket *buckets;    /* plain memory, nbuckets entries */
+        size_t nbuckets;
+        struct hub_ingest_totals totals;
+};
+
+int hub_ingest_new(struct hub_ingest **ret, struct hub_store *st, const struct keys_secret *hub,
+                   const struct hub_limits *limits)
+{
+        struct hub_ingest *ig = calloc(1, sizeof(*ig));
+
+        if (!ig)
+                return -ENOMEM;
+        ig->st = st;
+        ig->hub = hub;
+        ig->limits = *limits;
+        envelope_key_id(hub->pub.payload, ig->hub_key_id);
+        *ret = ig;
+        return 0;
+}
+
+void hub_ingest_free(struct hub_ingest *ig)
+{
+        if (!ig)
+                return;
+        if (ig->keys) {
+                sodium_memzero(ig->keys, ig->nkeys * sizeof(*ig->keys));
+                sodium_free(ig->keys);
+        }
+        free(ig->buckets);
+        free(ig);
+}
+
+void hub_item_clear(struct hub_item *item)
+{
+        free(item->reply);
+        item->reply = NULL;
+        item->reply_len = 0;
+        item->outcome = 0;
+        item->reason = NMO__REASON__REASON_NONE;
+}
+
+void hub_ingest_totals(const struct hub_ingest *ig, struct hub_ingest_totals *out)
+{
+        *out = ig->totals;
+}
+
+/* Returns the shared key with member m, computing it when new or changed. */
+static const uint8_t *shared_key(struct hub_ingest *ig, const struct hub_member *m)
+{
+        struct shared_key *e;
+
+        if (m->id >= ig->nkeys) {
+                size_t cap = ig->nkeys ? ig->nkeys : 64;
+                struct shared_key *grown;
+
+                while (cap <= m->id)
+                        cap *= 2;
+                /* Guarded, non-swappable memory; one block for all members. */
+                grown = sodium_allocarray(cap, sizeof(*grown));
+                if (!grown)
+                        return NULL;
+                sodium_memzero(grown, cap * sizeof(*grown));
+                if (ig->keys) {
+                        memcpy(grown, ig->keys, ig->nkeys * sizeof(*grown));
+                        sodium_memzero(ig->keys, ig->nkeys * sizeof(*grown));
+                        sodium_free(ig->keys);
+                }
+                ig->keys = grown;
+                ig->nkeys = cap;
+        }
+        e = &ig->keys[m->id];
+        if (!e->valid || sodium_memcmp(e->payload, m->payload, KEYS_KEY_BYTES) != 0) {
+                if (crypto_box_beforenm(e->key, m->payload, ig->hub->payload_sk) != 0) {
+                        e->valid = 0;
+                        return NULL;
+                }
+                memcpy(e->payload, m->payload, KEYS_KEY_BYTES);
+                e->valid = 1;
+        }
+        return e->key;
+}
+
+/* Takes one token from member id's bucket; false when it is empty. */
+static bool rate_take(struct hub_ingest *ig, uint32_t id, uint64_t now_ms)
+{
+        struct bucket *b;
+
+        if (id >= ig->nbuckets) {
+                size_t cap = ig->nbuckets ? ig->nbuckets : 64;
+                struct bucket *grown;
+
+                while (cap <= id)
+                        cap *= 2;
+                grown = realloc(ig->buckets, cap * sizeof(*grown));
+                if (!grown)
+                        return true; /* no memory to track: do not punish the member */
+                memset(grown + ig->nbuckets, 0, (cap - ig->nbuckets) * sizeof(*grown));
+                ig->buckets = grown;
+                ig->nbuckets = cap;
+        }
+        b = &ig->buckets[id];
+        if (b->last_ms == 0) {
+                b->tokens = ig->limits.member_burst;
+        } else if (now_ms > b->last_ms) {
+                b->tokens += (double)(now_ms - b->last_ms) * ig->limits.member_rate / 1000.0;
+                if (b->tokens > ig->limits.member_burst)
+                        b->tokens = ig->limits.member_burst;
+        }
+        b->last_ms = now_ms;
+        if (b->tokens < 1.0)
+                return false;
+        b->tokens -= 1.0;
+        return true;
+}
+
+struct batch {
+        struct hub_ingest *ig;
+        struct hub_item *items;
+        bool *rate_ok;
+        size_t n;
+        uint64_t now_ms;
+        uint64_t accepted, duplicates, rejected;
+        uint64_t by_reason[NMO__REASON__REASON_STORE_UNAVAILABLE + 1];
+};
+
+static int reply_with(struct hub_item *it, bool duplicate, const uint8_t *signed_receipt,
+                      size_t len)
+{
+        return reply_pack(duplicate, signed_receipt, len, &it->reply, &it->reply_len);
+}
+
+/* Signs a receipt for r and wraps it in a reply for it. */
+static int sign_and_reply(struct hub_ingest *ig, struct hub_item *it, const struct receipt *r,
+                          uint8_t **signed_out, size_t *signed_len)
+{
+        uint8_t *sig = NULL;
+        size_t len = 0;
+        int ret;
+
+        ret = receipt_sign(r, ig->hub->sign_sk, &sig, &len);
+        if (ret < 0)
+                return ret;
+        ret = reply_with(it, false, sig, len);
+        if (ret == 0 && signed_out) {
+                *signed_out = sig;
+                *signed_len = len;
+                sig = NULL;
+        }
+        free(sig);
+        return ret;
+}
+
+static int reject(struct batch *b, struct hub_item *it, struct receipt *r, Nmo__Reason reason,
+                  const char *detail)
+{
+        it->outcome = HUB_OUTCOME_REJECTED;
+        it->reason = reason;
+        r->status = NMO__RECEIPT_STATUS__RECEIPT_REJECTED;
+        r->reason = reason;
+        if (detail && detail != r->detail)
+                snprintf(r->detail, sizeof(r->detail), "%s", detail);
+        b->rejected++;
+        if ((unsigned int)reason < NMO_ARRAY_SIZE(b->by_reason))
+                b->by_reason[reason]++;
+        return sign_and_reply(b->ig, it, r, NULL, NULL);
+}
+
+static int store_signal(MDB_txn *txn, struct batch *b, struct hub_item *it,
+                        const struct hub_member *m, const struct signal *s, struct receipt *r)
+{
+        struct hub_ingest *ig = b->ig;
+        Nmo__Hub__SignalRecord rec = NMO__HUB__SIGNAL_RECORD__INIT;
+        uint8_t key[4 + SIGNAL_ID_BYTES];
+        uint8_t *plain = NULL, *sig = NULL, *val = NULL;
+        size_t plain_len = 0, sig_len = 0;
+        MDB_val k = { sizeof(key), key }, v;
+        int ret;
+
+        hub_store_put_u32(key, m->id);
+        memcpy(key + 4, s->id, SIGNAL_ID_BYTES);
+        ret = mdb_get(txn, ig->st->signals, &k, &v);
+        if (ret == 0) {
+                Nmo__Hub__SignalRecord *old =
+                        nmo__hub__signal_record__unpack(NULL, v.mv_size, v.mv_data);
+
+                if (!old || !old->has_receipt) {
+                        if (old)
+                                nmo__hub__signal_record__free_unpacked(old, NULL);
+                        log_error("private store: damaged record for a stored signal");
+                        return -EBADMSG;
+                }
+                ret = reply_with(it, true, old->receipt.data, old->receipt.len);
+                nmo__hub__signal_record__free_unpacked(old, NULL);
+                if (ret == 0) {
+                        it->outcome = HUB_OUTCOME_DUPLICATE;
+                        b->duplicates++;
+                }
+                return ret;
+        }
+        if (ret != MDB_NOTFOUND)
+                return db_errno(ret);
+
+        ret = hub_store_meta_add(txn, ig->st, HUB_META_NEXT_SEQ, 1, &r->sequence);
+        if (ret < 0)
+                return ret;
+        r->status = NMO__RECEIPT_STATUS__RECEIPT_ACCEPTED;
+        r->reason = NMO__REASON__REASON_NONE;
+        ret = sign_and_reply(ig, it, r, &sig, &sig_len);
+        if (ret < 0)
+                goto out;
+        ret = signal_pack(s, &plain, &plain_len);
+        if (ret < 0)
+                goto out;
+        rec.has_signal = 1;
+        rec.signal.data = plain;
+        rec.signal.len = plain_len;
+        rec.has_receipt = 1;
+        rec.receipt.data = sig;
+        rec.receipt.len = sig_len;
+        rec.has_received_ms = 1;
+        rec.received_ms = b->now_ms;
+        v.mv_size = nmo__hub__signal_record__get_packed_size(&rec);
+        val = malloc(v.mv_size);
+        if (!val) {
+                ret = -ENOMEM;
+                goto out;
+        }
+        nmo__hub__signal_record__pack(&rec, val);
+        v.mv_data = val;
+        ret = db_errno(mdb_put(txn, ig->st->signals, &k, &v, MDB_NOOVERWRITE));
+        if (ret < 0)
+                goto out;
+        it->outcome = HUB_OUTCOME_ACCEPTED;
+        b->accepted++;
+out:
+        if (plain) {
+                sodium_memzero(plain, plain_len);
+                free(plain);
+        }
+        free(sig);
+        free(val);
+        return ret;
+}
+
+static int process_one(MDB_txn *txn, struct batch *b, size_t i)
+{
+        struct hub_ingest *ig = b->ig;
+        struct hub_item *it = &b->items[i];
+        struct envelope_opener op;
+        struct hub_member m;
+        struct signal s;
+        struct receipt r;
+        const uint8_t *k;
+        Nmo__Reason reason;
+        int ret;
+
+        memset(&r, 0, sizeof(r));
+        r.hub_time_ms = b->now_ms;
+        envelope_hash(it->frame, it->len, r.envelope_hash);
+
+        ret = it->member_id ? hub_member_by_id(txn, ig->st, it->member_id, &m) : -ENOENT;
+        if (ret == -ENOENT)
+                return reject(b, it, &r, NMO__REASON__REASON_MEMBER_REVOKED,
+                              "connection is not from an enrolled member");
+        if (ret < 0)
+                return ret;
+        memcpy(r.member_key, m.payload, KEYS_KEY_BYTES);
+        if (m.state == HUB_MEMBER_REVOKED)
+                return reject(b, it, &r, NMO__REASON__REASON_MEMBER_REVOKED,
+                              "member key revoked by the hub operator");
+        if (m.state == HUB_MEMBER_SUSPENDED)
+                return reject(b, it, &r, NMO__REASON__REASON_MEMBER_SUSPENDED,
+                              "member suspended by the hub operator; will be accepted once "
+                              "resumed");
+        if (it->extra_parts)
+                return reject(b, it, &r, NMO__REASON__REASON_MALFORMED,
+                              "a message must be exactly one frame");
+        if (!b->rate_ok[i])
+                return reject(b, it, &r, NMO__REASON__REASON_RATE_LIMITED,
+                              "member above its rate limit; retry later");
+        k = shared_key(ig, &m);
+        if (!k)
+                return reject(b, it, &r, NMO__REASON__REASON_DECRYPT_FAILED,
+                              "member payload key is not usable");
+        op.member_payload_pk = m.payload;
+        op.shared_key = k;
+        op.hub_key_id = ig->hub_key_id;
+        reason = envelope_open(it->frame, it->len, &op, &s, r.signal_id, &r.has_id, r.detail,
+                               sizeof(r.detail));
+        if (reason == NMO__REASON__REASON_NONE && s.created_ms > b->now_ms + SIGNAL_CLOCK_SKEW_MS) {
+                reason = NMO__REASON__REASON_CLOCK_SKEW;
+                snprintf(r.detail, sizeof(r.detail),
+                         "signal dated %llu s ahead of the hub clock; check the node's clock",
+                         (unsigned long long)((s.created_ms - b->now_ms) / 1000u));
+        }
+        if (reason != NMO__REASON__REASON_NONE)
+                ret = reject(b, it, &r, reason, r.detail);
+        else
+                ret = store_signal(txn, b, it, &m, &s, &r);
+        sodium_memzero(&s, sizeof(s));
+        return ret;
+}
+
+static int batch_txn(MDB_txn *txn, void *userdata)
+{
+        struct batch *b = userdata;
+        char name[64];
+        int r = 0;
+
+        /* This may run again after the map grew: start clean. */
+        b->accepted = b->duplicates = b->rejected = 0;
+        memset(b->by_reason, 0, sizeof(b->by_reason));
+        for (size_t i = 0; i < b->n; i++) {
+                hub_item_clear(&b->items[i]);
+                r = process_one(txn, b, i);
+                if (r < 0)
+                        return r;
+        }
+        if (b->accepted)
+                r = hub_store_meta_add(txn, b->ig->st, HUB_META_SIGNALS, b->accepted, NULL);
+        if (!r && b->duplicates)
+                r = hub_store_meta_add(txn, b->ig->st, HUB_META_DUPLICATES, b->duplicates, NULL);
+        if (!r && b->rejected)
+                r = hub_store_meta_add(txn, b->ig->st, HUB_META_REJECTED, b->rejected, NULL);
+        for (size_t i = 0; !r && i < NMO_ARRAY_SIZE(b->by_reason); i++) {
+                if (!b->by_reason[i])
+                        continue;
+                snprintf(name, sizeof(name), "%s.%s", HUB_META_REJECTED,
+                         reason_name((Nmo__Reason)i));
+                r = hub_store_meta_add(txn, b->ig->st, name, b->by_reason[i], NULL);
+        }
+        return r;
+}
+
+/* When nothing could be committed: every item gets a signed temporary refusal. */
+static void refuse_all(struct hub_ingest *ig, struct hub_item *items, size_t n, uint64_t now_ms)
+{
+        for (size_t i = 0; i < n; i++) {
+                struct hub_item *it = &items[i];
+                struct receipt r;
+                bool has_id = false;
+                Nmo__Envelope *e;
+
+                hub_item_clear(it);
+                memset(&r, 0, sizeof(r));
+                r.hub_time_ms = now_ms;
+                envelope_hash(it->frame, it->len, r.envelope_hash);
+                e = it->len <= ENVELOPE_MAX ? nmo__envelope__unpack(NULL, it->len, it->frame)
+                                            : NULL;
+                if (e) {
+                        if (e->has_signal_id && e->signal_id.len == SIGNAL_ID_BYTES) {
+                                memcpy(r.signal_id, e->signal_id.data, SIGNAL_ID_BYTES);
+                                has_id = true;
+                        }
+                        if (e->has_sender && e->sender.len == KEYS_KEY_BYTES)
+                                memcpy(r.member_key, e->sender.data, KEYS_KEY_BYTES);
+                        nmo__envelope__free_unpacked(e, NULL);
+                }
+                r.has_id = has_id;
+                r.status = NMO__RECEIPT_STATUS__RECEIPT_REJECTED;
+                r.reason = NMO__REASON__REASON_STORE_UNAVAILABLE;
+                snprintf(r.detail, sizeof(r.detail), "hub cannot store durably now; retry later");
+                it->outcome = HUB_OUTCOME_REJECTED;
+                it->reason = r.reason;
+                if (sign_and_reply(ig, it, &r, NULL, NULL) < 0)
+                        log_error("cannot build a store-unavailable reply");
+        }
+        ig->totals.rejected += n;
+}
+
+int hub_ingest_batch(struct hub_ingest *ig, struct hub_item *items, size_t n)
+{
+        struct batch b;
+        int r;
+
+        memset(&b, 0, sizeof(b));
+        b.ig = ig;
+        b.items = items;
+        b.n = n;
+        b.now_ms = util_now_ms();
+        b.rate_ok = calloc(n ? n : 1, sizeof(*b.rate_ok));
+        if (!b.rate_ok) {
+                refuse_all(ig, items, n, b.now_ms);
+                return -ENOMEM;
+        }
+        /* Rate decisions are made once, outside the transaction that may rerun. */
+        for (size_t i = 0; i < n; i++)
+                b.rate_ok[i] = rate_take(ig, items[i].member_id, b.now_ms);
+        r = hub_store_write(ig->st, batch_txn, &b);
+        free(b.rate_ok);
+        if (r < 0) {
+                log_error("cannot commit %zu envelopes to the private store: %s; answering "
+                          "store-unavailable so nodes retry", n, strerror(-r));
+                refuse_all(ig, items, n, b.now_ms);
+                return r;
+        }
+        ig->totals.accepted += b.accepted;
+        ig->totals.duplicates += b.duplicates;
+        ig->totals.rejected += b.rejected;
+        ig->totals.batches++;
+        return 0;
+}

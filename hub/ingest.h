@@ -1,0 +1,68 @@
+/* ingest.h: the hub's ingest pipeline for a batch of envelopes.
+ *
+ * For every envelope, in order: the member of the connection must still be
+ * active (checked inside the write transaction, so a revocation committed by
+ * the operator applies to the very next message); the member must be within
+ * its rate; the envelope must open under the key shared with that member (so a
+ * payload sealed by one member and sent over another member's connection is
+ * refused); the signal must validate and not be dated ahead of the hub clock;
+ * a signal id the member used before is answered with the original receipt.
+ * Accepted signals are written and the whole batch is committed durably in one
+ * LMDB transaction (group commit) before any reply leaves; every outcome, also
+ * a refusal, gets a receipt signed by the hub. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "keys.h"
+#include "receipt.h"
+#include "store.h"
+
+enum hub_outcome {
+        HUB_OUTCOME_ACCEPTED = 1,
+        HUB_OUTCOME_DUPLICATE = 2,
+        HUB_OUTCOME_REJECTED = 3,
+};
+
+struct hub_item {
+        /* Filled by the caller. */
+        uint32_t member_id;      /* from the connection's ZAP User-Id; 0 if unknown */
+        const uint8_t *frame;    /* the envelope frame, borrowed */
+        size_t len;
+        bool extra_parts;        /* the message had more than one frame */
+        /* Filled by hub_ingest_batch(). */
+        enum hub_outcome outcome;
+        Nmo__Reason reason;
+        uint8_t *reply;          /* Reply frame to send back, owned by the item */
+        size_t reply_len;
+};
+
+struct hub_ingest;
+
+/* Sets up the pipeline over an open store with the hub's secret keys (borrowed;
+ * they must outlive the pipeline). */
+NMO_WUR int hub_ingest_new(struct hub_ingest **ret, struct hub_store *st,
+                           const struct keys_secret *hub, const struct hub_limits *limits);
+
+/* Wipes the per-member shared keys and frees; accepts NULL. */
+void hub_ingest_free(struct hub_ingest *ig);
+
+/* Processes n items as one group commit. Every item gets a reply, also when
+ * the store cannot commit (then every item is rejected with
+ * REASON_STORE_UNAVAILABLE, which nodes retry, and the error is returned). */
+NMO_WUR int hub_ingest_batch(struct hub_ingest *ig, struct hub_item *items, size_t n);
+
+/* Frees an item's reply; the item may be reused. */
+void hub_item_clear(struct hub_item *item);
+
+/* Running totals since the pipeline started, for the daemon's log. */
+struct hub_ingest_totals {
+        uint64_t accepted;
+        uint64_t duplicates;
+        uint64_t rejected;
+        uint64_t batches;
+};
+void hub_ingest_totals(const struct hub_ingest *ig, struct hub_ingest_totals *out);

@@ -1,0 +1,61 @@
+/* member.h: the member registry in the hub's private store: enrolment,
+ * look-ups by id, name and transport key, and state changes.
+ *
+ * States: active (admitted), suspended (refused until resumed), revoked
+ * (refused for good). Ids and names are never reused, and a key enrolled once
+ * cannot be enrolled again under another name. All functions work inside a
+ * transaction the caller holds, so the daemon and the operator's commands see
+ * one consistent registry (LMDB serialises the writers of both processes). */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <lmdb.h>
+
+#include "keys.h"
+#include "store.h"
+
+enum hub_member_state {
+        HUB_MEMBER_ACTIVE = 1,
+        HUB_MEMBER_SUSPENDED = 2,
+        HUB_MEMBER_REVOKED = 3,
+};
+
+struct hub_member {
+        uint32_t id;
+        char name[KEYS_NAME_MAX + 1];
+        enum hub_member_state state;
+        uint8_t transport[KEYS_KEY_BYTES];
+        uint8_t payload[KEYS_KEY_BYTES];
+        uint64_t added_ms;
+        uint64_t changed_ms;
+};
+
+const char *hub_member_state_name(enum hub_member_state state);
+
+/* Enrols pk under name as active. -EEXIST when the name or the transport key is
+ * already enrolled (in any state), -EINVAL for a bad name or a hub key. */
+NMO_WUR int hub_member_add(MDB_txn *txn, struct hub_store *st, const char *name,
+                           const struct keys_public *pk, uint64_t now_ms, struct hub_member *out);
+
+/* Look-ups; -ENOENT when there is no such member, -EBADMSG for a damaged record. */
+NMO_WUR int hub_member_by_id(MDB_txn *txn, struct hub_store *st, uint32_t id,
+                             struct hub_member *out);
+NMO_WUR int hub_member_by_name(MDB_txn *txn, struct hub_store *st, const char *name,
+                               struct hub_member *out);
+NMO_WUR int hub_member_by_transport(MDB_txn *txn, struct hub_store *st,
+                                    const uint8_t key[KEYS_KEY_BYTES], struct hub_member *out);
+
+/* Moves member name to state. Allowed: active <-> suspended, either -> revoked.
+ * A revoked member cannot change again (-EPERM); setting the current state is
+ * a no-op that returns 0. */
+NMO_WUR int hub_member_set_state(MDB_txn *txn, struct hub_store *st, const char *name,
+                                 enum hub_member_state state, uint64_t now_ms,
+                                 struct hub_member *out);
+
+/* Calls fn for every member in id order; a negative return from fn stops. */
+NMO_WUR int hub_member_foreach(MDB_txn *txn, struct hub_store *st,
+                               int (*fn)(const struct hub_member *, void *), void *userdata);
+
+/* Counts members by state: counts[state] for state 1..3. */
+NMO_WUR int hub_member_count(MDB_txn *txn, struct hub_store *st, uint64_t counts[4]);

@@ -1,0 +1,317 @@
+/* server.c: see server.h. */
+#include "server.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "ingest.h"
+#include "keys.h"
+#include "log.h"
+#include "store.h"
+#include "zap.h"
+
+#ifndef ZMQ_ZAP_ENFORCE_DOMAIN
+/* Stable in libzmq since 4.3 but still behind the draft header guard. */
+#define ZMQ_ZAP_ENFORCE_DOMAIN 93
+#endif
+
+/* How often the daemon logs its totals when it has been busy. */
+#define HUB_REPORT_MS 60000
+
+char *hub_secret_key_path(const char *hub_dir)
+{
+        return util_path(hub_dir, "keys/hub.key");
+}
+
+char *hub_public_key_path(const char *hub_dir)
+{
+        return util_path(hub_dir, "keys/hub.pub");
+}
+
+struct msg_slot {
+        zmq_msg_t id;
+        zmq_msg_t body;
+};
+
+static int set_int(void *sock, int opt, int value)
+{
+        return zmq_setsockopt(sock, opt, &value, sizeof(value)) < 0 ? -errno : 0;
+}
+
+static int setup_router(void *sock, const struct keys_secret *hub, const struct hub_config *cfg)
+{
+        int64_t max = cfg->limits.max_message;
+        int r;
+
+        r = set_int(sock, ZMQ_CURVE_SERVER, 1);
+        if (!r && zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, hub->transport_sk, KEYS_KEY_BYTES) < 0)
+                r = -errno;
+        if (!r && zmq_setsockopt(sock, ZMQ_ZAP_DOMAIN, HUB_ZAP_DOMAIN, strlen(HUB_ZAP_DOMAIN)) < 0)
+                r = -errno;
+        if (!r)
+                r = set_int(sock, ZMQ_ZAP_ENFORCE_DOMAIN, 1);
+        if (!r && zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &max, sizeof(max)) < 0)
+                r = -errno;
+        if (!r)
+                r = set_int(sock, ZMQ_RCVHWM, (int)cfg->limits.queue);
+        if (!r)
+                r = set_int(sock, ZMQ_SNDHWM, (int)cfg->limits.queue);
+        /* A receipt for a peer that is gone is an error we see, not a silent drop. */
+        if (!r)
+                r = set_int(sock, ZMQ_ROUTER_MANDATORY, 1);
+        if (!r)
+                r = set_int(sock, ZMQ_HANDSHAKE_IVL, (int)cfg->limits.handshake_ms);
+        if (!r)
+                r = set_int(sock, ZMQ_HEARTBEAT_IVL, 10000);
+        if (!r)
+                r = set_int(sock, ZMQ_HEARTBEAT_TIMEOUT, 30000);
+        if (!r)
+                r = set_int(sock, ZMQ_LINGER, 2000);
+        return r;
+}
+
+/* Receives one whole message from the router into slot; returns 1 when one was
+ * read, 0 when none waits, or a negative errno. */
+static int recv_one(void *router, struct msg_slot *slot, struct hub_item *it)
+{
+        const char *user;
+        uint32_t id = 0;
+
+        zmq_msg_init(&slot->id);
+        zmq_msg_init(&slot->body);
+        if (zmq_msg_recv(&slot->id, router, ZMQ_DONTWAIT) < 0) {
+                int e = errno;
+                zmq_msg_close(&slot->id);
+                zmq_msg_close(&slot->body);
+                return e == EAGAIN ? 0 : -e;
+        }
+        memset(it, 0, sizeof(*it));
+        if (!zmq_msg_more(&slot->id) || zmq_msg_recv(&slot->body, router, 0) < 0) {
+                /* A router always delivers identity then body; treat anything else
+                 * as an empty, malformed message. */
+                it->extra_parts = true;
+        }
+        /* More than one body frame: drain and refuse. */
+        if (zmq_msg_more(&slot->body)) {
+                zmq_msg_t extra;
+                int more = 1;
+
+                it->extra_parts = true;
+                while (more) {
+                        zmq_msg_init(&extra);
+                        if (zmq_msg_recv(&extra, router, 0) < 0) {
+                                zmq_msg_close(&extra);
+                                break;
+                        }
+                        more = zmq_msg_more(&extra);
+                        zmq_msg_close(&extra);
+                }
+        }
+        user = zmq_msg_gets(&slot->body, "User-Id");
+        if (user && util_parse_u32(user, 1, UINT32_MAX, &id) < 0)
+                id = 0;
+        it->member_id = id;
+        it->frame = zmq_msg_data(&slot->body);
+        it->len = zmq_msg_size(&slot->body);
+        return 1;
+}
+
+struct counters {
+        uint64_t unroutable;
+        uint64_t send_dropped;
+};
+
+static void send_reply(void *router, struct msg_slot *slot, const struct hub_item *it,
+                       struct counters *c)
+{
+        if (!it->reply)
+                return;
+        if (zmq_send(router, zmq_msg_data(&slot->id), zmq_msg_size(&slot->id),
+                     ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+            zmq_send(router, it->reply, it->reply_len, ZMQ_DONTWAIT) < 0) {
+                /* The node resends what it has no receipt for, and a repeat is
+                 * answered with the original receipt, so nothing is lost. */
+                if (errno == EHOSTUNREACH)
+                        c->unroutable++;
+                else
+                        c->send_dropped++;
+        }
+}
+
+static int block_signals(sigset_t *set)
+{
+        sigemptyset(set);
+        sigaddset(set, SIGTERM);
+        sigaddset(set, SIGINT);
+        sigaddset(set, SIGHUP);
+        /* Blocked before any thread starts, so only the signalfd sees them. */
+        return -pthread_sigmask(SIG_BLOCK, set, NULL);
+}
+
+int hub_serve(const char *hub_dir, const struct hub_config *cfg)
+{
+        struct keys_secret *hub = NULL;
+        struct hub_store *st = NULL;
+        struct hub_ingest *ig = NULL;
+        struct hub_zap *zap = NULL;
+        struct msg_slot *slots = NULL;
+        struct hub_item *items = NULL;
+        struct counters c = { 0, 0 };
+        void *ctx = NULL, *router = NULL;
+        char err[512], *key_path = NULL;
+        uint64_t last_report = util_mono_ms(), reported_batches = 0;
+        bool stopping = false;
+        sigset_t set;
+        int sfd = -1, r;
+
+        r = block_signals(&set);
+        if (r < 0)
+                return r;
+        sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+        if (sfd < 0)
+                return -errno;
+        key_path = hub_secret_key_path(hub_dir);
+        if (!key_path) {
+                r = -ENOMEM;
+                goto out;
+        }
+        r = keys_load_secret(&hub, key_path, err, sizeof(err));
+        if (r < 0) {
+                log_error("%s", err);
+                goto out;
+        }
+        if (hub->pub.role != KEYS_ROLE_HUB) {
+                log_error("%s is not a hub key", key_path);
+                r = -EINVAL;
+                goto out;
+        }
+        r = hub_store_open(&st, hub_dir, false);
+        if (r < 0) {
+                log_error("cannot open the private store in %s/private: %s", hub_dir,
+                          strerror(-r));
+                goto out;
+        }
+        r = hub_ingest_new(&ig, st, hub, &cfg->limits);
+        if (r < 0)
+                goto out;
+        slots = calloc(cfg->limits.batch, sizeof(*slots));
+        items = calloc(cfg->limits.batch, sizeof(*items));
+        if (!slots || !items) {
+                r = -ENOMEM;
+                goto out;
+        }
+        ctx = zmq_ctx_new();
+        if (!ctx) {
+                r = -errno;
+                goto out;
+        }
+        r = hub_zap_start(&zap, ctx, st);
+        if (r < 0) {
+                log_error("cannot start the ZAP handler: %s", strerror(-r));
+                goto out;
+        }
+        router = zmq_socket(ctx, ZMQ_ROUTER);
+        if (!router) {
+                r = -errno;
+                goto out;
+        }
+        r = setup_router(router, hub, cfg);
+        if (r < 0) {
+                log_error("cannot configure the listening socket: %s", zmq_strerror(-r));
+                goto out;
+        }
+        if (zmq_bind(router, cfg->listen) < 0) {
+                r = -errno;
+                log_error("cannot listen on %s: %s", cfg->listen, zmq_strerror(errno));
+                goto out;
+        }
+        log_info("serving on %s (hub directory %s)", cfg->listen, hub_dir);
+
+        while (!stopping) {
+                zmq_pollitem_t polls[2] = {
+                        { router, 0, ZMQ_POLLIN, 0 },
+                        { NULL, sfd, ZMQ_POLLIN, 0 },
+                };
+                size_t n = 0;
+
+                if (zmq_poll(polls, 2, 1000) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        r = -errno;
+                        log_error("poll failed: %s", zmq_strerror(errno));
+                        break;
+                }
+                if (polls[1].revents & ZMQ_POLLIN) {
+                        struct signalfd_siginfo si;
+
+                        if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+                                log_info("signal %u received: finishing what is in flight",
+                                         si.ssi_signo);
+                                stopping = true;
+                        }
+                }
+                /* Take all that waits, up to the batch limit; also while stopping,
+                 * so what was received before the signal is answered. */
+                while (n < cfg->limits.batch) {
+                        int got = recv_one(router, &slots[n], &items[n]);
+                        if (got <= 0) {
+                                if (got < 0 && got != -EINTR)
+                                        log_warn("receive failed: %s", zmq_strerror(-got));
+                                break;
+                        }
+                        n++;
+                }
+                if (n > 0) {
+                        /* Failures are answered inside: every item has a reply. */
+                        (void)!hub_ingest_batch(ig, items, n);
+                        for (size_t i = 0; i < n; i++) {
+                                send_reply(router, &slots[i], &items[i], &c);
+                                hub_item_clear(&items[i]);
+                                zmq_msg_close(&slots[i].id);
+                                zmq_msg_close(&slots[i].body);
+                        }
+                }
+                if (util_mono_ms() - last_report >= HUB_REPORT_MS) {
+                        struct hub_ingest_totals t;
+
+                        hub_ingest_totals(ig, &t);
+                        if (t.batches != reported_batches)
+                                log_info("since start: %llu accepted, %llu duplicates, %llu "
+                                         "rejected in %llu commits; %llu receipts for "
+                                         "disconnected nodes", (unsigned long long)t.accepted,
+                                         (unsigned long long)t.duplicates,
+                                         (unsigned long long)t.rejected,
+                                         (unsigned long long)t.batches,
+                                         (unsigned long long)(c.unroutable + c.send_dropped));
+                        reported_batches = t.batches;
+                        last_report = util_mono_ms();
+                }
+        }
+        if (stopping) {
+                log_info("stopped cleanly");
+                r = 0;
+        }
+out:
+        if (router)
+                zmq_close(router);
+        if (ctx) {
+                zmq_ctx_shutdown(ctx);
+                hub_zap_stop(zap);
+                zmq_ctx_term(ctx);
+        }
+        free(items);
+        free(slots);
+        hub_ingest_free(ig);
+        hub_store_free(st);
+        keys_free(hub);
+        free(key_path);
+        if (sfd >= 0)
+                close(sfd);
+        return r;
+}

@@ -1,0 +1,64 @@
+/* store.h: the hub's private store, an LMDB environment in DIR/private that
+ * only the hub's own user can open (0700 directory, 0600 files).
+ *
+ * Named databases:
+ *   members       u32 BE member id        -> MemberRecord
+ *   member_names  name                    -> u32 BE member id
+ *   member_keys   transport public key    -> u32 BE member id
+ *   signals       u32 BE member id || 16-byte signal id -> SignalRecord
+ *   meta          ASCII name              -> u64 BE counter
+ *
+ * Every write goes through hub_store_write(), which grows the map and runs the
+ * transaction again when LMDB reports it full, so a growing store never fails
+ * a write that a bigger map would take. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <lmdb.h>
+
+#include "util.h"
+
+/* Meta counter names. */
+#define HUB_META_SIGNALS "signals_stored"
+#define HUB_META_DUPLICATES "duplicates"
+#define HUB_META_REJECTED "rejected"
+#define HUB_META_NEXT_SEQ "next_sequence"
+#define HUB_META_NEXT_MEMBER "next_member_id"
+/* Per-reason rejection counters are "rejected.<reason-name>". */
+
+struct hub_store {
+        MDB_env *env;
+        MDB_dbi members;
+        MDB_dbi member_names;
+        MDB_dbi member_keys;
+        MDB_dbi signals;
+        MDB_dbi meta;
+};
+
+/* Opens (creating unless readonly) the private store of the hub directory
+ * hub_dir. *ret owns it; free with hub_store_free(). */
+NMO_WUR int hub_store_open(struct hub_store **ret, const char *hub_dir, bool readonly);
+
+/* Closes; accepts NULL. */
+void hub_store_free(struct hub_store *st);
+
+/* Runs fn(txn, userdata) in a write transaction and commits durably. fn may be
+ * called more than once (after the map grew), so it must start from scratch
+ * each call. A negative return from fn aborts and is passed back. */
+NMO_WUR int hub_store_write(struct hub_store *st, int (*fn)(MDB_txn *, void *), void *userdata);
+
+/* Runs fn in a read-only transaction. */
+NMO_WUR int hub_store_read(struct hub_store *st, int (*fn)(MDB_txn *, void *), void *userdata);
+
+/* Reads a meta counter (0 when absent). */
+NMO_WUR int hub_store_meta_get(MDB_txn *txn, struct hub_store *st, const char *name,
+                               uint64_t *value);
+
+/* Adds delta to a meta counter and optionally returns the new value. */
+NMO_WUR int hub_store_meta_add(MDB_txn *txn, struct hub_store *st, const char *name,
+                               uint64_t delta, uint64_t *value);
+
+/* Big-endian helpers for keys. */
+void hub_store_put_u32(uint8_t out[4], uint32_t v);
+uint32_t hub_store_get_u32(const uint8_t in[4]);

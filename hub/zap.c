@@ -1,0 +1,207 @@
+/* zap.c: see zap.h. */
+#include "zap.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "db.h"
+#include "keys.h"
+#include "log.h"
+#include "member.h"
+
+#define ZAP_ENDPOINT "inproc://zeromq.zap.01"
+#define ZAP_MAX_FRAMES 16
+
+struct hub_zap {
+        void *sock;
+        struct hub_store *st;
+        pthread_t thread;
+        bool started;
+        /* Refusals are logged at most once a second, with a count. */
+        uint64_t last_log_ms;
+        uint64_t refused_quiet;
+};
+
+/* Looks up the client key; returns the ZAP status code and fills user_id. */
+static const char *decide(struct hub_zap *z, const zmq_msg_t *f, size_t nf, char *user_id,
+                          size_t ulen, const char **text)
+{
+        struct hub_member m;
+        MDB_txn *txn = NULL;
+        int r;
+
+        if (nf < 6 || zmq_msg_size((zmq_msg_t *)&f[0]) != 3 ||
+            memcmp(zmq_msg_data((zmq_msg_t *)&f[0]), "1.0", 3) != 0) {
+                *text = "malformed ZAP request";
+                return "500";
+        }
+        if (zmq_msg_size((zmq_msg_t *)&f[2]) != strlen(HUB_ZAP_DOMAIN) ||
+            memcmp(zmq_msg_data((zmq_msg_t *)&f[2]), HUB_ZAP_DOMAIN, strlen(HUB_ZAP_DOMAIN))) {
+                *text = "wrong ZAP domain";
+                return "400";
+        }
+        if (zmq_msg_size((zmq_msg_t *)&f[5]) != 5 ||
+            memcmp(zmq_msg_data((zmq_msg_t *)&f[5]), "CURVE", 5) != 0 || nf != 7 ||
+            zmq_msg_size((zmq_msg_t *)&f[6]) != KEYS_KEY_BYTES) {
+                *text = "only CURVE is accepted";
+                return "400";
+        }
+        r = db_txn_begin(z->st->env, MDB_RDONLY, &txn);
+        if (r < 0) {
+                *text = "member registry unavailable";
+                return "500";
+        }
+        r = hub_member_by_transport(txn, z->st, zmq_msg_data((zmq_msg_t *)&f[6]), &m);
+        mdb_txn_abort(txn);
+        if (r == -ENOENT) {
+                *text = "unknown key";
+                return "400";
+        }
+        if (r < 0) {
+                *text = "member registry unavailable";
+                return "500";
+        }
+        if (m.state != HUB_MEMBER_ACTIVE) {
+                *text = m.state == HUB_MEMBER_SUSPENDED ? "member suspended" : "member revoked";
+                return "400";
+        }
+        snprintf(user_id, ulen, "%u", m.id);
+        *text = "OK";
+        return "200";
+}
+
+static void note_refusal(struct hub_zap *z, const zmq_msg_t *address, const char *why)
+{
+        uint64_t now = util_mono_ms();
+        char addr[64] = "?";
+        size_t n = zmq_msg_size((zmq_msg_t *)address);
+
+        if (n < sizeof(addr)) {
+                memcpy(addr, zmq_msg_data((zmq_msg_t *)address), n);
+                addr[n] = '\0';
+        }
+        if (z->last_log_ms && now - z->last_log_ms < 1000) {
+                z->refused_quiet++;
+                return;
+        }
+        if (z->refused_quiet)
+                log_info("refused handshake from %s: %s (and %llu more refusals in the last "
+                         "second)", addr, why, (unsigned long long)z->refused_quiet);
+        else
+                log_info("refused handshake from %s: %s", addr, why);
+        z->last_log_ms = now;
+        z->refused_quiet = 0;
+}
+
+static int send_str(void *sock, const char *s, int flags)
+{
+        return zmq_send(sock, s, strlen(s), flags) < 0 ? -errno : 0;
+}
+
+static void *zap_thread(void *arg)
+{
+        struct hub_zap *z = arg;
+        zmq_msg_t f[ZAP_MAX_FRAMES];
+
+        for (;;) {
+                size_t nf = 0;
+                bool more = true, failed = false;
+                const char *code, *text = "";
+                char user_id[16] = "";
+
+                while (more) {
+                        zmq_msg_t scratch, *m = nf < ZAP_MAX_FRAMES ? &f[nf] : &scratch;
+
+                        zmq_msg_init(m);
+                        if (zmq_msg_recv(m, z->sock, 0) < 0) {
+                                zmq_msg_close(m);
+                                failed = true;
+                                break;
+                        }
+                        more = zmq_msg_more(m);
+                        if (m == &scratch)
+                                zmq_msg_close(m);
+                        else
+                                nf++;
+                }
+                if (failed) {
+                        for (size_t i = 0; i < nf; i++)
+                                zmq_msg_close(&f[i]);
+                        if (errno == ETERM)
+                                break;
+                        continue;
+                }
+                if (nf < 2) {
+                        for (size_t i = 0; i < nf; i++)
+                                zmq_msg_close(&f[i]);
+                        continue;
+                }
+                code = decide(z, f, nf, user_id, sizeof(user_id), &text);
+                if (strcmp(code, "200") != 0 && nf >= 4)
+                        note_refusal(z, &f[3], text);
+                /* Reply: version, request id, status code, status text, user id, metadata. */
+                if (send_str(z->sock, "1.0", ZMQ_SNDMORE) < 0 ||
+                    zmq_send(z->sock, zmq_msg_data(&f[1]), zmq_msg_size(&f[1]), ZMQ_SNDMORE) < 0 ||
+                    send_str(z->sock, code, ZMQ_SNDMORE) < 0 ||
+                    send_str(z->sock, text, ZMQ_SNDMORE) < 0 ||
+                    send_str(z->sock, user_id, ZMQ_SNDMORE) < 0 ||
+                    zmq_send(z->sock, "", 0, 0) < 0) {
+                        if (errno == ETERM) {
+                                for (size_t i = 0; i < nf; i++)
+                                        zmq_msg_close(&f[i]);
+                                break;
+                        }
+                        log_warn("cannot answer a ZAP request: %s", zmq_strerror(errno));
+                }
+                for (size_t i = 0; i < nf; i++)
+                        zmq_msg_close(&f[i]);
+        }
+        zmq_close(z->sock);
+        z->sock = NULL;
+        return NULL;
+}
+
+int hub_zap_start(struct hub_zap **ret, void *ctx, struct hub_store *st)
+{
+        struct hub_zap *z = calloc(1, sizeof(*z));
+        int linger = 0, r;
+
+        if (!z)
+                return -ENOMEM;
+        z->st = st;
+        z->sock = zmq_socket(ctx, ZMQ_REP);
+        if (!z->sock) {
+                r = -errno;
+                goto fail;
+        }
+        if (zmq_setsockopt(z->sock, ZMQ_LINGER, &linger, sizeof(linger)) < 0 ||
+            zmq_bind(z->sock, ZAP_ENDPOINT) < 0) {
+                r = -errno;
+                goto fail;
+        }
+        /* The socket moves to the thread; pthread_create is a full barrier. */
+        r = -pthread_create(&z->thread, NULL, zap_thread, z);
+        if (r < 0)
+                goto fail;
+        z->started = true;
+        *ret = z;
+        return 0;
+fail:
+        if (z->sock)
+                zmq_close(z->sock);
+        free(z);
+        return r;
+}
+
+void hub_zap_stop(struct hub_zap *z)
+{
+        if (!z)
+                return;
+        if (z->started)
+                pthread_join(z->thread, NULL);
+        free(z);
+}
