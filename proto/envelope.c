@@ -126,10 +126,15 @@ Nmo__Reason envelope_open(const uint8_t *frame, size_t len, const struct envelop
                 memcpy(id_out, e->signal_id.data, SIGNAL_ID_BYTES);
                 *has_id = true;
         }
-        if (!e->has_version || e->version != 1) {
+        if (!e->has_version) {
+                reason = refuse(NMO__REASON__REASON_MALFORMED, detail, detail_len,
+                                "envelope has no version field");
+                goto out;
+        }
+        if (e->version != 1) {
                 reason = refuse(NMO__REASON__REASON_UNSUPPORTED_VERSION, detail, detail_len,
                                 "envelope version %u not supported (this hub speaks 1)",
-                                e->has_version ? e->version : 0);
+                                e->version);
                 goto out;
         }
         if (!*has_id || !e->has_sender || e->sender.len != KEYS_KEY_BYTES || !e->has_hub_key_id ||

@@ -27,7 +27,6 @@ bool reason_is_temporary(Nmo__Reason reason)
         case NMO__REASON__REASON_CLOCK_SKEW:
         case NMO__REASON__REASON_RATE_LIMITED:
         case NMO__REASON__REASON_STORE_UNAVAILABLE:
-        case NMO__REASON__REASON_UNKNOWN_HUB_KEY:
                 return true;
         default:
                 return false;

@@ -1,0 +1,508 @@
+/* harness.c: see harness.h. Failures inside the harness fail the test at once
+ * (cmocka's fail_msg), so tests read as the steps a person would take. */
+#include "harness.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "envelope.h"
+#include "util.h"
+
+static void enrol_member(struct h_hub *h, const char *name, const char *member_pub);
+
+char *h_tmpdir(void)
+{
+        const char *base = getenv("TMPDIR");
+        char *p = NULL;
+
+        if (!base || !*base)
+                base = "/tmp";
+        if (asprintf(&p, "%s/nmo-test-XXXXXX", base) < 0 || !mkdtemp(p))
+                fail_msg("cannot create a temporary directory: %s", strerror(errno));
+        return p;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+        (void)st;
+        (void)flag;
+        (void)ftw;
+        return remove(path) < 0 ? 0 : 0;
+}
+
+void h_rmrf(const char *dir)
+{
+        if (dir && *dir && strcmp(dir, "/") != 0)
+                (void)nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static const char *bin(const char *env, const char *fallback)
+{
+        const char *p = getenv(env);
+
+        return p && *p ? p : fallback;
+}
+
+const char *h_hub_bin(void) { return bin("NMO_HUB", "nmo-hub"); }
+const char *h_node_bin(void) { return bin("NMO_NODE", "nmo-node"); }
+const char *h_keys_bin(void) { return bin("NMO_KEYS", "nmo-keys"); }
+
+static char *slurp_fd(int fd)
+{
+        size_t cap = 4096, len = 0;
+        char *buf = malloc(cap);
+
+        for (;;) {
+                ssize_t n;
+
+                if (len + 1 >= cap) {
+                        cap *= 2;
+                        buf = realloc(buf, cap);
+                }
+                n = read(fd, buf + len, cap - len - 1);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        break;
+                len += (size_t)n;
+        }
+        buf[len] = '\0';
+        return buf;
+}
+
+int h_run(char *const argv[], char **out, char **err)
+{
+        char outp[] = "/tmp/nmo-test-out-XXXXXX", errp[] = "/tmp/nmo-test-err-XXXXXX";
+        int ofd = mkstemp(outp), efd = mkstemp(errp), status = 0;
+        pid_t pid;
+
+        if (ofd < 0 || efd < 0)
+                fail_msg("mkstemp: %s", strerror(errno));
+        unlink(outp);
+        unlink(errp);
+        pid = fork();
+        if (pid < 0)
+                fail_msg("fork: %s", strerror(errno));
+        if (pid == 0) {
+                int devnull = open("/dev/null", O_RDONLY);
+                dup2(devnull, 0);
+                dup2(ofd, 1);
+                dup2(efd, 2);
+                execvp(argv[0], argv);
+                fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+                _exit(127);
+        }
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                ;
+        lseek(ofd, 0, SEEK_SET);
+        lseek(efd, 0, SEEK_SET);
+        if (out)
+                *out = slurp_fd(ofd);
+        if (err)
+                *err = slurp_fd(efd);
+        close(ofd);
+        close(efd);
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+pid_t h_spawn(char *const argv[], const char *log)
+{
+        pid_t pid = fork();
+
+        if (pid < 0)
+                fail_msg("fork: %s", strerror(errno));
+        if (pid == 0) {
+                int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+                int devnull = open("/dev/null", O_RDONLY);
+                dup2(devnull, 0);
+                if (fd >= 0) {
+                        dup2(fd, 1);
+                        dup2(fd, 2);
+                }
+                execvp(argv[0], argv);
+                _exit(127);
+        }
+        return pid;
+}
+
+int h_wait(pid_t pid, int ms)
+{
+        int status;
+
+        for (int waited = 0; waited <= ms; waited += 10) {
+                pid_t r = waitpid(pid, &status, WNOHANG);
+                if (r == pid)
+                        return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+                if (r < 0 && errno != EINTR)
+                        return -1;
+                usleep(10000);
+        }
+        return -1000;
+}
+
+int h_stop(pid_t pid, int sig)
+{
+        int r;
+
+        if (pid <= 0)
+                return -1;
+        kill(pid, sig);
+        r = h_wait(pid, 20000);
+        if (r == -1000) {
+                kill(pid, SIGKILL);
+                r = h_wait(pid, 5000);
+                fail_msg("process %d did not stop within 20 s of signal %d", (int)pid, sig);
+        }
+        return r;
+}
+
+int h_free_port(void)
+{
+        struct sockaddr_in a;
+        socklen_t len = sizeof(a);
+        int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+        memset(&a, 0, sizeof(a));
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+            getsockname(fd, (struct sockaddr *)&a, &len) < 0)
+                fail_msg("cannot find a free port: %s", strerror(errno));
+        port = ntohs(a.sin_port);
+        close(fd);
+        return port;
+}
+
+bool h_wait_port(int port, int ms)
+{
+        for (int waited = 0; waited <= ms; waited += 20) {
+                struct sockaddr_in a;
+                int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+                memset(&a, 0, sizeof(a));
+                a.sin_family = AF_INET;
+                a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+                a.sin_port = htons((uint16_t)port);
+                if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0) {
+                        close(fd);
+                        return true;
+                }
+                close(fd);
+                usleep(20000);
+        }
+        return false;
+}
+
+json_object *h_run_json(char *const argv[])
+{
+        char *out = NULL, *err = NULL;
+        json_object *o;
+        int rc = h_run(argv, &out, &err);
+
+        if (rc != 0)
+                fail_msg("%s %s exited %d: %s", argv[0], argv[1], rc, err);
+        o = json_tokener_parse(out);
+        if (!o)
+                fail_msg("%s %s printed no valid JSON: %.300s", argv[0], argv[1], out);
+        free(out);
+        free(err);
+        return o;
+}
+
+int64_t h_json_int(json_object *o, const char *key)
+{
+        json_object *v;
+
+        if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_int))
+                return -1;
+        return json_object_get_int64(v);
+}
+
+void h_hub_init(struct h_hub *h)
+{
+        char listen[64], *out = NULL, *err = NULL;
+        int rc;
+
+        memset(h, 0, sizeof(*h));
+        h->dir = h_tmpdir();
+        h->hub_dir = util_path(h->dir, "hub");
+        h->port = h_free_port();
+        snprintf(h->endpoint, sizeof(h->endpoint), "tcp://127.0.0.1:%d", h->port);
+        snprintf(listen, sizeof(listen), "tcp://127.0.0.1:%d", h->port);
+        snprintf(h->log, sizeof(h->log), "%s/hub.log", h->dir);
+        {
+                char *argv[] = { (char *)h_hub_bin(), "init", "--dir", h->hub_dir, "--listen",
+                                 listen, NULL };
+                rc = h_run(argv, &out, &err);
+        }
+        if (rc != 0)
+                fail_msg("nmo-hub init failed (%d): %s", rc, err);
+        free(out);
+        free(err);
+        h_hub_start(h);
+}
+
+void h_hub_start(struct h_hub *h)
+{
+        char *argv[] = { (char *)h_hub_bin(), "serve", "--dir", h->hub_dir, NULL };
+
+        h->pid = h_spawn(argv, h->log);
+        if (!h_wait_port(h->port, 10000))
+                fail_msg("the hub did not start listening on %s (see %s)", h->endpoint, h->log);
+}
+
+int h_hub_stop(struct h_hub *h, int sig)
+{
+        int r = h_stop(h->pid, sig);
+
+        h->pid = 0;
+        return r;
+}
+
+void h_hub_destroy(struct h_hub *h)
+{
+        if (h->pid > 0)
+                (void)h_hub_stop(h, SIGKILL);
+        if (getenv("NMO_TEST_KEEP"))
+                fprintf(stderr, "keeping %s\n", h->dir);
+        else
+                h_rmrf(h->dir);
+        free(h->dir);
+        free(h->hub_dir);
+        memset(h, 0, sizeof(*h));
+}
+
+int64_t h_hub_stat(struct h_hub *h, const char *key)
+{
+        char *argv[] = { (char *)h_hub_bin(), "stats", "--dir", h->hub_dir, "--json", NULL };
+        json_object *o = h_run_json(argv);
+        int64_t v = h_json_int(o, key);
+
+        json_object_put(o);
+        return v;
+}
+
+char *h_node_create(struct h_hub *h, const char *name, bool enrol)
+{
+        char *node_dir = util_path(h->dir, name), *hub_pub = util_path(h->hub_dir, "keys/hub.pub");
+        char *member_pub = util_path(node_dir, "keys/member.pub");
+        char *out = NULL, *err = NULL;
+        int rc;
+
+        {
+                char *argv[] = { (char *)h_node_bin(), "init", "--dir", node_dir, "--hub",
+                                 h->endpoint, "--hub-pub", hub_pub, "--name", (char *)name,
+                                 NULL };
+                rc = h_run(argv, &out, &err);
+        }
+        if (rc != 0)
+                fail_msg("nmo-node init %s failed (%d): %s", name, rc, err);
+        free(out);
+        free(err);
+        if (enrol)
+                enrol_member(h, name, member_pub);
+        free(hub_pub);
+        free(member_pub);
+        return node_dir;
+}
+
+static void enrol_member(struct h_hub *h, const char *name, const char *member_pub)
+{
+        char *argv[] = { (char *)h_hub_bin(), "member", "add", "--dir", h->hub_dir, "--name",
+                         (char *)name, "--pub", (char *)member_pub, NULL };
+        char *out = NULL, *err = NULL;
+        int rc = h_run(argv, &out, &err);
+
+        if (rc != 0)
+                fail_msg("nmo-hub member add %s failed (%d): %s", name, rc, err);
+        free(out);
+        free(err);
+}
+
+char *h_member_create(struct h_hub *h, const char *name, bool enrol)
+{
+        char *dir = util_path(h->dir, name), *keydir = util_path(dir, "keys");
+        char *sec = util_path(keydir, "member.key"), *pub = util_path(keydir, "member.key.pub");
+        char *argv[] = { (char *)h_keys_bin(), "generate", "--out", sec, "--role", "member",
+                         "--name", (char *)name, NULL };
+        char *out = NULL, *err = NULL;
+        int rc;
+
+        if (util_mkdir_p(keydir, 0700) < 0)
+                fail_msg("mkdir %s", keydir);
+        rc = h_run(argv, &out, &err);
+        if (rc != 0)
+                fail_msg("nmo-keys generate failed (%d): %s", rc, err);
+        free(out);
+        free(err);
+        if (enrol)
+                enrol_member(h, name, pub);
+        free(keydir);
+        free(sec);
+        free(pub);
+        return dir;
+}
+
+int h_member(struct h_hub *h, const char *cmd, const char *name)
+{
+        char *argv[] = { (char *)h_hub_bin(), "member", (char *)cmd, "--dir", h->hub_dir,
+                         (char *)name, NULL };
+
+        return h_run(argv, NULL, NULL);
+}
+
+const char *h_node_submit(const char *node_dir, const char *material)
+{
+        static char id[SIGNAL_ID_HEX];
+        char *argv[] = { (char *)h_node_bin(), "submit", "--dir", (char *)node_dir,
+                         "--material", (char *)material, "--event", "export-licensing",
+                         "--severity", "high", "--country", "CN", NULL };
+        char *out = NULL, *err = NULL;
+        int rc = h_run(argv, &out, &err);
+
+        if (rc != 0 || strlen(out) < SIGNAL_ID_HEX - 1) {
+                fprintf(stderr, "submit failed (%d): %s\n", rc, err);
+                free(out);
+                free(err);
+                return NULL;
+        }
+        memcpy(id, out, SIGNAL_ID_HEX - 1);
+        id[SIGNAL_ID_HEX - 1] = '\0';
+        free(out);
+        free(err);
+        return id;
+}
+
+int64_t h_node_count(const char *node_dir, const char *key)
+{
+        char *argv[] = { (char *)h_node_bin(), "status", "--dir", (char *)node_dir, "--json",
+                         NULL };
+        json_object *o = h_run_json(argv);
+        int64_t v = h_json_int(o, key);
+
+        json_object_put(o);
+        return v;
+}
+
+int h_node_run_once(const char *node_dir, int seconds)
+{
+        char secs[16];
+
+        snprintf(secs, sizeof(secs), "%d", seconds);
+        {
+                char *argv[] = { (char *)h_node_bin(), "run", "--dir", (char *)node_dir,
+                                 "--once", "--timeout", secs, NULL };
+                return h_run(argv, NULL, NULL);
+        }
+}
+
+void h_client_open(struct h_client *c, struct h_hub *h, const char *node_dir)
+{
+        char err[512];
+        char *sec = util_path(node_dir, "keys/member.key");
+        char *hubpub = util_path(h->hub_dir, "keys/hub.pub");
+        int linger = 0, immediate = 1;
+
+        memset(c, 0, sizeof(*c));
+        if (keys_load_secret(&c->member, sec, err, sizeof(err)) < 0)
+                fail_msg("%s", err);
+        if (keys_load_public(&c->hub, hubpub, err, sizeof(err)) < 0)
+                fail_msg("%s", err);
+        c->ctx = zmq_ctx_new();
+        c->sock = zmq_socket(c->ctx, ZMQ_DEALER);
+        if (!c->sock ||
+            zmq_setsockopt(c->sock, ZMQ_CURVE_SERVERKEY, c->hub.transport, KEYS_KEY_BYTES) < 0 ||
+            zmq_setsockopt(c->sock, ZMQ_CURVE_PUBLICKEY, c->member->pub.transport,
+                           KEYS_KEY_BYTES) < 0 ||
+            zmq_setsockopt(c->sock, ZMQ_CURVE_SECRETKEY, c->member->transport_sk,
+                           KEYS_KEY_BYTES) < 0 ||
+            zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof(linger)) < 0 ||
+            zmq_setsockopt(c->sock, ZMQ_IMMEDIATE, &immediate, sizeof(immediate)) < 0 ||
+            zmq_connect(c->sock, h->endpoint) < 0)
+                fail_msg("client socket: %s", zmq_strerror(errno));
+        free(sec);
+        free(hubpub);
+}
+
+void h_client_close(struct h_client *c)
+{
+        if (c->sock)
+                zmq_close(c->sock);
+        if (c->ctx)
+                zmq_ctx_term(c->ctx);
+        keys_free(c->member);
+        memset(c, 0, sizeof(*c));
+}
+
+void h_client_seal(struct h_client *c, const char *material, uint8_t **frame, size_t *len,
+                   uint8_t id[SIGNAL_ID_BYTES])
+{
+        struct signal s;
+        char err[256];
+
+        signal_init(&s);
+        if (signal_set(&s, "material", material, err, sizeof(err)) < 0 ||
+            signal_set(&s, "event", "export-quota", err, sizeof(err)) < 0 ||
+            signal_set(&s, "severity", "medium", err, sizeof(err)) < 0 ||
+            signal_set(&s, "country", "CN", err, sizeof(err)) < 0)
+                fail_msg("signal_set: %s", err);
+        if (envelope_seal(&s, c->member, c->hub.payload, NULL, frame, len) < 0)
+                fail_msg("envelope_seal failed");
+        if (id)
+                memcpy(id, s.id, SIGNAL_ID_BYTES);
+}
+
+int h_client_send_parts(struct h_client *c, const uint8_t *const *frames, const size_t *lens,
+                        size_t nparts, int ms, struct receipt *r, bool *duplicate)
+{
+        uint8_t buf[RECEIPT_MAX + 1], *signed_receipt = NULL;
+        size_t signed_len = 0;
+        zmq_pollitem_t pi = { c->sock, 0, ZMQ_POLLIN, 0 };
+        int n, ret;
+
+        /* Sending waits for the connection (ZMQ_IMMEDIATE) up to ms. */
+        for (size_t i = 0; i < nparts; i++) {
+                int flags = i + 1 < nparts ? ZMQ_SNDMORE : 0;
+                int waited = 0;
+
+                while (zmq_send(c->sock, frames[i], lens[i], flags | ZMQ_DONTWAIT) < 0) {
+                        if (errno != EAGAIN || waited >= ms)
+                                return -ETIMEDOUT;
+                        usleep(10000);
+                        waited += 10;
+                }
+        }
+        if (zmq_poll(&pi, 1, ms) <= 0 || !(pi.revents & ZMQ_POLLIN))
+                return -ETIMEDOUT;
+        n = zmq_recv(c->sock, buf, sizeof(buf), 0);
+        if (n < 0 || n > RECEIPT_MAX)
+                return -EBADMSG;
+        ret = reply_unpack(buf, (size_t)n, duplicate, &signed_receipt, &signed_len);
+        if (ret < 0)
+                return ret;
+        ret = receipt_verify(signed_receipt, signed_len, c->hub.sign, r);
+        free(signed_receipt);
+        return ret;
+}
+
+int h_client_send(struct h_client *c, const uint8_t *frame, size_t len, int ms,
+                  struct receipt *r, bool *duplicate)
+{
+        return h_client_send_parts(c, &frame, &len, 1, ms, r, duplicate);
+}
