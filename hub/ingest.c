@@ -292,6 +292,9 @@ static int process_one(MDB_txn *txn, struct batch *b, size_t i)
         memset(&r, 0, sizeof(r));
         r.hub_time_ms = b->now_ms;
         envelope_hash(it->frame, it->len, r.envelope_hash);
+        /* Refusals before the envelope is opened must still name the signal,
+         * or the node could not tell which of its signals was refused. */
+        r.has_id = envelope_peek_id(it->frame, it->len, r.signal_id);
 
         ret = it->member_id ? hub_member_by_id(txn, ig->st, it->member_id, &m) : -ENOENT;
         if (ret == -ENOENT)
@@ -373,25 +376,16 @@ static void refuse_all(struct hub_ingest *ig, struct hub_item *items, size_t n, 
         for (size_t i = 0; i < n; i++) {
                 struct hub_item *it = &items[i];
                 struct receipt r;
-                bool has_id = false;
-                Nmo__Envelope *e;
 
                 hub_item_clear(it);
                 memset(&r, 0, sizeof(r));
                 r.hub_time_ms = now_ms;
                 envelope_hash(it->frame, it->len, r.envelope_hash);
-                e = it->len <= ENVELOPE_MAX ? nmo__envelope__unpack(NULL, it->len, it->frame)
-                                            : NULL;
-                if (e) {
-                        if (e->has_signal_id && e->signal_id.len == SIGNAL_ID_BYTES) {
-                                memcpy(r.signal_id, e->signal_id.data, SIGNAL_ID_BYTES);
-                                has_id = true;
-                        }
-                        if (e->has_sender && e->sender.len == KEYS_KEY_BYTES)
-                                memcpy(r.member_key, e->sender.data, KEYS_KEY_BYTES);
-                        nmo__envelope__free_unpacked(e, NULL);
-                }
-                r.has_id = has_id;
+                r.has_id = envelope_peek_id(it->frame, it->len, r.signal_id);
+                /* The member's key as last seen; without it the node treats the
+                 * reply as foreign and simply retries later, which is fine too. */
+                if (it->member_id < ig->nkeys && ig->keys[it->member_id].valid)
+                        memcpy(r.member_key, ig->keys[it->member_id].payload, KEYS_KEY_BYTES);
                 r.status = NMO__RECEIPT_STATUS__RECEIPT_REJECTED;
                 r.reason = NMO__REASON__REASON_STORE_UNAVAILABLE;
                 snprintf(r.detail, sizeof(r.detail), "hub cannot store durably now; retry later");

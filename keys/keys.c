@@ -269,8 +269,11 @@ static int parse_keys(char *text, struct keys_public *pk, struct keys_secret *sk
                       size_t errlen)
 {
         struct keys_public p;
-        uint8_t tsec[KEYS_KEY_BYTES], psec[KEYS_KEY_BYTES], ssec[KEYS_SIGN_SECRET_BYTES];
-        char fp[KEYS_FINGERPRINT_LEN] = "";
+        /* Zeroed: a member file has no sign-secret, and its copy must not carry
+         * whatever the stack held before. */
+        uint8_t tsec[KEYS_KEY_BYTES] = { 0 }, psec[KEYS_KEY_BYTES] = { 0 };
+        uint8_t ssec[KEYS_SIGN_SECRET_BYTES] = { 0 };
+        const char *fp = NULL;
         char *save = NULL, *line;
         unsigned int seen = 0, lineno = 0;
         bool secret = false;
@@ -324,7 +327,7 @@ static int parse_keys(char *text, struct keys_public *pk, struct keys_secret *sk
                         snprintf(p.name, sizeof(p.name), "%s", val);
                 } else if (strcmp(line, "fingerprint") == 0) {
                         flag = F_FP;
-                        snprintf(fp, sizeof(fp), "%s", val);
+                        fp = val;
                 } else {
                         static const struct {
                                 const char *name;
@@ -390,15 +393,19 @@ static int parse_keys(char *text, struct keys_public *pk, struct keys_secret *sk
                 }
         }
         if (secret) {
-                uint8_t derived[KEYS_KEY_BYTES];
+                uint8_t derived[KEYS_KEY_BYTES], sign_derived[KEYS_SIGN_SECRET_BYTES];
                 bool ok = crypto_scalarmult_base(derived, tsec) == 0 &&
                           sodium_memcmp(derived, p.transport, KEYS_KEY_BYTES) == 0 &&
                           crypto_scalarmult_base(derived, psec) == 0 &&
                           sodium_memcmp(derived, p.payload, KEYS_KEY_BYTES) == 0;
+                /* An Ed25519 secret key is seed || public key: derive both halves
+                 * from the seed, or a damaged seed would go unnoticed. */
                 if (ok && p.role == KEYS_ROLE_HUB)
-                        ok = crypto_sign_ed25519_sk_to_pk(derived, ssec) == 0 &&
+                        ok = crypto_sign_seed_keypair(derived, sign_derived, ssec) == 0 &&
+                             sodium_memcmp(sign_derived, ssec, KEYS_SIGN_SECRET_BYTES) == 0 &&
                              sodium_memcmp(derived, p.sign, KEYS_KEY_BYTES) == 0;
                 sodium_memzero(derived, sizeof(derived));
+                sodium_memzero(sign_derived, sizeof(sign_derived));
                 if (!ok) {
                         set_err(err, errlen, "public keys do not match the secret keys "
                                 "(damaged file?)");
@@ -409,6 +416,7 @@ static int parse_keys(char *text, struct keys_public *pk, struct keys_secret *sk
                 char want[KEYS_FINGERPRINT_LEN];
 
                 keys_fingerprint(&p, want);
+                /* Compared whole: a prefix of the line is not a match. */
                 if (strcmp(want, fp) != 0) {
                         set_err(err, errlen, "fingerprint line does not match the keys "
                                 "(damaged or altered file?)");

@@ -87,6 +87,24 @@ out:
         return r;
 }
 
+bool envelope_peek_id(const uint8_t *frame, size_t len, uint8_t id[SIGNAL_ID_BYTES])
+{
+        Nmo__Envelope *e;
+        bool ok = false;
+
+        if (len > ENVELOPE_MAX)
+                return false;
+        e = nmo__envelope__unpack(NULL, len, frame);
+        if (!e)
+                return false;
+        if (e->has_signal_id && e->signal_id.len == SIGNAL_ID_BYTES) {
+                memcpy(id, e->signal_id.data, SIGNAL_ID_BYTES);
+                ok = true;
+        }
+        nmo__envelope__free_unpacked(e, NULL);
+        return ok;
+}
+
 static Nmo__Reason refuse(Nmo__Reason reason, char *detail, size_t len, const char *fmt, ...)
         __attribute__((format(printf, 4, 5)));
 

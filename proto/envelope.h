@@ -40,6 +40,11 @@ NMO_WUR int envelope_seal(const struct signal *s, const struct keys_secret *memb
                           const uint8_t hub_payload_pk[KEYS_KEY_BYTES],
                           const uint8_t *nonce, uint8_t **frame, size_t *len);
 
+/* Reads the signal id of a frame without opening it, so that a refusal made
+ * before the envelope is opened (member suspended, rate limit) still names the
+ * signal. Returns true when the frame carried a well-formed id. */
+bool envelope_peek_id(const uint8_t *frame, size_t len, uint8_t id[SIGNAL_ID_BYTES]);
+
 /* What the hub knows about the member whose connection delivered a frame. */
 struct envelope_opener {
         const uint8_t *member_payload_pk;    /* KEYS_KEY_BYTES */

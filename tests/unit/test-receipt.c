@@ -1,0 +1,557 @@
+/* test-receipt.c: the hub's signed receipts, the Reply frame around them, and
+ * the reason codes (proto/receipt.c).
+ *
+ * The known-answer receipt comes from tests/unit/kat-envelope.py (Ed25519 is
+ * deterministic, so the signature is fixed too). */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "receipt.h"
+
+static const char kat_envelope_hash[] =
+        "73469b7727356d70b36d713c5d1e6f727cf5791d67c0d8825e65452cb2ed6ca2";
+static const char kat_member_payload_pk[] =
+        "60346e7c911a5f6ba154129174cafe75b294ac3bbd5549632f48cec6266f8410";
+static const char kat_hub_sign_pk[] =
+        "6e7a1cdd29b0b78fd13af4c5598feff4ef2a97166e3ca6f2e4fbfccd80505bf1";
+static const char kat_body[] =
+        "08011210000102030405060708090a0b0c0d0e0f1801200030d281a6f9c1323a2073469b7727356d70"
+        "b36d713c5d1e6f727cf5791d67c0d8825e65452cb2ed6ca2422060346e7c911a5f6ba154129174cafe"
+        "75b294ac3bbd5549632f48cec6266f84104801";
+static const char kat_signature[] =
+        "4a002ba2d225d9d40ccb144274b1f36b35e2e3842a779ad157a6fc660232a8499c747dcf639fe63396"
+        "1b4615df9773b45d2e183d0ea877f5cb4aaef069308a05";
+static const char kat_signed_receipt[] =
+        "0a6508011210000102030405060708090a0b0c0d0e0f1801200030d281a6f9c1323a2073469b772735"
+        "6d70b36d713c5d1e6f727cf5791d67c0d8825e65452cb2ed6ca2422060346e7c911a5f6ba154129174"
+        "cafe75b294ac3bbd5549632f48cec6266f8410480112404a002ba2d225d9d40ccb144274b1f36b35e2"
+        "e3842a779ad157a6fc660232a8499c747dcf639fe633961b4615df9773b45d2e183d0ea877f5cb4aae"
+        "f069308a05";
+static const char kat_reply[] =
+        "080110001aa9010a6508011210000102030405060708090a0b0c0d0e0f1801200030d281a6f9c1323a"
+        "2073469b7727356d70b36d713c5d1e6f727cf5791d67c0d8825e65452cb2ed6ca2422060346e7c911a"
+        "5f6ba154129174cafe75b294ac3bbd5549632f48cec6266f8410480112404a002ba2d225d9d40ccb14"
+        "4274b1f36b35e2e3842a779ad157a6fc660232a8499c747dcf639fe633961b4615df9773b45d2e183d"
+        "0ea877f5cb4aaef069308a05";
+
+struct signer {
+        uint8_t pk[crypto_sign_PUBLICKEYBYTES];
+        uint8_t sk[crypto_sign_SECRETKEYBYTES];
+};
+
+static struct signer hub_key, other_key;
+
+static void hex_equal(const uint8_t *bin, size_t len, const char *want)
+{
+        char *hex = malloc(2 * len + 1);
+
+        assert_non_null(hex);
+        util_hex(bin, len, hex);
+        assert_string_equal(hex, want);
+        free(hex);
+}
+
+static void unhex(const char *hex, uint8_t *out, size_t len)
+{
+        assert_int_equal(util_unhex(hex, out, len), 0);
+}
+
+static void sample_receipt(struct receipt *r, bool accepted)
+{
+        memset(r, 0, sizeof(*r));
+        r->has_id = true;
+        randombytes_buf(r->signal_id, sizeof(r->signal_id));
+        r->hub_time_ms = util_now_ms();
+        randombytes_buf(r->envelope_hash, sizeof(r->envelope_hash));
+        randombytes_buf(r->member_key, sizeof(r->member_key));
+        if (accepted) {
+                r->status = NMO__RECEIPT_STATUS__RECEIPT_ACCEPTED;
+                r->reason = NMO__REASON__REASON_NONE;
+                r->sequence = 424242;
+        } else {
+                r->status = NMO__RECEIPT_STATUS__RECEIPT_REJECTED;
+                r->reason = NMO__REASON__REASON_INVALID_SIGNAL;
+                snprintf(r->detail, sizeof(r->detail), "missing required field: country");
+        }
+}
+
+/* A SignedReceipt over arbitrary body bytes, signed as the hub signs. */
+static uint8_t *sign_body(const uint8_t *body, size_t body_len, const uint8_t *sk, size_t *len)
+{
+        static const char ctx[] = "nmo-signal receipt v1";
+        Nmo__SignedReceipt sr = NMO__SIGNED_RECEIPT__INIT;
+        uint8_t sig[crypto_sign_BYTES], *msg, *out;
+
+        msg = malloc(sizeof(ctx) + body_len);
+        assert_non_null(msg);
+        memcpy(msg, ctx, sizeof(ctx)); /* with its NUL: the 0x00 separator */
+        memcpy(msg + sizeof(ctx), body, body_len);
+        crypto_sign_detached(sig, NULL, msg, sizeof(ctx) + body_len, sk);
+        free(msg);
+        sr.has_body = 1;
+        sr.body.data = (uint8_t *)body;
+        sr.body.len = body_len;
+        sr.has_signature = 1;
+        sr.signature.data = sig;
+        sr.signature.len = sizeof(sig);
+        *len = nmo__signed_receipt__get_packed_size(&sr);
+        out = malloc(*len);
+        assert_non_null(out);
+        nmo__signed_receipt__pack(&sr, out);
+        return out;
+}
+
+static void test_known_answer(void **state)
+{
+        uint8_t seed[32], pk[32], sk[64], *buf = NULL, *frame = NULL, *back = NULL;
+        uint8_t want_pk[32], body[101], sig[64];
+        size_t len = 0, flen = 0, blen = 0;
+        struct receipt r, v;
+        bool dup = true;
+
+        (void)state;
+        memset(seed, 0x05, sizeof(seed));
+        crypto_sign_seed_keypair(pk, sk, seed);
+        hex_equal(pk, sizeof(pk), kat_hub_sign_pk);
+        memset(&r, 0, sizeof(r));
+        r.has_id = true;
+        for (int i = 0; i < SIGNAL_ID_BYTES; i++)
+                r.signal_id[i] = (uint8_t)i;
+        r.status = NMO__RECEIPT_STATUS__RECEIPT_ACCEPTED;
+        r.reason = NMO__REASON__REASON_NONE;
+        r.hub_time_ms = 1735689601234ULL;
+        unhex(kat_envelope_hash, r.envelope_hash, sizeof(r.envelope_hash));
+        unhex(kat_member_payload_pk, r.member_key, sizeof(r.member_key));
+        r.sequence = 1;
+        assert_int_equal(receipt_sign(&r, sk, &buf, &len), 0);
+        hex_equal(buf, len, kat_signed_receipt);
+        assert_int_equal(receipt_verify(buf, len, pk, &v), 0);
+        assert_memory_equal(&v, &r, sizeof(r));
+        assert_int_equal(reply_pack(false, buf, len, &frame, &flen), 0);
+        hex_equal(frame, flen, kat_reply);
+        assert_int_equal(reply_unpack(frame, flen, &dup, &back, &blen), 0);
+        assert_false(dup);
+        assert_int_equal(blen, len);
+        assert_memory_equal(back, buf, len);
+
+        /* The signature, checked by hand: Ed25519 over context, 0x00, body. */
+        unhex(kat_body, body, sizeof(body));
+        unhex(kat_signature, sig, sizeof(sig));
+        unhex(kat_hub_sign_pk, want_pk, sizeof(want_pk));
+        {
+                uint8_t msg[sizeof("nmo-signal receipt v1") + sizeof(body)];
+
+                memcpy(msg, "nmo-signal receipt v1", 21);
+                msg[21] = 0x00;
+                memcpy(msg + 22, body, sizeof(body));
+                assert_int_equal(crypto_sign_verify_detached(sig, msg, sizeof(msg), want_pk), 0);
+                /* Without the context the same signature is worthless. */
+                assert_int_not_equal(crypto_sign_verify_detached(sig, body, sizeof(body),
+                                                                 want_pk), 0);
+        }
+        sodium_memzero(sk, sizeof(sk));
+        free(buf);
+        free(frame);
+        free(back);
+}
+
+static void test_round_trip(void **state)
+{
+        (void)state;
+        for (int accepted = 0; accepted < 2; accepted++) {
+                struct receipt r, v;
+                uint8_t *buf = NULL;
+                size_t len = 0;
+
+                sample_receipt(&r, accepted);
+                assert_int_equal(receipt_sign(&r, hub_key.sk, &buf, &len), 0);
+                assert_true(len <= RECEIPT_MAX);
+                memset(&v, 0xaa, sizeof(v));
+                assert_int_equal(receipt_verify(buf, len, hub_key.pk, &v), 0);
+                assert_memory_equal(&v, &r, sizeof(r));
+                free(buf);
+        }
+        /* A refusal for a frame without an id, with the longest detail. */
+        {
+                struct receipt r, v;
+                uint8_t *buf = NULL;
+                size_t len = 0;
+
+                sample_receipt(&r, false);
+                r.has_id = false;
+                memset(r.signal_id, 0, sizeof(r.signal_id));
+                r.reason = NMO__REASON__REASON_MALFORMED;
+                memset(r.detail, 'd', RECEIPT_DETAIL_MAX);
+                r.detail[RECEIPT_DETAIL_MAX] = '\0';
+                r.hub_time_ms = UINT64_MAX;
+                assert_int_equal(receipt_sign(&r, hub_key.sk, &buf, &len), 0);
+                assert_true(len <= RECEIPT_MAX);
+                assert_int_equal(receipt_verify(buf, len, hub_key.pk, &v), 0);
+                assert_memory_equal(&v, &r, sizeof(r));
+                assert_false(v.has_id);
+                free(buf);
+        }
+}
+
+static void test_wrong_key(void **state)
+{
+        struct receipt r, v;
+        uint8_t *buf = NULL, *forged;
+        size_t len = 0, flen = 0;
+        Nmo__SignedReceipt *sr;
+
+        (void)state;
+        sample_receipt(&r, true);
+        /* Signed by another key. */
+        assert_int_equal(receipt_sign(&r, other_key.sk, &buf, &len), 0);
+        assert_int_equal(receipt_verify(buf, len, hub_key.pk, &v), -EKEYREJECTED);
+        assert_int_equal(receipt_verify(buf, len, other_key.pk, &v), 0);
+        /* Body signed by the hub key but without the context string. */
+        sr = nmo__signed_receipt__unpack(NULL, len, buf);
+        assert_non_null(sr);
+        {
+                Nmo__SignedReceipt f = NMO__SIGNED_RECEIPT__INIT;
+                uint8_t sig[crypto_sign_BYTES];
+
+                crypto_sign_detached(sig, NULL, sr->body.data, sr->body.len, hub_key.sk);
+                f.has_body = 1;
+                f.body = sr->body;
+                f.has_signature = 1;
+                f.signature.data = sig;
+                f.signature.len = sizeof(sig);
+                flen = nmo__signed_receipt__get_packed_size(&f);
+                forged = malloc(flen);
+                assert_non_null(forged);
+                nmo__signed_receipt__pack(&f, forged);
+                assert_int_equal(receipt_verify(forged, flen, hub_key.pk, &v), -EKEYREJECTED);
+                free(forged);
+        }
+        nmo__signed_receipt__free_unpacked(sr, NULL);
+        free(buf);
+}
+
+static void test_flipped_bytes(void **state)
+{
+        struct receipt r, v;
+        uint8_t *buf = NULL, *copy;
+        size_t len = 0;
+        Nmo__SignedReceipt *sr;
+
+        (void)state;
+        sample_receipt(&r, false);
+        assert_int_equal(receipt_sign(&r, hub_key.sk, &buf, &len), 0);
+        sr = nmo__signed_receipt__unpack(NULL, len, buf);
+        assert_non_null(sr);
+        /* Every byte of the signed body and of the signature, re-framed correctly. */
+        for (size_t i = 0; i < sr->body.len + sr->signature.len; i++) {
+                uint8_t *p = i < sr->body.len ? &sr->body.data[i]
+                                              : &sr->signature.data[i - sr->body.len];
+                size_t n;
+
+                *p ^= 0x01;
+                n = nmo__signed_receipt__get_packed_size(sr);
+                copy = malloc(n);
+                assert_non_null(copy);
+                nmo__signed_receipt__pack(sr, copy);
+                if (receipt_verify(copy, n, hub_key.pk, &v) != -EKEYREJECTED)
+                        fail_msg("signed byte %zu flipped: not rejected", i);
+                free(copy);
+                *p ^= 0x01;
+        }
+        nmo__signed_receipt__free_unpacked(sr, NULL);
+        /* Every byte of the frame as sent: never verifies. */
+        copy = malloc(len);
+        assert_non_null(copy);
+        for (size_t i = 0; i < len; i++) {
+                memcpy(copy, buf, len);
+                copy[i] ^= 0x01;
+                if (receipt_verify(copy, len, hub_key.pk, &v) == 0)
+                        fail_msg("frame byte %zu flipped and still verified", i);
+        }
+        free(copy);
+        free(buf);
+}
+
+static void test_malformed(void **state)
+{
+        static const uint8_t garbage[][6] = {
+                { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff },
+                { 0x0a, 0x7f, 0x00, 0x00, 0x00, 0x00 },
+                { 'h', 'e', 'l', 'l', 'o', '!' },
+        };
+        struct receipt r, v;
+        uint8_t *buf = NULL, *copy, *big;
+        size_t len = 0;
+
+        (void)state;
+        sample_receipt(&r, true);
+        assert_int_equal(receipt_sign(&r, hub_key.sk, &buf, &len), 0);
+        /* Truncated at every length. */
+        for (size_t n = 0; n < len; n++) {
+                int ret;
+
+                copy = malloc(n ? n : 1);
+                assert_non_null(copy);
+                memcpy(copy, buf, n);
+                ret = receipt_verify(copy, n, hub_key.pk, &v);
+                if (ret != -EBADMSG && ret != -EKEYREJECTED)
+                        fail_msg("cut to %zu bytes: %d", n, ret);
+                free(copy);
+        }
+        /* Oversized: the receipt followed by an unknown field past RECEIPT_MAX. */
+        big = calloc(1, RECEIPT_MAX + 8);
+        assert_non_null(big);
+        memcpy(big, buf, len);
+        {
+                size_t body = RECEIPT_MAX - len - 3;
+
+                big[len] = 0x7a; /* field 15, length-delimited */
+                big[len + 1] = (uint8_t)(0x80 | (body & 0x7f));
+                big[len + 2] = (uint8_t)(body >> 7);
+                assert_int_equal(receipt_verify(big, RECEIPT_MAX, hub_key.pk, &v), 0);
+                body++;
+                big[len + 1] = (uint8_t)(0x80 | (body & 0x7f));
+                big[len + 2] = (uint8_t)(body >> 7);
+                assert_int_equal(receipt_verify(big, RECEIPT_MAX + 1, hub_key.pk, &v), -EBADMSG);
+        }
+        free(big);
+        /* Garbage and empty. */
+        for (size_t i = 0; i < NMO_ARRAY_SIZE(garbage); i++)
+                assert_int_equal(receipt_verify(garbage[i], sizeof(garbage[i]), hub_key.pk, &v),
+                                 -EBADMSG);
+        assert_int_equal(receipt_verify((const uint8_t *)"", 0, hub_key.pk, &v), -EBADMSG);
+        /* A signature of the wrong length, or none. */
+        {
+                Nmo__SignedReceipt *sr = nmo__signed_receipt__unpack(NULL, len, buf);
+                size_t n;
+
+                assert_non_null(sr);
+                sr->signature.len = crypto_sign_BYTES - 1;
+                n = nmo__signed_receipt__get_packed_size(sr);
+                copy = malloc(n);
+                nmo__signed_receipt__pack(sr, copy);
+                assert_int_equal(receipt_verify(copy, n, hub_key.pk, &v), -EBADMSG);
+                free(copy);
+                sr->signature.len = crypto_sign_BYTES;
+                sr->has_signature = 0;
+                n = nmo__signed_receipt__get_packed_size(sr);
+                copy = malloc(n);
+                nmo__signed_receipt__pack(sr, copy);
+                assert_int_equal(receipt_verify(copy, n, hub_key.pk, &v), -EBADMSG);
+                free(copy);
+                nmo__signed_receipt__free_unpacked(sr, NULL);
+        }
+        free(buf);
+}
+
+/* Correctly signed bodies that are not valid receipts. */
+static void test_bad_body(void **state)
+{
+        static const uint8_t garbage[] = { 0xff, 0xff, 0xff };
+        uint8_t id[SIGNAL_ID_BYTES + 1] = { 0 }, hash[ENVELOPE_HASH_BYTES + 1] = { 0 };
+        uint8_t key[KEYS_KEY_BYTES + 1] = { 0 };
+        char detail[RECEIPT_DETAIL_MAX + 2];
+        struct receipt v;
+        uint8_t *body, *buf;
+        size_t blen, len;
+
+        (void)state;
+        memset(detail, 'x', sizeof(detail) - 1);
+        detail[sizeof(detail) - 1] = '\0';
+        for (int c = 0; c <= 12; c++) {
+                Nmo__ReceiptBody b = NMO__RECEIPT_BODY__INIT;
+
+                b.has_version = 1;
+                b.version = 1;
+                b.has_signal_id = 1;
+                b.signal_id.data = id;
+                b.signal_id.len = SIGNAL_ID_BYTES;
+                b.has_status = 1;
+                b.status = NMO__RECEIPT_STATUS__RECEIPT_ACCEPTED;
+                b.has_envelope_hash = 1;
+                b.envelope_hash.data = hash;
+                b.envelope_hash.len = ENVELOPE_HASH_BYTES;
+                b.has_member_key = 1;
+                b.member_key.data = key;
+                b.member_key.len = KEYS_KEY_BYTES;
+                switch (c) {
+                case 0: break; /* valid: the control case */
+                case 1: b.version = 2; break;
+                case 2: b.has_version = 0; break;
+                case 3: b.has_status = 0; break;
+                case 4: b.status = NMO__RECEIPT_STATUS__RECEIPT_STATUS_UNSPECIFIED; break;
+                case 5: b.status = (Nmo__ReceiptStatus)3; break;
+                case 6: b.signal_id.len = SIGNAL_ID_BYTES + 1; break;
+                case 7: b.has_envelope_hash = 0; break;
+                case 8: b.envelope_hash.len = ENVELOPE_HASH_BYTES - 1; break;
+                case 9: b.has_member_key = 0; break;
+                case 10: b.member_key.len = KEYS_KEY_BYTES + 1; break;
+                case 11: b.detail = detail; break;
+                case 12: b.signal_id.len = 0; break;
+                }
+                blen = nmo__receipt_body__get_packed_size(&b);
+                body = malloc(blen ? blen : 1);
+                assert_non_null(body);
+                nmo__receipt_body__pack(&b, body);
+                buf = sign_body(body, blen, hub_key.sk, &len);
+                if (receipt_verify(buf, len, hub_key.pk, &v) != (c == 0 ? 0 : -EBADMSG))
+                        fail_msg("body case %d", c);
+                free(buf);
+                free(body);
+        }
+        /* A signed body that is not a ReceiptBody at all. */
+        buf = sign_body(garbage, sizeof(garbage), hub_key.sk, &len);
+        assert_int_equal(receipt_verify(buf, len, hub_key.pk, &v), -EBADMSG);
+        free(buf);
+}
+
+static void test_reply(void **state)
+{
+        struct receipt r, v;
+        uint8_t *buf = NULL, *frame = NULL, *back = NULL;
+        size_t len = 0, flen = 0, blen = 0;
+        bool dup;
+
+        (void)state;
+        sample_receipt(&r, true);
+        assert_int_equal(receipt_sign(&r, hub_key.sk, &buf, &len), 0);
+        for (int d = 0; d < 2; d++) {
+                assert_int_equal(reply_pack(d, buf, len, &frame, &flen), 0);
+                assert_true(flen <= RECEIPT_MAX);
+                dup = !d;
+                assert_int_equal(reply_unpack(frame, flen, &dup, &back, &blen), 0);
+                assert_int_equal(dup, d);
+                /* The receipt comes back byte for byte and still verifies. */
+                assert_int_equal(blen, len);
+                assert_memory_equal(back, buf, len);
+                assert_int_equal(receipt_verify(back, blen, hub_key.pk, &v), 0);
+                assert_memory_equal(&v, &r, sizeof(r));
+                free(frame);
+                free(back);
+                frame = back = NULL;
+        }
+        /* A Reply by hand without the duplicate field: not a duplicate. */
+        {
+                Nmo__Reply rp = NMO__REPLY__INIT;
+                Nmo__SignedReceipt *sr = nmo__signed_receipt__unpack(NULL, len, buf);
+
+                assert_non_null(sr);
+                rp.has_version = 1;
+                rp.version = 1;
+                rp.receipt = sr;
+                flen = nmo__reply__get_packed_size(&rp);
+                frame = malloc(flen);
+                nmo__reply__pack(&rp, frame);
+                dup = true;
+                assert_int_equal(reply_unpack(frame, flen, &dup, &back, &blen), 0);
+                assert_false(dup);
+                free(back);
+                back = NULL;
+                free(frame);
+                /* Version 2, no version, no receipt. */
+                rp.version = 2;
+                flen = nmo__reply__get_packed_size(&rp);
+                frame = malloc(flen);
+                nmo__reply__pack(&rp, frame);
+                assert_int_equal(reply_unpack(frame, flen, &dup, &back, &blen), -EBADMSG);
+                free(frame);
+                rp.has_version = 0;
+                flen = nmo__reply__get_packed_size(&rp);
+                frame = malloc(flen);
+                nmo__reply__pack(&rp, frame);
+                assert_int_equal(reply_unpack(frame, flen, &dup, &back, &blen), -EBADMSG);
+                free(frame);
+                rp.has_version = 1;
+                rp.version = 1;
+                rp.receipt = NULL;
+                flen = nmo__reply__get_packed_size(&rp);
+                frame = malloc(flen);
+                nmo__reply__pack(&rp, frame);
+                assert_int_equal(reply_unpack(frame, flen, &dup, &back, &blen), -EBADMSG);
+                free(frame);
+                frame = NULL;
+                nmo__signed_receipt__free_unpacked(sr, NULL);
+        }
+        /* Garbage, empty, oversized. */
+        assert_int_equal(reply_unpack((const uint8_t *)"\xff\xff\xff", 3, &dup, &back, &blen),
+                         -EBADMSG);
+        assert_int_equal(reply_unpack((const uint8_t *)"", 0, &dup, &back, &blen), -EBADMSG);
+        {
+                uint8_t *big = calloc(1, RECEIPT_MAX + 1);
+
+                assert_non_null(big);
+                assert_int_equal(reply_unpack(big, RECEIPT_MAX + 1, &dup, &back, &blen),
+                                 -EBADMSG);
+                free(big);
+        }
+        /* reply_pack refuses what is not a SignedReceipt. */
+        assert_int_equal(reply_pack(false, (const uint8_t *)"\xff\xff", 2, &frame, &flen),
+                         -EBADMSG);
+        free(buf);
+}
+
+static void test_reasons(void **state)
+{
+        const ProtobufCEnumDescriptor *d = &nmo__reason__descriptor;
+        bool temporary[64] = { false };
+
+        (void)state;
+        temporary[NMO__REASON__REASON_MEMBER_SUSPENDED] = true;
+        temporary[NMO__REASON__REASON_CLOCK_SKEW] = true;
+        temporary[NMO__REASON__REASON_RATE_LIMITED] = true;
+        temporary[NMO__REASON__REASON_STORE_UNAVAILABLE] = true;
+        assert_int_equal(d->n_values, 14);
+        for (unsigned int i = 0; i < d->n_values; i++) {
+                Nmo__Reason v = (Nmo__Reason)d->values[i].value;
+                const char *name = reason_name(v);
+
+                assert_true(v >= 0 && v < 64);
+                if (strcmp(name, "unknown") == 0 || !name[0])
+                        fail_msg("reason %s has no name", d->values[i].name);
+                /* Names are unique. */
+                for (unsigned int k = 0; k < i; k++)
+                        assert_string_not_equal(name,
+                                                reason_name((Nmo__Reason)d->values[k].value));
+                if (reason_is_temporary(v) != temporary[v])
+                        fail_msg("reason %s: temporary is %d", name, reason_is_temporary(v));
+        }
+        assert_string_equal(reason_name(NMO__REASON__REASON_NONE), "none");
+        assert_string_equal(reason_name(NMO__REASON__REASON_SENDER_MISMATCH), "sender-mismatch");
+        assert_string_equal(reason_name(NMO__REASON__REASON_STORE_UNAVAILABLE),
+                            "store-unavailable");
+        assert_string_equal(reason_name((Nmo__Reason)14), "unknown");
+        assert_string_equal(reason_name((Nmo__Reason)-1), "unknown");
+        assert_false(reason_is_temporary((Nmo__Reason)14));
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_known_answer),
+                cmocka_unit_test(test_round_trip),
+                cmocka_unit_test(test_wrong_key),
+                cmocka_unit_test(test_flipped_bytes),
+                cmocka_unit_test(test_malformed),
+                cmocka_unit_test(test_bad_body),
+                cmocka_unit_test(test_reply),
+                cmocka_unit_test(test_reasons),
+        };
+        int r;
+
+        if (sodium_init() < 0)
+                return 1;
+        crypto_sign_keypair(hub_key.pk, hub_key.sk);
+        crypto_sign_keypair(other_key.pk, other_key.sk);
+        r = cmocka_run_group_tests(tests, NULL, NULL);
+        sodium_memzero(&hub_key, sizeof(hub_key));
+        sodium_memzero(&other_key, sizeof(other_key));
+        return r;
+}
