@@ -42,6 +42,12 @@ static int open_dbis(MDB_txn *txn, void *userdata)
 
 int hub_store_open(struct hub_store **ret, const char *hub_dir, bool readonly)
 {
+        return hub_store_open_map(ret, hub_dir, readonly, STORE_INITIAL_MAP);
+}
+
+int hub_store_open_map(struct hub_store **ret, const char *hub_dir, bool readonly,
+                       size_t initial_map)
+{
         struct hub_store *st;
         char *path;
         int r;
@@ -52,7 +58,7 @@ int hub_store_open(struct hub_store **ret, const char *hub_dir, bool readonly)
                 r = -ENOMEM;
                 goto fail;
         }
-        r = db_env_open(&st->env, path, 16, STORE_INITIAL_MAP, readonly ? MDB_RDONLY : 0);
+        r = db_env_open(&st->env, path, 16, initial_map, readonly ? MDB_RDONLY : 0);
         if (r < 0)
                 goto fail;
         r = readonly ? hub_store_read(st, open_dbis, st) : hub_store_write(st, open_dbis, st);

@@ -40,6 +40,11 @@ struct hub_store {
  * hub_dir. *ret owns it; free with hub_store_free(). */
 NMO_WUR int hub_store_open(struct hub_store **ret, const char *hub_dir, bool readonly);
 
+/* The same with a chosen initial map size (tests use a tiny one to exercise
+ * growth). */
+NMO_WUR int hub_store_open_map(struct hub_store **ret, const char *hub_dir, bool readonly,
+                               size_t initial_map);
+
 /* Closes; accepts NULL. */
 void hub_store_free(struct hub_store *st);
 

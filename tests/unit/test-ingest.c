@@ -1,0 +1,258 @@
+/* test-ingest.c: the hub's ingest pipeline (hub/ingest.c) in process, on a real
+ * LMDB store: outcomes, receipts, duplicates within one batch, the member and
+ * rate checks, and map growth under a tiny initial map. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "ingest.h"
+#include "member.h"
+#include "store.h"
+#include "unit-tmp.h"
+
+struct fixture {
+        char dir[PATH_MAX];
+        struct hub_store *st;
+        struct keys_secret *hub, *a, *b;
+        struct hub_member ma, mb;
+        struct hub_ingest *ig;
+        struct hub_limits limits;
+};
+
+struct add_ctx {
+        struct hub_store *st;
+        const char *name;
+        const struct keys_public *pk;
+        struct hub_member *out;
+        enum hub_member_state state;
+};
+
+static int do_add(MDB_txn *txn, void *u)
+{
+        struct add_ctx *c = u;
+        return hub_member_add(txn, c->st, c->name, c->pk, 1, c->out);
+}
+
+static int do_state(MDB_txn *txn, void *u)
+{
+        struct add_ctx *c = u;
+        return hub_member_set_state(txn, c->st, c->name, c->state, 2, NULL);
+}
+
+static void fixture_up(struct fixture *f, size_t map, uint32_t rate, uint32_t burst)
+{
+        struct add_ctx c;
+
+        memset(f, 0, sizeof(*f));
+        assert_non_null(unit_tmp_make(f->dir, sizeof(f->dir), "ingest"));
+        assert_int_equal(hub_store_open_map(&f->st, f->dir, false, map), 0);
+        assert_int_equal(keys_generate(&f->hub, KEYS_ROLE_HUB, NULL), 0);
+        assert_int_equal(keys_generate(&f->a, KEYS_ROLE_MEMBER, NULL), 0);
+        assert_int_equal(keys_generate(&f->b, KEYS_ROLE_MEMBER, NULL), 0);
+        c = (struct add_ctx){ f->st, "alpha", &f->a->pub, &f->ma, 0 };
+        assert_int_equal(hub_store_write(f->st, do_add, &c), 0);
+        c = (struct add_ctx){ f->st, "beta", &f->b->pub, &f->mb, 0 };
+        assert_int_equal(hub_store_write(f->st, do_add, &c), 0);
+        f->limits = (struct hub_limits){ 65536, 1000, 512, rate, burst, 10000 };
+        assert_int_equal(hub_ingest_new(&f->ig, f->st, f->hub, &f->limits), 0);
+}
+
+static void fixture_down(struct fixture *f)
+{
+        hub_ingest_free(f->ig);
+        hub_store_free(f->st);
+        keys_free(f->hub);
+        keys_free(f->a);
+        keys_free(f->b);
+        assert_int_equal(unit_tmp_remove(f->dir), 0);
+}
+
+static void seal(struct fixture *f, const struct keys_secret *member, uint8_t **frame,
+                 size_t *len)
+{
+        struct signal s;
+        char err[200];
+
+        signal_init(&s);
+        assert_int_equal(signal_set(&s, "material", "gallium", err, sizeof(err)), 0);
+        assert_int_equal(signal_set(&s, "event", "export-ban", err, sizeof(err)), 0);
+        assert_int_equal(signal_set(&s, "severity", "high", err, sizeof(err)), 0);
+        assert_int_equal(signal_set(&s, "country", "CN", err, sizeof(err)), 0);
+        assert_int_equal(signal_set(&s, "note", "a note that makes the record bigger, as "
+                                    "real notes do, so that the map fills sooner", err,
+                                    sizeof(err)), 0);
+        assert_int_equal(envelope_seal(&s, member, f->hub->pub.payload, NULL, frame, len), 0);
+}
+
+/* Decodes and verifies an item's reply. */
+static void reply_of(struct fixture *f, const struct hub_item *it, struct receipt *r, bool *dup)
+{
+        uint8_t *sig = NULL;
+        size_t len = 0;
+
+        assert_non_null(it->reply);
+        assert_int_equal(reply_unpack(it->reply, it->reply_len, dup, &sig, &len), 0);
+        assert_int_equal(receipt_verify(sig, len, f->hub->pub.sign, r), 0);
+        free(sig);
+}
+
+static uint64_t meta(struct fixture *f, const char *name)
+{
+        MDB_txn *txn;
+        uint64_t v = 0;
+
+        assert_int_equal(mdb_txn_begin(f->st->env, NULL, MDB_RDONLY, &txn), 0);
+        assert_int_equal(hub_store_meta_get(txn, f->st, name, &v), 0);
+        mdb_txn_abort(txn);
+        return v;
+}
+
+static void test_outcomes(void **state)
+{
+        struct fixture f;
+        struct hub_item items[5];
+        struct receipt r;
+        uint8_t *fa = NULL, *fb = NULL;
+        size_t la = 0, lb = 0;
+        bool dup;
+
+        (void)state;
+        fixture_up(&f, 1u << 20, 1000, 1000);
+        seal(&f, f.a, &fa, &la);
+        seal(&f, f.b, &fb, &lb);
+        memset(items, 0, sizeof(items));
+        /* a's envelope twice in one batch, a's envelope over b's connection,
+         * b's own envelope, and a connection with no member. */
+        items[0] = (struct hub_item){ .member_id = f.ma.id, .frame = fa, .len = la };
+        items[1] = (struct hub_item){ .member_id = f.ma.id, .frame = fa, .len = la };
+        items[2] = (struct hub_item){ .member_id = f.mb.id, .frame = fa, .len = la };
+        items[3] = (struct hub_item){ .member_id = f.mb.id, .frame = fb, .len = lb };
+        items[4] = (struct hub_item){ .member_id = 0, .frame = fb, .len = lb };
+        assert_int_equal(hub_ingest_batch(f.ig, items, 5), 0);
+
+        assert_int_equal(items[0].outcome, HUB_OUTCOME_ACCEPTED);
+        reply_of(&f, &items[0], &r, &dup);
+        assert_false(dup);
+        assert_int_equal(r.status, NMO__RECEIPT_STATUS__RECEIPT_ACCEPTED);
+        assert_int_equal(r.sequence, 1);
+        assert_memory_equal(r.member_key, f.a->pub.payload, KEYS_KEY_BYTES);
+
+        assert_int_equal(items[1].outcome, HUB_OUTCOME_DUPLICATE);
+        reply_of(&f, &items[1], &r, &dup);
+        assert_true(dup);
+        assert_int_equal(r.sequence, 1);
+
+        assert_int_equal(items[2].outcome, HUB_OUTCOME_REJECTED);
+        assert_int_equal(items[2].reason, NMO__REASON__REASON_SENDER_MISMATCH);
+        reply_of(&f, &items[2], &r, &dup);
+        assert_true(r.has_id);
+
+        assert_int_equal(items[3].outcome, HUB_OUTCOME_ACCEPTED);
+        assert_int_equal(items[4].outcome, HUB_OUTCOME_REJECTED);
+
+        assert_int_equal(meta(&f, HUB_META_SIGNALS), 2);
+        assert_int_equal(meta(&f, HUB_META_DUPLICATES), 1);
+        assert_int_equal(meta(&f, HUB_META_REJECTED), 2);
+        assert_int_equal(meta(&f, "rejected.sender-mismatch"), 1);
+        for (int i = 0; i < 5; i++)
+                hub_item_clear(&items[i]);
+
+        /* Suspended: refused, and the refusal names the signal. */
+        {
+                struct add_ctx c = { f.st, "alpha", NULL, NULL, HUB_MEMBER_SUSPENDED };
+                uint8_t id[SIGNAL_ID_BYTES];
+
+                assert_int_equal(hub_store_write(f.st, do_state, &c), 0);
+                free(fa);
+                seal(&f, f.a, &fa, &la);
+                assert_true(envelope_peek_id(fa, la, id));
+                items[0] = (struct hub_item){ .member_id = f.ma.id, .frame = fa, .len = la };
+                assert_int_equal(hub_ingest_batch(f.ig, items, 1), 0);
+                assert_int_equal(items[0].reason, NMO__REASON__REASON_MEMBER_SUSPENDED);
+                reply_of(&f, &items[0], &r, &dup);
+                assert_true(r.has_id);
+                assert_memory_equal(r.signal_id, id, SIGNAL_ID_BYTES);
+                hub_item_clear(&items[0]);
+        }
+        free(fa);
+        free(fb);
+        fixture_down(&f);
+}
+
+static void test_rate_limit(void **state)
+{
+        struct fixture f;
+        struct hub_item items[5];
+        uint8_t *frames[5];
+        size_t lens[5];
+        int accepted = 0, limited = 0;
+
+        (void)state;
+        fixture_up(&f, 1u << 20, 1, 3);
+        for (int i = 0; i < 5; i++) {
+                seal(&f, f.a, &frames[i], &lens[i]);
+                items[i] = (struct hub_item){ .member_id = f.ma.id, .frame = frames[i],
+                                              .len = lens[i] };
+        }
+        assert_int_equal(hub_ingest_batch(f.ig, items, 5), 0);
+        for (int i = 0; i < 5; i++) {
+                accepted += items[i].outcome == HUB_OUTCOME_ACCEPTED;
+                limited += items[i].reason == NMO__REASON__REASON_RATE_LIMITED;
+                hub_item_clear(&items[i]);
+                free(frames[i]);
+        }
+        assert_int_equal(accepted, 3);
+        assert_int_equal(limited, 2);
+        fixture_down(&f);
+}
+
+/* A 64 KiB initial map is full after a few hundred signals: the store grows
+ * and every signal is accepted. */
+static void test_map_grows(void **state)
+{
+        enum { BATCH = 100, ROUNDS = 30 };
+        struct fixture f;
+        struct hub_item items[BATCH];
+        uint8_t *frames[BATCH];
+        size_t lens[BATCH];
+        MDB_envinfo info;
+
+        (void)state;
+        fixture_up(&f, 64u << 10, 1000000, 1000000);
+        for (int round = 0; round < ROUNDS; round++) {
+                for (int i = 0; i < BATCH; i++) {
+                        seal(&f, f.b, &frames[i], &lens[i]);
+                        items[i] = (struct hub_item){ .member_id = f.mb.id, .frame = frames[i],
+                                                      .len = lens[i] };
+                }
+                assert_int_equal(hub_ingest_batch(f.ig, items, BATCH), 0);
+                for (int i = 0; i < BATCH; i++) {
+                        assert_int_equal(items[i].outcome, HUB_OUTCOME_ACCEPTED);
+                        hub_item_clear(&items[i]);
+                        free(frames[i]);
+                }
+        }
+        assert_int_equal(meta(&f, HUB_META_SIGNALS), BATCH * ROUNDS);
+        assert_int_equal(mdb_env_info(f.st->env, &info), 0);
+        assert_true(info.me_mapsize > (64u << 10));
+        fixture_down(&f);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_outcomes),
+                cmocka_unit_test(test_rate_limit),
+                cmocka_unit_test(test_map_grows),
+        };
+
+        if (sodium_init() < 0)
+                return 1;
+        return cmocka_run_group_tests_name("ingest", tests, NULL, NULL);
+}
