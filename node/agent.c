@@ -1,0 +1,758 @@
+/* agent.c: the delivery agent. See agent.h.
+ *
+ * One thread, one loop: zmq_poll() over the hub connection, its monitor, the
+ * nudge socket and a signalfd; between polls the agent fills the window from
+ * the outbox, records the receipts of the round in one transaction and puts
+ * signals whose reply is overdue back in the queue. */
+#include "agent.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+#include <sodium.h>
+#include <zmq.h>
+
+#include "log.h"
+#include "node.h"
+#include "outbox.h"
+#include "receipt.h"
+
+#define MONITOR_ENDPOINT "inproc://nmo-node-monitor"
+#define MONITOR_EVENTS                                                                   \
+        (ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED |  \
+         ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |         \
+         ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+/* Nudges are empty frames; a few queued ones mean the same as one. The size
+ * bound also applies to the ZMTP handshake's READY command, so it cannot be
+ * tiny (16 bytes makes every handshake fail). */
+#define NUDGE_HWM 16
+#define NUDGE_MAX_SIZE 256
+#define PLURAL(n) ((n) == 1 ? "" : "s")
+
+static const char auth_error_text[] =
+        "the hub refused this node's key: not enrolled, suspended or revoked; "
+        "ask the hub operator";
+
+/* A signal sent and not yet answered. */
+struct flight {
+        uint64_t seq;
+        uint8_t signal_id[SIGNAL_ID_BYTES];
+        uint64_t deadline_ms;   /* monotonic */
+};
+
+/* A verified receipt waiting for this round's transaction. */
+struct incoming {
+        struct receipt receipt;
+        uint8_t *signed_receipt;
+        size_t signed_len;
+        bool duplicate;
+};
+
+struct agent {
+        struct node *node;
+        const struct node_config *cfg;
+        struct outbox *ob;
+        struct outbox_backoff bo;
+        void *ctx;
+        void *dealer;
+        void *monitor;
+        void *pull;
+        char *pull_endpoint;
+        int sigfd;
+        struct flight *flights;         /* cfg->window entries */
+        size_t n_flights;
+        struct incoming *incoming;      /* cfg->replies_per_round entries */
+        struct outbox_receipt *batch;
+        int *results;
+        uint64_t *seqs;                 /* scratch, cfg->window entries */
+        bool connected;
+        bool stop;
+        bool scan_now;
+        uint64_t next_scan_ms;          /* monotonic */
+        char hub_error[OUTBOX_TEXT_MAX + 1]; /* last recorded, "" when none */
+};
+
+/* Converts a failed zmq_* call into a negative errno. */
+static int zmq_err(void)
+{
+        int e = zmq_errno();
+
+        return e > 0 ? -e : -EIO;
+}
+
+static int set_int(void *s, int opt, int value)
+{
+        return zmq_setsockopt(s, opt, &value, sizeof(value)) < 0 ? zmq_err() : 0;
+}
+
+static struct flight *flight_find(struct agent *a, const uint8_t id[SIGNAL_ID_BYTES])
+{
+        for (size_t i = 0; i < a->n_flights; i++)
+                if (memcmp(a->flights[i].signal_id, id, SIGNAL_ID_BYTES) == 0)
+                        return &a->flights[i];
+        return NULL;
+}
+
+static bool flight_has_seq(struct agent *a, uint64_t seq)
+{
+        for (size_t i = 0; i < a->n_flights; i++)
+                if (a->flights[i].seq == seq)
+                        return true;
+        return false;
+}
+
+static void flight_remove(struct agent *a, struct flight *f)
+{
+        *f = a->flights[--a->n_flights];
+}
+
+/* Records (or clears, with msg NULL) the hub error that `status` shows, once
+ * per change. */
+static int note_hub_error(struct agent *a, const char *msg)
+{
+        int r;
+
+        if (!msg && !a->hub_error[0])
+                return 0;
+        if (msg && strncmp(a->hub_error, msg, OUTBOX_TEXT_MAX) == 0)
+                return 0;
+        r = outbox_set_hub_error(a->ob, msg, util_now_ms());
+        if (r < 0) {
+                log_error("%s: cannot record the hub error: %s", a->node->outbox_path,
+                          strerror(-r));
+                return r;
+        }
+        snprintf(a->hub_error, sizeof(a->hub_error), "%s", msg ? msg : "");
+        return 0;
+}
+
+static int setup_dealer(struct agent *a)
+{
+        const struct node_config *cfg = a->cfg;
+        const struct keys_secret *me = a->node->member;
+        int64_t maxmsg = RECEIPT_MAX;
+        int r;
+
+        a->dealer = zmq_socket(a->ctx, ZMQ_DEALER);
+        if (!a->dealer)
+                return zmq_err();
+        if ((r = set_int(a->dealer, ZMQ_LINGER, 0)) < 0 ||
+            (r = set_int(a->dealer, ZMQ_IMMEDIATE, 1)) < 0 ||
+            /* Lets tcp://[::1]:PORT and names with IPv6 addresses work too. */
+            (r = set_int(a->dealer, ZMQ_IPV6, 1)) < 0 ||
+            (r = set_int(a->dealer, ZMQ_SNDHWM, (int)cfg->hwm)) < 0 ||
+            (r = set_int(a->dealer, ZMQ_RCVHWM, (int)cfg->hwm)) < 0 ||
+            (r = set_int(a->dealer, ZMQ_HEARTBEAT_IVL, (int)cfg->heartbeat_ivl_ms)) < 0 ||
+            (r = set_int(a->dealer, ZMQ_HEARTBEAT_TIMEOUT, (int)cfg->heartbeat_timeout_ms)) < 0 ||
+            (r = set_int(a->dealer, ZMQ_RECONNECT_IVL, (int)cfg->reconnect_ivl_ms)) < 0 ||
+            (r = set_int(a->dealer, ZMQ_RECONNECT_IVL_MAX, (int)cfg->reconnect_ivl_max_ms)) < 0)
+                return r;
+        if (zmq_setsockopt(a->dealer, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) < 0)
+                return zmq_err();
+        /* Binary 32-byte keys straight from their sodium_malloc() homes: no copy to wipe. */
+        if (zmq_setsockopt(a->dealer, ZMQ_CURVE_SERVERKEY, a->node->hub.transport,
+                           KEYS_KEY_BYTES) < 0 ||
+            zmq_setsockopt(a->dealer, ZMQ_CURVE_PUBLICKEY, me->pub.transport, KEYS_KEY_BYTES) < 0 ||
+            zmq_setsockopt(a->dealer, ZMQ_CURVE_SECRETKEY, me->transport_sk, KEYS_KEY_BYTES) < 0)
+                return zmq_err();
+        /* The monitor must exist before the connection, or its first events are lost. */
+        if (zmq_socket_monitor(a->dealer, MONITOR_ENDPOINT, MONITOR_EVENTS) < 0)
+                return zmq_err();
+        a->monitor = zmq_socket(a->ctx, ZMQ_PAIR);
+        if (!a->monitor)
+                return zmq_err();
+        if ((r = set_int(a->monitor, ZMQ_LINGER, 0)) < 0)
+                return r;
+        if (zmq_connect(a->monitor, MONITOR_ENDPOINT) < 0)
+                return zmq_err();
+        if (zmq_connect(a->dealer, cfg->hub_endpoint) < 0) {
+                r = zmq_err();
+                log_error("%s: cannot connect to %s: %s", a->node->conf_path, cfg->hub_endpoint,
+                          zmq_strerror(-r));
+                return r;
+        }
+        return 0;
+}
+
+/* The nudge socket is a convenience: without it the periodic re-scan still
+ * picks up new submissions, so failures here are warnings. */
+static void setup_pull(struct agent *a)
+{
+        int64_t maxmsg = NUDGE_MAX_SIZE;
+        char *ep = NULL;
+        int r;
+
+        r = node_agent_endpoint(a->node, &ep);
+        if (r < 0) {
+                log_warn("%s: no nudge socket (%s); new signals are picked up within a second",
+                         a->node->dir, strerror(-r));
+                return;
+        }
+        a->pull = zmq_socket(a->ctx, ZMQ_PULL);
+        if (!a->pull ||
+            set_int(a->pull, ZMQ_LINGER, 0) < 0 || set_int(a->pull, ZMQ_RCVHWM, NUDGE_HWM) < 0 ||
+            zmq_setsockopt(a->pull, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) < 0 ||
+            zmq_bind(a->pull, ep) < 0) {
+                log_warn("%s: cannot listen for nudges: %s; new signals are picked up within "
+                         "a second", ep, zmq_strerror(zmq_errno()));
+                if (a->pull)
+                        (void)zmq_close(a->pull);
+                a->pull = NULL;
+                free(ep);
+                return;
+        }
+        a->pull_endpoint = ep;
+}
+
+/* Sends due signals until the window is full or the socket would block, then
+ * marks what went out in one transaction. */
+static int fill_window(struct agent *a)
+{
+        struct outbox_due *due = NULL;
+        size_t n = 0, sent = 0;
+        uint64_t now;
+        int events = 0;
+        size_t len = sizeof(events);
+        int r;
+
+        if (a->n_flights >= a->cfg->window)
+                return 0;
+        /* With ZMQ_IMMEDIATE, POLLOUT means a hub connection is up and has room. */
+        if (zmq_getsockopt(a->dealer, ZMQ_EVENTS, &events, &len) < 0)
+                return zmq_err();
+        if (!(events & ZMQ_POLLOUT))
+                return 0;
+        r = outbox_next_due(a->ob, util_now_ms(), a->cfg->window - a->n_flights, &due, &n);
+        if (r < 0) {
+                log_error("%s: cannot read the outbox: %s", a->node->outbox_path, strerror(-r));
+                return r;
+        }
+        now = util_mono_ms();
+        for (size_t i = 0; i < n && a->n_flights < a->cfg->window; i++) {
+                struct flight *f;
+
+                if (flight_has_seq(a, due[i].seq))
+                        continue;
+                if (zmq_send(a->dealer, due[i].envelope, due[i].envelope_len, ZMQ_DONTWAIT) < 0) {
+                        if (zmq_errno() != EAGAIN && zmq_errno() != EINTR)
+                                log_warn("sending to the hub failed: %s",
+                                         zmq_strerror(zmq_errno()));
+                        break;
+                }
+                f = &a->flights[a->n_flights++];
+                f->seq = due[i].seq;
+                memcpy(f->signal_id, due[i].signal_id, SIGNAL_ID_BYTES);
+                f->deadline_ms = now + a->cfg->reply_timeout_ms;
+                a->seqs[sent++] = due[i].seq;
+        }
+        outbox_due_free(due, n);
+        if (sent == 0)
+                return 0;
+        r = outbox_mark_in_flight(a->ob, a->seqs, sent);
+        if (r < 0) {
+                log_error("%s: cannot record signals in flight: %s", a->node->outbox_path,
+                          strerror(-r));
+                return r;
+        }
+        log_info("sent %zu signal%s to the hub (%zu in flight)", sent, PLURAL(sent), a->n_flights);
+        return 0;
+}
+
+/* Receives one frame (and any further parts, which make it invalid). Returns
+ * 1 with *msg filled, 0 when nothing is waiting, or a negative errno. */
+static int recv_frame(void *s, zmq_msg_t *msg, bool *multipart)
+{
+        *multipart = false;
+        if (zmq_msg_init(msg) < 0)
+                return zmq_err();
+        if (zmq_msg_recv(msg, s, ZMQ_DONTWAIT) < 0) {
+                int e = zmq_errno();
+
+                (void)zmq_msg_close(msg);
+                return e == EAGAIN || e == EINTR ? 0 : -e;
+        }
+        while (zmq_msg_more(msg)) {
+                zmq_msg_t rest;
+
+                *multipart = true;
+                if (zmq_msg_init(&rest) < 0)
+                        break;
+                if (zmq_msg_recv(&rest, s, ZMQ_DONTWAIT) < 0) {
+                        (void)zmq_msg_close(&rest);
+                        break;
+                }
+                if (!zmq_msg_more(&rest)) {
+                        (void)zmq_msg_close(&rest);
+                        break;
+                }
+                (void)zmq_msg_close(&rest);
+        }
+        return 1;
+}
+
+/* Checks one reply frame; on success fills in and returns 0. Bad frames are
+ * logged and refused, never fatal. */
+static int check_reply(struct agent *a, const uint8_t *data, size_t len, struct incoming *in)
+{
+        char hex[SIGNAL_ID_HEX];
+        int r;
+
+        memset(in, 0, sizeof(*in));
+        r = reply_unpack(data, len, &in->duplicate, &in->signed_receipt, &in->signed_len);
+        if (r < 0) {
+                log_warn("malformed reply from the hub (%zu bytes) ignored", len);
+                return r;
+        }
+        r = receipt_verify(in->signed_receipt, in->signed_len, a->node->hub.sign, &in->receipt);
+        if (r < 0) {
+                log_warn("reply from the hub with %s ignored",
+                         r == -EKEYREJECTED ? "a bad signature" : "a malformed receipt");
+                goto fail;
+        }
+        if (!in->receipt.has_id) {
+                log_warn("the hub refused a frame without a signal id (%s); ignored",
+                         reason_name(in->receipt.reason));
+                r = -EBADMSG;
+                goto fail;
+        }
+        signal_id_hex(in->receipt.signal_id, hex);
+        if (sodium_memcmp(in->receipt.member_key, a->node->member->pub.payload,
+                          KEYS_KEY_BYTES) != 0) {
+                log_warn("receipt for signal %s names another member's key; ignored", hex);
+                r = -EBADMSG;
+                goto fail;
+        }
+        return 0;
+fail:
+        free(in->signed_receipt);
+        in->signed_receipt = NULL;
+        return r;
+}
+
+/* Reads the replies waiting now (up to replies_per_round) and records them in
+ * one transaction. */
+static int handle_replies(struct agent *a)
+{
+        size_t n = 0, delivered = 0, duplicates = 0, rejected = 0, retry = 0;
+        int r = 0;
+
+        while (n < a->cfg->replies_per_round) {
+                zmq_msg_t msg;
+                bool multipart;
+
+                r = recv_frame(a->dealer, &msg, &multipart);
+                if (r <= 0)
+                        break;
+                if (multipart)
+                        log_warn("multi-part reply from the hub ignored");
+                else if (check_reply(a, zmq_msg_data(&msg), zmq_msg_size(&msg),
+                                     &a->incoming[n]) == 0)
+                        n++;
+                (void)zmq_msg_close(&msg);
+        }
+        if (r < 0) {
+                log_error("receiving from the hub failed: %s", zmq_strerror(-r));
+                goto out;
+        }
+        if (n == 0)
+                return 0;
+        for (size_t i = 0; i < n; i++) {
+                a->batch[i].receipt = &a->incoming[i].receipt;
+                a->batch[i].signed_receipt = a->incoming[i].signed_receipt;
+                a->batch[i].signed_len = a->incoming[i].signed_len;
+                a->batch[i].duplicate = a->incoming[i].duplicate;
+        }
+        r = outbox_apply_receipts(a->ob, a->batch, n, util_now_ms(), &a->bo, a->results);
+        if (r < 0) {
+                log_error("%s: cannot record receipts: %s", a->node->outbox_path, strerror(-r));
+                goto out;
+        }
+        for (size_t i = 0; i < n; i++) {
+                const struct receipt *rc = &a->incoming[i].receipt;
+                struct flight *f = flight_find(a, rc->signal_id);
+                char hex[SIGNAL_ID_HEX];
+
+                signal_id_hex(rc->signal_id, hex);
+                switch (a->results[i]) {
+                case 0:
+                        if (rc->status == NMO__RECEIPT_STATUS__RECEIPT_ACCEPTED) {
+                                delivered++;
+                                duplicates += a->incoming[i].duplicate;
+                        } else if (reason_is_temporary(rc->reason)) {
+                                retry++;
+                        } else {
+                                rejected++;
+                                log_warn("signal %s rejected by the hub: %s", hex,
+                                         reason_name(rc->reason));
+                        }
+                        break;
+                case -EALREADY:
+                        log_debug("repeated receipt for signal %s ignored", hex);
+                        break;
+                case -ENOENT:
+                        log_warn("receipt for signal %s, which is not in the outbox, ignored",
+                                 hex);
+                        break;
+                case -EPROTO:
+                        log_warn("receipt for signal %s does not match the stored envelope; "
+                                 "ignored", hex);
+                        break;
+                default:
+                        log_warn("receipt for signal %s not recorded: %s", hex,
+                                 strerror(-a->results[i]));
+                        break;
+                }
+                if (f && (a->results[i] == 0 || a->results[i] == -EALREADY))
+                        flight_remove(a, f);
+        }
+        if (delivered + rejected + retry > 0) {
+                /* A receipt proves the hub took our key: any refusal noted is over. */
+                a->hub_error[0] = '\0';
+                a->scan_now = true;
+                log_info("receipts: %zu delivered (%zu already stored), %zu rejected, %zu to "
+                         "retry later; %zu in flight", delivered, duplicates, rejected, retry,
+                         a->n_flights);
+        }
+        r = 0;
+out:
+        for (size_t i = 0; i < n; i++) {
+                free(a->incoming[i].signed_receipt);
+                a->incoming[i].signed_receipt = NULL;
+        }
+        return r;
+}
+
+static int handle_monitor(struct agent *a)
+{
+        for (;;) {
+                zmq_msg_t msg;
+                bool multipart;
+                uint16_t event;
+                uint32_t value;
+                char text[160];
+                int r = recv_frame(a->monitor, &msg, &multipart);
+
+                if (r <= 0)
+                        return r;
+                if (zmq_msg_size(&msg) < 6) {
+                        (void)zmq_msg_close(&msg);
+                        continue;
+                }
+                memcpy(&event, zmq_msg_data(&msg), sizeof(event));
+                memcpy(&value, (uint8_t *)zmq_msg_data(&msg) + 2, sizeof(value));
+                (void)zmq_msg_close(&msg);
+
+                switch (event) {
+                case ZMQ_EVENT_CONNECTED:
+                        log_debug("TCP connection to %s up; handshake next", a->cfg->hub_endpoint);
+                        break;
+                case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
+                        if (!a->connected)
+                                log_info("connected to the hub at %s", a->cfg->hub_endpoint);
+                        a->connected = true;
+                        a->scan_now = true;
+                        break;
+                case ZMQ_EVENT_DISCONNECTED:
+                        if (a->connected)
+                                log_warn("lost the connection to the hub; reconnecting");
+                        a->connected = false;
+                        break;
+                case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+                        a->connected = false;
+                        snprintf(text, sizeof(text), "%s (ZAP status %u)", auth_error_text, value);
+                        if (strcmp(text, a->hub_error) != 0)
+                                log_error("%s", text);
+                        r = note_hub_error(a, text);
+                        if (r < 0)
+                                return r;
+                        break;
+                case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+                        a->connected = false;
+                        snprintf(text, sizeof(text), "handshake with the hub failed (protocol "
+                                 "error 0x%x): check the endpoint in node.conf and keys/hub.pub",
+                                 value);
+                        if (strcmp(text, a->hub_error) != 0)
+                                log_error("%s", text);
+                        r = note_hub_error(a, text);
+                        if (r < 0)
+                                return r;
+                        break;
+                case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+                        a->connected = false;
+                        log_warn("handshake with the hub failed (errno %u); retrying", value);
+                        break;
+                default:
+                        break;
+                }
+        }
+}
+
+static void drain_nudges(struct agent *a)
+{
+        for (int i = 0; i < NUDGE_HWM; i++) {
+                zmq_msg_t msg;
+                bool multipart;
+
+                if (recv_frame(a->pull, &msg, &multipart) <= 0)
+                        break;
+                (void)zmq_msg_close(&msg);
+        }
+        log_debug("nudged: new signals in the outbox");
+        a->scan_now = true;
+}
+
+/* Puts signals whose reply is overdue back in the queue, with backoff. */
+static int expire_flights(struct agent *a, uint64_t now)
+{
+        char why[96];
+        size_t n = 0;
+        int r;
+
+        for (size_t i = 0; i < a->n_flights;) {
+                if (a->flights[i].deadline_ms <= now) {
+                        a->seqs[n++] = a->flights[i].seq;
+                        flight_remove(a, &a->flights[i]);
+                } else {
+                        i++;
+                }
+        }
+        if (n == 0)
+                return 0;
+        snprintf(why, sizeof(why), "no reply from the hub within %u ms", a->cfg->reply_timeout_ms);
+        r = outbox_requeue(a->ob, a->seqs, n, util_now_ms(), &a->bo, why);
+        if (r < 0) {
+                log_error("%s: cannot queue signals again: %s", a->node->outbox_path,
+                          strerror(-r));
+                return r;
+        }
+        log_info("%zu signal%s got no reply in time; queued again with backoff (%zu in "
+                 "flight)", n, PLURAL(n), a->n_flights);
+        return 0;
+}
+
+/* On the way out: record what already arrived, and queue what is in flight so
+ * the next run sends it at once. */
+static int shut_down(struct agent *a)
+{
+        int r = 0;
+
+        if (a->dealer && a->ob)
+                r = handle_replies(a);
+        if (a->n_flights > 0 && a->ob) {
+                int q;
+
+                for (size_t i = 0; i < a->n_flights; i++)
+                        a->seqs[i] = a->flights[i].seq;
+                q = outbox_requeue(a->ob, a->seqs, a->n_flights, util_now_ms(), NULL, NULL);
+                if (q < 0) {
+                        log_error("%s: cannot queue in-flight signals again: %s; the next run "
+                                  "will", a->node->outbox_path, strerror(-q));
+                        r = r < 0 ? r : q;
+                } else {
+                        log_info("stopping: %zu signal%s in flight queued again", a->n_flights,
+                                 PLURAL(a->n_flights));
+                }
+                a->n_flights = 0;
+        }
+        return r;
+}
+
+static void agent_close(struct agent *a)
+{
+        if (a->dealer)
+                (void)zmq_socket_monitor(a->dealer, NULL, 0);
+        if (a->monitor)
+                (void)zmq_close(a->monitor);
+        if (a->dealer)
+                (void)zmq_close(a->dealer);
+        if (a->pull) {
+                (void)zmq_unbind(a->pull, a->pull_endpoint);
+                (void)zmq_close(a->pull);
+                /* libzmq leaves the socket file; no stale one for submit to find. */
+                (void)unlink(a->pull_endpoint + strlen("ipc://"));
+        }
+        free(a->pull_endpoint);
+        if (a->ctx)
+                (void)zmq_ctx_term(a->ctx);
+        outbox_free(a->ob);
+        if (a->sigfd >= 0)
+                close(a->sigfd);
+        free(a->flights);
+        free(a->incoming);
+        free(a->batch);
+        free(a->results);
+        free(a->seqs);
+}
+
+static uint64_t min_u64(uint64_t x, uint64_t y)
+{
+        return x < y ? x : y;
+}
+
+int agent_run(struct node *n, const struct agent_options *opts)
+{
+        struct agent a;
+        sigset_t mask, old_mask;
+        uint64_t start, queued = 0, in_flight = 0;
+        bool mask_set = false;
+        int r;
+
+        memset(&a, 0, sizeof(a));
+        a.node = n;
+        a.cfg = &n->cfg;
+        a.sigfd = -1;
+        a.bo.min_ms = n->cfg.retry_min_ms;
+        a.bo.max_ms = n->cfg.retry_max_ms;
+
+        /* Block the signals before ZeroMQ starts its threads, so they inherit
+         * the mask and only the signalfd sees SIGTERM and SIGINT. */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        if (sigprocmask(SIG_BLOCK, &mask, &old_mask) < 0) {
+                r = -errno;
+                goto out;
+        }
+        mask_set = true;
+        a.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+        if (a.sigfd < 0) {
+                r = -errno;
+                log_error("signalfd: %s", strerror(-r));
+                goto out;
+        }
+
+        r = -ENOMEM;
+        a.flights = calloc(a.cfg->window, sizeof(*a.flights));
+        a.seqs = calloc(a.cfg->window, sizeof(*a.seqs));
+        a.incoming = calloc(a.cfg->replies_per_round, sizeof(*a.incoming));
+        a.batch = calloc(a.cfg->replies_per_round, sizeof(*a.batch));
+        a.results = calloc(a.cfg->replies_per_round, sizeof(*a.results));
+        if (!a.flights || !a.seqs || !a.incoming || !a.batch || !a.results)
+                goto out;
+
+        r = outbox_open(&a.ob, n->outbox_path, OUTBOX_AGENT, 0);
+        if (r < 0) {
+                if (r == -EBUSY)
+                        log_error("%s: another agent is already running for this node",
+                                  n->outbox_path);
+                else
+                        log_error("%s: cannot open the outbox: %s", n->outbox_path,
+                                  strerror(-r));
+                goto out;
+        }
+        if (outbox_get_hub_error(a.ob, a.hub_error, sizeof(a.hub_error), NULL) < 0)
+                a.hub_error[0] = '\0';
+
+        a.ctx = zmq_ctx_new();
+        if (!a.ctx) {
+                r = zmq_err();
+                goto out;
+        }
+        r = setup_dealer(&a);
+        if (r < 0) {
+                log_error("cannot set up the hub connection: %s", zmq_strerror(-r));
+                goto out;
+        }
+        setup_pull(&a);
+
+        r = outbox_pending(a.ob, &queued, &in_flight);
+        if (r < 0)
+                goto out;
+        log_info("agent running: hub %s, window %u, %llu signals queued", a.cfg->hub_endpoint,
+                 a.cfg->window, (unsigned long long)queued);
+
+        start = util_mono_ms();
+        a.scan_now = true;
+        for (;;) {
+                zmq_pollitem_t items[4];
+                uint64_t now = util_mono_ms(), wait;
+                int nitems = 0, ipull = -1;
+
+                if (opts->once) {
+                        r = outbox_pending(a.ob, &queued, &in_flight);
+                        if (r < 0)
+                                goto out;
+                        if (queued + in_flight == 0 && a.n_flights == 0) {
+                                log_info("nothing left to deliver");
+                                break;
+                        }
+                        if (opts->timeout_ms && now - start >= opts->timeout_ms) {
+                                r = -ETIMEDOUT;
+                                break;
+                        }
+                }
+                if (a.scan_now || now >= a.next_scan_ms) {
+                        r = fill_window(&a);
+                        if (r < 0)
+                                goto out;
+                        a.scan_now = false;
+                        a.next_scan_ms = now + a.cfg->rescan_ms;
+                }
+
+                wait = a.next_scan_ms > now ? a.next_scan_ms - now : 0;
+                for (size_t i = 0; i < a.n_flights; i++)
+                        wait = min_u64(wait, a.flights[i].deadline_ms > now
+                                                     ? a.flights[i].deadline_ms - now : 0);
+                if (opts->once && opts->timeout_ms) {
+                        uint64_t end = start + opts->timeout_ms;
+                        wait = min_u64(wait, end > now ? end - now : 0);
+                }
+
+                items[nitems++] = (zmq_pollitem_t){ .socket = a.dealer, .events = ZMQ_POLLIN };
+                items[nitems++] = (zmq_pollitem_t){ .socket = a.monitor, .events = ZMQ_POLLIN };
+                items[nitems++] = (zmq_pollitem_t){ .fd = a.sigfd, .events = ZMQ_POLLIN };
+                if (a.pull) {
+                        ipull = nitems;
+                        items[nitems++] = (zmq_pollitem_t){ .socket = a.pull,
+                                                            .events = ZMQ_POLLIN };
+                }
+                if (zmq_poll(items, nitems, (long)wait) < 0) {
+                        if (zmq_errno() == EINTR)
+                                continue;
+                        r = zmq_err();
+                        log_error("zmq_poll: %s", zmq_strerror(-r));
+                        goto out;
+                }
+                if (items[2].revents & ZMQ_POLLIN) {
+                        struct signalfd_siginfo si;
+
+                        if (read(a.sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+                                log_info("%s received; stopping", strsignal((int)si.ssi_signo));
+                        a.stop = true;
+                }
+                if (items[1].revents & ZMQ_POLLIN) {
+                        r = handle_monitor(&a);
+                        if (r < 0)
+                                goto out;
+                }
+                if (items[0].revents & ZMQ_POLLIN) {
+                        r = handle_replies(&a);
+                        if (r < 0)
+                                goto out;
+                }
+                if (ipull >= 0 && (items[ipull].revents & ZMQ_POLLIN))
+                        drain_nudges(&a);
+                r = expire_flights(&a, util_mono_ms());
+                if (r < 0)
+                        goto out;
+                if (a.stop) {
+                        r = 0;
+                        break;
+                }
+        }
+        {
+                int s = shut_down(&a);
+
+                if (r == 0)
+                        r = s;
+        }
+out:
+        agent_close(&a);
+        if (mask_set)
+                (void)sigprocmask(SIG_SETMASK, &old_mask, NULL);
+        return r;
+}

@@ -1,0 +1,297 @@
+/* node-config.c: node.conf and the node's limits. See node-config.h. */
+#include "node-config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <ini.h>
+
+void node_config_defaults(struct node_config *cfg)
+{
+        memset(cfg, 0, sizeof(*cfg));
+        cfg->window = 64;
+        cfg->reply_timeout_ms = 10000;
+        cfg->retry_min_ms = 500;
+        cfg->retry_max_ms = 60000;
+        cfg->rescan_ms = 1000;
+        cfg->heartbeat_ivl_ms = 10000;
+        cfg->heartbeat_timeout_ms = 30000;
+        cfg->reconnect_ivl_ms = 500;
+        cfg->reconnect_ivl_max_ms = 30000;
+        cfg->replies_per_round = 256;
+        cfg->hwm = 2 * NODE_WINDOW_MAX;
+}
+
+static bool host_char_ok(char c)
+{
+        return isalnum((unsigned char)c) || c == '.' || c == '-' || c == '_';
+}
+
+bool node_endpoint_ok(const char *endpoint)
+{
+        const char *host, *colon;
+        uint32_t port;
+
+        if (!endpoint || strlen(endpoint) > NODE_ENDPOINT_MAX ||
+            strncmp(endpoint, "tcp://", 6) != 0)
+                return false;
+        host = endpoint + 6;
+        if (*host == '[') {
+                const char *close = strchr(host, ']');
+
+                if (!close || close == host + 1 || close[1] != ':')
+                        return false;
+                for (const char *p = host + 1; p < close; p++)
+                        if (!isxdigit((unsigned char)*p) && *p != ':' && *p != '.')
+                                return false;
+                colon = close + 1;
+        } else {
+                colon = strrchr(host, ':');
+                if (!colon || colon == host)
+                        return false;
+                for (const char *p = host; p < colon; p++)
+                        if (!host_char_ok(*p))
+                                return false;
+        }
+        return util_parse_u32(colon + 1, 1, 65535, &port) == 0;
+}
+
+enum conf_key {
+        KEY_ENDPOINT,
+        KEY_WINDOW,
+        KEY_REPLY_TIMEOUT,
+        KEY_RETRY_MIN,
+        KEY_RETRY_MAX,
+};
+
+static const struct {
+        const char *section;
+        const char *name;
+        uint32_t min;
+        uint32_t max;
+        size_t offset; /* of a uint32_t in struct node_config; unused for the endpoint */
+} conf_keys[] = {
+        [KEY_ENDPOINT] = { "hub", "endpoint", 0, 0, 0 },
+        [KEY_WINDOW] = { "delivery", "window", 1, NODE_WINDOW_MAX,
+                         offsetof(struct node_config, window) },
+        [KEY_REPLY_TIMEOUT] = { "delivery", "reply_timeout_ms", 100, 3600000,
+                                offsetof(struct node_config, reply_timeout_ms) },
+        [KEY_RETRY_MIN] = { "delivery", "retry_min_ms", 10, 3600000,
+                            offsetof(struct node_config, retry_min_ms) },
+        [KEY_RETRY_MAX] = { "delivery", "retry_max_ms", 10, 86400000,
+                            offsetof(struct node_config, retry_max_ms) },
+};
+
+struct parse_ctx {
+        struct node_config *cfg;
+        const char *next;       /* what the reader hands inih next */
+        const char *end;
+        int lineno;             /* the line the reader returned last */
+        bool indented;          /* that line started with white space */
+        int err_line;           /* first problem we found, 0: none */
+        char err[200];
+        unsigned int seen;      /* 1U << enum conf_key */
+};
+
+static void parse_fail(struct parse_ctx *ctx, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+
+static void parse_fail(struct parse_ctx *ctx, const char *fmt, ...)
+{
+        va_list ap;
+
+        if (ctx->err_line)
+                return;
+        ctx->err_line = ctx->lineno;
+        va_start(ap, fmt);
+        vsnprintf(ctx->err, sizeof(ctx->err), fmt, ap);
+        va_end(ap);
+}
+
+static void check_section_line(struct parse_ctx *ctx, const char *line, size_t len)
+{
+        const char *p = line, *end = line + len, *close;
+        size_t n;
+
+        while (p < end && (*p == ' ' || *p == '\t'))
+                p++;
+        if (p == end || *p != '[')
+                return;
+        close = memchr(p, ']', (size_t)(end - p));
+        if (!close)
+                return; /* inih reports the syntax error */
+        n = (size_t)(close - p - 1);
+        if ((n == 3 && memcmp(p + 1, "hub", 3) == 0) ||
+            (n == 8 && memcmp(p + 1, "delivery", 8) == 0))
+                return;
+        parse_fail(ctx, "unknown section [%.*s] (known: [hub], [delivery])", (int)(n > 40 ? 40 : n),
+                   p + 1);
+}
+
+/* fgets-like reader over the file's bytes, so the handler knows line numbers. */
+static char *conf_reader(char *str, int num, void *stream)
+{
+        struct parse_ctx *ctx = stream;
+        const char *nl;
+        size_t len, take;
+
+        if (ctx->next >= ctx->end || num < 2)
+                return NULL;
+        nl = memchr(ctx->next, '\n', (size_t)(ctx->end - ctx->next));
+        len = nl ? (size_t)(nl - ctx->next) + 1 : (size_t)(ctx->end - ctx->next);
+        ctx->lineno++;
+        ctx->indented = ctx->next[0] == ' ' || ctx->next[0] == '\t';
+        take = len;
+        if (take > (size_t)num - 1) {
+                parse_fail(ctx, "line longer than %d bytes", num - 3);
+                take = 0;
+        } else if (memchr(ctx->next, '\0', len)) {
+                parse_fail(ctx, "NUL byte in the file");
+                take = 0;
+        } else {
+                check_section_line(ctx, ctx->next, len);
+        }
+        memcpy(str, ctx->next, take);
+        str[take] = '\0';
+        ctx->next += len;
+        return str;
+}
+
+static int conf_handler(void *user, const char *section, const char *name, const char *value)
+{
+        struct parse_ctx *ctx = user;
+        bool known_section = false;
+
+        for (size_t i = 0; i < NMO_ARRAY_SIZE(conf_keys); i++) {
+                uint32_t *field;
+
+                if (strcmp(section, conf_keys[i].section) != 0)
+                        continue;
+                known_section = true;
+                if (strcmp(name, conf_keys[i].name) != 0)
+                        continue;
+                if (ctx->seen & (1U << i)) {
+                        if (ctx->indented)
+                                parse_fail(ctx, "indented line: continuation lines are not "
+                                           "allowed, remove the leading white space");
+                        else
+                                parse_fail(ctx, "%s given more than once", name);
+                        return 0;
+                }
+                ctx->seen |= 1U << i;
+                if (i == KEY_ENDPOINT) {
+                        if (!node_endpoint_ok(value)) {
+                                parse_fail(ctx, "endpoint: \"%.60s\" is not tcp://HOST:PORT",
+                                           value);
+                                return 0;
+                        }
+                        snprintf(ctx->cfg->hub_endpoint, sizeof(ctx->cfg->hub_endpoint), "%s",
+                                 value);
+                        return 1;
+                }
+                field = (uint32_t *)(void *)((char *)ctx->cfg + conf_keys[i].offset);
+                if (util_parse_u32(value, conf_keys[i].min, conf_keys[i].max, field) < 0) {
+                        parse_fail(ctx, "%s: \"%.40s\" is not a whole number from %u to %u",
+                                   name, value, conf_keys[i].min, conf_keys[i].max);
+                        return 0;
+                }
+                return 1;
+        }
+        if (!section[0])
+                parse_fail(ctx, "%s: key outside a section", name);
+        else if (known_section)
+                parse_fail(ctx, "unknown key %s in [%s]", name, section);
+        else
+                parse_fail(ctx, "unknown section [%s]", section);
+        return 0;
+}
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+        va_list ap;
+
+        if (!err || errlen == 0)
+                return;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+}
+
+int node_config_load(struct node_config *cfg, const char *path, char *err, size_t errlen)
+{
+        struct parse_ctx ctx;
+        char *text = NULL;
+        size_t len = 0;
+        int r, line;
+
+        node_config_defaults(cfg);
+        r = util_read_file(path, NODE_CONF_MAX, &text, &len);
+        if (r < 0) {
+                set_err(err, errlen, "%s: %s", path,
+                        r == -EFBIG ? "larger than 64 KiB" : strerror(-r));
+                return r;
+        }
+        memset(&ctx, 0, sizeof(ctx));
+        ctx.cfg = cfg;
+        ctx.next = text;
+        ctx.end = text + len;
+        line = ini_parse_stream(conf_reader, &ctx, conf_handler, &ctx);
+        free(text);
+        if (line == -2) {
+                set_err(err, errlen, "%s: out of memory", path);
+                return -ENOMEM;
+        }
+        if (line < 0) {
+                set_err(err, errlen, "%s: cannot parse", path);
+                return -EINVAL;
+        }
+        /* inih reports its first failing line; our own checks may have found an
+         * earlier one (an unknown empty section, an over-long line). */
+        if (ctx.err_line && (line == 0 || ctx.err_line <= line)) {
+                set_err(err, errlen, "%s:%d: %s", path, ctx.err_line, ctx.err);
+                return -EINVAL;
+        }
+        if (line > 0) {
+                set_err(err, errlen, "%s:%d: syntax error (expected [section] or key = value)",
+                        path, line);
+                return -EINVAL;
+        }
+        if (!(ctx.seen & (1U << KEY_ENDPOINT))) {
+                set_err(err, errlen, "%s: [hub] endpoint is missing", path);
+                return -EINVAL;
+        }
+        if (cfg->retry_max_ms < cfg->retry_min_ms) {
+                set_err(err, errlen, "%s: retry_max_ms (%u) is smaller than retry_min_ms (%u)",
+                        path, cfg->retry_max_ms, cfg->retry_min_ms);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+int node_config_format(const struct node_config *cfg, char **text)
+{
+        int n = asprintf(text,
+                         "# nmo-node configuration; see `nmo-node run --help`.\n"
+                         "[hub]\n"
+                         "endpoint = %s\n"
+                         "\n"
+                         "[delivery]\n"
+                         "window = %u            ; max signals in flight (1..1024)\n"
+                         "reply_timeout_ms = %u  ; wait this long for the hub's reply\n"
+                         "retry_min_ms = %u        ; first retry delay\n"
+                         "retry_max_ms = %u      ; longest retry delay\n",
+                         cfg->hub_endpoint, cfg->window, cfg->reply_timeout_ms,
+                         cfg->retry_min_ms, cfg->retry_max_ms);
+
+        if (n < 0) {
+                *text = NULL;
+                return -ENOMEM;
+        }
+        return 0;
+}

@@ -1,0 +1,59 @@
+/* node-config.h: a node's configuration (DIR/node.conf) and every limit the node
+ * applies, gathered in one struct with their defaults.
+ *
+ * node.conf is an ini file read with libinih, strictly: an unknown section or
+ * key, a repeated key, a bad number or a syntax error is refused with its line
+ * number.
+ *
+ *   [hub]
+ *   endpoint = tcp://HOST:PORT         ; required
+ *   [delivery]
+ *   window = 64                        ; signals in flight, 1..1024
+ *   reply_timeout_ms = 10000           ; 100..3600000
+ *   retry_min_ms = 500                 ; 10..3600000
+ *   retry_max_ms = 60000               ; retry_min_ms..86400000
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#include "util.h"
+
+#define NODE_ENDPOINT_MAX 255
+#define NODE_CONF_MAX 65536
+
+#define NODE_WINDOW_MAX 1024u
+
+struct node_config {
+        char hub_endpoint[NODE_ENDPOINT_MAX + 1];
+        /* [delivery], from node.conf: */
+        uint32_t window;                /* signals in flight at once */
+        uint32_t reply_timeout_ms;      /* wait for a reply before trying again */
+        uint32_t retry_min_ms;          /* first backoff step */
+        uint32_t retry_max_ms;          /* largest backoff step */
+        /* Fixed limits (not in node.conf): */
+        uint32_t rescan_ms;             /* outbox re-scan even without a nudge */
+        uint32_t heartbeat_ivl_ms;      /* ZMTP heartbeats to notice a dead hub */
+        uint32_t heartbeat_timeout_ms;
+        uint32_t reconnect_ivl_ms;      /* first reconnect delay */
+        uint32_t reconnect_ivl_max_ms;  /* reconnect backoff cap */
+        uint32_t replies_per_round;     /* replies applied per write transaction */
+        uint32_t hwm;                   /* ZMQ send/receive high-water marks */
+};
+
+/* Fills cfg with the defaults (and an empty endpoint). */
+void node_config_defaults(struct node_config *cfg);
+
+/* Reads and strictly parses path into cfg (defaults first). On failure returns
+ * -EINVAL (or the read error) with "PATH:LINE: reason" or "PATH: reason" in err. */
+NMO_WUR int node_config_load(struct node_config *cfg, const char *path, char *err,
+                             size_t errlen);
+
+/* Formats cfg as node.conf text into a fresh string (free()). */
+NMO_WUR int node_config_format(const struct node_config *cfg, char **text);
+
+/* Does endpoint look like tcp://HOST:PORT (HOST a name, IPv4 address or
+ * [IPv6] address, PORT 1..65535)? */
+bool node_endpoint_ok(const char *endpoint);

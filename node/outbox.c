@@ -1,0 +1,1003 @@
+/* outbox.c: the node's outbox on LMDB. See outbox.h for the layout. */
+#include "outbox.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+#include <lmdb.h>
+#include <sodium.h>
+
+#include "db.h"
+#include "envelope.h"
+#include "log.h"
+#include "receipt.h"
+#include "outbox.pb-c.h"
+
+#define OUTBOX_MAXDBS 8
+#define SEQ_BYTES 8
+/* pending value: state byte, then the next attempt as big-endian ms. */
+#define PENDING_BYTES 9
+/* Largest meta value read back. */
+#define META_MAX 1024
+
+static const char meta_hub_error[] = "last_hub_error";
+
+struct outbox {
+        MDB_env *env;
+        MDB_dbi records;
+        MDB_dbi index;
+        MDB_dbi pending;
+        MDB_dbi meta;
+        bool readonly;
+        int lock_fd;
+};
+
+const char *outbox_state_name(enum outbox_state state)
+{
+        switch (state) {
+        case OUTBOX_QUEUED:
+                return "queued";
+        case OUTBOX_IN_FLIGHT:
+                return "in-flight";
+        case OUTBOX_DELIVERED:
+                return "delivered";
+        case OUTBOX_REJECTED:
+                return "rejected";
+        default:
+                return "unknown";
+        }
+}
+
+static void put_be64(uint8_t out[8], uint64_t v)
+{
+        for (int i = 7; i >= 0; i--) {
+                out[i] = (uint8_t)(v & 0xff);
+                v >>= 8;
+        }
+}
+
+static uint64_t get_be64(const uint8_t in[8])
+{
+        uint64_t v = 0;
+
+        for (int i = 0; i < 8; i++)
+                v = (v << 8) | in[i];
+        return v;
+}
+
+/* Decodes and checks one record value. The caller frees *ret with
+ * nmo__node__record__free_unpacked(). */
+static int record_decode(const MDB_val *v, Nmo__Node__Record **ret)
+{
+        Nmo__Node__Record *rec;
+
+        if (v->mv_size == 0 || v->mv_size > OUTBOX_RECORD_MAX)
+                return -EBADMSG;
+        rec = nmo__node__record__unpack(NULL, v->mv_size, v->mv_data);
+        if (!rec)
+                return -EBADMSG;
+        if (!rec->has_signal_id || rec->signal_id.len != SIGNAL_ID_BYTES || !rec->has_envelope ||
+            rec->envelope.len == 0 || rec->envelope.len > ENVELOPE_MAX || !rec->has_state ||
+            rec->state < NMO__NODE__STATE__STATE_QUEUED ||
+            rec->state > NMO__NODE__STATE__STATE_REJECTED ||
+            (rec->has_signed_receipt && rec->signed_receipt.len > RECEIPT_MAX)) {
+                nmo__node__record__free_unpacked(rec, NULL);
+                return -EBADMSG;
+        }
+        *ret = rec;
+        return 0;
+}
+
+static int record_load(struct outbox *ob, MDB_txn *txn, uint64_t seq, Nmo__Node__Record **ret)
+{
+        uint8_t kb[SEQ_BYTES];
+        MDB_val k = { sizeof(kb), kb }, v;
+        int rc;
+
+        put_be64(kb, seq);
+        rc = mdb_get(txn, ob->records, &k, &v);
+        if (rc)
+                return db_errno(rc);
+        return record_decode(&v, ret);
+}
+
+static int record_store(struct outbox *ob, MDB_txn *txn, uint64_t seq,
+                        const Nmo__Node__Record *rec)
+{
+        uint8_t kb[SEQ_BYTES];
+        MDB_val k = { sizeof(kb), kb }, v;
+        size_t n = nmo__node__record__get_packed_size(rec);
+        int rc;
+
+        if (n > OUTBOX_RECORD_MAX)
+                return -E2BIG;
+        put_be64(kb, seq);
+        v.mv_size = n;
+        v.mv_data = NULL;
+        rc = mdb_put(txn, ob->records, &k, &v, MDB_RESERVE);
+        if (rc)
+                return db_errno(rc);
+        nmo__node__record__pack(rec, v.mv_data);
+        return 0;
+}
+
+static int pending_store(struct outbox *ob, MDB_txn *txn, uint64_t seq, enum outbox_state state,
+                         uint64_t next_ms)
+{
+        uint8_t kb[SEQ_BYTES], vb[PENDING_BYTES];
+        MDB_val k = { sizeof(kb), kb }, v = { sizeof(vb), vb };
+
+        put_be64(kb, seq);
+        vb[0] = (uint8_t)state;
+        put_be64(vb + 1, next_ms);
+        return db_errno(mdb_put(txn, ob->pending, &k, &v, 0));
+}
+
+static int pending_delete(struct outbox *ob, MDB_txn *txn, uint64_t seq)
+{
+        uint8_t kb[SEQ_BYTES];
+        MDB_val k = { sizeof(kb), kb };
+        int rc;
+
+        put_be64(kb, seq);
+        rc = mdb_del(txn, ob->pending, &k, NULL);
+        return rc == MDB_NOTFOUND ? 0 : db_errno(rc);
+}
+
+static int seq_of(struct outbox *ob, MDB_txn *txn, const uint8_t id[SIGNAL_ID_BYTES],
+                  uint64_t *seq)
+{
+        MDB_val k = { SIGNAL_ID_BYTES, (void *)id }, v;
+        int rc = mdb_get(txn, ob->index, &k, &v);
+
+        if (rc)
+                return db_errno(rc);
+        if (v.mv_size != SEQ_BYTES)
+                return -EBADMSG;
+        *seq = get_be64(v.mv_data);
+        return 0;
+}
+
+typedef int (*write_fn)(struct outbox *ob, MDB_txn *txn, void *userdata);
+
+/* Runs fn in one write transaction and commits it. When the map is full, the
+ * transaction is aborted, the map doubled and fn run again from scratch (so fn
+ * must reset whatever it reports through userdata). */
+static int outbox_write(struct outbox *ob, write_fn fn, void *userdata)
+{
+        for (;;) {
+                MDB_txn *txn = NULL;
+                int r;
+
+                r = db_txn_begin(ob->env, 0, &txn);
+                if (r < 0)
+                        return r;
+                r = fn(ob, txn, userdata);
+                if (r < 0)
+                        mdb_txn_abort(txn);
+                else
+                        r = db_errno(mdb_txn_commit(txn));
+                if (r != -ENOSPC)
+                        return r;
+                r = db_env_grow(ob->env);
+                if (r < 0)
+                        return r;
+        }
+}
+
+static int open_dbis(struct outbox *ob, MDB_txn *txn, unsigned int flags)
+{
+        int r;
+
+        r = db_dbi_open(txn, "records", flags, &ob->records);
+        if (r >= 0)
+                r = db_dbi_open(txn, "index", flags, &ob->index);
+        if (r >= 0)
+                r = db_dbi_open(txn, "pending", flags, &ob->pending);
+        if (r >= 0)
+                r = db_dbi_open(txn, "meta", flags, &ob->meta);
+        return r;
+}
+
+static int create_fn(struct outbox *ob, MDB_txn *txn, void *userdata)
+{
+        return open_dbis(ob, txn, MDB_CREATE);
+}
+
+/* The agent starts with nothing in flight: whatever a previous agent sent
+ * without hearing back is due again now. */
+static int recover_fn(struct outbox *ob, MDB_txn *txn, void *userdata)
+{
+        size_t *count = userdata;
+        MDB_cursor *cur = NULL;
+        MDB_val k, v;
+        int rc, r = 0;
+
+        *count = 0;
+        rc = mdb_cursor_open(txn, ob->pending, &cur);
+        if (rc)
+                return db_errno(rc);
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+                Nmo__Node__Record *rec = NULL, copy;
+                uint8_t kb[SEQ_BYTES], vb[PENDING_BYTES];
+                MDB_val nk = { sizeof(kb), kb }, nv = { sizeof(vb), vb };
+                uint64_t seq;
+
+                if (k.mv_size != SEQ_BYTES || v.mv_size != PENDING_BYTES)
+                        continue;
+                if (((const uint8_t *)v.mv_data)[0] != OUTBOX_IN_FLIGHT)
+                        continue;
+                memcpy(kb, k.mv_data, sizeof(kb));
+                seq = get_be64(kb);
+                r = record_load(ob, txn, seq, &rec);
+                if (r < 0) {
+                        log_warn("outbox record %llu is unreadable (%s); left as it is",
+                                 (unsigned long long)seq, strerror(-r));
+                        r = 0;
+                        continue;
+                }
+                copy = *rec;
+                copy.state = NMO__NODE__STATE__STATE_QUEUED;
+                copy.has_next_attempt_ms = 1;
+                copy.next_attempt_ms = 0;
+                r = record_store(ob, txn, seq, &copy);
+                nmo__node__record__free_unpacked(rec, NULL);
+                if (r < 0)
+                        goto out;
+                vb[0] = OUTBOX_QUEUED;
+                put_be64(vb + 1, 0);
+                rc = mdb_cursor_put(cur, &nk, &nv, MDB_CURRENT);
+                if (rc) {
+                        r = db_errno(rc);
+                        goto out;
+                }
+                (*count)++;
+        }
+        if (rc != MDB_NOTFOUND)
+                r = db_errno(rc);
+out:
+        mdb_cursor_close(cur);
+        return r;
+}
+
+static int take_agent_lock(struct outbox *ob, const char *dir)
+{
+        char *path = util_path(dir, "agent.lock");
+        int r = 0;
+
+        if (!path)
+                return -ENOMEM;
+        ob->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (ob->lock_fd < 0)
+                r = -errno;
+        else if (flock(ob->lock_fd, LOCK_EX | LOCK_NB) < 0)
+                r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+        free(path);
+        return r;
+}
+
+int outbox_open(struct outbox **ret, const char *dir, unsigned int flags, size_t mapsize)
+{
+        struct outbox *ob;
+        MDB_txn *txn = NULL;
+        size_t recovered = 0;
+        int r = -ENOMEM;
+
+        if ((flags & OUTBOX_READONLY) && (flags & OUTBOX_AGENT))
+                return -EINVAL;
+        ob = calloc(1, sizeof(*ob));
+        if (!ob)
+                return -ENOMEM;
+        ob->lock_fd = -1;
+        ob->readonly = flags & OUTBOX_READONLY;
+        r = db_env_open(&ob->env, dir, OUTBOX_MAXDBS, mapsize ? mapsize : OUTBOX_MAP_INITIAL,
+                        ob->readonly ? MDB_RDONLY : 0);
+        if (r < 0)
+                goto fail;
+        if (flags & OUTBOX_AGENT) {
+                r = take_agent_lock(ob, dir);
+                if (r < 0)
+                        goto fail;
+        }
+        if (ob->readonly) {
+                r = db_txn_begin(ob->env, MDB_RDONLY, &txn);
+                if (r < 0)
+                        goto fail;
+                r = open_dbis(ob, txn, 0);
+                /* Committing keeps the handles for the life of the environment. */
+                if (r >= 0)
+                        r = db_errno(mdb_txn_commit(txn));
+                else
+                        mdb_txn_abort(txn);
+        } else {
+                r = outbox_write(ob, create_fn, NULL);
+        }
+        if (r < 0)
+                goto fail;
+        if (flags & OUTBOX_AGENT) {
+                r = outbox_write(ob, recover_fn, &recovered);
+                if (r < 0)
+                        goto fail;
+                if (recovered)
+                        log_info("%zu signal%s left in flight by an earlier run queued again",
+                                 recovered, recovered == 1 ? "" : "s");
+        }
+        *ret = ob;
+        return 0;
+fail:
+        outbox_free(ob);
+        return r;
+}
+
+void outbox_free(struct outbox *ob)
+{
+        if (!ob)
+                return;
+        if (ob->env)
+                mdb_env_close(ob->env);
+        if (ob->lock_fd >= 0)
+                close(ob->lock_fd); /* releases the flock */
+        free(ob);
+}
+
+struct put_ctx {
+        const struct outbox_new *items;
+        size_t n;
+        uint64_t now_ms;
+};
+
+static int put_fn(struct outbox *ob, MDB_txn *txn, void *userdata)
+{
+        const struct put_ctx *ctx = userdata;
+        MDB_cursor *cur = NULL;
+        MDB_val k, v;
+        uint64_t last = 0;
+        int rc, r;
+
+        rc = mdb_cursor_open(txn, ob->records, &cur);
+        if (rc)
+                return db_errno(rc);
+        rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+        if (rc == 0 && k.mv_size == SEQ_BYTES)
+                last = get_be64(k.mv_data);
+        mdb_cursor_close(cur);
+        if (rc && rc != MDB_NOTFOUND)
+                return db_errno(rc);
+        if (rc == 0 && k.mv_size != SEQ_BYTES)
+                return -EBADMSG;
+
+        for (size_t i = 0; i < ctx->n; i++) {
+                const struct outbox_new *it = &ctx->items[i];
+                Nmo__Node__Record rec = NMO__NODE__RECORD__INIT;
+                uint64_t seq = last + 1 + i;
+                uint8_t sb[SEQ_BYTES];
+                MDB_val ik = { SIGNAL_ID_BYTES, (void *)it->signal_id };
+                MDB_val iv = { sizeof(sb), sb };
+
+                put_be64(sb, seq);
+                rc = mdb_put(txn, ob->index, &ik, &iv, MDB_NOOVERWRITE);
+                if (rc)
+                        return db_errno(rc);
+                rec.has_signal_id = 1;
+                rec.signal_id.data = (uint8_t *)it->signal_id;
+                rec.signal_id.len = SIGNAL_ID_BYTES;
+                rec.has_envelope = 1;
+                rec.envelope.data = (uint8_t *)it->envelope;
+                rec.envelope.len = it->envelope_len;
+                rec.has_state = 1;
+                rec.state = NMO__NODE__STATE__STATE_QUEUED;
+                rec.has_queued_at_ms = 1;
+                rec.queued_at_ms = ctx->now_ms;
+                rec.has_attempts = 1;
+                rec.attempts = 0;
+                rec.has_next_attempt_ms = 1;
+                rec.next_attempt_ms = 0;
+                r = record_store(ob, txn, seq, &rec);
+                if (r < 0)
+                        return r;
+                r = pending_store(ob, txn, seq, OUTBOX_QUEUED, 0);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int outbox_put_batch(struct outbox *ob, const struct outbox_new *items, size_t n, uint64_t now_ms)
+{
+        struct put_ctx ctx = { items, n, now_ms };
+
+        if (ob->readonly)
+                return -EROFS;
+        for (size_t i = 0; i < n; i++)
+                if (!items[i].signal_id || !items[i].envelope || items[i].envelope_len == 0 ||
+                    items[i].envelope_len > ENVELOPE_MAX)
+                        return -EINVAL;
+        if (n == 0)
+                return 0;
+        return outbox_write(ob, put_fn, &ctx);
+}
+
+void outbox_due_free(struct outbox_due *due, size_t n)
+{
+        if (!due)
+                return;
+        for (size_t i = 0; i < n; i++)
+                free(due[i].envelope);
+        free(due);
+}
+
+int outbox_next_due(struct outbox *ob, uint64_t now_ms, size_t max, struct outbox_due **ret,
+                    size_t *n)
+{
+        struct outbox_due *due = NULL;
+        size_t count = 0, cap = 0;
+        MDB_txn *txn = NULL;
+        MDB_cursor *cur = NULL;
+        MDB_val k, v;
+        int rc, r;
+
+        *ret = NULL;
+        *n = 0;
+        if (max == 0)
+                return 0;
+        r = db_txn_begin(ob->env, MDB_RDONLY, &txn);
+        if (r < 0)
+                return r;
+        rc = mdb_cursor_open(txn, ob->pending, &cur);
+        if (rc) {
+                r = db_errno(rc);
+                goto out;
+        }
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && count < max;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+                const uint8_t *pv = v.mv_data;
+                Nmo__Node__Record *rec = NULL;
+                uint64_t seq;
+
+                if (k.mv_size != SEQ_BYTES || v.mv_size != PENDING_BYTES)
+                        continue;
+                if (pv[0] != OUTBOX_QUEUED || get_be64(pv + 1) > now_ms)
+                        continue;
+                seq = get_be64(k.mv_data);
+                r = record_load(ob, txn, seq, &rec);
+                if (r < 0) {
+                        log_warn("outbox record %llu is unreadable (%s); skipped",
+                                 (unsigned long long)seq, strerror(-r));
+                        continue;
+                }
+                if (count == cap) {
+                        size_t ncap = cap ? cap * 2 : 16;
+                        struct outbox_due *nd = realloc(due, ncap * sizeof(*due));
+                        if (!nd) {
+                                nmo__node__record__free_unpacked(rec, NULL);
+                                r = -ENOMEM;
+                                goto out;
+                        }
+                        due = nd;
+                        cap = ncap;
+                }
+                due[count].seq = seq;
+                memcpy(due[count].signal_id, rec->signal_id.data, SIGNAL_ID_BYTES);
+                due[count].attempts = rec->has_attempts ? rec->attempts : 0;
+                due[count].envelope_len = rec->envelope.len;
+                due[count].envelope = malloc(rec->envelope.len);
+                if (!due[count].envelope) {
+                        nmo__node__record__free_unpacked(rec, NULL);
+                        r = -ENOMEM;
+                        goto out;
+                }
+                memcpy(due[count].envelope, rec->envelope.data, rec->envelope.len);
+                count++;
+                nmo__node__record__free_unpacked(rec, NULL);
+        }
+        if (rc && rc != MDB_NOTFOUND) {
+                r = db_errno(rc);
+                goto out;
+        }
+        *ret = due;
+        *n = count;
+        due = NULL;
+        r = 0;
+out:
+        outbox_due_free(due, count);
+        if (cur)
+                mdb_cursor_close(cur);
+        mdb_txn_abort(txn);
+        return r;
+}
+
+struct seqs_ctx {
+        const uint64_t *seqs;
+        size_t n;
+        uint64_t now_ms;
+        const struct outbox_backoff *bo;
+        const char *why;
+};
+
+static int mark_fn(struct outbox *ob, MDB_txn *txn, void *userdata)
+{
+        const struct seqs_ctx *ctx = userdata;
+
+        for (size_t i = 0; i < ctx->n; i++) {
+                Nmo__Node__Record *rec = NULL, copy;
+                int r = record_load(ob, txn, ctx->seqs[i], &rec);
+
+                if (r == -ENOENT || r == -EBADMSG)
+                        continue;
+                if (r < 0)
+                        return r;
+                if (rec->state != NMO__NODE__STATE__STATE_QUEUED) {
+                        nmo__node__record__free_unpacked(rec, NULL);
+                        continue;
+                }
+                copy = *rec;
+                copy.state = NMO__NODE__STATE__STATE_IN_FLIGHT;
+                copy.has_attempts = 1;
+                copy.attempts = rec->attempts < UINT32_MAX ? rec->attempts + 1 : UINT32_MAX;
+                r = record_store(ob, txn, ctx->seqs[i], &copy);
+                if (r >= 0)
+                        r = pending_store(ob, txn, ctx->seqs[i], OUTBOX_IN_FLIGHT,
+                                          copy.next_attempt_ms);
+                nmo__node__record__free_unpacked(rec, NULL);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int outbox_mark_in_flight(struct outbox *ob, const uint64_t *seqs, size_t n)
+{
+        struct seqs_ctx ctx = { seqs, n, 0, NULL, NULL };
+
+        if (ob->readonly)
+                return -EROFS;
+        if (n == 0)
+                return 0;
+        return outbox_write(ob, mark_fn, &ctx);
+}
+
+static uint64_t retry_at(uint64_t now_ms, uint32_t attempts, const struct outbox_backoff *bo)
+{
+        return now_ms + util_backoff_ms(attempts ? attempts : 1, bo->min_ms, bo->max_ms);
+}
+
+/* Copies text into buf of OUTBOX_TEXT_MAX + 1 bytes, cut at a character boundary. */
+static void clip_text(char *buf, const char *text)
+{
+        size_t n = strlen(text);
+
+        if (n > OUTBOX_TEXT_MAX) {
+                n = OUTBOX_TEXT_MAX;
+                while (n > 0 && ((unsigned char)text[n] & 0xc0) == 0x80)
+                        n--;
+        }
+        memcpy(buf, text, n);
+        buf[n] = '\0';
+}
+
+static int requeue_fn(struct outbox *ob, MDB_txn *txn, void *userdata)
+{
+        const struct seqs_ctx *ctx = userdata;
+        char why[OUTBOX_TEXT_MAX + 1];
+
+        if (ctx->why)
+                clip_text(why, ctx->why);
+        for (size_t i = 0; i < ctx->n; i++) {
+                Nmo__Node__Record *rec = NULL, copy;
+                int r = record_load(ob, txn, ctx->seqs[i], &rec);
+
+                if (r == -ENOENT || r == -EBADMSG)
+                        continue;
+                if (r < 0)
+                        return r;
+                if (rec->state != NMO__NODE__STATE__STATE_IN_FLIGHT) {
+                        nmo__node__record__free_unpacked(rec, NULL);
+                        continue;
+                }
+                copy = *rec;
+                copy.state = NMO__NODE__STATE__STATE_QUEUED;
+                copy.has_next_attempt_ms = 1;
+                if (ctx->bo) {
+                        copy.next_attempt_ms = retry_at(ctx->now_ms, rec->attempts, ctx->bo);
+                        if (ctx->why)
+                                copy.last_error = why;
+                } else {
+                        copy.next_attempt_ms = 0;
+                }
+                r = record_store(ob, txn, ctx->seqs[i], &copy);
+                if (r >= 0)
+                        r = pending_store(ob, txn, ctx->seqs[i], OUTBOX_QUEUED,
+                                          copy.next_attempt_ms);
+                nmo__node__record__free_unpacked(rec, NULL);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int outbox_requeue(struct outbox *ob, const uint64_t *seqs, size_t n, uint64_t now_ms,
+                   const struct outbox_backoff *bo, const char *why)
+{
+        struct seqs_ctx ctx = { seqs, n, now_ms, bo, why };
+
+        if (ob->readonly)
+                return -EROFS;
+        if (n == 0)
+                return 0;
+        return outbox_write(ob, requeue_fn, &ctx);
+}
+
+struct apply_ctx {
+        const struct outbox_receipt *rs;
+        size_t n;
+        uint64_t now_ms;
+        const struct outbox_backoff *bo;
+        int *results;
+};
+
+/* Applies one receipt inside the transaction. Returns the per-receipt result
+ * (0, -ENOENT, -EALREADY, -EPROTO, -EBADMSG) or, for failures of the
+ * transaction itself, sets *fatal. */
+static int apply_one(struct outbox *ob, MDB_txn *txn, const struct apply_ctx *ctx,
+                     const struct outbox_receipt *or, int *fatal)
+{
+        const struct receipt *rc = or->receipt;
+        Nmo__Node__Record *rec = NULL, copy;
+        uint8_t hash[ENVELOPE_HASH_BYTES];
+        char text[OUTBOX_TEXT_MAX + 1];
+        enum outbox_state state;
+        uint64_t seq;
+        int r;
+
+        *fatal = 0;
+        if (!rc->has_id)
+                return -ENOENT;
+        r = seq_of(ob, txn, rc->signal_id, &seq);
+        if (r == -ENOENT || r == -EBADMSG)
+                return r;
+        if (r >= 0)
+                r = record_load(ob, txn, seq, &rec);
+        if (r == -ENOENT || r == -EBADMSG)
+                return -EBADMSG; /* indexed, but missing or unreadable */
+        if (r < 0) {
+                *fatal = r;
+                return r;
+        }
+        if (rec->state == NMO__NODE__STATE__STATE_DELIVERED ||
+            rec->state == NMO__NODE__STATE__STATE_REJECTED) {
+                r = -EALREADY;
+                goto out;
+        }
+        envelope_hash(rec->envelope.data, rec->envelope.len, hash);
+        if (sodium_memcmp(hash, rc->envelope_hash, sizeof(hash)) != 0) {
+                r = -EPROTO;
+                goto out;
+        }
+        copy = *rec;
+        if (rc->status == NMO__RECEIPT_STATUS__RECEIPT_REJECTED &&
+            reason_is_temporary(rc->reason)) {
+                state = OUTBOX_QUEUED;
+                copy.state = NMO__NODE__STATE__STATE_QUEUED;
+                copy.has_next_attempt_ms = 1;
+                copy.next_attempt_ms = retry_at(ctx->now_ms, rec->attempts, ctx->bo);
+                snprintf(text, sizeof(text), "%s%s%s", reason_name(rc->reason),
+                         rc->detail[0] ? ": " : "", rc->detail);
+                copy.last_error = text;
+        } else if (rc->status == NMO__RECEIPT_STATUS__RECEIPT_ACCEPTED ||
+                   rc->status == NMO__RECEIPT_STATUS__RECEIPT_REJECTED) {
+                bool ok = rc->status == NMO__RECEIPT_STATUS__RECEIPT_ACCEPTED;
+
+                state = ok ? OUTBOX_DELIVERED : OUTBOX_REJECTED;
+                copy.state = ok ? NMO__NODE__STATE__STATE_DELIVERED
+                                : NMO__NODE__STATE__STATE_REJECTED;
+                copy.has_signed_receipt = 1;
+                copy.signed_receipt.data = (uint8_t *)or->signed_receipt;
+                copy.signed_receipt.len = or->signed_len;
+                copy.has_duplicate = 1;
+                copy.duplicate = or->duplicate;
+                copy.has_reason = 1;
+                copy.reason = (uint32_t)rc->reason;
+                copy.has_receipt_status = 1;
+                copy.receipt_status = (uint32_t)rc->status;
+                copy.detail = rc->detail[0] ? (char *)rc->detail : NULL;
+                copy.has_hub_time_ms = 1;
+                copy.hub_time_ms = rc->hub_time_ms;
+                copy.has_hub_sequence = rc->sequence != 0;
+                copy.hub_sequence = rc->sequence;
+                copy.has_next_attempt_ms = 1;
+                copy.next_attempt_ms = 0;
+                if (ok)
+                        copy.last_error = NULL;
+        } else {
+                r = -EPROTO;
+                goto out;
+        }
+        r = record_store(ob, txn, seq, &copy);
+        if (r >= 0)
+                r = state == OUTBOX_QUEUED
+                            ? pending_store(ob, txn, seq, state, copy.next_attempt_ms)
+                            : pending_delete(ob, txn, seq);
+        if (r < 0)
+                *fatal = r;
+out:
+        nmo__node__record__free_unpacked(rec, NULL);
+        return r;
+}
+
+static int apply_fn(struct outbox *ob, MDB_txn *txn, void *userdata)
+{
+        const struct apply_ctx *ctx = userdata;
+        bool applied = false;
+
+        for (size_t i = 0; i < ctx->n; i++) {
+                int fatal = 0;
+                int r = apply_one(ob, txn, ctx, &ctx->rs[i], &fatal);
+
+                if (fatal < 0)
+                        return fatal;
+                if (ctx->results)
+                        ctx->results[i] = r;
+                if (r == 0)
+                        applied = true;
+        }
+        if (applied) {
+                MDB_val k = { sizeof(meta_hub_error) - 1, (void *)meta_hub_error };
+                int rc = mdb_del(txn, ob->meta, &k, NULL);
+
+                if (rc && rc != MDB_NOTFOUND)
+                        return db_errno(rc);
+        }
+        return 0;
+}
+
+int outbox_apply_receipts(struct outbox *ob, const struct outbox_receipt *rs, size_t n,
+                          uint64_t now_ms, const struct outbox_backoff *bo, int *results)
+{
+        struct apply_ctx ctx = { rs, n, now_ms, bo, results };
+
+        if (ob->readonly)
+                return -EROFS;
+        for (size_t i = 0; i < n; i++)
+                if (!rs[i].receipt || !rs[i].signed_receipt || rs[i].signed_len == 0 ||
+                    rs[i].signed_len > RECEIPT_MAX)
+                        return -EINVAL;
+        if (n == 0)
+                return 0;
+        return outbox_write(ob, apply_fn, &ctx);
+}
+
+static void entry_fill(struct outbox_entry *e, uint64_t seq, const Nmo__Node__Record *rec)
+{
+        memset(e, 0, sizeof(*e));
+        e->seq = seq;
+        memcpy(e->signal_id, rec->signal_id.data, SIGNAL_ID_BYTES);
+        e->state = (enum outbox_state)rec->state;
+        e->queued_at_ms = rec->queued_at_ms;
+        e->attempts = rec->attempts;
+        e->next_attempt_ms = rec->next_attempt_ms;
+        e->last_error = rec->last_error ? rec->last_error : "";
+        e->envelope_len = rec->envelope.len;
+        if (rec->has_signed_receipt) {
+                e->signed_receipt = rec->signed_receipt.data;
+                e->signed_receipt_len = rec->signed_receipt.len;
+        }
+        e->duplicate = rec->has_duplicate && rec->duplicate;
+        e->receipt_status = (int)rec->receipt_status;
+        e->reason = (int)rec->reason;
+        e->detail = rec->detail ? rec->detail : "";
+        e->hub_time_ms = rec->hub_time_ms;
+        e->hub_sequence = rec->hub_sequence;
+}
+
+int outbox_foreach(struct outbox *ob, outbox_entry_fn fn, void *userdata)
+{
+        MDB_txn *txn = NULL;
+        MDB_cursor *cur = NULL;
+        MDB_val k, v;
+        bool corrupt = false;
+        int rc, r;
+
+        r = db_txn_begin(ob->env, MDB_RDONLY, &txn);
+        if (r < 0)
+                return r;
+        rc = mdb_cursor_open(txn, ob->records, &cur);
+        if (rc) {
+                r = db_errno(rc);
+                goto out;
+        }
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+                Nmo__Node__Record *rec = NULL;
+                struct outbox_entry e;
+
+                if (k.mv_size != SEQ_BYTES || record_decode(&v, &rec) < 0) {
+                        corrupt = true;
+                        continue;
+                }
+                entry_fill(&e, get_be64(k.mv_data), rec);
+                r = fn(&e, userdata);
+                nmo__node__record__free_unpacked(rec, NULL);
+                if (r != 0)
+                        goto out;
+        }
+        r = rc == MDB_NOTFOUND ? 0 : db_errno(rc);
+        if (r == 0 && corrupt)
+                r = -EBADMSG;
+out:
+        if (cur)
+                mdb_cursor_close(cur);
+        mdb_txn_abort(txn);
+        return r;
+}
+
+int outbox_get(struct outbox *ob, const uint8_t id[SIGNAL_ID_BYTES], outbox_entry_fn fn,
+               void *userdata)
+{
+        Nmo__Node__Record *rec = NULL;
+        struct outbox_entry e;
+        MDB_txn *txn = NULL;
+        uint64_t seq;
+        int r;
+
+        r = db_txn_begin(ob->env, MDB_RDONLY, &txn);
+        if (r < 0)
+                return r;
+        r = seq_of(ob, txn, id, &seq);
+        if (r < 0)
+                goto out;
+        r = record_load(ob, txn, seq, &rec);
+        if (r == -ENOENT)
+                r = -EBADMSG; /* indexed but missing */
+        if (r < 0)
+                goto out;
+        entry_fill(&e, seq, rec);
+        r = fn(&e, userdata);
+        nmo__node__record__free_unpacked(rec, NULL);
+out:
+        mdb_txn_abort(txn);
+        return r;
+}
+
+static int count_fn(const struct outbox_entry *e, void *userdata)
+{
+        struct outbox_counts *c = userdata;
+
+        switch (e->state) {
+        case OUTBOX_QUEUED:
+                c->queued++;
+                break;
+        case OUTBOX_IN_FLIGHT:
+                c->in_flight++;
+                break;
+        case OUTBOX_DELIVERED:
+                c->delivered++;
+                break;
+        case OUTBOX_REJECTED:
+                c->rejected++;
+                break;
+        }
+        return 0;
+}
+
+int outbox_counts(struct outbox *ob, struct outbox_counts *c)
+{
+        memset(c, 0, sizeof(*c));
+        return outbox_foreach(ob, count_fn, c);
+}
+
+int outbox_pending(struct outbox *ob, uint64_t *queued, uint64_t *in_flight)
+{
+        uint64_t q = 0, f = 0;
+        MDB_txn *txn = NULL;
+        MDB_cursor *cur = NULL;
+        MDB_val k, v;
+        int rc, r;
+
+        r = db_txn_begin(ob->env, MDB_RDONLY, &txn);
+        if (r < 0)
+                return r;
+        rc = mdb_cursor_open(txn, ob->pending, &cur);
+        if (rc) {
+                r = db_errno(rc);
+                goto out;
+        }
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+                if (v.mv_size != PENDING_BYTES)
+                        continue;
+                if (((const uint8_t *)v.mv_data)[0] == OUTBOX_IN_FLIGHT)
+                        f++;
+                else
+                        q++;
+        }
+        r = rc == MDB_NOTFOUND ? 0 : db_errno(rc);
+        if (r == 0) {
+                if (queued)
+                        *queued = q;
+                if (in_flight)
+                        *in_flight = f;
+        }
+out:
+        if (cur)
+                mdb_cursor_close(cur);
+        mdb_txn_abort(txn);
+        return r;
+}
+
+struct hub_error_ctx {
+        const char *message;
+        uint64_t time_ms;
+};
+
+static int hub_error_fn(struct outbox *ob, MDB_txn *txn, void *userdata)
+{
+        const struct hub_error_ctx *ctx = userdata;
+        MDB_val k = { sizeof(meta_hub_error) - 1, (void *)meta_hub_error }, v;
+        Nmo__Node__HubError he = NMO__NODE__HUB_ERROR__INIT;
+        char text[OUTBOX_TEXT_MAX + 1];
+        int rc;
+
+        if (!ctx->message) {
+                rc = mdb_del(txn, ob->meta, &k, NULL);
+                return rc == MDB_NOTFOUND ? 0 : db_errno(rc);
+        }
+        clip_text(text, ctx->message);
+        he.message = text;
+        he.has_time_ms = 1;
+        he.time_ms = ctx->time_ms;
+        v.mv_size = nmo__node__hub_error__get_packed_size(&he);
+        v.mv_data = NULL;
+        rc = mdb_put(txn, ob->meta, &k, &v, MDB_RESERVE);
+        if (rc)
+                return db_errno(rc);
+        nmo__node__hub_error__pack(&he, v.mv_data);
+        return 0;
+}
+
+int outbox_set_hub_error(struct outbox *ob, const char *message, uint64_t time_ms)
+{
+        struct hub_error_ctx ctx = { message, time_ms };
+
+        if (ob->readonly)
+                return -EROFS;
+        return outbox_write(ob, hub_error_fn, &ctx);
+}
+
+int outbox_get_hub_error(struct outbox *ob, char *buf, size_t len, uint64_t *time_ms)
+{
+        MDB_val k = { sizeof(meta_hub_error) - 1, (void *)meta_hub_error }, v;
+        Nmo__Node__HubError *he = NULL;
+        MDB_txn *txn = NULL;
+        int rc, r;
+
+        if (len == 0)
+                return -EINVAL;
+        r = db_txn_begin(ob->env, MDB_RDONLY, &txn);
+        if (r < 0)
+                return r;
+        rc = mdb_get(txn, ob->meta, &k, &v);
+        if (rc) {
+                r = db_errno(rc);
+                goto out;
+        }
+        r = -EBADMSG;
+        if (v.mv_size == 0 || v.mv_size > META_MAX)
+                goto out;
+        he = nmo__node__hub_error__unpack(NULL, v.mv_size, v.mv_data);
+        if (!he || !he->message)
+                goto out;
+        snprintf(buf, len, "%s", he->message);
+        if (time_ms)
+                *time_ms = he->has_time_ms ? he->time_ms : 0;
+        r = 0;
+out:
+        if (he)
+                nmo__node__hub_error__free_unpacked(he, NULL);
+        mdb_txn_abort(txn);
+        return r;
+}

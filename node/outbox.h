@@ -1,0 +1,197 @@
+/* outbox.h: the node's durable queue of sealed signals and their receipts.
+ *
+ * The outbox is an LMDB environment in DIR/outbox with four named databases:
+ *   records  8-byte big-endian sequence (insertion order) -> Record (outbox.proto)
+ *   index    16-byte signal id -> 8-byte sequence
+ *   pending  sequence -> state (1 byte) and next attempt (8 bytes, big-endian ms),
+ *            for the records still queued or in flight, so the agent's scans
+ *            do not grow with the delivered history
+ *   meta     name -> value ("last_hub_error": a HubError)
+ *
+ * Records are never deleted: a delivered or rejected signal stays visible with
+ * its signed receipt. Every write is one durable LMDB transaction; when the map
+ * is full the transaction is aborted, the map grown and the transaction retried.
+ * The outbox holds ciphertext only: callers hand it sealed envelopes.
+ *
+ * Several processes may open the same outbox: `submit` writes, `status` reads,
+ * and exactly one agent (OUTBOX_AGENT, guarded by a lock file) delivers. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+#include "signal.h"
+
+struct receipt;
+
+/* Largest record value read back from disk; a larger one is corrupt. */
+#define OUTBOX_RECORD_MAX 16384
+/* Initial LMDB map; it grows by doubling as needed, up to DB_MAP_MAX. */
+#define OUTBOX_MAP_INITIAL ((size_t)16 << 20)
+/* Largest last_error, detail and hub error texts kept. */
+#define OUTBOX_TEXT_MAX 256
+
+enum outbox_state {
+        OUTBOX_QUEUED = 1,
+        OUTBOX_IN_FLIGHT = 2,
+        OUTBOX_DELIVERED = 3,
+        OUTBOX_REJECTED = 4,
+};
+
+enum outbox_flags {
+        /* Read only: for `status`; works while an agent runs. */
+        OUTBOX_READONLY = 1U << 0,
+        /* The delivery agent: takes DIR/outbox/agent.lock (-EBUSY when another
+         * agent holds it) and turns records left in flight back into queued
+         * ones, due now (the hub answers a resend with the original receipt). */
+        OUTBOX_AGENT = 1U << 1,
+};
+
+struct outbox;
+
+/* A new signal for outbox_put_batch(). The pointers are borrowed. */
+struct outbox_new {
+        const uint8_t *signal_id;   /* SIGNAL_ID_BYTES */
+        const uint8_t *envelope;    /* the sealed envelope frame */
+        size_t envelope_len;
+};
+
+/* A queued record whose time has come, from outbox_next_due(). */
+struct outbox_due {
+        uint64_t seq;
+        uint8_t signal_id[SIGNAL_ID_BYTES];
+        uint8_t *envelope;          /* owned by the array; outbox_due_free() */
+        size_t envelope_len;
+        uint32_t attempts;
+};
+
+/* One record as outbox_foreach() and outbox_get() show it. The pointers are
+ * valid only during the callback. */
+struct outbox_entry {
+        uint64_t seq;
+        uint8_t signal_id[SIGNAL_ID_BYTES];
+        enum outbox_state state;
+        uint64_t queued_at_ms;
+        uint32_t attempts;
+        uint64_t next_attempt_ms;
+        const char *last_error;           /* "" when none */
+        size_t envelope_len;
+        /* Final states only (signed_receipt_len 0 otherwise): */
+        const uint8_t *signed_receipt;
+        size_t signed_receipt_len;
+        bool duplicate;
+        int receipt_status;               /* Nmo__ReceiptStatus */
+        int reason;                       /* Nmo__Reason */
+        const char *detail;               /* "" when none */
+        uint64_t hub_time_ms;
+        uint64_t hub_sequence;
+};
+
+/* Called per record; return 0 to go on, > 0 to stop (returned as is), < 0 to
+ * fail (returned as is). */
+typedef int (*outbox_entry_fn)(const struct outbox_entry *e, void *userdata);
+
+/* How long a signal waits before its next attempt: util_backoff_ms(attempts,
+ * min_ms, max_ms). */
+struct outbox_backoff {
+        uint64_t min_ms;
+        uint64_t max_ms;
+};
+
+/* A hub receipt for outbox_apply_receipts(). The caller has verified the
+ * signature (receipt_verify()) and that member_key is its own; the outbox
+ * checks the signal id and the envelope hash against what it stored. */
+struct outbox_receipt {
+        const struct receipt *receipt;
+        const uint8_t *signed_receipt;    /* the SignedReceipt bytes, kept as proof */
+        size_t signed_len;
+        bool duplicate;                   /* Reply.duplicate */
+};
+
+struct outbox_counts {
+        uint64_t queued;
+        uint64_t in_flight;
+        uint64_t delivered;
+        uint64_t rejected;
+};
+
+/* Opens (creating unless OUTBOX_READONLY) the outbox in directory dir (usually
+ * DIR/outbox). flags: enum outbox_flags. mapsize: initial map size, 0 for
+ * OUTBOX_MAP_INITIAL (tests pass a tiny one). On success *ret owns the outbox;
+ * free it with outbox_free(). Returns -ENOENT when a read-only open finds no
+ * outbox, -EBUSY when OUTBOX_AGENT finds another agent. */
+NMO_WUR int outbox_open(struct outbox **ret, const char *dir, unsigned int flags, size_t mapsize);
+
+/* Closes the outbox and releases the agent lock; accepts NULL. */
+void outbox_free(struct outbox *ob);
+
+/* Stores n new signals as queued (due now) in one transaction, all or nothing:
+ * an id already in the outbox (or twice in the batch) fails the whole batch
+ * with -EEXIST. now_ms is the queued-at time. */
+NMO_WUR int outbox_put_batch(struct outbox *ob, const struct outbox_new *items, size_t n,
+                             uint64_t now_ms);
+
+/* Finds up to max queued records whose next attempt is at or before now_ms, in
+ * outbox order. *ret receives a fresh array of *n entries (NULL when none),
+ * which the caller frees with outbox_due_free(). Corrupt records are skipped
+ * with a warning. */
+NMO_WUR int outbox_next_due(struct outbox *ob, uint64_t now_ms, size_t max,
+                            struct outbox_due **ret, size_t *n);
+
+/* Frees an array from outbox_next_due(); accepts NULL. */
+void outbox_due_free(struct outbox_due *due, size_t n);
+
+/* Marks the queued records with these sequences in flight and counts an
+ * attempt for each, in one transaction. Records no longer queued are left
+ * alone. */
+NMO_WUR int outbox_mark_in_flight(struct outbox *ob, const uint64_t *seqs, size_t n);
+
+/* Puts in-flight records back in the queue, in one transaction: with bo, due
+ * after util_backoff_ms(attempts) from now_ms and with last_error set to why
+ * (may be NULL); with bo NULL, due at once and last_error untouched (used when
+ * the agent stops). Records not in flight are left alone. */
+NMO_WUR int outbox_requeue(struct outbox *ob, const uint64_t *seqs, size_t n, uint64_t now_ms,
+                           const struct outbox_backoff *bo, const char *why);
+
+/* Applies n verified receipts in one transaction:
+ *   accepted               -> delivered, receipt kept
+ *   rejected, temporary    -> queued again after backoff, last_error "reason: detail"
+ *   rejected, otherwise    -> rejected, reason, detail and receipt kept
+ * results[i] (results may be NULL) receives 0 when receipt i was applied,
+ * -ENOENT when no record has its signal id, -EALREADY when the record is
+ * already final, -EPROTO when its envelope hash is not that of the stored
+ * envelope, -EBADMSG when the stored record is corrupt. Applying any receipt
+ * clears the last hub error. Returns 0 once the transaction is committed. */
+NMO_WUR int outbox_apply_receipts(struct outbox *ob, const struct outbox_receipt *rs, size_t n,
+                                  uint64_t now_ms, const struct outbox_backoff *bo,
+                                  int *results);
+
+/* Counts the records per state (a full scan; -EBADMSG if a record is corrupt,
+ * after counting the rest). */
+NMO_WUR int outbox_counts(struct outbox *ob, struct outbox_counts *c);
+
+/* Counts the records still queued or in flight (cheap). Either pointer may be NULL. */
+NMO_WUR int outbox_pending(struct outbox *ob, uint64_t *queued, uint64_t *in_flight);
+
+/* Calls fn for every record in outbox order inside one read transaction.
+ * Corrupt records are skipped and make the result -EBADMSG once the others
+ * have been visited; a non-zero return of fn stops the walk and is returned. */
+NMO_WUR int outbox_foreach(struct outbox *ob, outbox_entry_fn fn, void *userdata);
+
+/* Calls fn for the record of signal id. -ENOENT when there is none, -EBADMSG
+ * when it is corrupt; otherwise what fn returns. */
+NMO_WUR int outbox_get(struct outbox *ob, const uint8_t id[SIGNAL_ID_BYTES], outbox_entry_fn fn,
+                       void *userdata);
+
+/* Records why the hub refused this node (message, at most OUTBOX_TEXT_MAX
+ * bytes kept) and when; message NULL clears it. */
+NMO_WUR int outbox_set_hub_error(struct outbox *ob, const char *message, uint64_t time_ms);
+
+/* Reads the last hub error into buf (len bytes, NUL terminated) and its time.
+ * -ENOENT when none is recorded. */
+NMO_WUR int outbox_get_hub_error(struct outbox *ob, char *buf, size_t len, uint64_t *time_ms);
+
+/* "queued", "in-flight", "delivered", "rejected" (or "unknown"). */
+const char *outbox_state_name(enum outbox_state state);
