@@ -40,6 +40,10 @@ NMO_WUR int util_write_file(const char *path, const void *data, size_t len,
  * terminated, not counted in *len). The caller frees it. -EFBIG when larger. */
 NMO_WUR int util_read_file(const char *path, size_t max, char **data, size_t *len);
 
+/* Formats a one-line error message into err (errlen bytes); err may be NULL. */
+void util_set_err(char *err, size_t errlen, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
 /* Joins dir and name into a fresh string; NULL on allocation failure. */
 char *util_path(const char *dir, const char *name);
 

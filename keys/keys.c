@@ -14,20 +14,6 @@
 #define KEYS_MAGIC "nmo-signal key v1"
 #define B64_VARIANT sodium_base64_VARIANT_ORIGINAL
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-        va_list ap;
-
-        if (!err || errlen == 0)
-                return;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-}
-
 const char *keys_role_name(enum keys_role role)
 {
         return role == KEYS_ROLE_HUB ? "hub" : "member";
@@ -288,7 +274,7 @@ static int parse_keys(char *text, struct keys_public *pk, struct keys_secret *sk
                 line[strcspn(line, "\r")] = '\0';
                 if (lineno == 1) {
                         if (strcmp(line, KEYS_MAGIC) != 0) {
-                                set_err(err, errlen, "not an nmo-signal key file (first line "
+                                util_set_err(err, errlen, "not an nmo-signal key file (first line "
                                         "must be \"" KEYS_MAGIC "\")");
                                 goto out;
                         }
@@ -298,7 +284,7 @@ static int parse_keys(char *text, struct keys_public *pk, struct keys_secret *sk
                         continue;
                 colon = strstr(line, ": ");
                 if (!colon) {
-                        set_err(err, errlen, "line %u: expected \"field: value\"", lineno);
+                        util_set_err(err, errlen, "line %u: expected \"field: value\"", lineno);
                         goto out;
                 }
                 *colon = '\0';
@@ -306,7 +292,7 @@ static int parse_keys(char *text, struct keys_public *pk, struct keys_secret *sk
                 if (strcmp(line, "role") == 0) {
                         flag = F_ROLE;
                         if (keys_role_parse(val, &p.role) < 0) {
-                                set_err(err, errlen, "line %u: unknown role", lineno);
+                                util_set_err(err, errlen, "line %u: unknown role", lineno);
                                 goto out;
                         }
                 } else if (strcmp(line, "kind") == 0) {
@@ -314,14 +300,14 @@ static int parse_keys(char *text, struct keys_public *pk, struct keys_secret *sk
                         if (strcmp(val, "secret") == 0)
                                 secret = true;
                         else if (strcmp(val, "public") != 0) {
-                                set_err(err, errlen, "line %u: kind must be secret or public",
+                                util_set_err(err, errlen, "line %u: kind must be secret or public",
                                         lineno);
                                 goto out;
                         }
                 } else if (strcmp(line, "name") == 0) {
                         flag = F_NAME;
                         if (!keys_name_ok(val)) {
-                                set_err(err, errlen, "line %u: invalid name", lineno);
+                                util_set_err(err, errlen, "line %u: invalid name", lineno);
                                 goto out;
                         }
                         snprintf(p.name, sizeof(p.name), "%s", val);
@@ -348,25 +334,25 @@ static int parse_keys(char *text, struct keys_public *pk, struct keys_secret *sk
                                 if (strcmp(line, fields[i].name) == 0)
                                         break;
                         if (i == NMO_ARRAY_SIZE(fields)) {
-                                set_err(err, errlen, "line %u: unknown field \"%.40s\"", lineno,
+                                util_set_err(err, errlen, "line %u: unknown field \"%.40s\"", lineno,
                                         line);
                                 goto out;
                         }
                         flag = fields[i].flag;
                         if (get_b64(val, dst[i], fields[i].len) < 0) {
-                                set_err(err, errlen, "line %u: %s is not a valid base64 key",
+                                util_set_err(err, errlen, "line %u: %s is not a valid base64 key",
                                         lineno, fields[i].name);
                                 goto out;
                         }
                 }
                 if (seen & flag) {
-                        set_err(err, errlen, "line %u: field repeated", lineno);
+                        util_set_err(err, errlen, "line %u: field repeated", lineno);
                         goto out;
                 }
                 seen |= flag;
         }
         if (lineno == 0) {
-                set_err(err, errlen, "empty key file");
+                util_set_err(err, errlen, "empty key file");
                 goto out;
         }
         {
@@ -382,12 +368,12 @@ static int parse_keys(char *text, struct keys_public *pk, struct keys_secret *sk
                         allow |= need;
                 }
                 if ((seen & need) != need) {
-                        set_err(err, errlen, "missing fields for a %s %s key file",
+                        util_set_err(err, errlen, "missing fields for a %s %s key file",
                                 keys_role_name(p.role), secret ? "secret" : "public");
                         goto out;
                 }
                 if (seen & ~allow) {
-                        set_err(err, errlen, "fields that a %s %s key file does not have",
+                        util_set_err(err, errlen, "fields that a %s %s key file does not have",
                                 keys_role_name(p.role), secret ? "secret" : "public");
                         goto out;
                 }
@@ -407,7 +393,7 @@ static int parse_keys(char *text, struct keys_public *pk, struct keys_secret *sk
                 sodium_memzero(derived, sizeof(derived));
                 sodium_memzero(sign_derived, sizeof(sign_derived));
                 if (!ok) {
-                        set_err(err, errlen, "public keys do not match the secret keys "
+                        util_set_err(err, errlen, "public keys do not match the secret keys "
                                 "(damaged file?)");
                         goto out;
                 }
@@ -418,14 +404,14 @@ static int parse_keys(char *text, struct keys_public *pk, struct keys_secret *sk
                 keys_fingerprint(&p, want);
                 /* Compared whole: a prefix of the line is not a match. */
                 if (strcmp(want, fp) != 0) {
-                        set_err(err, errlen, "fingerprint line does not match the keys "
+                        util_set_err(err, errlen, "fingerprint line does not match the keys "
                                 "(damaged or altered file?)");
                         goto out;
                 }
         }
         if (sk) {
                 if (!secret) {
-                        set_err(err, errlen, "this is a public bundle, not a secret key file");
+                        util_set_err(err, errlen, "this is a public bundle, not a secret key file");
                         r = -EINVAL;
                         goto out;
                 }
@@ -450,11 +436,11 @@ int keys_parse_public(struct keys_public *pk, const char *text, size_t len, char
         int r;
 
         if (len > KEYS_FILE_MAX) {
-                set_err(err, errlen, "key file larger than %d bytes", KEYS_FILE_MAX);
+                util_set_err(err, errlen, "key file larger than %d bytes", KEYS_FILE_MAX);
                 return -EFBIG;
         }
         if (memchr(text, '\0', len)) {
-                set_err(err, errlen, "key file contains a NUL byte");
+                util_set_err(err, errlen, "key file contains a NUL byte");
                 return -EBADMSG;
         }
         /* The text may be a secret file: keep its copy in guarded memory. */
@@ -481,23 +467,23 @@ static int read_key_file(const char *path, bool secret, char **ret, size_t *len,
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0) {
                 r = -errno;
-                set_err(err, errlen, "%s: %s", path, strerror(errno));
+                util_set_err(err, errlen, "%s: %s", path, strerror(errno));
                 return r;
         }
         if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-                set_err(err, errlen, "%s: not a regular file", path);
+                util_set_err(err, errlen, "%s: not a regular file", path);
                 r = -EINVAL;
                 goto out;
         }
         if (secret && (st.st_mode & 077)) {
-                set_err(err, errlen, "%s: secret key file is accessible by group or others "
+                util_set_err(err, errlen, "%s: secret key file is accessible by group or others "
                         "(mode %03o); run: chmod 600 %s", path,
                         (unsigned int)(st.st_mode & 0777), path);
                 r = -EACCES;
                 goto out;
         }
         if (st.st_size > KEYS_FILE_MAX) {
-                set_err(err, errlen, "%s: larger than %d bytes, not a key file", path,
+                util_set_err(err, errlen, "%s: larger than %d bytes, not a key file", path,
                         KEYS_FILE_MAX);
                 r = -EFBIG;
                 goto out;
@@ -513,7 +499,7 @@ static int read_key_file(const char *path, bool secret, char **ret, size_t *len,
                         continue;
                 if (n < 0) {
                         r = -errno;
-                        set_err(err, errlen, "%s: %s", path, strerror(errno));
+                        util_set_err(err, errlen, "%s: %s", path, strerror(errno));
                         goto out;
                 }
                 if (n == 0)
@@ -522,7 +508,7 @@ static int read_key_file(const char *path, bool secret, char **ret, size_t *len,
         }
         buf[got] = '\0';
         if (memchr(buf, '\0', got)) {
-                set_err(err, errlen, "%s: contains a NUL byte, not a key file", path);
+                util_set_err(err, errlen, "%s: contains a NUL byte, not a key file", path);
                 r = -EBADMSG;
                 goto out;
         }
@@ -559,7 +545,7 @@ int keys_load_secret(struct keys_secret **ret, const char *path, char *err, size
         sodium_memzero(sk, sizeof(*sk));
         r = parse_keys(text, &pk, sk, why, sizeof(why));
         if (r < 0) {
-                set_err(err, errlen, "%s: %s", path, why);
+                util_set_err(err, errlen, "%s: %s", path, why);
                 goto out;
         }
         *ret = sk;
@@ -583,7 +569,7 @@ int keys_load_public(struct keys_public *pk, const char *path, char *err, size_t
                 return r;
         r = parse_keys(text, pk, NULL, why, sizeof(why));
         if (r < 0)
-                set_err(err, errlen, "%s: %s", path, why);
+                util_set_err(err, errlen, "%s: %s", path, why);
         sodium_memzero(text, len + 1);
         sodium_free(text);
         return r;

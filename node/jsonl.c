@@ -13,20 +13,6 @@
 /* A signal object has no nesting; deeper input is refused early. */
 #define JSONL_DEPTH 4
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-        va_list ap;
-
-        if (!err || errlen == 0)
-                return;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-}
-
 static const struct signal_field *field_named(const char *name)
 {
         for (size_t i = 0; i < signal_fields_count; i++)
@@ -48,27 +34,27 @@ static int set_value(struct signal *s, const char *key, struct json_object *val,
         char num[24];
 
         if (!field_named(key)) {
-                set_err(err, errlen, "unknown key \"%.40s\"", key);
+                util_set_err(err, errlen, "unknown key \"%.40s\"", key);
                 return -EINVAL;
         }
         if (json_object_is_type(val, json_type_string)) {
                 const char *text = json_object_get_string(val);
 
                 if ((size_t)json_object_get_string_len(val) != strlen(text)) {
-                        set_err(err, errlen, "%s: NUL character in the value", key);
+                        util_set_err(err, errlen, "%s: NUL character in the value", key);
                         return -EINVAL;
                 }
                 return signal_set(s, key, text, err, errlen);
         }
         if (numeric_field(key) && json_object_is_type(val, json_type_int)) {
                 if (json_object_get_int64(val) < 0) {
-                        set_err(err, errlen, "%s: must be a positive whole number", key);
+                        util_set_err(err, errlen, "%s: must be a positive whole number", key);
                         return -EINVAL;
                 }
                 snprintf(num, sizeof(num), "%" PRIu64, json_object_get_uint64(val));
                 return signal_set(s, key, num, err, errlen);
         }
-        set_err(err, errlen, "%s: expected a string%s", key,
+        util_set_err(err, errlen, "%s: expected a string%s", key,
                 numeric_field(key) ? " or a whole number" : "");
         return -EINVAL;
 }
@@ -82,18 +68,18 @@ int jsonl_parse_line(const char *line, size_t len, struct signal *s, char *err, 
 
         signal_init(s);
         if (len > JSONL_LINE_MAX) {
-                set_err(err, errlen, "line longer than %d bytes", JSONL_LINE_MAX);
+                util_set_err(err, errlen, "line longer than %d bytes", JSONL_LINE_MAX);
                 return -EINVAL;
         }
         if (memchr(line, '\0', len)) {
-                set_err(err, errlen, "NUL byte in the line");
+                util_set_err(err, errlen, "NUL byte in the line");
                 return -EINVAL;
         }
         /* json-c wants the terminating NUL in the length to finish the input. */
         copy = malloc(len + 1);
         tok = json_tokener_new_ex(JSONL_DEPTH);
         if (!copy || !tok) {
-                set_err(err, errlen, "out of memory");
+                util_set_err(err, errlen, "out of memory");
                 r = -ENOMEM;
                 goto out;
         }
@@ -102,12 +88,12 @@ int jsonl_parse_line(const char *line, size_t len, struct signal *s, char *err, 
         json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
         obj = json_tokener_parse_ex(tok, copy, (int)len + 1);
         if (!obj) {
-                set_err(err, errlen, "not valid JSON: %s",
+                util_set_err(err, errlen, "not valid JSON: %s",
                         json_tokener_error_desc(json_tokener_get_error(tok)));
                 goto out;
         }
         if (!json_object_is_type(obj, json_type_object)) {
-                set_err(err, errlen, "not a JSON object");
+                util_set_err(err, errlen, "not a JSON object");
                 goto out;
         }
         {

@@ -209,20 +209,6 @@ static int conf_handler(void *user, const char *section, const char *name, const
         return 0;
 }
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-        va_list ap;
-
-        if (!err || errlen == 0)
-                return;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-}
-
 int node_config_load(struct node_config *cfg, const char *path, char *err, size_t errlen)
 {
         struct parse_ctx ctx;
@@ -233,7 +219,7 @@ int node_config_load(struct node_config *cfg, const char *path, char *err, size_
         node_config_defaults(cfg);
         r = util_read_file(path, NODE_CONF_MAX, &text, &len);
         if (r < 0) {
-                set_err(err, errlen, "%s: %s", path,
+                util_set_err(err, errlen, "%s: %s", path,
                         r == -EFBIG ? "larger than 64 KiB" : strerror(-r));
                 return r;
         }
@@ -244,30 +230,30 @@ int node_config_load(struct node_config *cfg, const char *path, char *err, size_
         line = ini_parse_stream(conf_reader, &ctx, conf_handler, &ctx);
         free(text);
         if (line == -2) {
-                set_err(err, errlen, "%s: out of memory", path);
+                util_set_err(err, errlen, "%s: out of memory", path);
                 return -ENOMEM;
         }
         if (line < 0) {
-                set_err(err, errlen, "%s: cannot parse", path);
+                util_set_err(err, errlen, "%s: cannot parse", path);
                 return -EINVAL;
         }
         /* inih reports its first failing line; our own checks may have found an
          * earlier one (an unknown empty section, an over-long line). */
         if (ctx.err_line && (line == 0 || ctx.err_line <= line)) {
-                set_err(err, errlen, "%s:%d: %s", path, ctx.err_line, ctx.err);
+                util_set_err(err, errlen, "%s:%d: %s", path, ctx.err_line, ctx.err);
                 return -EINVAL;
         }
         if (line > 0) {
-                set_err(err, errlen, "%s:%d: syntax error (expected [section] or key = value)",
+                util_set_err(err, errlen, "%s:%d: syntax error (expected [section] or key = value)",
                         path, line);
                 return -EINVAL;
         }
         if (!(ctx.seen & (1U << KEY_ENDPOINT))) {
-                set_err(err, errlen, "%s: [hub] endpoint is missing", path);
+                util_set_err(err, errlen, "%s: [hub] endpoint is missing", path);
                 return -EINVAL;
         }
         if (cfg->retry_max_ms < cfg->retry_min_ms) {
-                set_err(err, errlen, "%s: retry_max_ms (%u) is smaller than retry_min_ms (%u)",
+                util_set_err(err, errlen, "%s: retry_max_ms (%u) is smaller than retry_min_ms (%u)",
                         path, cfg->retry_max_ms, cfg->retry_min_ms);
                 return -EINVAL;
         }

@@ -52,20 +52,6 @@ const char *signal_confidence_name(Nmo__Confidence v) { return NAME_OF(confidenc
 const char *signal_source_name(Nmo__Source v) { return NAME_OF(source_names, v); }
 const char *signal_consent_name(Nmo__NoteConsent v) { return NAME_OF(consent_names, v); }
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-        va_list ap;
-
-        if (!err || errlen == 0)
-                return;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-}
-
 void signal_id_hex(const uint8_t id[SIGNAL_ID_BYTES], char out[SIGNAL_ID_HEX])
 {
         util_hex(id, SIGNAL_ID_BYTES, out);
@@ -156,7 +142,7 @@ int signal_set(struct signal *s, const char *field, const char *value, char *err
         uint32_t v32;
 
         if (!value) {
-                set_err(err, errlen, "%s: missing value", field);
+                util_set_err(err, errlen, "%s: missing value", field);
                 return -EINVAL;
         }
         for (size_t i = 0; i < NMO_ARRAY_SIZE(enums); i++) {
@@ -183,7 +169,7 @@ int signal_set(struct signal *s, const char *field, const char *value, char *err
                 if (idx < 0) {
                         list_names(enums[i].names, enums[i].n, enums[i].first, choices,
                                    sizeof(choices));
-                        set_err(err, errlen, "%s: \"%.40s\" is not one of: %s", field, value,
+                        util_set_err(err, errlen, "%s: \"%.40s\" is not one of: %s", field, value,
                                 choices);
                         return -EINVAL;
                 }
@@ -193,42 +179,42 @@ int signal_set(struct signal *s, const char *field, const char *value, char *err
         }
         if (strcmp(field, "material") == 0) {
                 if (!vocab_material(value)) {
-                        set_err(err, errlen, "material: unknown id \"%.40s\" (see `nmo-node "
+                        util_set_err(err, errlen, "material: unknown id \"%.40s\" (see `nmo-node "
                                 "vocabulary materials`)", value);
                         return -EINVAL;
                 }
                 snprintf(s->material, sizeof(s->material), "%s", value);
         } else if (strcmp(field, "event") == 0) {
                 if (!vocab_event(value)) {
-                        set_err(err, errlen, "event: unknown id \"%.40s\" (see `nmo-node "
+                        util_set_err(err, errlen, "event: unknown id \"%.40s\" (see `nmo-node "
                                 "vocabulary events`)", value);
                         return -EINVAL;
                 }
                 snprintf(s->event, sizeof(s->event), "%s", value);
         } else if (strcmp(field, "country") == 0) {
                 if (!vocab_country(value)) {
-                        set_err(err, errlen, "country: \"%.40s\" is not an ISO 3166-1 "
+                        util_set_err(err, errlen, "country: \"%.40s\" is not an ISO 3166-1 "
                                 "alpha-2 code (upper case, e.g. CN)", value);
                         return -EINVAL;
                 }
                 snprintf(s->country, sizeof(s->country), "%s", value);
         } else if (strcmp(field, "start-date") == 0) {
                 if (!date_ok(value)) {
-                        set_err(err, errlen, "start-date: \"%.40s\" is not a date "
+                        util_set_err(err, errlen, "start-date: \"%.40s\" is not a date "
                                 "YYYY-MM-DD", value);
                         return -EINVAL;
                 }
                 snprintf(s->start_date, sizeof(s->start_date), "%s", value);
         } else if (strcmp(field, "duration-days") == 0) {
                 if (util_parse_u32(value, 1, SIGNAL_DURATION_MAX, &v32) < 0) {
-                        set_err(err, errlen, "duration-days: \"%.40s\" is not a whole "
+                        util_set_err(err, errlen, "duration-days: \"%.40s\" is not a whole "
                                 "number from 1 to %u", value, SIGNAL_DURATION_MAX);
                         return -EINVAL;
                 }
                 s->duration_days = v32;
         } else if (strcmp(field, "volume") == 0) {
                 if (util_parse_u64(value, 1, SIGNAL_VOLUME_MAX, &v64) < 0) {
-                        set_err(err, errlen, "volume: \"%.40s\" is not a whole number of "
+                        util_set_err(err, errlen, "volume: \"%.40s\" is not a whole number of "
                                 "tonnes from 1 to %u", value, SIGNAL_VOLUME_MAX);
                         return -EINVAL;
                 }
@@ -236,18 +222,18 @@ int signal_set(struct signal *s, const char *field, const char *value, char *err
         } else if (strcmp(field, "note") == 0) {
                 size_t n = strlen(value);
                 if (n > SIGNAL_NOTE_MAX) {
-                        set_err(err, errlen, "note: %zu bytes, at most %u allowed", n,
+                        util_set_err(err, errlen, "note: %zu bytes, at most %u allowed", n,
                                 SIGNAL_NOTE_MAX);
                         return -EINVAL;
                 }
                 if (!util_text_ok(value, n)) {
-                        set_err(err, errlen, "note: not valid UTF-8 text (control "
+                        util_set_err(err, errlen, "note: not valid UTF-8 text (control "
                                 "characters other than tab and newline are refused)");
                         return -EINVAL;
                 }
                 memcpy(s->note, value, n + 1);
         } else {
-                set_err(err, errlen, "unknown field \"%.40s\"", field);
+                util_set_err(err, errlen, "unknown field \"%.40s\"", field);
                 return -EINVAL;
         }
         return 0;
@@ -261,17 +247,17 @@ int signal_validate(const struct signal *s, char *err, size_t errlen)
 
         if (!s->material[0] || !s->event[0] || s->severity == NMO__SEVERITY__SEVERITY_UNSPECIFIED ||
             !s->country[0]) {
-                set_err(err, errlen, "missing required field: %s",
+                util_set_err(err, errlen, "missing required field: %s",
                         !s->material[0] ? "material" : !s->event[0] ? "event" :
                         s->severity == 0 ? "severity" : "country");
                 return -EINVAL;
         }
         if (s->created_ms == 0) {
-                set_err(err, errlen, "missing creation time");
+                util_set_err(err, errlen, "missing creation time");
                 return -EINVAL;
         }
         if (s->note_consent == NMO__NOTE_CONSENT__NOTE_CONSENT_MAY_BE_SHARED && !s->note[0]) {
-                set_err(err, errlen, "note-consent: note-may-be-shared given without a note");
+                util_set_err(err, errlen, "note-consent: note-may-be-shared given without a note");
                 return -EINVAL;
         }
         /* Every text field goes once more through the setter: one set of rules. */
@@ -386,20 +372,20 @@ int signal_unpack(struct signal *s, const uint8_t *buf, size_t len, char *err, s
 
         memset(s, 0, sizeof(*s));
         if (len > SIGNAL_PACKED_MAX) {
-                set_err(err, errlen, "signal larger than %d bytes", SIGNAL_PACKED_MAX);
+                util_set_err(err, errlen, "signal larger than %d bytes", SIGNAL_PACKED_MAX);
                 return -EBADMSG;
         }
         m = nmo__signal__unpack(NULL, len, buf);
         if (!m) {
-                set_err(err, errlen, "signal is not a valid protobuf Signal");
+                util_set_err(err, errlen, "signal is not a valid protobuf Signal");
                 return -EBADMSG;
         }
         if (!m->has_version || m->version != 1) {
-                set_err(err, errlen, "unsupported signal version");
+                util_set_err(err, errlen, "unsupported signal version");
                 goto out;
         }
         if (!m->has_id || m->id.len != SIGNAL_ID_BYTES) {
-                set_err(err, errlen, "signal id must be %d bytes", SIGNAL_ID_BYTES);
+                util_set_err(err, errlen, "signal id must be %d bytes", SIGNAL_ID_BYTES);
                 goto out;
         }
         memcpy(s->id, m->id.data, SIGNAL_ID_BYTES);
@@ -409,7 +395,7 @@ int signal_unpack(struct signal *s, const uint8_t *buf, size_t len, char *err, s
             copy_str(s->country, sizeof(s->country), m->country) < 0 ||
             copy_str(s->start_date, sizeof(s->start_date), m->start_date) < 0 ||
             copy_str(s->note, sizeof(s->note), m->note) < 0) {
-                set_err(err, errlen, "a text field is longer than allowed");
+                util_set_err(err, errlen, "a text field is longer than allowed");
                 goto out;
         }
         /* protobuf-c keeps unknown enum numbers as they came: range-check them. */
@@ -417,7 +403,7 @@ int signal_unpack(struct signal *s, const uint8_t *buf, size_t len, char *err, s
         do {                                                                           \
                 if (m->has_##f) {                                                      \
                         if ((unsigned int)m->f >= NMO_ARRAY_SIZE(names)) {             \
-                                set_err(err, errlen, "%s: unknown value %d", #f,       \
+                                util_set_err(err, errlen, "%s: unknown value %d", #f,       \
                                         (int)m->f);                                    \
                                 goto out;                                              \
                         }                                                              \
@@ -435,14 +421,14 @@ int signal_unpack(struct signal *s, const uint8_t *buf, size_t len, char *err, s
 #undef ENUM_IN
         if (m->has_duration_days) {
                 if (m->duration_days == 0) {
-                        set_err(err, errlen, "duration-days: 0 is out of range");
+                        util_set_err(err, errlen, "duration-days: 0 is out of range");
                         goto out;
                 }
                 s->duration_days = m->duration_days;
         }
         if (m->has_volume_t) {
                 if (m->volume_t == 0) {
-                        set_err(err, errlen, "volume: 0 is out of range");
+                        util_set_err(err, errlen, "volume: 0 is out of range");
                         goto out;
                 }
                 s->volume_t = m->volume_t;
