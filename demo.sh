@@ -44,12 +44,18 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+free_port() {
+        python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+port=$(free_port)
+alerts_port=$(free_port)
 endpoint=tcp://127.0.0.1:$port
+alerts_endpoint=tcp://127.0.0.1:$alerts_port
 
 echo
 echo "== hub operator: create the hub and start it"
-"$hub_bin" init --dir "$work/hub" --listen "$endpoint" --name gdn-demo-hub || exit 1
+"$hub_bin" init --dir "$work/hub" --listen "$endpoint" --alerts-listen "$alerts_endpoint" \
+        --name gdn-demo-hub || exit 1
 "$hub_bin" serve --dir "$work/hub" 2>"$work/hub.log" &
 hub_pid=$!
 for _ in $(seq 100); do

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "analytics.h"
 #include "cli.h"
 #include "config.h"
 #include "keys.h"
@@ -13,7 +14,8 @@
 #include "store.h"
 
 static const char help[] =
-        "Usage: nmo-hub init --dir DIR [--listen tcp://HOST:PORT] [--name NAME]\n"
+        "Usage: nmo-hub init --dir DIR [--listen tcp://HOST:PORT] [--alerts-listen EP]\n"
+        "                    [--name NAME]\n"
         "\n"
         "Creates a hub directory: the hub's secret keys (DIR/keys/hub.key, mode 0600),\n"
         "its public bundle (DIR/keys/hub.pub, to send to every member), the config\n"
@@ -21,6 +23,7 @@ static const char help[] =
         "\n"
         "  --dir DIR        hub directory (created with mode 0700)\n"
         "  --listen EP      endpoint to serve on (default " HUB_DEFAULT_LISTEN ")\n"
+        "  --alerts-listen EP  endpoint of the alert feed (default " HUB_DEFAULT_ALERTS ")\n"
         "  --name NAME      label in the public bundle (default gdn-hub)\n"
         "  -h, --help       show this help\n";
 
@@ -29,6 +32,7 @@ int hub_cmd_init(int argc, char **argv)
         static const struct option opts[] = {
                 { "dir", required_argument, NULL, 'd' },
                 { "listen", required_argument, NULL, 'l' },
+                { "alerts-listen", required_argument, NULL, 'a' },
                 { "name", required_argument, NULL, 'n' },
                 { "help", no_argument, NULL, 'h' },
                 { NULL, 0, NULL, 0 },
@@ -50,6 +54,12 @@ int hub_cmd_init(int argc, char **argv)
                         if (!hub_config_endpoint_ok(optarg))
                                 return hub_cli_usage("init", "--listen must be tcp://HOST:PORT");
                         snprintf(cfg.listen, sizeof(cfg.listen), "%s", optarg);
+                        break;
+                case 'a':
+                        if (!hub_config_endpoint_ok(optarg))
+                                return hub_cli_usage("init", "--alerts-listen must be "
+                                                     "tcp://HOST:PORT");
+                        snprintf(cfg.alerts_listen, sizeof(cfg.alerts_listen), "%s", optarg);
                         break;
                 case 'n':
                         if (!keys_name_ok(optarg))
@@ -104,11 +114,25 @@ int hub_cmd_init(int argc, char **argv)
                         strerror(-r));
                 goto out;
         }
+        {
+                struct hub_analytics *an = NULL;
+                char *an_path = util_path(dir, "analytics");
+
+                r = an_path ? hub_analytics_open(&an, an_path, false) : -ENOMEM;
+                hub_analytics_free(an);
+                free(an_path);
+                if (r < 0) {
+                        fprintf(stderr, "nmo-hub init: cannot create the analytics store: %s\n",
+                                strerror(-r));
+                        goto out;
+                }
+        }
         keys_fingerprint(&sk->pub, fp);
         printf("hub directory:   %s\n"
                "public bundle:   %s  (send this file to every member)\n"
                "fingerprint:     %s  (members compare this by phone)\n"
-               "serve with:      nmo-hub serve --dir %s\n", dir, pub, fp, dir);
+               "analytics store: %s/analytics  (what analysts open, read-only)\n"
+               "serve with:      nmo-hub serve --dir %s\n", dir, pub, fp, dir, dir);
         ret = HUB_EXIT_OK;
 out:
         hub_store_free(st);

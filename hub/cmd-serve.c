@@ -10,7 +10,7 @@
 #include "server.h"
 
 static const char help[] =
-        "Usage: nmo-hub serve --dir DIR [--listen tcp://HOST:PORT] [-v|-q]\n"
+        "Usage: nmo-hub serve --dir DIR [--listen EP] [--alerts-listen EP] [-v|-q]\n"
         "\n"
         "Runs the hub: admits enrolled, active members over CurveZMQ, opens and checks\n"
         "each signal, stores it once in DIR/private and answers with a signed receipt\n"
@@ -19,6 +19,7 @@ static const char help[] =
         "\n"
         "  --dir DIR        hub directory made by 'nmo-hub init'\n"
         "  --listen EP      endpoint, overriding [hub] listen in DIR/hub.conf\n"
+        "  --alerts-listen EP  alert feed endpoint, overriding [alerts] listen\n"
         "  -v, --verbose    log each batch\n"
         "  -q, --quiet      log errors only\n"
         "  -h, --help       show this help\n"
@@ -26,20 +27,26 @@ static const char help[] =
         "Limits ([limits] in DIR/hub.conf): max_message (bytes, larger frames\n"
         "disconnect the peer), queue (messages per direction), batch (envelopes per\n"
         "commit), member_rate and member_burst (envelopes per second per member),\n"
-        "handshake_ms (time to finish the CURVE handshake).\n";
+        "handshake_ms (time to finish the CURVE handshake).\n"
+        "Disclosure control ([privacy]): min_reporters (at least 3), dominance_n and\n"
+        "dominance_k. Alert rules ([alerts]): severity_reporters, surge_percent,\n"
+        "surge_weeks, surge_min_reports, new_restriction. Epochs (months of ISO weeks)\n"
+        "close on their own when they end: final cells are written and the epoch's\n"
+        "pseudonym key is destroyed.\n";
 
 int hub_cmd_serve(int argc, char **argv)
 {
         static const struct option opts[] = {
                 { "dir", required_argument, NULL, 'd' },
                 { "listen", required_argument, NULL, 'l' },
+                { "alerts-listen", required_argument, NULL, 'a' },
                 { "verbose", no_argument, NULL, 'v' },
                 { "quiet", no_argument, NULL, 'q' },
                 { "help", no_argument, NULL, 'h' },
                 { NULL, 0, NULL, 0 },
         };
         struct hub_config cfg;
-        const char *dir = NULL, *listen = NULL;
+        const char *dir = NULL, *listen = NULL, *alerts = NULL;
         enum log_level level = LOG_LEVEL_INFO;
         char err[512];
         int c;
@@ -53,6 +60,12 @@ int hub_cmd_serve(int argc, char **argv)
                         if (!hub_config_endpoint_ok(optarg))
                                 return hub_cli_usage("serve", "--listen must be tcp://HOST:PORT");
                         listen = optarg;
+                        break;
+                case 'a':
+                        if (!hub_config_endpoint_ok(optarg))
+                                return hub_cli_usage("serve", "--alerts-listen must be "
+                                                     "tcp://HOST:PORT");
+                        alerts = optarg;
                         break;
                 case 'v':
                         level = LOG_LEVEL_DEBUG;
@@ -77,5 +90,7 @@ int hub_cmd_serve(int argc, char **argv)
         }
         if (listen)
                 snprintf(cfg.listen, sizeof(cfg.listen), "%s", listen);
+        if (alerts)
+                snprintf(cfg.alerts_listen, sizeof(cfg.alerts_listen), "%s", alerts);
         return hub_serve(dir, &cfg) == 0 ? HUB_EXIT_OK : HUB_EXIT_FAIL;
 }

@@ -17,6 +17,15 @@ void hub_config_defaults(struct hub_config *cfg)
         cfg->limits.member_rate = 500;
         cfg->limits.member_burst = 2000;
         cfg->limits.handshake_ms = 10000;
+        snprintf(cfg->alerts_listen, sizeof(cfg->alerts_listen), "%s", HUB_DEFAULT_ALERTS);
+        cfg->privacy.min_reporters = 3;
+        cfg->privacy.dominance_n = 2;
+        cfg->privacy.dominance_k = 85;
+        cfg->alerts.severity_reporters = 3;
+        cfg->alerts.surge_percent = 200;
+        cfg->alerts.surge_weeks = 8;
+        cfg->alerts.surge_min_reports = 5;
+        cfg->alerts.new_restriction = 1;
 }
 
 bool hub_config_endpoint_ok(const char *s)
@@ -41,46 +50,80 @@ struct parse_state {
 
 /* Debian's libinih passes no line number to the handler; ini_parse_file()
  * returns the line of the first error, and the message gets it then. */
+/* Debian's libinih passes no line number to the handler; ini_parse_file()
+ * returns the line of the first error, and the message gets it then. */
 static int on_entry(void *user, const char *section, const char *name, const char *value)
 {
         static const struct {
+                const char *section;
                 const char *name;
                 size_t offset;
                 uint32_t min, max;
-        } limits[] = {
-                { "max_message", offsetof(struct hub_limits, max_message), 4096, 16u << 20 },
-                { "queue", offsetof(struct hub_limits, queue), 16, 1000000 },
-                { "batch", offsetof(struct hub_limits, batch), 1, 65536 },
-                { "member_rate", offsetof(struct hub_limits, member_rate), 1, 1000000 },
-                { "member_burst", offsetof(struct hub_limits, member_burst), 1, 10000000 },
-                { "handshake_ms", offsetof(struct hub_limits, handshake_ms), 100, 600000 },
+        } numbers[] = {
+                { "limits", "max_message", offsetof(struct hub_config, limits.max_message), 4096,
+                  16u << 20 },
+                { "limits", "queue", offsetof(struct hub_config, limits.queue), 16, 1000000 },
+                { "limits", "batch", offsetof(struct hub_config, limits.batch), 1, 65536 },
+                { "limits", "member_rate", offsetof(struct hub_config, limits.member_rate), 1,
+                  1000000 },
+                { "limits", "member_burst", offsetof(struct hub_config, limits.member_burst), 1,
+                  10000000 },
+                { "limits", "handshake_ms", offsetof(struct hub_config, limits.handshake_ms), 100,
+                  600000 },
+                /* Never below 3: the floor the network promises its members. */
+                { "privacy", "min_reporters", offsetof(struct hub_config, privacy.min_reporters),
+                  3, 1000 },
+                { "privacy", "dominance_n", offsetof(struct hub_config, privacy.dominance_n), 1,
+                  10 },
+                { "privacy", "dominance_k", offsetof(struct hub_config, privacy.dominance_k), 1,
+                  100 },
+                { "alerts", "severity_reporters",
+                  offsetof(struct hub_config, alerts.severity_reporters), 3, 1000 },
+                { "alerts", "surge_percent", offsetof(struct hub_config, alerts.surge_percent),
+                  101, 100000 },
+                { "alerts", "surge_weeks", offsetof(struct hub_config, alerts.surge_weeks), 1,
+                  52 },
+                { "alerts", "surge_min_reports",
+                  offsetof(struct hub_config, alerts.surge_min_reports), 1, 1000000 },
+                { "alerts", "new_restriction", offsetof(struct hub_config, alerts.new_restriction),
+                  0, 1 },
+        };
+        static const struct {
+                const char *section;
+                const char *name;
+                size_t offset;
+        } endpoints[] = {
+                { "hub", "listen", offsetof(struct hub_config, listen) },
+                { "alerts", "listen", offsetof(struct hub_config, alerts_listen) },
         };
         struct parse_state *ps = user;
 
         if (ps->failed)
                 return 0;
-        if (strcmp(section, "hub") == 0 && strcmp(name, "listen") == 0) {
+        for (size_t i = 0; i < NMO_ARRAY_SIZE(endpoints); i++) {
+                if (strcmp(section, endpoints[i].section) != 0 ||
+                    strcmp(name, endpoints[i].name) != 0)
+                        continue;
                 if (!hub_config_endpoint_ok(value)) {
-                        snprintf(ps->err, ps->errlen, "listen must be tcp://HOST:PORT");
+                        snprintf(ps->err, ps->errlen, "[%s] %s must be tcp://HOST:PORT", section,
+                                 name);
                         goto fail;
                 }
-                snprintf(ps->cfg->listen, sizeof(ps->cfg->listen), "%s", value);
+                snprintf((char *)ps->cfg + endpoints[i].offset, HUB_ENDPOINT_MAX, "%s", value);
                 return 1;
         }
-        if (strcmp(section, "limits") == 0) {
-                for (size_t i = 0; i < NMO_ARRAY_SIZE(limits); i++) {
-                        uint32_t v;
+        for (size_t i = 0; i < NMO_ARRAY_SIZE(numbers); i++) {
+                uint32_t v;
 
-                        if (strcmp(name, limits[i].name) != 0)
-                                continue;
-                        if (util_parse_u32(value, limits[i].min, limits[i].max, &v) < 0) {
-                                snprintf(ps->err, ps->errlen, "%s must be a whole number from "
-                                         "%u to %u", name, limits[i].min, limits[i].max);
-                                goto fail;
-                        }
-                        *(uint32_t *)(void *)((char *)&ps->cfg->limits + limits[i].offset) = v;
-                        return 1;
+                if (strcmp(section, numbers[i].section) != 0 || strcmp(name, numbers[i].name) != 0)
+                        continue;
+                if (util_parse_u32(value, numbers[i].min, numbers[i].max, &v) < 0) {
+                        snprintf(ps->err, ps->errlen, "[%s] %s must be a whole number from %u "
+                                 "to %u", section, name, numbers[i].min, numbers[i].max);
+                        goto fail;
                 }
+                *(uint32_t *)(void *)((char *)ps->cfg + numbers[i].offset) = v;
+                return 1;
         }
         snprintf(ps->err, ps->errlen, "unknown setting [%s] %s", section, name);
 fail:
@@ -127,7 +170,7 @@ int hub_config_load(struct hub_config *cfg, const char *hub_dir, char *err, size
 
 int hub_config_write(const struct hub_config *cfg, const char *hub_dir)
 {
-        char buf[2048];
+        char buf[4096];
         char *path = util_path(hub_dir, "hub.conf");
         int n, r;
 
@@ -150,9 +193,35 @@ int hub_config_write(const struct hub_config *cfg, const char *hub_dir)
                      "member_rate = %u\n"
                      "member_burst = %u\n"
                      "; milliseconds a peer gets to complete the CURVE handshake\n"
-                     "handshake_ms = %u\n",
+                     "handshake_ms = %u\n"
+                     "\n"
+                     "[privacy]\n"
+                     "; a cell is released only with this many distinct reporting members (>= 3)\n"
+                     "min_reporters = %u\n"
+                     "; (n,k) dominance: a volume is suppressed when its n largest reporters hold\n"
+                     "; more than k percent of it\n"
+                     "dominance_n = %u\n"
+                     "dominance_k = %u\n"
+                     "\n"
+                     "[alerts]\n"
+                     "; where members subscribe to the signed alert feed (CurveZMQ)\n"
+                     "listen = %s\n"
+                     "; alert when this many companies report high or critical severity for a\n"
+                     "; material within 14 days\n"
+                     "severity_reporters = %u\n"
+                     "; alert when a material's weekly reports exceed this percent of the mean of\n"
+                     "; the previous surge_weeks weeks, with at least surge_min_reports reports\n"
+                     "surge_percent = %u\n"
+                     "surge_weeks = %u\n"
+                     "surge_min_reports = %u\n"
+                     "; alert when an export restriction type appears for a material (1 or 0)\n"
+                     "new_restriction = %u\n",
                      cfg->listen, cfg->limits.max_message, cfg->limits.queue, cfg->limits.batch,
-                     cfg->limits.member_rate, cfg->limits.member_burst, cfg->limits.handshake_ms);
+                     cfg->limits.member_rate, cfg->limits.member_burst, cfg->limits.handshake_ms,
+                     cfg->privacy.min_reporters, cfg->privacy.dominance_n,
+                     cfg->privacy.dominance_k, cfg->alerts_listen, cfg->alerts.severity_reporters,
+                     cfg->alerts.surge_percent, cfg->alerts.surge_weeks,
+                     cfg->alerts.surge_min_reports, cfg->alerts.new_restriction);
         r = n > 0 && (size_t)n < sizeof(buf) ? util_write_file(path, buf, (size_t)n, 0600, true)
                                              : -ENOBUFS;
         free(path);

@@ -8,6 +8,7 @@
 #include "util.h"
 
 #define HUB_DEFAULT_LISTEN "tcp://*:7750"
+#define HUB_DEFAULT_ALERTS "tcp://*:7751"
 #define HUB_ENDPOINT_MAX 256
 
 struct hub_limits {
@@ -19,9 +20,28 @@ struct hub_limits {
         uint32_t handshake_ms;  /* time a peer gets to finish the CURVE handshake */
 };
 
+/* Disclosure control (hub/disclosure.h). */
+struct hub_privacy {
+        uint32_t min_reporters; /* distinct reporters for a cell to be released, >= 3 */
+        uint32_t dominance_n;   /* the (n,k) dominance rule on volumes */
+        uint32_t dominance_k;   /* percent */
+};
+
+/* Alert rules over released cells (hub/aggregate.c). */
+struct hub_alert_rules {
+        uint32_t severity_reporters; /* companies reporting high/critical within 14 days */
+        uint32_t surge_percent;      /* weekly reports above this percent of the baseline */
+        uint32_t surge_weeks;        /* baseline: mean of this many previous weeks */
+        uint32_t surge_min_reports;  /* and at least this many reports in the week */
+        uint32_t new_restriction;    /* 1: alert on a new export restriction type */
+};
+
 struct hub_config {
         char listen[HUB_ENDPOINT_MAX];
+        char alerts_listen[HUB_ENDPOINT_MAX];
         struct hub_limits limits;
+        struct hub_privacy privacy;
+        struct hub_alert_rules alerts;
 };
 
 /* Fills cfg with the defaults. */

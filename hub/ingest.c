@@ -35,11 +35,12 @@ struct hub_ingest {
         size_t nkeys;
         struct bucket *buckets;    /* plain memory, nbuckets entries */
         size_t nbuckets;
+        struct hub_aggregate *ag;
         struct hub_ingest_totals totals;
 };
 
 int hub_ingest_new(struct hub_ingest **ret, struct hub_store *st, const struct keys_secret *hub,
-                   const struct hub_limits *limits)
+                   const struct hub_limits *limits, struct hub_aggregate *ag)
 {
         struct hub_ingest *ig = calloc(1, sizeof(*ig));
 
@@ -48,6 +49,7 @@ int hub_ingest_new(struct hub_ingest **ret, struct hub_store *st, const struct k
         ig->st = st;
         ig->hub = hub;
         ig->limits = *limits;
+        ig->ag = ag;
         envelope_key_id(hub->pub.payload, ig->hub_key_id);
         *ret = ig;
         return 0;
@@ -206,8 +208,8 @@ static int store_signal(MDB_txn *txn, struct batch *b, struct hub_item *it,
         struct hub_ingest *ig = b->ig;
         Nmo__Hub__SignalRecord rec = NMO__HUB__SIGNAL_RECORD__INIT;
         uint8_t key[4 + SIGNAL_ID_BYTES];
-        uint8_t *plain = NULL, *sig = NULL, *val = NULL;
-        size_t plain_len = 0, sig_len = 0;
+        uint8_t *sig = NULL, *val = NULL;
+        size_t sig_len = 0;
         MDB_val k = { sizeof(key), key }, v;
         int ret;
 
@@ -243,12 +245,13 @@ static int store_signal(MDB_txn *txn, struct batch *b, struct hub_item *it,
         ret = sign_and_reply(ig, it, r, &sig, &sig_len);
         if (ret < 0)
                 goto out;
-        ret = signal_pack(s, &plain, &plain_len);
-        if (ret < 0)
-                goto out;
-        rec.has_signal = 1;
-        rec.signal.data = plain;
-        rec.signal.len = plain_len;
+        /* The dedup record keeps the receipt only; the content goes to the
+         * aggregation under the epoch's pseudonym, never next to the member id. */
+        if (ig->ag) {
+                ret = hub_aggregate_add(ig->ag, txn, m->id, s, b->now_ms);
+                if (ret < 0)
+                        goto out;
+        }
         rec.has_receipt = 1;
         rec.receipt.data = sig;
         rec.receipt.len = sig_len;
@@ -268,10 +271,6 @@ static int store_signal(MDB_txn *txn, struct batch *b, struct hub_item *it,
         it->outcome = HUB_OUTCOME_ACCEPTED;
         b->accepted++;
 out:
-        if (plain) {
-                sodium_memzero(plain, plain_len);
-                free(plain);
-        }
         free(sig);
         free(val);
         return ret;

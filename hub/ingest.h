@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "aggregate.h"
 #include "config.h"
 #include "keys.h"
 #include "receipt.h"
@@ -42,10 +43,12 @@ struct hub_item {
 
 struct hub_ingest;
 
-/* Sets up the pipeline over an open store with the hub's secret keys (borrowed;
- * they must outlive the pipeline). */
+/* Sets up the pipeline over an open store with the hub's secret keys and the
+ * aggregation that takes each accepted signal (all borrowed; they must outlive
+ * the pipeline). ag may be NULL: signals are then stored and receipted only. */
 NMO_WUR int hub_ingest_new(struct hub_ingest **ret, struct hub_store *st,
-                           const struct keys_secret *hub, const struct hub_limits *limits);
+                           const struct keys_secret *hub, const struct hub_limits *limits,
+                           struct hub_aggregate *ag);
 
 /* Wipes the per-member shared keys and frees; accepts NULL. */
 void hub_ingest_free(struct hub_ingest *ig);

@@ -196,6 +196,9 @@ int hub_member_set_state(MDB_txn *txn, struct hub_store *st, const char *name,
         m.state = state;
         m.changed_ms = now_ms;
         r = put_record(txn, st, &m);
+        /* The daemon watches this to make every alert subscriber pass ZAP again. */
+        if (r == 0)
+                r = hub_store_meta_add(txn, st, HUB_META_MEMBER_CHANGES, 1, NULL);
         if (r == 0 && out)
                 *out = m;
         return r;

@@ -10,6 +10,10 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "alert.h"
+
+#include "aggregate.h"
+#include "analytics.h"
 #include "ingest.h"
 #include "keys.h"
 #include "log.h"
@@ -23,6 +27,14 @@
 
 /* How often the daemon logs its totals when it has been busy. */
 #define HUB_REPORT_MS 60000
+/* How often epochs are checked for closing and stale readers cleared. */
+#define HUB_HOUSEKEEPING_MS 60000
+/* Longest a change waits before the analytics store shows it, and how soon
+ * it shows once the queue is drained. */
+#define HUB_FLUSH_MS 500
+#define HUB_FLUSH_IDLE_MS 50
+/* A new subscriber receives the alerts of this many days. */
+#define HUB_ALERT_CATCHUP_DAYS 30
 
 char *hub_secret_key_path(const char *hub_dir)
 {
@@ -144,6 +156,92 @@ static void send_reply(void *router, struct msg_slot *slot, const struct hub_ite
         }
 }
 
+/* The alert feed: an XPUB socket, CurveZMQ server, admitted by the same ZAP
+ * handler as the router. XPUB shows each new subscription, which is answered
+ * with the recent alerts so a member that was away catches up. */
+static void *feed_open(void *ctx, const struct keys_secret *hub, const struct hub_config *cfg)
+{
+        void *sock = zmq_socket(ctx, ZMQ_XPUB);
+        int64_t max = 256;
+        int r;
+
+        if (!sock)
+                return NULL;
+        r = set_int(sock, ZMQ_CURVE_SERVER, 1);
+        if (!r && zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, hub->transport_sk, KEYS_KEY_BYTES) < 0)
+                r = -errno;
+        if (!r && zmq_setsockopt(sock, ZMQ_ZAP_DOMAIN, HUB_ZAP_DOMAIN, strlen(HUB_ZAP_DOMAIN)) < 0)
+                r = -errno;
+        if (!r)
+                r = set_int(sock, ZMQ_ZAP_ENFORCE_DOMAIN, 1);
+        /* Subscribers only send subscriptions: a few bytes each. */
+        if (!r && zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &max, sizeof(max)) < 0)
+                r = -errno;
+        if (!r)
+                r = set_int(sock, ZMQ_XPUB_VERBOSE, 1);
+        if (!r)
+                r = set_int(sock, ZMQ_SNDHWM, 1000);
+        if (!r)
+                r = set_int(sock, ZMQ_LINGER, 0);
+        if (!r)
+                r = set_int(sock, ZMQ_HANDSHAKE_IVL, (int)cfg->limits.handshake_ms);
+        /* A socket just closed may hold the port for a moment. */
+        for (int tries = 0; !r && tries < 200; tries++) {
+                if (zmq_bind(sock, cfg->alerts_listen) == 0)
+                        return sock;
+                if (errno != EADDRINUSE)
+                        break;
+                usleep(10000);
+        }
+        log_error("cannot open the alert feed on %s: %s", cfg->alerts_listen,
+                  zmq_strerror(errno));
+        zmq_close(sock);
+        return NULL;
+}
+
+static void feed_publish(void *feed, struct hub_alert_out *alerts, size_t n)
+{
+        for (size_t i = 0; feed && i < n; i++) {
+                if (zmq_send(feed, ALERT_TOPIC, strlen(ALERT_TOPIC), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+                    zmq_send(feed, alerts[i].signed_alert, alerts[i].len, ZMQ_DONTWAIT) < 0)
+                        log_warn("alert not published: %s", zmq_strerror(errno));
+        }
+}
+
+/* Reads subscription messages; returns true when a new subscription came. */
+static bool feed_subscribed(void *feed)
+{
+        bool fresh = false;
+        uint8_t buf[256];
+        int n;
+
+        while ((n = zmq_recv(feed, buf, sizeof(buf), ZMQ_DONTWAIT)) >= 0)
+                if (n >= 1 && buf[0] == 1)
+                        fresh = true;
+        return fresh;
+}
+
+static void publish_and_free(void *feed, struct hub_alert_out *alerts, size_t n)
+{
+        feed_publish(feed, alerts, n);
+        hub_alert_out_free(alerts, n);
+}
+
+static int read_member_changes(MDB_txn *txn, void *userdata)
+{
+        uint64_t *v = userdata;
+        struct hub_store *st = (struct hub_store *)(uintptr_t)v[1];
+
+        return hub_store_meta_get(txn, st, HUB_META_MEMBER_CHANGES, &v[0]);
+}
+
+static uint64_t member_changes(struct hub_store *st)
+{
+        uint64_t v[2] = { 0, (uint64_t)(uintptr_t)st };
+
+        return hub_store_read(st, read_member_changes, v) == 0 ? v[0] : 0;
+}
+
 static int block_signals(sigset_t *set)
 {
         sigemptyset(set);
@@ -159,12 +257,18 @@ int hub_serve(const char *hub_dir, const struct hub_config *cfg)
         struct keys_secret *hub = NULL;
         struct hub_store *st = NULL;
         struct hub_ingest *ig = NULL;
+        struct hub_analytics *an = NULL;
+        struct hub_aggregate *ag = NULL;
+        struct hub_alert_out *alerts = NULL;
+        size_t nalerts = 0;
         struct hub_zap *zap = NULL;
         struct msg_slot *slots = NULL;
         struct hub_item *items = NULL;
         struct counters c = { 0, 0 };
-        void *ctx = NULL, *router = NULL;
-        char err[512], *key_path = NULL;
+        void *ctx = NULL, *router = NULL, *feed = NULL;
+        char err[512], *key_path = NULL, *an_path = NULL;
+        uint64_t last_flush = util_mono_ms(), last_housekeeping = util_mono_ms();
+        uint64_t changes = 0;
         uint64_t last_report = util_mono_ms(), reported_batches = 0;
         bool stopping = false;
         sigset_t set;
@@ -197,7 +301,30 @@ int hub_serve(const char *hub_dir, const struct hub_config *cfg)
                           strerror(-r));
                 goto out;
         }
-        r = hub_ingest_new(&ig, st, hub, &cfg->limits);
+        an_path = util_path(hub_dir, "analytics");
+        if (!an_path) {
+                r = -ENOMEM;
+                goto out;
+        }
+        r = hub_analytics_open(&an, an_path, false);
+        if (r < 0) {
+                log_error("cannot open the analytics store %s: %s", an_path, strerror(-r));
+                goto out;
+        }
+        r = hub_aggregate_new(&ag, hub_dir, st, an, hub, cfg);
+        if (r < 0) {
+                log_error("cannot set up aggregation: %s", strerror(-r));
+                goto out;
+        }
+        /* Close epochs that ended while the hub was down, and make the
+         * analytics store equal a recount of the open epochs. */
+        r = hub_aggregate_housekeeping(ag, util_now_ms(), true, &alerts, &nalerts);
+        hub_alert_out_free(alerts, nalerts);
+        if (r < 0) {
+                log_error("cannot bring the analytics store up to date: %s", strerror(-r));
+                goto out;
+        }
+        r = hub_ingest_new(&ig, st, hub, &cfg->limits, ag);
         if (r < 0)
                 goto out;
         slots = calloc(cfg->limits.batch, sizeof(*slots));
@@ -231,16 +358,25 @@ int hub_serve(const char *hub_dir, const struct hub_config *cfg)
                 log_error("cannot listen on %s: %s", cfg->listen, zmq_strerror(errno));
                 goto out;
         }
-        log_info("serving on %s (hub directory %s)", cfg->listen, hub_dir);
+        feed = feed_open(ctx, hub, cfg);
+        if (!feed) {
+                r = -EADDRINUSE;
+                goto out;
+        }
+        changes = member_changes(st);
+        log_info("serving on %s, alert feed on %s (hub directory %s)", cfg->listen,
+                 cfg->alerts_listen, hub_dir);
 
         while (!stopping) {
-                zmq_pollitem_t polls[2] = {
+                zmq_pollitem_t polls[3] = {
                         { router, 0, ZMQ_POLLIN, 0 },
                         { NULL, sfd, ZMQ_POLLIN, 0 },
+                        { feed, 0, ZMQ_POLLIN, 0 },
                 };
                 size_t n = 0;
+                uint64_t now;
 
-                if (zmq_poll(polls, 2, 1000) < 0) {
+                if (zmq_poll(polls, 3, HUB_FLUSH_MS) < 0) {
                         if (errno == EINTR)
                                 continue;
                         r = -errno;
@@ -277,6 +413,40 @@ int hub_serve(const char *hub_dir, const struct hub_config *cfg)
                                 zmq_msg_close(&slots[i].body);
                         }
                 }
+                now = util_mono_ms();
+                /* The analytics store follows within HUB_FLUSH_MS, and at once
+                 * when the hub is idle or stopping. */
+                if (n == 0 || stopping || now - last_flush >= HUB_FLUSH_MS ||
+                    (n < cfg->limits.batch && now - last_flush >= HUB_FLUSH_IDLE_MS)) {
+                        if (hub_aggregate_flush(ag, util_now_ms(), &alerts, &nalerts) < 0)
+                                log_warn("analytics update deferred; will retry");
+                        publish_and_free(feed, alerts, nalerts);
+                        last_flush = now;
+                }
+                if (polls[2].revents & ZMQ_POLLIN && feed_subscribed(feed) &&
+                    hub_aggregate_recent_alerts(ag, util_now_ms(), HUB_ALERT_CATCHUP_DAYS,
+                                                &alerts, &nalerts) == 0)
+                        publish_and_free(feed, alerts, nalerts);
+                if (now - last_housekeeping >= HUB_HOUSEKEEPING_MS) {
+                        if (hub_aggregate_housekeeping(ag, util_now_ms(), false, &alerts,
+                                                       &nalerts) < 0)
+                                log_warn("housekeeping failed; will retry");
+                        publish_and_free(feed, alerts, nalerts);
+                        last_housekeeping = now;
+                }
+                /* A suspension or revocation ends every subscription: all
+                 * subscribers reconnect through ZAP, and the refused stay out. */
+                if (member_changes(st) != changes) {
+                        changes = member_changes(st);
+                        zmq_close(feed);
+                        feed = feed_open(ctx, hub, cfg);
+                        if (!feed) {
+                                r = -EADDRINUSE;
+                                break;
+                        }
+                        log_info("member states changed: alert subscribers must authenticate "
+                                 "again");
+                }
                 if (util_mono_ms() - last_report >= HUB_REPORT_MS) {
                         struct hub_ingest_totals t;
 
@@ -298,6 +468,8 @@ int hub_serve(const char *hub_dir, const struct hub_config *cfg)
                 r = 0;
         }
 out:
+        if (feed)
+                zmq_close(feed);
         if (router)
                 zmq_close(router);
         if (ctx) {
@@ -308,6 +480,9 @@ out:
         free(items);
         free(slots);
         hub_ingest_free(ig);
+        hub_aggregate_free(ag);
+        hub_analytics_free(an);
+        free(an_path);
         hub_store_free(st);
         keys_free(hub);
         free(key_path);

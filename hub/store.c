@@ -36,6 +36,10 @@ static int open_dbis(MDB_txn *txn, void *userdata)
         if (!r)
                 r = db_dbi_open(txn, "signals", MDB_CREATE, &st->signals);
         if (!r)
+                r = db_dbi_open(txn, "contributions", MDB_CREATE, &st->contributions);
+        if (!r)
+                r = db_dbi_open(txn, "epochs", MDB_CREATE, &st->epochs);
+        if (!r)
                 r = db_dbi_open(txn, "meta", MDB_CREATE, &st->meta);
         return r;
 }

@@ -6,7 +6,15 @@
  *   member_names  name                    -> u32 BE member id
  *   member_keys   transport public key    -> u32 BE member id
  *   signals       u32 BE member id || 16-byte signal id -> SignalRecord
+ *   contributions u32 BE month || material 0x00 || 8 random bytes
+ *                                         -> 24-byte nonce || secretbox(Contribution)
+ *   epochs        u32 BE month            -> EpochRecord
  *   meta          ASCII name              -> u64 BE counter
+ *
+ * Member ids never stand next to signal content: contributions carry only a
+ * pseudonym keyed per epoch, under encryption with that epoch's key, which
+ * lives in a file outside LMDB (private/epochs/) and is destroyed when the
+ * epoch closes.
  *
  * Every write goes through hub_store_write(), which grows the map and runs the
  * transaction again when LMDB reports it full, so a growing store never fails
@@ -25,6 +33,7 @@
 #define HUB_META_REJECTED "rejected"
 #define HUB_META_NEXT_SEQ "next_sequence"
 #define HUB_META_NEXT_MEMBER "next_member_id"
+#define HUB_META_MEMBER_CHANGES "member_changes"
 /* Per-reason rejection counters are "rejected.<reason-name>". */
 
 struct hub_store {
@@ -33,6 +42,8 @@ struct hub_store {
         MDB_dbi member_names;
         MDB_dbi member_keys;
         MDB_dbi signals;
+        MDB_dbi contributions;
+        MDB_dbi epochs;
         MDB_dbi meta;
 };
 

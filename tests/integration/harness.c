@@ -243,12 +243,17 @@ void h_hub_init(struct h_hub *h)
         h->dir = h_tmpdir();
         h->hub_dir = util_path(h->dir, "hub");
         h->port = h_free_port();
+        do
+                h->alerts_port = h_free_port();
+        while (h->alerts_port == h->port);
         snprintf(h->endpoint, sizeof(h->endpoint), "tcp://127.0.0.1:%d", h->port);
+        snprintf(h->alerts_endpoint, sizeof(h->alerts_endpoint), "tcp://127.0.0.1:%d",
+                 h->alerts_port);
         snprintf(listen, sizeof(listen), "tcp://127.0.0.1:%d", h->port);
         snprintf(h->log, sizeof(h->log), "%s/hub.log", h->dir);
         {
                 char *argv[] = { (char *)h_hub_bin(), "init", "--dir", h->hub_dir, "--listen",
-                                 listen, NULL };
+                                 listen, "--alerts-listen", h->alerts_endpoint, NULL };
                 rc = h_run(argv, &out, &err);
         }
         if (rc != 0)

@@ -52,6 +52,8 @@ struct h_hub {
         char *hub_dir;      /* root/hub */
         char endpoint[64];  /* tcp://127.0.0.1:PORT */
         int port;
+        char alerts_endpoint[64]; /* the alert feed */
+        int alerts_port;
         pid_t pid;
         char log[512];
 };

@@ -1,0 +1,1268 @@
+/* aggregate.c: see aggregate.h. */
+#include "aggregate.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <sodium.h>
+
+#include "alert.h"
+#include "db.h"
+#include "disclosure.h"
+#include "log.h"
+#include "period.h"
+#include "store.pb-c.h"
+#include "vocab.h"
+
+#define EPOCH_KEY_BYTES 32
+#define EPOCH_CACHE 4
+#define MATERIAL_MAX 32
+#define CONTRIB_PREFIX_MAX (4 + MATERIAL_MAX + 1)
+#define CONTRIB_KEY_MAX (CONTRIB_PREFIX_MAX + 8)
+#define KDF_CONTEXT "nmoepoch"
+#define KDF_PSEUDONYM 1
+#define KDF_SEAL 2
+
+/* An epoch's secret and the two keys derived from it. */
+struct epoch_key {
+        uint32_t month;
+        uint8_t pseudonym_key[crypto_generichash_KEYBYTES];
+        uint8_t seal_key[crypto_secretbox_KEYBYTES];
+};
+
+struct dirty {
+        uint32_t month;
+        char material[MATERIAL_MAX];
+};
+
+struct hub_aggregate {
+        char *hub_dir;
+        char *key_dir;
+        struct hub_store *st;
+        struct hub_analytics *an;
+        const struct keys_secret *hub;
+        struct hub_privacy privacy;
+        struct hub_alert_rules rules;
+        struct epoch_key *keys;    /* sodium_malloc, EPOCH_CACHE entries */
+        size_t nkeys;
+        struct dirty *dirty;
+        size_t ndirty, capdirty;
+};
+
+char *hub_aggregate_key_path(const char *hub_dir, uint32_t month)
+{
+        char *p = NULL;
+
+        if (asprintf(&p, "%s/private/epochs/%06u.key", hub_dir, month) < 0)
+                return NULL;
+        return p;
+}
+
+int hub_aggregate_new(struct hub_aggregate **ret, const char *hub_dir, struct hub_store *st,
+                      struct hub_analytics *an, const struct keys_secret *hub,
+                      const struct hub_config *cfg)
+{
+        struct hub_aggregate *ag = calloc(1, sizeof(*ag));
+        int r = -ENOMEM;
+
+        if (!ag)
+                return -ENOMEM;
+        ag->hub_dir = strdup(hub_dir);
+        ag->key_dir = util_path(hub_dir, "private/epochs");
+        ag->keys = sodium_allocarray(EPOCH_CACHE, sizeof(*ag->keys));
+        if (!ag->hub_dir || !ag->key_dir || !ag->keys)
+                goto fail;
+        sodium_memzero(ag->keys, EPOCH_CACHE * sizeof(*ag->keys));
+        r = util_mkdir_p(ag->key_dir, 0700);
+        if (r < 0)
+                goto fail;
+        ag->st = st;
+        ag->an = an;
+        ag->hub = hub;
+        ag->privacy = cfg->privacy;
+        ag->rules = cfg->alerts;
+        *ret = ag;
+        return 0;
+fail:
+        hub_aggregate_free(ag);
+        return r;
+}
+
+void hub_aggregate_free(struct hub_aggregate *ag)
+{
+        if (!ag)
+                return;
+        if (ag->keys) {
+                sodium_memzero(ag->keys, EPOCH_CACHE * sizeof(*ag->keys));
+                sodium_free(ag->keys);
+        }
+        free(ag->dirty);
+        free(ag->hub_dir);
+        free(ag->key_dir);
+        free(ag);
+}
+
+void hub_alert_out_free(struct hub_alert_out *alerts, size_t n)
+{
+        if (!alerts)
+                return;
+        for (size_t i = 0; i < n; i++)
+                free(alerts[i].signed_alert);
+        free(alerts);
+}
+
+/* ---- epochs and their keys ---- */
+
+static void derive(struct epoch_key *ek, const uint8_t secret[EPOCH_KEY_BYTES])
+{
+        crypto_kdf_derive_from_key(ek->pseudonym_key, sizeof(ek->pseudonym_key), KDF_PSEUDONYM,
+                                   KDF_CONTEXT, secret);
+        crypto_kdf_derive_from_key(ek->seal_key, sizeof(ek->seal_key), KDF_SEAL, KDF_CONTEXT,
+                                   secret);
+}
+
+static struct epoch_key *cache_slot(struct hub_aggregate *ag, uint32_t month)
+{
+        for (size_t i = 0; i < ag->nkeys; i++)
+                if (ag->keys[i].month == month)
+                        return &ag->keys[i];
+        return NULL;
+}
+
+static struct epoch_key *cache_put(struct hub_aggregate *ag, uint32_t month,
+                                   const uint8_t secret[EPOCH_KEY_BYTES])
+{
+        struct epoch_key *ek;
+
+        if (ag->nkeys < EPOCH_CACHE) {
+                ek = &ag->keys[ag->nkeys++];
+        } else {
+                /* Evict the oldest month; it can be read from its file again. */
+                ek = &ag->keys[0];
+                for (size_t i = 1; i < ag->nkeys; i++)
+                        if (ag->keys[i].month < ek->month)
+                                ek = &ag->keys[i];
+        }
+        ek->month = month;
+        derive(ek, secret);
+        return ek;
+}
+
+static void cache_drop(struct hub_aggregate *ag, uint32_t month)
+{
+        struct epoch_key *ek = cache_slot(ag, month);
+
+        if (!ek)
+                return;
+        sodium_memzero(ek, sizeof(*ek));
+        *ek = ag->keys[ag->nkeys - 1];
+        sodium_memzero(&ag->keys[ag->nkeys - 1], sizeof(*ek));
+        ag->nkeys--;
+}
+
+/* Loads the key of month; with create, makes it when it does not exist yet. */
+static int epoch_key(struct hub_aggregate *ag, uint32_t month, bool create,
+                     struct epoch_key **out)
+{
+        uint8_t *secret = NULL;
+        char *path = NULL;
+        int fd = -1, r;
+        ssize_t n;
+
+        *out = cache_slot(ag, month);
+        if (*out)
+                return 0;
+        secret = sodium_malloc(EPOCH_KEY_BYTES);
+        path = hub_aggregate_key_path(ag->hub_dir, month);
+        if (!secret || !path) {
+                r = -ENOMEM;
+                goto out;
+        }
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd >= 0) {
+                n = read(fd, secret, EPOCH_KEY_BYTES);
+                r = n == EPOCH_KEY_BYTES ? 0 : -EBADMSG;
+                if (r < 0)
+                        log_error("%s: damaged epoch key", path);
+        } else if (errno == ENOENT && create) {
+                randombytes_buf(secret, EPOCH_KEY_BYTES);
+                r = util_write_file(path, secret, EPOCH_KEY_BYTES, 0600, true);
+        } else {
+                r = -errno;
+        }
+        if (r == 0)
+                *out = cache_put(ag, month, secret);
+out:
+        if (fd >= 0)
+                close(fd);
+        if (secret) {
+                sodium_memzero(secret, EPOCH_KEY_BYTES);
+                sodium_free(secret);
+        }
+        free(path);
+        return r;
+}
+
+/* Overwrites the key file of month with zeros, syncs, and unlinks it. */
+static int epoch_key_destroy(struct hub_aggregate *ag, uint32_t month)
+{
+        uint8_t zero[EPOCH_KEY_BYTES] = { 0 };
+        char *path = hub_aggregate_key_path(ag->hub_dir, month);
+        int fd, r = 0, dfd;
+
+        cache_drop(ag, month);
+        if (!path)
+                return -ENOMEM;
+        fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0) {
+                r = errno == ENOENT ? 0 : -errno;
+                free(path);
+                return r;
+        }
+        if (pwrite(fd, zero, sizeof(zero), 0) != (ssize_t)sizeof(zero) || fsync(fd) < 0)
+                r = -errno;
+        close(fd);
+        if (r == 0 && unlink(path) < 0)
+                r = -errno;
+        dfd = open(ag->key_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+                (void)fsync(dfd);
+                close(dfd);
+        }
+        free(path);
+        return r;
+}
+
+static int epoch_get(MDB_txn *txn, struct hub_store *st, uint32_t month,
+                     Nmo__Hub__EpochRecord **rec)
+{
+        uint8_t key[4];
+        MDB_val k = { 4, key }, v;
+        int rc;
+
+        hub_store_put_u32(key, month);
+        rc = mdb_get(txn, st->epochs, &k, &v);
+        if (rc)
+                return db_errno(rc);
+        *rec = nmo__hub__epoch_record__unpack(NULL, v.mv_size, v.mv_data);
+        return *rec ? 0 : -EBADMSG;
+}
+
+static int epoch_put(MDB_txn *txn, struct hub_store *st, uint32_t month,
+                     Nmo__Hub__EpochState state, uint64_t opened, uint64_t closed)
+{
+        Nmo__Hub__EpochRecord rec = NMO__HUB__EPOCH_RECORD__INIT;
+        uint8_t key[4], buf[64];
+        MDB_val k = { 4, key }, v;
+
+        rec.has_month = 1;
+        rec.month = month;
+        rec.has_state = 1;
+        rec.state = state;
+        rec.has_opened_ms = 1;
+        rec.opened_ms = opened;
+        if (closed) {
+                rec.has_closed_ms = 1;
+                rec.closed_ms = closed;
+        }
+        hub_store_put_u32(key, month);
+        v.mv_size = nmo__hub__epoch_record__pack(&rec, buf);
+        v.mv_data = buf;
+        return db_errno(mdb_put(txn, st->epochs, &k, &v, 0));
+}
+
+/* ---- contributions ---- */
+
+static size_t contrib_prefix(uint32_t month, const char *material, uint8_t *buf)
+{
+        size_t n = strlen(material);
+
+        hub_store_put_u32(buf, month);
+        memcpy(buf + 4, material, n);
+        buf[4 + n] = 0;
+        return 4 + n + 1;
+}
+
+static int mark_dirty(struct hub_aggregate *ag, uint32_t month, const char *material)
+{
+        for (size_t i = 0; i < ag->ndirty; i++)
+                if (ag->dirty[i].month == month && strcmp(ag->dirty[i].material, material) == 0)
+                        return 0;
+        if (ag->ndirty == ag->capdirty) {
+                size_t cap = ag->capdirty ? ag->capdirty * 2 : 16;
+                struct dirty *grown = realloc(ag->dirty, cap * sizeof(*grown));
+
+                if (!grown)
+                        return -ENOMEM;
+                ag->dirty = grown;
+                ag->capdirty = cap;
+        }
+        ag->dirty[ag->ndirty].month = month;
+        snprintf(ag->dirty[ag->ndirty].material, MATERIAL_MAX, "%s", material);
+        ag->ndirty++;
+        return 0;
+}
+
+int hub_aggregate_add(struct hub_aggregate *ag, MDB_txn *txn, uint32_t member_id,
+                      const struct signal *s, uint64_t now_ms)
+{
+        Nmo__Hub__Contribution c = NMO__HUB__CONTRIBUTION__INIT;
+        Nmo__Hub__EpochRecord *rec = NULL;
+        struct epoch_key *ek = NULL;
+        uint8_t pseudonym[DC_PSEUDONYM_BYTES], idbuf[4], key[CONTRIB_KEY_MAX];
+        uint8_t *plain = NULL, *val = NULL;
+        size_t plen, klen;
+        uint32_t week = period_week_of_day(period_day_of_ms(now_ms));
+        uint32_t month = period_month_of_week(week);
+        MDB_val k, v;
+        int r;
+
+        if (strlen(s->material) >= MATERIAL_MAX)
+                return -EINVAL;
+        /* A clock stepped back into a closed epoch: count the signal in the
+         * first open one after it instead of reopening a destroyed key. */
+        for (int guard = 0; guard < 120; guard++) {
+                r = epoch_get(txn, ag->st, month, &rec);
+                if (r == -ENOENT) {
+                        r = epoch_put(txn, ag->st, month, NMO__HUB__EPOCH_STATE__EPOCH_OPEN,
+                                      now_ms, 0);
+                        break;
+                }
+                if (r < 0)
+                        return r;
+                if (rec->state != NMO__HUB__EPOCH_STATE__EPOCH_CLOSED) {
+                        nmo__hub__epoch_record__free_unpacked(rec, NULL);
+                        break;
+                }
+                nmo__hub__epoch_record__free_unpacked(rec, NULL);
+                month = period_month_next(month);
+                {
+                        uint32_t weeks[PERIOD_WEEKS_MAX];
+                        (void)period_month_weeks(month, weeks);
+                        week = weeks[0];
+                }
+                log_warn("clock is inside a closed epoch; counting the signal in %06u", month);
+        }
+        if (r < 0)
+                return r;
+        r = epoch_key(ag, month, true, &ek);
+        if (r < 0) {
+                log_error("cannot load or create the epoch key for %06u: %s", month, strerror(-r));
+                return r;
+        }
+        hub_store_put_u32(idbuf, member_id);
+        crypto_generichash(pseudonym, sizeof(pseudonym), idbuf, sizeof(idbuf), ek->pseudonym_key,
+                           sizeof(ek->pseudonym_key));
+
+        c.has_pseudonym = 1;
+        c.pseudonym.data = pseudonym;
+        c.pseudonym.len = sizeof(pseudonym);
+        c.has_week = 1;
+        c.week = week;
+        c.event = (char *)s->event;
+        c.country = (char *)s->country;
+        c.has_severity = 1;
+        c.severity = (uint32_t)s->severity;
+        c.has_status = 1;
+        c.status = (uint32_t)s->status;
+        c.has_share = 1;
+        c.share = (uint32_t)s->share;
+        if (s->volume_t) {
+                c.has_volume_t = 1;
+                c.volume_t = s->volume_t;
+        }
+        /* Free text reaches the aggregation only with the reporter's consent. */
+        if (s->note[0] && s->note_consent == NMO__NOTE_CONSENT__NOTE_CONSENT_MAY_BE_SHARED)
+                c.note = (char *)s->note;
+        plen = nmo__hub__contribution__get_packed_size(&c);
+        plain = malloc(plen ? plen : 1);
+        val = malloc(crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + plen);
+        if (!plain || !val) {
+                r = -ENOMEM;
+                goto out;
+        }
+        nmo__hub__contribution__pack(&c, plain);
+        randombytes_buf(val, crypto_secretbox_NONCEBYTES);
+        crypto_secretbox_easy(val + crypto_secretbox_NONCEBYTES, plain, plen, val, ek->seal_key);
+        klen = contrib_prefix(month, s->material, key);
+        /* Random, not the receipt's sequence number: nothing may join a
+         * contribution to the dedup record that names the member. */
+        randombytes_buf(key + klen, 8);
+        klen += 8;
+        k.mv_size = klen;
+        k.mv_data = key;
+        v.mv_size = crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + plen;
+        v.mv_data = val;
+        r = db_errno(mdb_put(txn, ag->st->contributions, &k, &v, MDB_NOOVERWRITE));
+        if (r == 0)
+                r = mark_dirty(ag, month, s->material);
+out:
+        sodium_memzero(pseudonym, sizeof(pseudonym));
+        if (plain) {
+                sodium_memzero(plain, plen);
+                free(plain);
+        }
+        free(val);
+        return r;
+}
+
+/* Decrypted contributions of one (month, material). */
+struct contribs {
+        struct dc_contrib *c;
+        size_t n;
+        char **notes;
+};
+
+static void contribs_free(struct contribs *cs)
+{
+        for (size_t i = 0; i < cs->n; i++)
+                free(cs->notes[i]);
+        free(cs->notes);
+        if (cs->c)
+                sodium_memzero(cs->c, cs->n * sizeof(*cs->c));
+        free(cs->c);
+        memset(cs, 0, sizeof(*cs));
+}
+
+static int load_contribs(struct hub_aggregate *ag, uint32_t month, const char *material,
+                         struct contribs *out)
+{
+        uint8_t prefix[CONTRIB_PREFIX_MAX];
+        size_t plen = contrib_prefix(month, material, prefix), cap = 0;
+        struct epoch_key *ek = NULL;
+        MDB_txn *txn = NULL;
+        MDB_cursor *cur = NULL;
+        MDB_val k, v;
+        int rc, r;
+
+        memset(out, 0, sizeof(*out));
+        r = epoch_key(ag, month, false, &ek);
+        if (r < 0)
+                return r;
+        r = db_txn_begin(ag->st->env, MDB_RDONLY, &txn);
+        if (r < 0)
+                return r;
+        rc = mdb_cursor_open(txn, ag->st->contributions, &cur);
+        if (rc) {
+                r = db_errno(rc);
+                goto out;
+        }
+        k.mv_size = plen;
+        k.mv_data = prefix;
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+                Nmo__Hub__Contribution *c;
+                struct dc_contrib *d;
+                uint8_t *plain;
+                size_t len;
+
+                if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
+                        break;
+                if (v.mv_size < crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES) {
+                        r = -EBADMSG;
+                        break;
+                }
+                len = v.mv_size - crypto_secretbox_NONCEBYTES - crypto_secretbox_MACBYTES;
+                plain = malloc(len ? len : 1);
+                if (!plain) {
+                        r = -ENOMEM;
+                        break;
+                }
+                if (crypto_secretbox_open_easy(plain,
+                                               (const uint8_t *)v.mv_data +
+                                                       crypto_secretbox_NONCEBYTES,
+                                               v.mv_size - crypto_secretbox_NONCEBYTES,
+                                               v.mv_data, ek->seal_key) != 0) {
+                        free(plain);
+                        log_error("a contribution of %06u/%s does not open with its epoch key",
+                                  month, material);
+                        r = -EBADMSG;
+                        break;
+                }
+                c = nmo__hub__contribution__unpack(NULL, len, plain);
+                sodium_memzero(plain, len);
+                free(plain);
+                if (!c || !c->has_pseudonym || c->pseudonym.len != DC_PSEUDONYM_BYTES ||
+                    !c->event || !c->country || strlen(c->event) >= sizeof(d->event) ||
+                    strlen(c->country) >= sizeof(d->country)) {
+                        if (c)
+                                nmo__hub__contribution__free_unpacked(c, NULL);
+                        r = -EBADMSG;
+                        break;
+                }
+                if (out->n == cap) {
+                        size_t ncap = cap ? cap * 2 : 64;
+                        struct dc_contrib *g1 = realloc(out->c, ncap * sizeof(*g1));
+                        char **g2;
+
+                        if (g1)
+                                out->c = g1;
+                        g2 = g1 ? realloc(out->notes, ncap * sizeof(*g2)) : NULL;
+                        if (!g2) {
+                                nmo__hub__contribution__free_unpacked(c, NULL);
+                                r = -ENOMEM;
+                                break;
+                        }
+                        out->notes = g2;
+                        cap = ncap;
+                }
+                d = &out->c[out->n];
+                memset(d, 0, sizeof(*d));
+                memcpy(d->reporter, c->pseudonym.data, DC_PSEUDONYM_BYTES);
+                d->week = c->week;
+                strcpy(d->event, c->event);
+                strcpy(d->country, c->country);
+                d->severity = (Nmo__Severity)(c->severity % 5);
+                d->status = (Nmo__EventStatus)(c->status % 5);
+                d->share = (Nmo__Share)(c->share % 6);
+                d->volume_t = c->has_volume_t ? c->volume_t : 0;
+                out->notes[out->n] = c->note ? strdup(c->note) : NULL;
+                d->note = out->notes[out->n];
+                out->n++;
+                nmo__hub__contribution__free_unpacked(c, NULL);
+        }
+        if (r == 0 && rc && rc != MDB_NOTFOUND)
+                r = db_errno(rc);
+out:
+        if (cur)
+                mdb_cursor_close(cur);
+        mdb_txn_abort(txn);
+        if (r < 0)
+                contribs_free(out);
+        return r;
+}
+
+/* ---- the analytics store ---- */
+
+/* Deletes the cells of material in the periods of month. */
+static int delete_cells(MDB_txn *txn, struct hub_analytics *an, const char *material,
+                        uint32_t month)
+{
+        uint32_t weeks[PERIOD_WEEKS_MAX];
+        size_t nweeks = period_month_weeks(month, weeks), mlen = strlen(material) + 1;
+        char periods[PERIOD_WEEKS_MAX + 1][12];
+        MDB_cursor *cur = NULL;
+        MDB_val k, v;
+        int rc, r = 0;
+
+        for (size_t i = 0; i < nweeks; i++)
+                period_week_str(weeks[i], periods[i], sizeof(periods[i]));
+        period_month_str(month, periods[nweeks], sizeof(periods[nweeks]));
+        rc = mdb_cursor_open(txn, an->cells, &cur);
+        if (rc)
+                return db_errno(rc);
+        k.mv_size = mlen;
+        k.mv_data = (void *)material;
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+                const char *period;
+                bool ours = false;
+
+                if (k.mv_size < mlen + 2 || memcmp(k.mv_data, material, mlen) != 0)
+                        break;
+                period = (const char *)k.mv_data + mlen + 1;
+                if (!memchr(period, 0, k.mv_size - mlen - 1))
+                        continue;
+                for (size_t i = 0; i <= nweeks && !ours; i++)
+                        ours = strcmp(period, periods[i]) == 0;
+                if (!ours)
+                        continue;
+                rc = mdb_cursor_del(cur, 0);
+                if (rc) {
+                        r = db_errno(rc);
+                        break;
+                }
+        }
+        if (r == 0 && rc && rc != MDB_NOTFOUND)
+                r = db_errno(rc);
+        mdb_cursor_close(cur);
+        return r;
+}
+
+static int put_cell(MDB_txn *txn, struct hub_analytics *an, const char *material,
+                    const struct dc_cell *d, bool final)
+{
+        Nmo__Hub__Cell c = NMO__HUB__CELL__INIT;
+        char period[12];
+        uint8_t key[HUB_ANALYTICS_KEY_MAX], *buf;
+        size_t klen = 0;
+        MDB_val k, v;
+        bool rel = d->suppression == NMO__HUB__SUPPRESSION__SUPPRESSION_NONE;
+        int r;
+
+        if (d->kind == NMO__HUB__CELL_KIND__CELL_EVENT_MONTH)
+                period_month_str(d->period, period, sizeof(period));
+        else
+                period_week_str(d->period, period, sizeof(period));
+        c.has_kind = 1;
+        c.kind = d->kind;
+        c.material = (char *)material;
+        c.event = (char *)d->event;
+        c.country = (char *)d->country;
+        c.period = period;
+        c.has_suppression = 1;
+        c.suppression = d->suppression;
+        c.has_final = 1;
+        c.final = final;
+        /* A suppressed cell carries its status and nothing else. */
+        if (rel) {
+                c.has_reporters = 1;
+                c.reporters = d->reporters;
+                c.has_reports = 1;
+                c.reports = d->reports;
+                c.n_severity = 4;
+                c.severity = (uint32_t *)&d->severity[1];
+                c.n_status = 5;
+                c.status = (uint32_t *)d->status;
+                c.n_share = 6;
+                c.share = (uint32_t *)d->share;
+                c.has_volume_status = 1;
+                c.volume_status = d->volume_status;
+                if (d->volume_status == NMO__HUB__VOLUME_STATUS__VOLUME_RELEASED) {
+                        c.has_volume_t = 1;
+                        c.volume_t = d->volume_t;
+                }
+                if (d->reporters_high) {
+                        c.has_reporters_high = 1;
+                        c.reporters_high = d->reporters_high;
+                }
+                c.n_notes = d->nnotes;
+                c.notes = (char **)d->notes;
+        }
+        r = hub_analytics_cell_key(&c, key, &klen);
+        if (r < 0)
+                return r;
+        v.mv_size = nmo__hub__cell__get_packed_size(&c);
+        buf = malloc(v.mv_size ? v.mv_size : 1);
+        if (!buf)
+                return -ENOMEM;
+        nmo__hub__cell__pack(&c, buf);
+        v.mv_data = buf;
+        k.mv_size = klen;
+        k.mv_data = key;
+        r = db_errno(mdb_put(txn, an->cells, &k, &v, 0));
+        free(buf);
+        return r;
+}
+
+/* ---- alerts ---- */
+
+struct alert_list {
+        struct hub_alert_out *a;
+        size_t n, cap;
+};
+
+static int alert_list_add(struct alert_list *l, uint8_t *signed_alert, size_t len)
+{
+        if (l->n == l->cap) {
+                size_t cap = l->cap ? l->cap * 2 : 8;
+                struct hub_alert_out *g = realloc(l->a, cap * sizeof(*g));
+
+                if (!g)
+                        return -ENOMEM;
+                l->a = g;
+                l->cap = cap;
+        }
+        l->a[l->n].signed_alert = signed_alert;
+        l->a[l->n].len = len;
+        l->n++;
+        return 0;
+}
+
+/* Reads a released cell's reports from the analytics store; 0 when absent or
+ * suppressed. */
+static uint32_t released_reports(MDB_txn *txn, struct hub_analytics *an, const char *material,
+                                 Nmo__Hub__CellKind kind, uint32_t week, const char *event)
+{
+        Nmo__Hub__Cell c = NMO__HUB__CELL__INIT, *got;
+        char period[12];
+        uint8_t key[HUB_ANALYTICS_KEY_MAX];
+        size_t klen = 0;
+        MDB_val k, v;
+        uint32_t reports = 0;
+
+        period_week_str(week, period, sizeof(period));
+        c.kind = kind;
+        c.material = (char *)material;
+        c.period = period;
+        c.event = (char *)(event ? event : "");
+        c.country = "";
+        if (hub_analytics_cell_key(&c, key, &klen) < 0)
+                return 0;
+        k.mv_size = klen;
+        k.mv_data = key;
+        if (mdb_get(txn, an->cells, &k, &v) != 0)
+                return 0;
+        got = nmo__hub__cell__unpack(NULL, v.mv_size, v.mv_data);
+        if (!got)
+                return 0;
+        if (got->has_suppression && got->suppression == NMO__HUB__SUPPRESSION__SUPPRESSION_NONE)
+                reports = got->reports;
+        nmo__hub__cell__free_unpacked(got, NULL);
+        return reports;
+}
+
+/* Stores the alert (new, or a new revision when level or figures changed) and
+ * appends its signed form to out. */
+static int raise_alert(MDB_txn *txn, struct hub_aggregate *ag, Nmo__AlertBody *b,
+                       uint64_t now_ms, struct alert_list *out)
+{
+        uint8_t h[16], *sig = NULL;
+        char id[33], issued[11];
+        size_t len = 0;
+        MDB_val k, v;
+        crypto_generichash_state gs;
+        int rc, r;
+
+        crypto_generichash_init(&gs, NULL, 0, sizeof(h));
+        crypto_generichash_update(&gs, (const uint8_t *)b->rule, strlen(b->rule) + 1);
+        crypto_generichash_update(&gs, (const uint8_t *)b->material, strlen(b->material) + 1);
+        crypto_generichash_update(&gs, (const uint8_t *)b->event, strlen(b->event) + 1);
+        crypto_generichash_update(&gs, (const uint8_t *)b->period, strlen(b->period) + 1);
+        crypto_generichash_final(&gs, h, sizeof(h));
+        util_hex(h, sizeof(h), id);
+        period_day_str(period_day_of_ms(now_ms), issued, sizeof(issued));
+        b->has_version = 1;
+        b->version = 1;
+        b->id = id;
+        b->issued = issued;
+        b->has_revision = 1;
+        b->revision = 1;
+        k.mv_size = 32;
+        k.mv_data = id;
+        rc = mdb_get(txn, ag->an->alerts, &k, &v);
+        if (rc == 0) {
+                Nmo__SignedAlert *sa = nmo__signed_alert__unpack(NULL, v.mv_size, v.mv_data);
+                Nmo__AlertBody *old = sa && sa->has_body
+                                              ? nmo__alert_body__unpack(NULL, sa->body.len,
+                                                                        sa->body.data)
+                                              : NULL;
+                bool same = old && old->level && strcmp(old->level, b->level) == 0 &&
+                            old->reporters == b->reporters && old->reports == b->reports;
+
+                if (old) {
+                        b->revision = old->revision + 1;
+                        if (same)
+                                b->issued = NULL;
+                        nmo__alert_body__free_unpacked(old, NULL);
+                }
+                if (sa)
+                        nmo__signed_alert__free_unpacked(sa, NULL);
+                if (same)
+                        return 0;
+        } else if (rc != MDB_NOTFOUND) {
+                return db_errno(rc);
+        }
+        r = alert_sign(b, ag->hub->sign_sk, &sig, &len);
+        if (r < 0)
+                return r;
+        v.mv_size = len;
+        v.mv_data = sig;
+        r = db_errno(mdb_put(txn, ag->an->alerts, &k, &v, 0));
+        if (r == 0) {
+                log_info("alert %s: %s %s %s%s%s", b->level, b->rule, b->period, b->material,
+                         b->event[0] ? "/" : "", b->event);
+                r = alert_list_add(out, sig, len);
+                if (r == 0)
+                        sig = NULL;
+        }
+        free(sig);
+        return r;
+}
+
+static bool is_export_restriction(const char *event)
+{
+        return strcmp(event, "export-ban") == 0 || strcmp(event, "export-quota") == 0 ||
+               strcmp(event, "export-licensing") == 0 || strcmp(event, "export-tax") == 0;
+}
+
+/* Evaluates the rules over the released cells of material in month. */
+static int evaluate_alerts(MDB_txn *txn, struct hub_aggregate *ag, const char *material,
+                           const struct dc_result *res, uint64_t now_ms, struct alert_list *out)
+{
+        const struct hub_alert_rules *ru = &ag->rules;
+        char summary[256], period[12], wstart[12];
+        int r = 0;
+
+        for (size_t i = 0; i < res->ncells && r == 0; i++) {
+                const struct dc_cell *d = &res->cells[i];
+                Nmo__AlertBody b = NMO__ALERT_BODY__INIT;
+
+                if (d->suppression != NMO__HUB__SUPPRESSION__SUPPRESSION_NONE)
+                        continue;
+                period_week_str(d->period, period, sizeof(period));
+                b.material = (char *)material;
+                b.period = period;
+                b.window_end = period;
+                b.event = "";
+                if (d->kind == NMO__HUB__CELL_KIND__CELL_MATERIAL_WEEK &&
+                    d->reporters_high >= ru->severity_reporters) {
+                        period_week_str(period_week_prev(d->period), wstart, sizeof(wstart));
+                        snprintf(summary, sizeof(summary),
+                                 "%u companies report high or critical severity for %s within "
+                                 "14 days (%s to %s)", d->reporters_high, material, wstart,
+                                 period);
+                        b.rule = "severity";
+                        b.level = d->reporters_high >= 2 * ru->severity_reporters ? "critical"
+                                                                                 : "warning";
+                        b.window_start = wstart;
+                        b.summary = summary;
+                        b.has_reporters = 1;
+                        b.reporters = d->reporters_high;
+                        r = raise_alert(txn, ag, &b, now_ms, out);
+                        if (r < 0)
+                                break;
+                }
+                if (d->kind == NMO__HUB__CELL_KIND__CELL_MATERIAL_WEEK &&
+                    d->reports >= ru->surge_min_reports) {
+                        uint32_t w = d->period, total = 0;
+
+                        for (uint32_t j = 0; j < ru->surge_weeks; j++) {
+                                w = period_week_prev(w);
+                                total += released_reports(txn, ag->an, material,
+                                                          NMO__HUB__CELL_KIND__CELL_MATERIAL_WEEK,
+                                                          w, NULL);
+                        }
+                        period_week_str(w, wstart, sizeof(wstart));
+                        /* reports > percent/100 * total/weeks, in integers. */
+                        if ((uint64_t)d->reports * 100 * ru->surge_weeks >
+                            (uint64_t)ru->surge_percent * total) {
+                                double base = (double)total / ru->surge_weeks;
+
+                                snprintf(summary, sizeof(summary),
+                                         "%u reports for %s in %s against a mean of %.1f a week "
+                                         "over the previous %u weeks", d->reports, material,
+                                         period, base, ru->surge_weeks);
+                                b.rule = "surge";
+                                b.level = total > 0 && (uint64_t)d->reports * 100 * ru->surge_weeks >
+                                                               2ULL * ru->surge_percent * total
+                                                  ? "critical"
+                                                  : "warning";
+                                b.window_start = wstart;
+                                b.summary = summary;
+                                b.has_reports = 1;
+                                b.reports = d->reports;
+                                b.has_reporters = 1;
+                                b.reporters = d->reporters;
+                                b.has_baseline = 1;
+                                b.baseline = base;
+                                r = raise_alert(txn, ag, &b, now_ms, out);
+                                if (r < 0)
+                                        break;
+                        }
+                }
+                if (d->kind == NMO__HUB__CELL_KIND__CELL_EVENT_WEEK && ru->new_restriction &&
+                    is_export_restriction(d->event)) {
+                        uint32_t w = d->period, before = 0;
+
+                        for (uint32_t j = 0; j < ru->surge_weeks; j++) {
+                                w = period_week_prev(w);
+                                before += released_reports(txn, ag->an, material,
+                                                           NMO__HUB__CELL_KIND__CELL_EVENT_WEEK,
+                                                           w, d->event);
+                        }
+                        if (before == 0) {
+                                period_week_str(w, wstart, sizeof(wstart));
+                                snprintf(summary, sizeof(summary),
+                                         "%u companies report a new %s affecting %s in %s, none "
+                                         "in the %u weeks before", d->reporters, d->event,
+                                         material, period, ru->surge_weeks);
+                                b.rule = "new-restriction";
+                                b.event = (char *)d->event;
+                                b.level = strcmp(d->event, "export-ban") == 0 ? "critical"
+                                                                              : "warning";
+                                b.window_start = wstart;
+                                b.summary = summary;
+                                b.has_reporters = 1;
+                                b.reporters = d->reporters;
+                                b.has_reports = 1;
+                                b.reports = d->reports;
+                                r = raise_alert(txn, ag, &b, now_ms, out);
+                        }
+                }
+        }
+        return r;
+}
+
+/* ---- recomputation ---- */
+
+struct recompute {
+        struct hub_aggregate *ag;
+        const char *material;
+        uint32_t month;
+        bool final;
+        const struct dc_result *res;
+        uint64_t now_ms;
+        struct alert_list *alerts;
+        size_t alerts_before;
+};
+
+static int recompute_txn(MDB_txn *txn, struct recompute *rc)
+{
+        int r;
+
+        /* The write may run again after the map grew: drop alerts of a failed try. */
+        for (size_t i = rc->alerts_before; i < rc->alerts->n; i++)
+                free(rc->alerts->a[i].signed_alert);
+        rc->alerts->n = rc->alerts_before;
+        r = delete_cells(txn, rc->ag->an, rc->material, rc->month);
+        for (size_t i = 0; r == 0 && i < rc->res->ncells; i++)
+                r = put_cell(txn, rc->ag->an, rc->material, &rc->res->cells[i], rc->final);
+        if (r == 0)
+                r = evaluate_alerts(txn, rc->ag, rc->material, rc->res, rc->now_ms, rc->alerts);
+        return r;
+}
+
+/* Runs fn in a durable write transaction on the analytics store, growing its
+ * map when full. */
+static int analytics_write(struct hub_analytics *an, struct recompute *rc)
+{
+        for (;;) {
+                MDB_txn *txn = NULL;
+                bool map_full;
+                int r, mrc;
+
+                r = db_txn_begin(an->env, 0, &txn);
+                if (r < 0)
+                        return r;
+                r = recompute_txn(txn, rc);
+                if (r == 0) {
+                        mrc = mdb_txn_commit(txn);
+                        map_full = mrc == MDB_MAP_FULL;
+                        r = db_errno(mrc);
+                } else {
+                        map_full = r == -ENOSPC;
+                        mdb_txn_abort(txn);
+                }
+                if (!map_full)
+                        return r;
+                r = db_env_grow(an->env);
+                if (r < 0)
+                        return r;
+        }
+}
+
+static int recompute(struct hub_aggregate *ag, uint32_t month, const char *material, bool final,
+                     uint64_t now_ms, struct alert_list *alerts)
+{
+        struct contribs cs;
+        struct dc_result res;
+        struct dc_params p = { ag->privacy.min_reporters, ag->privacy.dominance_n,
+                               ag->privacy.dominance_k };
+        struct recompute rc;
+        int r;
+
+        r = load_contribs(ag, month, material, &cs);
+        if (r < 0)
+                return r;
+        r = dc_compute(cs.c, cs.n, month, &p, &res);
+        if (r < 0) {
+                contribs_free(&cs);
+                return r;
+        }
+        rc = (struct recompute){ ag, material, month, final, &res, now_ms, alerts, alerts->n };
+        r = analytics_write(ag->an, &rc);
+        dc_result_free(&res);
+        contribs_free(&cs);
+        return r;
+}
+
+int hub_aggregate_flush(struct hub_aggregate *ag, uint64_t now_ms, struct hub_alert_out **alerts,
+                        size_t *nalerts)
+{
+        struct alert_list out = { NULL, 0, 0 };
+        int r = 0;
+
+        *alerts = NULL;
+        *nalerts = 0;
+        while (ag->ndirty > 0) {
+                struct dirty d = ag->dirty[ag->ndirty - 1];
+
+                r = recompute(ag, d.month, d.material, false, now_ms, &out);
+                if (r < 0) {
+                        /* Stays dirty: the next flush tries again. */
+                        log_error("cannot update the analytics store for %06u/%s: %s", d.month,
+                                  d.material, strerror(-r));
+                        break;
+                }
+                ag->ndirty--;
+        }
+        *alerts = out.a;
+        *nalerts = out.n;
+        return r;
+}
+
+/* Distinct materials with contributions in month. */
+static int materials_of(struct hub_aggregate *ag, uint32_t month, char (**out)[MATERIAL_MAX],
+                        size_t *n)
+{
+        uint8_t prefix[4];
+        MDB_txn *txn = NULL;
+        MDB_cursor *cur = NULL;
+        MDB_val k, v;
+        size_t cap = 0;
+        int rc, r;
+
+        *out = NULL;
+        *n = 0;
+        hub_store_put_u32(prefix, month);
+        r = db_txn_begin(ag->st->env, MDB_RDONLY, &txn);
+        if (r < 0)
+                return r;
+        rc = mdb_cursor_open(txn, ag->st->contributions, &cur);
+        if (rc) {
+                mdb_txn_abort(txn);
+                return db_errno(rc);
+        }
+        k.mv_size = 4;
+        k.mv_data = prefix;
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+                const char *m = (const char *)k.mv_data + 4;
+                size_t mlen;
+
+                if (k.mv_size < 5 || memcmp(k.mv_data, prefix, 4) != 0)
+                        break;
+                mlen = strnlen(m, k.mv_size - 4);
+                if (mlen >= MATERIAL_MAX || mlen == k.mv_size - 4)
+                        continue;
+                if (*n > 0 && strcmp((*out)[*n - 1], m) == 0)
+                        continue;
+                if (*n == cap) {
+                        size_t ncap = cap ? cap * 2 : 16;
+                        char(*g)[MATERIAL_MAX] = realloc(*out, ncap * sizeof(*g));
+
+                        if (!g) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        *out = g;
+                        cap = ncap;
+                }
+                memcpy((*out)[*n], m, mlen + 1);
+                (*n)++;
+        }
+        mdb_cursor_close(cur);
+        mdb_txn_abort(txn);
+        return r;
+}
+
+struct epoch_list {
+        uint32_t month;
+        Nmo__Hub__EpochState state;
+        uint64_t opened_ms;
+};
+
+static int list_epochs(struct hub_aggregate *ag, struct epoch_list **out, size_t *n)
+{
+        MDB_txn *txn = NULL;
+        MDB_cursor *cur = NULL;
+        MDB_val k, v;
+        size_t cap = 0;
+        int rc, r;
+
+        *out = NULL;
+        *n = 0;
+        r = db_txn_begin(ag->st->env, MDB_RDONLY, &txn);
+        if (r < 0)
+                return r;
+        rc = mdb_cursor_open(txn, ag->st->epochs, &cur);
+        if (rc) {
+                mdb_txn_abort(txn);
+                return db_errno(rc);
+        }
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+                Nmo__Hub__EpochRecord *rec = nmo__hub__epoch_record__unpack(NULL, v.mv_size,
+                                                                            v.mv_data);
+                if (!rec || k.mv_size != 4) {
+                        if (rec)
+                                nmo__hub__epoch_record__free_unpacked(rec, NULL);
+                        r = -EBADMSG;
+                        break;
+                }
+                if (*n == cap) {
+                        size_t ncap = cap ? cap * 2 : 8;
+                        struct epoch_list *g = realloc(*out, ncap * sizeof(*g));
+
+                        if (!g) {
+                                nmo__hub__epoch_record__free_unpacked(rec, NULL);
+                                r = -ENOMEM;
+                                break;
+                        }
+                        *out = g;
+                        cap = ncap;
+                }
+                (*out)[*n].month = hub_store_get_u32(k.mv_data);
+                (*out)[*n].state = rec->state;
+                (*out)[*n].opened_ms = rec->opened_ms;
+                (*n)++;
+                nmo__hub__epoch_record__free_unpacked(rec, NULL);
+        }
+        mdb_cursor_close(cur);
+        mdb_txn_abort(txn);
+        return r;
+}
+
+struct close_ctx {
+        struct hub_aggregate *ag;
+        uint32_t month;
+        uint64_t opened_ms;
+        uint64_t now_ms;
+};
+
+static int close_txn(MDB_txn *txn, void *userdata)
+{
+        struct close_ctx *c = userdata;
+        uint8_t prefix[4];
+        MDB_cursor *cur = NULL;
+        MDB_val k, v;
+        int rc, r = 0;
+
+        hub_store_put_u32(prefix, c->month);
+        rc = mdb_cursor_open(txn, c->ag->st->contributions, &cur);
+        if (rc)
+                return db_errno(rc);
+        k.mv_size = 4;
+        k.mv_data = prefix;
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+                if (k.mv_size < 4 || memcmp(k.mv_data, prefix, 4) != 0)
+                        break;
+                rc = mdb_cursor_del(cur, 0);
+                if (rc) {
+                        r = db_errno(rc);
+                        break;
+                }
+        }
+        mdb_cursor_close(cur);
+        if (r == 0)
+                r = epoch_put(txn, c->ag->st, c->month, NMO__HUB__EPOCH_STATE__EPOCH_CLOSED,
+                              c->opened_ms, c->now_ms);
+        return r;
+}
+
+/* Final cells, then contributions gone, then the key destroyed. A crash
+ * anywhere in between is finished by the next housekeeping. */
+static int close_epoch(struct hub_aggregate *ag, const struct epoch_list *e, uint64_t now_ms,
+                       struct alert_list *alerts)
+{
+        char (*materials)[MATERIAL_MAX] = NULL;
+        struct close_ctx c = { ag, e->month, e->opened_ms, now_ms };
+        size_t n = 0;
+        int r;
+
+        r = materials_of(ag, e->month, &materials, &n);
+        for (size_t i = 0; r == 0 && i < n; i++)
+                r = recompute(ag, e->month, materials[i], true, now_ms, alerts);
+        free(materials);
+        if (r < 0)
+                return r;
+        r = hub_store_write(ag->st, close_txn, &c);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < ag->ndirty;) {
+                if (ag->dirty[i].month == e->month)
+                        ag->dirty[i] = ag->dirty[--ag->ndirty];
+                else
+                        i++;
+        }
+        r = epoch_key_destroy(ag, e->month);
+        if (r == 0)
+                log_info("epoch %06u closed: final cells written, contributions deleted, key "
+                         "destroyed", e->month);
+        return r;
+}
+
+int hub_aggregate_housekeeping(struct hub_aggregate *ag, uint64_t now_ms, bool recount,
+                               struct hub_alert_out **alerts, size_t *nalerts)
+{
+        struct alert_list out = { NULL, 0, 0 };
+        struct epoch_list *epochs = NULL;
+        size_t n = 0;
+        int r;
+
+        *alerts = NULL;
+        *nalerts = 0;
+        (void)mdb_reader_check(ag->st->env, NULL);
+        (void)mdb_reader_check(ag->an->env, NULL);
+        r = list_epochs(ag, &epochs, &n);
+        for (size_t i = 0; r == 0 && i < n; i++) {
+                if (epochs[i].state == NMO__HUB__EPOCH_STATE__EPOCH_CLOSED) {
+                        /* A close interrupted after the commit: the key must still go. */
+                        r = epoch_key_destroy(ag, epochs[i].month);
+                } else if (period_month_end_ms(epochs[i].month) <= now_ms) {
+                        r = close_epoch(ag, &epochs[i], now_ms, &out);
+                } else if (recount) {
+                        char (*materials)[MATERIAL_MAX] = NULL;
+                        size_t nm = 0;
+
+                        r = materials_of(ag, epochs[i].month, &materials, &nm);
+                        for (size_t j = 0; r == 0 && j < nm; j++)
+                                r = mark_dirty(ag, epochs[i].month, materials[j]);
+                        free(materials);
+                }
+        }
+        free(epochs);
+        if (r == 0 && recount) {
+                struct hub_alert_out *more = NULL;
+                size_t nmore = 0;
+
+                r = hub_aggregate_flush(ag, now_ms, &more, &nmore);
+                for (size_t i = 0; i < nmore && r == 0; i++) {
+                        r = alert_list_add(&out, more[i].signed_alert, more[i].len);
+                        if (r == 0)
+                                more[i].signed_alert = NULL;
+                }
+                hub_alert_out_free(more, nmore);
+        }
+        *alerts = out.a;
+        *nalerts = out.n;
+        return r;
+}
+
+struct recent_ctx {
+        char since[11];
+        struct alert_list *out;
+};
+
+static int recent_one(const uint8_t *signed_alert, size_t len, const Nmo__AlertBody *b,
+                      void *userdata)
+{
+        struct recent_ctx *rc = userdata;
+        uint8_t *copy;
+
+        if (!b->issued || strcmp(b->issued, rc->since) < 0)
+                return 0;
+        copy = malloc(len);
+        if (!copy)
+                return -ENOMEM;
+        memcpy(copy, signed_alert, len);
+        if (alert_list_add(rc->out, copy, len) < 0) {
+                free(copy);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+int hub_aggregate_recent_alerts(struct hub_aggregate *ag, uint64_t now_ms, unsigned int days,
+                                struct hub_alert_out **alerts, size_t *nalerts)
+{
+        struct alert_list out = { NULL, 0, 0 };
+        struct recent_ctx rc = { "", &out };
+        int r;
+
+        period_day_str(period_day_of_ms(now_ms) - (int64_t)days, rc.since, sizeof(rc.since));
+        r = hub_analytics_foreach_alert(ag->an, recent_one, &rc);
+        if (r < 0) {
+                hub_alert_out_free(out.a, out.n);
+                return r;
+        }
+        *alerts = out.a;
+        *nalerts = out.n;
+        return 0;
+}

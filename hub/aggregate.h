@@ -1,0 +1,71 @@
+/* aggregate.h: from accepted signals to released cells and alerts.
+ *
+ * Inside the ingest transaction each accepted signal becomes a contribution of
+ * its epoch (the month of ISO weeks it arrived in): the member id is replaced
+ * by a pseudonym keyed with the epoch's secret key, and the record is
+ * encrypted with a key derived from it. After the commit, hub_aggregate_flush()
+ * recomputes the cells of every (epoch, material) that changed, applies
+ * disclosure control (disclosure.h), writes the released cells to the
+ * analytics store, and evaluates the alert rules over them.
+ *
+ * When an epoch ends its cells are computed a last time (marked final), its
+ * contributions are deleted and its key file is overwritten and unlinked:
+ * from then on nothing, not even the hub, can link that epoch's contributions
+ * to members. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <lmdb.h>
+
+#include "analytics.h"
+#include "config.h"
+#include "keys.h"
+#include "signal.h"
+#include "store.h"
+
+struct hub_aggregate;
+
+/* A signed alert, new or revised, to publish. */
+struct hub_alert_out {
+        uint8_t *signed_alert;   /* SignedAlert bytes (free()) */
+        size_t len;
+};
+
+/* Sets up aggregation for the hub in hub_dir over its open private store and
+ * analytics store (both borrowed). */
+NMO_WUR int hub_aggregate_new(struct hub_aggregate **ret, const char *hub_dir,
+                              struct hub_store *st, struct hub_analytics *an,
+                              const struct keys_secret *hub, const struct hub_config *cfg);
+
+/* Wipes cached epoch keys and frees; accepts NULL. */
+void hub_aggregate_free(struct hub_aggregate *ag);
+
+/* Adds signal s from member member_id, arriving at now_ms, as a contribution,
+ * inside the caller's write transaction on the private store. */
+NMO_WUR int hub_aggregate_add(struct hub_aggregate *ag, MDB_txn *txn, uint32_t member_id,
+                              const struct signal *s, uint64_t now_ms);
+
+/* Recomputes what changed since the last flush and writes the analytics
+ * store. New or revised alerts are returned for publishing (*alerts: free with
+ * hub_alert_out_free). */
+NMO_WUR int hub_aggregate_flush(struct hub_aggregate *ag, uint64_t now_ms,
+                                struct hub_alert_out **alerts, size_t *nalerts);
+
+/* Closes every epoch that has ended by now_ms (final cells, contributions
+ * deleted, key destroyed) and finishes any close a crash interrupted. With
+ * recount, also recomputes every open epoch from its contributions (at
+ * start-up, so the analytics store always equals a recount). */
+NMO_WUR int hub_aggregate_housekeeping(struct hub_aggregate *ag, uint64_t now_ms, bool recount,
+                                       struct hub_alert_out **alerts, size_t *nalerts);
+
+/* Signed alerts issued within the last days days (for a new subscriber). */
+NMO_WUR int hub_aggregate_recent_alerts(struct hub_aggregate *ag, uint64_t now_ms,
+                                        unsigned int days, struct hub_alert_out **alerts,
+                                        size_t *nalerts);
+
+void hub_alert_out_free(struct hub_alert_out *alerts, size_t n);
+
+/* The path of an epoch's key file (fresh string). */
+char *hub_aggregate_key_path(const char *hub_dir, uint32_t month);

@@ -1,0 +1,63 @@
+/* analytics.h: the analytics store, DIR/analytics: an LMDB environment of its
+ * own that holds only what disclosure control released. The hub writes it;
+ * analysts open it read-only (LMDB lets them read while the hub writes).
+ *
+ * Named databases:
+ *   cells   material 0x00 kind(1 byte) period 0x00 event 0x00 country 0x00 -> Cell
+ *   alerts  alert id (32 hex)                                               -> SignedAlert
+ *   meta    "format"                                                        -> "nmo-analytics 1"
+ *
+ * Nothing in it names or links to a member: no member id, name, key,
+ * fingerprint, network address, exact time or pseudonym. Files are group
+ * readable (directory 0750, data 0640, lock file 0660) so that an analysts'
+ * group can be given access without access to the private store. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <lmdb.h>
+
+#include "alert.pb-c.h"
+#include "analytics.pb-c.h"
+#include "util.h"
+
+#define HUB_ANALYTICS_FORMAT "nmo-analytics 1"
+#define HUB_ANALYTICS_KEY_MAX 128
+
+struct hub_analytics {
+        MDB_env *env;
+        MDB_dbi cells;
+        MDB_dbi alerts;
+        MDB_dbi meta;
+        bool readonly;
+};
+
+/* Opens the analytics store in directory dir (for the hub: HUB_DIR/analytics,
+ * created unless readonly). A directory that is not an analytics store (the
+ * private store, say) is refused with -EMEDIUMTYPE; one that does not exist
+ * with -ENOENT. */
+NMO_WUR int hub_analytics_open(struct hub_analytics **ret, const char *dir, bool readonly);
+
+/* Closes; accepts NULL. */
+void hub_analytics_free(struct hub_analytics *an);
+
+/* Builds the cells key of c into buf (HUB_ANALYTICS_KEY_MAX bytes). */
+NMO_WUR int hub_analytics_cell_key(const Nmo__Hub__Cell *c, uint8_t *buf, size_t *len);
+
+/* Calls fn for every cell (of material, when not NULL) in key order. The cell
+ * is only valid during the call. A negative return from fn stops the walk. */
+NMO_WUR int hub_analytics_foreach_cell(struct hub_analytics *an, const char *material,
+                                       int (*fn)(const Nmo__Hub__Cell *, void *),
+                                       void *userdata);
+
+/* Calls fn for every stored alert with its signed bytes and decoded body. */
+NMO_WUR int hub_analytics_foreach_alert(struct hub_analytics *an,
+                                        int (*fn)(const uint8_t *signed_alert, size_t len,
+                                                  const Nmo__AlertBody *body, void *),
+                                        void *userdata);
+
+/* Names: "event-week", "material-week", "event-month", "country-week";
+ * "released", "suppressed"; and the reasons "frequency", "secondary". */
+const char *hub_analytics_kind_name(Nmo__Hub__CellKind kind);
+const char *hub_analytics_suppression_name(Nmo__Hub__Suppression s);

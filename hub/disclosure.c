@@ -1,0 +1,546 @@
+/* disclosure.c: see disclosure.h. */
+#include "disclosure.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "period.h"
+
+/* Finds or appends the cell (kind, period, event, country). */
+static struct dc_cell *cell_get(struct dc_result *r, size_t *cap, Nmo__Hub__CellKind kind,
+                                uint32_t period, const char *event, const char *country)
+{
+        struct dc_cell *c;
+
+        for (size_t i = 0; i < r->ncells; i++) {
+                c = &r->cells[i];
+                if (c->kind == kind && c->period == period && strcmp(c->event, event) == 0 &&
+                    strcmp(c->country, country) == 0)
+                        return c;
+        }
+        if (r->ncells == *cap) {
+                size_t ncap = *cap ? *cap * 2 : 32;
+                struct dc_cell *grown = realloc(r->cells, ncap * sizeof(*grown));
+
+                if (!grown)
+                        return NULL;
+                r->cells = grown;
+                *cap = ncap;
+        }
+        c = &r->cells[r->ncells++];
+        memset(c, 0, sizeof(*c));
+        c->kind = kind;
+        c->period = period;
+        strncpy(c->event, event, sizeof(c->event) - 1);
+        strncpy(c->country, country, sizeof(c->country) - 1);
+        return c;
+}
+
+static int cell_add(struct dc_cell *c, size_t i)
+{
+        if (c->nidx == c->cap) {
+                size_t ncap = c->cap ? c->cap * 2 : 8;
+                size_t *grown = realloc(c->idx, ncap * sizeof(*grown));
+
+                if (!grown)
+                        return -ENOMEM;
+                c->idx = grown;
+                c->cap = ncap;
+        }
+        c->idx[c->nidx++] = i;
+        return 0;
+}
+
+/* A reporter's part of a set of contributions: its pseudonym and volume. */
+struct part {
+        const uint8_t *reporter;
+        uint64_t volume;
+};
+
+static int part_cmp(const void *a, const void *b)
+{
+        return memcmp(((const struct part *)a)->reporter, ((const struct part *)b)->reporter,
+                      DC_PSEUDONYM_BYTES);
+}
+
+static int volume_desc(const void *a, const void *b)
+{
+        uint64_t x = ((const struct part *)a)->volume, y = ((const struct part *)b)->volume;
+
+        return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* Collects the parts of the cells in set (nset cells): within one cell a
+ * reporter's volume is the largest it gave there (reports repeat a figure;
+ * they do not add up); across cells a reporter's volumes add, as the cells'
+ * figures do. Returns the number of distinct reporters in *nparts. */
+static struct part *parts_of(const struct dc_contrib *c, struct dc_cell *const *set, size_t nset,
+                             size_t *nparts)
+{
+        size_t total = 0, n = 0;
+        struct part *p;
+
+        for (size_t s = 0; s < nset; s++)
+                total += set[s]->nidx;
+        p = calloc(total ? total : 1, sizeof(*p));
+        if (!p)
+                return NULL;
+        for (size_t s = 0; s < nset; s++) {
+                size_t first = n;
+
+                for (size_t i = 0; i < set[s]->nidx; i++) {
+                        const struct dc_contrib *x = &c[set[s]->idx[i]];
+                        size_t j;
+
+                        for (j = first; j < n; j++)
+                                if (memcmp(p[j].reporter, x->reporter, DC_PSEUDONYM_BYTES) == 0)
+                                        break;
+                        if (j == n) {
+                                p[n].reporter = x->reporter;
+                                p[n].volume = x->volume_t;
+                                n++;
+                        } else if (x->volume_t > p[j].volume) {
+                                p[j].volume = x->volume_t;
+                        }
+                }
+        }
+        /* Merge the same reporter across cells. */
+        qsort(p, n, sizeof(*p), part_cmp);
+        {
+                size_t w = 0;
+
+                for (size_t i = 0; i < n; i++) {
+                        if (w > 0 && memcmp(p[w - 1].reporter, p[i].reporter,
+                                            DC_PSEUDONYM_BYTES) == 0)
+                                p[w - 1].volume += p[i].volume;
+                        else
+                                p[w++] = p[i];
+                }
+                n = w;
+        }
+        *nparts = n;
+        return p;
+}
+
+/* Is the volume held by these parts safe to reveal: enough reporters gave a
+ * volume and the n largest hold at most k percent? */
+static bool volume_safe(struct part *p, size_t n, const struct dc_params *prm)
+{
+        uint64_t total = 0, top = 0;
+        size_t givers = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                total += p[i].volume;
+                givers += p[i].volume > 0;
+        }
+        if (givers == 0)
+                return true;
+        if (givers < prm->min_reporters)
+                return false;
+        qsort(p, n, sizeof(*p), volume_desc);
+        for (size_t i = 0; i < n && i < prm->dominance_n; i++)
+                top += p[i].volume;
+        /* top / total > k / 100, in integers. */
+        return top * 100 <= (uint64_t)prm->dominance_k * total;
+}
+
+static int cell_stats(const struct dc_contrib *c, struct dc_cell *cell,
+                      const struct dc_params *prm)
+{
+        struct dc_cell *set[1] = { cell };
+        struct part *p;
+        size_t n = 0;
+
+        p = parts_of(c, set, 1, &n);
+        if (!p)
+                return -ENOMEM;
+        cell->reports = (uint32_t)cell->nidx;
+        cell->reporters = (uint32_t)n;
+        for (size_t i = 0; i < cell->nidx; i++) {
+                const struct dc_contrib *x = &c[cell->idx[i]];
+
+                cell->severity[x->severity % 5]++;
+                cell->status[x->status % 5]++;
+                cell->share[x->share % 6]++;
+        }
+        cell->volume_t = 0;
+        for (size_t i = 0; i < n; i++)
+                cell->volume_t += p[i].volume;
+        if (cell->volume_t == 0)
+                cell->volume_status = NMO__HUB__VOLUME_STATUS__VOLUME_NOT_GIVEN;
+        else if (volume_safe(p, n, prm))
+                cell->volume_status = NMO__HUB__VOLUME_STATUS__VOLUME_RELEASED;
+        else
+                cell->volume_status = NMO__HUB__VOLUME_STATUS__VOLUME_DOMINANCE;
+        cell->suppression = n >= prm->min_reporters ? NMO__HUB__SUPPRESSION__SUPPRESSION_NONE
+                                                    : NMO__HUB__SUPPRESSION__SUPPRESSION_FREQUENCY;
+        free(p);
+        return 0;
+}
+
+static bool released(const struct dc_cell *c)
+{
+        return c->suppression == NMO__HUB__SUPPRESSION__SUPPRESSION_NONE;
+}
+
+/* Is the volume figure of a cell published (a number or a known absence)? */
+static bool volume_known(const struct dc_cell *c)
+{
+        return released(c) && (c->volume_status == NMO__HUB__VOLUME_STATUS__VOLUME_RELEASED ||
+                               c->volume_status == NMO__HUB__VOLUME_STATUS__VOLUME_NOT_GIVEN);
+}
+
+/* A total and its parts. The total is a cell, or virtual (NULL): a figure a
+ * reader can add up from other released cells, known when total_counts /
+ * total_volume say so. When the total cannot be suppressed, fallback names
+ * the cells whose suppression makes it unknown (the smallest goes). */
+struct group {
+        struct dc_cell *total;
+        bool total_counts;
+        bool total_volume;
+        struct dc_cell **parts;
+        size_t nparts;
+        struct dc_cell **fallback;
+        size_t nfallback;
+};
+
+static struct dc_cell *smallest(struct dc_cell **cells, size_t n, bool by_volume)
+{
+        struct dc_cell *best = NULL;
+
+        for (size_t i = 0; i < n; i++) {
+                struct dc_cell *c = cells[i];
+
+                if (by_volume ? c->volume_status != NMO__HUB__VOLUME_STATUS__VOLUME_RELEASED ||
+                                        !released(c)
+                              : !released(c))
+                        continue;
+                if (!best || (by_volume ? c->volume_t < best->volume_t
+                                        : c->reports < best->reports))
+                        best = c;
+        }
+        return best;
+}
+
+/* Applies secondary suppression to one group. Returns 1 when it changed a
+ * cell, 0 when the group is safe, -ENOMEM. */
+static int protect_counts(const struct dc_contrib *c, struct group *g, const struct dc_params *prm)
+{
+        struct dc_cell **hidden;
+        size_t nh = 0;
+        int changed = 0;
+
+        if (!(g->total ? released(g->total) : g->total_counts))
+                return 0;
+        hidden = calloc(g->nparts ? g->nparts : 1, sizeof(*hidden));
+        if (!hidden)
+                return -ENOMEM;
+        for (size_t i = 0; i < g->nparts; i++)
+                if (!released(g->parts[i]) && g->parts[i]->nidx > 0)
+                        hidden[nh++] = g->parts[i];
+        while (nh > 0) {
+                struct part *p;
+                size_t n = 0;
+                struct dc_cell *next;
+
+                p = parts_of(c, hidden, nh, &n);
+                if (!p) {
+                        free(hidden);
+                        return -ENOMEM;
+                }
+                free(p);
+                if (n >= prm->min_reporters)
+                        break;
+                next = smallest(g->parts, g->nparts, false);
+                if (next) {
+                        next->suppression = NMO__HUB__SUPPRESSION__SUPPRESSION_SECONDARY;
+                        hidden[nh++] = next;
+                        changed = 1;
+                        continue;
+                }
+                next = g->total ? g->total : smallest(g->fallback, g->nfallback, false);
+                if (next) {
+                        next->suppression = NMO__HUB__SUPPRESSION__SUPPRESSION_SECONDARY;
+                        changed = 1;
+                }
+                break;
+        }
+        free(hidden);
+        return changed;
+}
+
+static int protect_volume(const struct dc_contrib *c, struct group *g, const struct dc_params *prm)
+{
+        struct dc_cell **hidden;
+        size_t nh = 0;
+        int changed = 0;
+
+        if (!(g->total ? volume_known(g->total) : g->total_volume))
+                return 0;
+        hidden = calloc(g->nparts ? g->nparts : 1, sizeof(*hidden));
+        if (!hidden)
+                return -ENOMEM;
+        for (size_t i = 0; i < g->nparts; i++)
+                if (!volume_known(g->parts[i]) && g->parts[i]->nidx > 0)
+                        hidden[nh++] = g->parts[i];
+        while (nh > 0) {
+                struct part *p;
+                size_t n = 0;
+                bool safe;
+                struct dc_cell *next;
+
+                p = parts_of(c, hidden, nh, &n);
+                if (!p) {
+                        free(hidden);
+                        return -ENOMEM;
+                }
+                safe = volume_safe(p, n, prm);
+                free(p);
+                if (safe)
+                        break;
+                next = smallest(g->parts, g->nparts, true);
+                if (next) {
+                        next->volume_status = NMO__HUB__VOLUME_STATUS__VOLUME_SECONDARY;
+                        hidden[nh++] = next;
+                        changed = 1;
+                        continue;
+                }
+                next = g->total ? g->total : smallest(g->fallback, g->nfallback, true);
+                if (next && next->volume_status != NMO__HUB__VOLUME_STATUS__VOLUME_NOT_GIVEN) {
+                        next->volume_status = NMO__HUB__VOLUME_STATUS__VOLUME_SECONDARY;
+                        changed = 1;
+                } else if (!next && g->nfallback) {
+                        /* Every fallback's volume is unpublished already. */
+                }
+                break;
+        }
+        free(hidden);
+        return changed;
+}
+
+static int note_cmp(const void *a, const void *b)
+{
+        return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int cell_order(const void *a, const void *b)
+{
+        const struct dc_cell *x = a, *y = b;
+        int d;
+
+        if (x->kind != y->kind)
+                return x->kind < y->kind ? -1 : 1;
+        if (x->period != y->period)
+                return x->period < y->period ? -1 : 1;
+        d = strcmp(x->event, y->event);
+        return d ? d : strcmp(x->country, y->country);
+}
+
+/* Collects cells of kind (and period / event when given) into a fresh array. */
+static struct dc_cell **select_cells(struct dc_result *r, Nmo__Hub__CellKind kind,
+                                     uint32_t period, const char *event, size_t *n)
+{
+        struct dc_cell **out = calloc(r->ncells ? r->ncells : 1, sizeof(*out));
+
+        *n = 0;
+        if (!out)
+                return NULL;
+        for (size_t i = 0; i < r->ncells; i++) {
+                struct dc_cell *c = &r->cells[i];
+
+                if (c->kind != kind || (period && c->period != period) ||
+                    (event && strcmp(c->event, event) != 0))
+                        continue;
+                out[(*n)++] = c;
+        }
+        return out;
+}
+
+/* One pass over every group; returns 1 if anything changed. */
+static int secondary_pass(const struct dc_contrib *c, struct dc_result *r,
+                          const struct dc_params *prm)
+{
+        int changed = 0, ret;
+
+        for (size_t i = 0; i < r->ncells; i++) {
+                struct dc_cell *t = &r->cells[i];
+                Nmo__Hub__CellKind kinds[2];
+                size_t nk = 0;
+
+                if (t->kind == NMO__HUB__CELL_KIND__CELL_MATERIAL_WEEK) {
+                        kinds[nk++] = NMO__HUB__CELL_KIND__CELL_EVENT_WEEK;
+                        kinds[nk++] = NMO__HUB__CELL_KIND__CELL_COUNTRY_WEEK;
+                } else if (t->kind == NMO__HUB__CELL_KIND__CELL_EVENT_MONTH) {
+                        kinds[nk++] = NMO__HUB__CELL_KIND__CELL_EVENT_WEEK;
+                }
+                for (size_t k = 0; k < nk; k++) {
+                        struct group g = { .total = t };
+
+                        if (t->kind == NMO__HUB__CELL_KIND__CELL_MATERIAL_WEEK)
+                                g.parts = select_cells(r, kinds[k], t->period, NULL, &g.nparts);
+                        else
+                                g.parts = select_cells(r, kinds[k], 0, t->event, &g.nparts);
+                        if (!g.parts)
+                                return -ENOMEM;
+                        ret = protect_counts(c, &g, prm);
+                        if (ret >= 0) {
+                                changed |= ret;
+                                ret = protect_volume(c, &g, prm);
+                        }
+                        free(g.parts);
+                        if (ret < 0)
+                                return ret;
+                        changed |= ret;
+                }
+        }
+        /* The material-month total: readable as the sum of the material-weeks
+         * when all of them are published; its parts are the event-months. */
+        {
+                struct group g = { .total = NULL, .total_counts = true, .total_volume = true };
+
+                g.fallback = select_cells(r, NMO__HUB__CELL_KIND__CELL_MATERIAL_WEEK, 0, NULL,
+                                          &g.nfallback);
+                g.parts = select_cells(r, NMO__HUB__CELL_KIND__CELL_EVENT_MONTH, 0, NULL,
+                                       &g.nparts);
+                if (!g.fallback || !g.parts) {
+                        free(g.fallback);
+                        free(g.parts);
+                        return -ENOMEM;
+                }
+                for (size_t i = 0; i < g.nfallback; i++) {
+                        g.total_counts &= released(g.fallback[i]);
+                        g.total_volume &= volume_known(g.fallback[i]);
+                }
+                ret = protect_counts(c, &g, prm);
+                if (ret >= 0) {
+                        changed |= ret;
+                        ret = protect_volume(c, &g, prm);
+                }
+                free(g.fallback);
+                free(g.parts);
+                if (ret < 0)
+                        return ret;
+                changed |= ret;
+        }
+        return changed;
+}
+
+/* Distinct reporters of high or critical severity in week and the week before
+ * (when that week is in the same month). */
+static uint32_t reporters_high(const struct dc_contrib *c, size_t n, uint32_t week,
+                               uint32_t month)
+{
+        uint32_t prev = period_week_prev(week);
+        const uint8_t **seen = calloc(n ? n : 1, sizeof(*seen));
+        uint32_t count = 0;
+
+        if (!seen)
+                return 0;
+        for (size_t i = 0; i < n; i++) {
+                bool dup = false;
+
+                if (c[i].severity < NMO__SEVERITY__SEVERITY_HIGH)
+                        continue;
+                if (c[i].week != week && !(c[i].week == prev && period_month_of_week(prev) == month))
+                        continue;
+                for (uint32_t j = 0; j < count && !dup; j++)
+                        dup = memcmp(seen[j], c[i].reporter, DC_PSEUDONYM_BYTES) == 0;
+                if (!dup)
+                        seen[count++] = c[i].reporter;
+        }
+        free(seen);
+        return count;
+}
+
+int dc_compute(const struct dc_contrib *c, size_t n, uint32_t month, const struct dc_params *p,
+               struct dc_result *out)
+{
+        struct dc_result r = { NULL, 0 };
+        size_t cap = 0;
+        int ret = -ENOMEM;
+
+        memset(out, 0, sizeof(*out));
+        if (p->min_reporters < DC_MIN_REPORTERS_FLOOR || p->dominance_n < 1 ||
+            p->dominance_k < 1 || p->dominance_k > 100)
+                return -EINVAL;
+        for (size_t i = 0; i < n; i++) {
+                struct dc_cell *cells[4];
+
+                if (period_month_of_week(c[i].week) != month)
+                        return -EINVAL;
+                cells[0] = cell_get(&r, &cap, NMO__HUB__CELL_KIND__CELL_EVENT_WEEK, c[i].week,
+                                    c[i].event, "");
+                cells[1] = cells[0] ? cell_get(&r, &cap, NMO__HUB__CELL_KIND__CELL_MATERIAL_WEEK,
+                                               c[i].week, "", "") : NULL;
+                cells[2] = cells[1] ? cell_get(&r, &cap, NMO__HUB__CELL_KIND__CELL_EVENT_MONTH,
+                                               month, c[i].event, "") : NULL;
+                cells[3] = cells[2] ? cell_get(&r, &cap, NMO__HUB__CELL_KIND__CELL_COUNTRY_WEEK,
+                                               c[i].week, "", c[i].country) : NULL;
+                if (!cells[3])
+                        goto fail;
+                for (int k = 0; k < 4; k++)
+                        if (cell_add(cells[k], i) < 0)
+                                goto fail;
+        }
+        for (size_t i = 0; i < r.ncells; i++) {
+                ret = cell_stats(c, &r.cells[i], p);
+                if (ret < 0)
+                        goto fail;
+        }
+        /* Suppress until no total minus parts reveals anything; each pass only
+         * ever suppresses more, so this ends. */
+        for (int pass = 0;; pass++) {
+                ret = secondary_pass(c, &r, p);
+                if (ret < 0)
+                        goto fail;
+                if (ret == 0 || pass > (int)(4 * r.ncells + 4))
+                        break;
+        }
+        for (size_t i = 0; i < r.ncells; i++) {
+                struct dc_cell *cell = &r.cells[i];
+
+                if (cell->kind == NMO__HUB__CELL_KIND__CELL_MATERIAL_WEEK && released(cell)) {
+                        uint32_t h = reporters_high(c, n, cell->period, month);
+                        cell->reporters_high = h >= p->min_reporters ? h : 0;
+                }
+                if (cell->kind == NMO__HUB__CELL_KIND__CELL_EVENT_WEEK && released(cell)) {
+                        cell->notes = calloc(cell->nidx ? cell->nidx : 1, sizeof(*cell->notes));
+                        if (!cell->notes) {
+                                ret = -ENOMEM;
+                                goto fail;
+                        }
+                        for (size_t j = 0; j < cell->nidx; j++)
+                                if (c[cell->idx[j]].note && c[cell->idx[j]].note[0])
+                                        cell->notes[cell->nnotes++] = c[cell->idx[j]].note;
+                        /* Sorted and unique: the order must not tell when a note came. */
+                        qsort(cell->notes, cell->nnotes, sizeof(*cell->notes), note_cmp);
+                        {
+                                size_t w = 0;
+                                for (size_t j = 0; j < cell->nnotes; j++)
+                                        if (w == 0 || strcmp(cell->notes[w - 1], cell->notes[j]))
+                                                cell->notes[w++] = cell->notes[j];
+                                cell->nnotes = w;
+                        }
+                }
+        }
+        qsort(r.cells, r.ncells, sizeof(*r.cells), cell_order);
+        *out = r;
+        return 0;
+fail:
+        dc_result_free(&r);
+        return ret < 0 ? ret : -ENOMEM;
+}
+
+void dc_result_free(struct dc_result *r)
+{
+        if (!r)
+                return;
+        for (size_t i = 0; i < r->ncells; i++) {
+                free(r->cells[i].idx);
+                free(r->cells[i].notes);
+        }
+        free(r->cells);
+        r->cells = NULL;
+        r->ncells = 0;
+}
