@@ -307,20 +307,146 @@ static int mark_dirty(struct hub_aggregate *ag, uint32_t month, const char *mate
         return 0;
 }
 
+#define SUMMARY_NOTES_MAX 16
+
+/* Opens a summary value (nonce || secretbox) into a fresh Summary. */
+static Nmo__Hub__Summary *summary_open(const struct epoch_key *ek, const MDB_val *v)
+{
+        Nmo__Hub__Summary *sum;
+        uint8_t *plain;
+        size_t len;
+
+        if (v->mv_size < crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES)
+                return NULL;
+        len = v->mv_size - crypto_secretbox_NONCEBYTES - crypto_secretbox_MACBYTES;
+        plain = malloc(len ? len : 1);
+        if (!plain)
+                return NULL;
+        if (crypto_secretbox_open_easy(plain, (const uint8_t *)v->mv_data +
+                                                      crypto_secretbox_NONCEBYTES,
+                                       v->mv_size - crypto_secretbox_NONCEBYTES, v->mv_data,
+                                       ek->seal_key) != 0) {
+                free(plain);
+                return NULL;
+        }
+        sum = nmo__hub__summary__unpack(NULL, len, plain);
+        sodium_memzero(plain, len);
+        free(plain);
+        if (sum && (!sum->has_pseudonym || sum->pseudonym.len != DC_PSEUDONYM_BYTES ||
+                    !sum->event || !sum->country || strlen(sum->event) >= 32 ||
+                    strlen(sum->country) >= 3 || sum->n_severity > 5 || sum->n_status > 5 ||
+                    sum->n_share > 6)) {
+                nmo__hub__summary__free_unpacked(sum, NULL);
+                sum = NULL;
+        }
+        return sum;
+}
+
+/* One summary row, decoded into plain fields. */
+struct row {
+        uint8_t pseudonym[DC_PSEUDONYM_BYTES];
+        uint32_t week;
+        char event[32];
+        char country[3];
+        uint32_t reports;
+        uint32_t severity[5], status[5], share[6];
+        uint64_t volume_t;
+        char *notes[SUMMARY_NOTES_MAX];   /* owned copies */
+        size_t nnotes;
+};
+
+static void row_clear(struct row *w)
+{
+        for (size_t i = 0; i < w->nnotes; i++)
+                free(w->notes[i]);
+        sodium_memzero(w, sizeof(*w));
+}
+
+static int row_from(struct row *w, const Nmo__Hub__Summary *sum)
+{
+        memset(w, 0, sizeof(*w));
+        memcpy(w->pseudonym, sum->pseudonym.data, DC_PSEUDONYM_BYTES);
+        w->week = sum->week;
+        strcpy(w->event, sum->event);
+        strcpy(w->country, sum->country);
+        w->reports = sum->reports;
+        for (size_t i = 0; i < sum->n_severity; i++)
+                w->severity[i] = sum->severity[i];
+        for (size_t i = 0; i < sum->n_status; i++)
+                w->status[i] = sum->status[i];
+        for (size_t i = 0; i < sum->n_share; i++)
+                w->share[i] = sum->share[i];
+        w->volume_t = sum->has_volume_t ? sum->volume_t : 0;
+        for (size_t i = 0; i < sum->n_notes && i < SUMMARY_NOTES_MAX; i++) {
+                w->notes[i] = strdup(sum->notes[i]);
+                if (!w->notes[i])
+                        return -ENOMEM;
+                w->nnotes++;
+        }
+        return 0;
+}
+
+/* Seals a row as nonce || secretbox(Summary) into a fresh buffer. */
+static int row_seal(const struct row *w, const struct epoch_key *ek, uint8_t **out, size_t *len)
+{
+        Nmo__Hub__Summary sum = NMO__HUB__SUMMARY__INIT;
+        uint8_t *plain, *val;
+        size_t plen;
+
+        sum.has_pseudonym = 1;
+        sum.pseudonym.data = (uint8_t *)w->pseudonym;
+        sum.pseudonym.len = DC_PSEUDONYM_BYTES;
+        sum.has_week = 1;
+        sum.week = w->week;
+        sum.event = (char *)w->event;
+        sum.country = (char *)w->country;
+        sum.has_reports = 1;
+        sum.reports = w->reports;
+        sum.n_severity = 5;
+        sum.severity = (uint32_t *)w->severity;
+        sum.n_status = 5;
+        sum.status = (uint32_t *)w->status;
+        sum.n_share = 6;
+        sum.share = (uint32_t *)w->share;
+        if (w->volume_t) {
+                sum.has_volume_t = 1;
+                sum.volume_t = w->volume_t;
+        }
+        sum.n_notes = w->nnotes;
+        sum.notes = (char **)w->notes;
+        plen = nmo__hub__summary__get_packed_size(&sum);
+        plain = malloc(plen ? plen : 1);
+        val = malloc(crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + plen);
+        if (!plain || !val) {
+                free(plain);
+                free(val);
+                return -ENOMEM;
+        }
+        nmo__hub__summary__pack(&sum, plain);
+        randombytes_buf(val, crypto_secretbox_NONCEBYTES);
+        crypto_secretbox_easy(val + crypto_secretbox_NONCEBYTES, plain, plen, val, ek->seal_key);
+        sodium_memzero(plain, plen);
+        free(plain);
+        *out = val;
+        *len = crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + plen;
+        return 0;
+}
+
 int hub_aggregate_add(struct hub_aggregate *ag, MDB_txn *txn, uint32_t member_id,
                       const struct signal *s, uint64_t now_ms)
 {
-        Nmo__Hub__Contribution c = NMO__HUB__CONTRIBUTION__INIT;
         Nmo__Hub__EpochRecord *rec = NULL;
         struct epoch_key *ek = NULL;
-        uint8_t pseudonym[DC_PSEUDONYM_BYTES], idbuf[4], key[CONTRIB_KEY_MAX];
-        uint8_t *plain = NULL, *val = NULL;
-        size_t plen, klen;
+        struct row w;
+        uint8_t idbuf[4], key[CONTRIB_KEY_MAX], *val = NULL;
+        size_t klen, vlen = 0;
         uint32_t week = period_week_of_day(period_day_of_ms(now_ms));
         uint32_t month = period_month_of_week(week);
+        crypto_generichash_state gs;
         MDB_val k, v;
-        int r;
+        int r, rc;
 
+        memset(&w, 0, sizeof(w));
         if (strlen(s->material) >= MATERIAL_MAX)
                 return -EINVAL;
         /* A clock stepped back into a closed epoch: count the signal in the
@@ -355,75 +481,90 @@ int hub_aggregate_add(struct hub_aggregate *ag, MDB_txn *txn, uint32_t member_id
                 return r;
         }
         hub_store_put_u32(idbuf, member_id);
-        crypto_generichash(pseudonym, sizeof(pseudonym), idbuf, sizeof(idbuf), ek->pseudonym_key,
-                           sizeof(ek->pseudonym_key));
 
-        c.has_pseudonym = 1;
-        c.pseudonym.data = pseudonym;
-        c.pseudonym.len = sizeof(pseudonym);
-        c.has_week = 1;
-        c.week = week;
-        c.event = (char *)s->event;
-        c.country = (char *)s->country;
-        c.has_severity = 1;
-        c.severity = (uint32_t)s->severity;
-        c.has_status = 1;
-        c.status = (uint32_t)s->status;
-        c.has_share = 1;
-        c.share = (uint32_t)s->share;
-        if (s->volume_t) {
-                c.has_volume_t = 1;
-                c.volume_t = s->volume_t;
-        }
-        /* Free text reaches the aggregation only with the reporter's consent. */
-        if (s->note[0] && s->note_consent == NMO__NOTE_CONSENT__NOTE_CONSENT_MAY_BE_SHARED)
-                c.note = (char *)s->note;
-        plen = nmo__hub__contribution__get_packed_size(&c);
-        plain = malloc(plen ? plen : 1);
-        val = malloc(crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + plen);
-        if (!plain || !val) {
-                r = -ENOMEM;
-                goto out;
-        }
-        nmo__hub__contribution__pack(&c, plain);
-        randombytes_buf(val, crypto_secretbox_NONCEBYTES);
-        crypto_secretbox_easy(val + crypto_secretbox_NONCEBYTES, plain, plen, val, ek->seal_key);
+        /* The row of (member, week, event, country): a keyed hash, so the
+         * store's keys say nothing once the epoch key is gone. */
         klen = contrib_prefix(month, s->material, key);
-        /* Random, not the receipt's sequence number: nothing may join a
-         * contribution to the dedup record that names the member. */
-        randombytes_buf(key + klen, 8);
+        crypto_generichash_init(&gs, ek->pseudonym_key, sizeof(ek->pseudonym_key), 8);
+        crypto_generichash_update(&gs, idbuf, sizeof(idbuf));
+        crypto_generichash_update(&gs, (const uint8_t *)&week, sizeof(week));
+        crypto_generichash_update(&gs, (const uint8_t *)s->event, strlen(s->event) + 1);
+        crypto_generichash_update(&gs, (const uint8_t *)s->country, strlen(s->country) + 1);
+        crypto_generichash_final(&gs, key + klen, 8);
         klen += 8;
         k.mv_size = klen;
         k.mv_data = key;
-        v.mv_size = crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + plen;
+
+        rc = mdb_get(txn, ag->st->contributions, &k, &v);
+        if (rc == 0) {
+                Nmo__Hub__Summary *old = summary_open(ek, &v);
+
+                if (!old) {
+                        log_error("a summary of %06u/%s does not open with its epoch key", month,
+                                  s->material);
+                        return -EBADMSG;
+                }
+                r = row_from(&w, old);
+                nmo__hub__summary__free_unpacked(old, NULL);
+                if (r < 0)
+                        goto out;
+        } else if (rc != MDB_NOTFOUND) {
+                return db_errno(rc);
+        } else {
+                crypto_generichash(w.pseudonym, sizeof(w.pseudonym), idbuf, sizeof(idbuf),
+                                   ek->pseudonym_key, sizeof(ek->pseudonym_key));
+                w.week = week;
+                snprintf(w.event, sizeof(w.event), "%s", s->event);
+                snprintf(w.country, sizeof(w.country), "%s", s->country);
+        }
+        w.reports++;
+        w.severity[s->severity % 5]++;
+        w.status[s->status % 5]++;
+        w.share[s->share % 6]++;
+        if (s->volume_t > w.volume_t)
+                w.volume_t = s->volume_t;
+        /* Free text reaches the aggregation only with the reporter's consent. */
+        if (s->note[0] && s->note_consent == NMO__NOTE_CONSENT__NOTE_CONSENT_MAY_BE_SHARED &&
+            w.nnotes < SUMMARY_NOTES_MAX) {
+                bool seen = false;
+
+                for (size_t i = 0; i < w.nnotes && !seen; i++)
+                        seen = strcmp(w.notes[i], s->note) == 0;
+                if (!seen) {
+                        w.notes[w.nnotes] = strdup(s->note);
+                        if (!w.notes[w.nnotes]) {
+                                r = -ENOMEM;
+                                goto out;
+                        }
+                        w.nnotes++;
+                }
+        }
+        r = row_seal(&w, ek, &val, &vlen);
+        if (r < 0)
+                goto out;
+        v.mv_size = vlen;
         v.mv_data = val;
-        r = db_errno(mdb_put(txn, ag->st->contributions, &k, &v, MDB_NOOVERWRITE));
+        r = db_errno(mdb_put(txn, ag->st->contributions, &k, &v, 0));
         if (r == 0)
                 r = mark_dirty(ag, month, s->material);
 out:
-        sodium_memzero(pseudonym, sizeof(pseudonym));
-        if (plain) {
-                sodium_memzero(plain, plen);
-                free(plain);
-        }
+        row_clear(&w);
         free(val);
         return r;
 }
 
-/* Decrypted contributions of one (month, material). */
+/* Decrypted summaries of one (month, material). */
 struct contribs {
         struct dc_contrib *c;
+        struct row *rows;
         size_t n;
-        char **notes;
 };
 
 static void contribs_free(struct contribs *cs)
 {
         for (size_t i = 0; i < cs->n; i++)
-                free(cs->notes[i]);
-        free(cs->notes);
-        if (cs->c)
-                sodium_memzero(cs->c, cs->n * sizeof(*cs->c));
+                row_clear(&cs->rows[i]);
+        free(cs->rows);
         free(cs->c);
         memset(cs, 0, sizeof(*cs));
 }
@@ -455,78 +596,58 @@ static int load_contribs(struct hub_aggregate *ag, uint32_t month, const char *m
         k.mv_data = prefix;
         for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
              rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-                Nmo__Hub__Contribution *c;
-                struct dc_contrib *d;
-                uint8_t *plain;
-                size_t len;
+                Nmo__Hub__Summary *sum;
 
                 if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
                         break;
-                if (v.mv_size < crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES) {
-                        r = -EBADMSG;
-                        break;
-                }
-                len = v.mv_size - crypto_secretbox_NONCEBYTES - crypto_secretbox_MACBYTES;
-                plain = malloc(len ? len : 1);
-                if (!plain) {
-                        r = -ENOMEM;
-                        break;
-                }
-                if (crypto_secretbox_open_easy(plain,
-                                               (const uint8_t *)v.mv_data +
-                                                       crypto_secretbox_NONCEBYTES,
-                                               v.mv_size - crypto_secretbox_NONCEBYTES,
-                                               v.mv_data, ek->seal_key) != 0) {
-                        free(plain);
-                        log_error("a contribution of %06u/%s does not open with its epoch key",
+                sum = summary_open(ek, &v);
+                if (!sum) {
+                        log_error("a summary of %06u/%s does not open with its epoch key",
                                   month, material);
-                        r = -EBADMSG;
-                        break;
-                }
-                c = nmo__hub__contribution__unpack(NULL, len, plain);
-                sodium_memzero(plain, len);
-                free(plain);
-                if (!c || !c->has_pseudonym || c->pseudonym.len != DC_PSEUDONYM_BYTES ||
-                    !c->event || !c->country || strlen(c->event) >= sizeof(d->event) ||
-                    strlen(c->country) >= sizeof(d->country)) {
-                        if (c)
-                                nmo__hub__contribution__free_unpacked(c, NULL);
                         r = -EBADMSG;
                         break;
                 }
                 if (out->n == cap) {
                         size_t ncap = cap ? cap * 2 : 64;
-                        struct dc_contrib *g1 = realloc(out->c, ncap * sizeof(*g1));
-                        char **g2;
+                        struct row *g = realloc(out->rows, ncap * sizeof(*g));
 
-                        if (g1)
-                                out->c = g1;
-                        g2 = g1 ? realloc(out->notes, ncap * sizeof(*g2)) : NULL;
-                        if (!g2) {
-                                nmo__hub__contribution__free_unpacked(c, NULL);
+                        if (!g) {
+                                nmo__hub__summary__free_unpacked(sum, NULL);
                                 r = -ENOMEM;
                                 break;
                         }
-                        out->notes = g2;
+                        out->rows = g;
                         cap = ncap;
                 }
-                d = &out->c[out->n];
-                memset(d, 0, sizeof(*d));
-                memcpy(d->reporter, c->pseudonym.data, DC_PSEUDONYM_BYTES);
-                d->week = c->week;
-                strcpy(d->event, c->event);
-                strcpy(d->country, c->country);
-                d->severity = (Nmo__Severity)(c->severity % 5);
-                d->status = (Nmo__EventStatus)(c->status % 5);
-                d->share = (Nmo__Share)(c->share % 6);
-                d->volume_t = c->has_volume_t ? c->volume_t : 0;
-                out->notes[out->n] = c->note ? strdup(c->note) : NULL;
-                d->note = out->notes[out->n];
+                r = row_from(&out->rows[out->n], sum);
                 out->n++;
-                nmo__hub__contribution__free_unpacked(c, NULL);
+                nmo__hub__summary__free_unpacked(sum, NULL);
+                if (r < 0)
+                        break;
         }
         if (r == 0 && rc && rc != MDB_NOTFOUND)
                 r = db_errno(rc);
+        if (r == 0) {
+                out->c = calloc(out->n ? out->n : 1, sizeof(*out->c));
+                if (!out->c)
+                        r = -ENOMEM;
+        }
+        for (size_t i = 0; r == 0 && i < out->n; i++) {
+                struct dc_contrib *d = &out->c[i];
+                const struct row *w = &out->rows[i];
+
+                memcpy(d->reporter, w->pseudonym, DC_PSEUDONYM_BYTES);
+                d->week = w->week;
+                memcpy(d->event, w->event, sizeof(d->event));
+                memcpy(d->country, w->country, sizeof(d->country));
+                d->reports = w->reports;
+                memcpy(d->severity, w->severity, sizeof(d->severity));
+                memcpy(d->status, w->status, sizeof(d->status));
+                memcpy(d->share, w->share, sizeof(d->share));
+                d->volume_t = w->volume_t;
+                d->notes = (const char *const *)w->notes;
+                d->nnotes = w->nnotes;
+        }
 out:
         if (cur)
                 mdb_cursor_close(cur);

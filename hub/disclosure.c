@@ -155,14 +155,18 @@ static int cell_stats(const struct dc_contrib *c, struct dc_cell *cell,
         p = parts_of(c, set, 1, &n);
         if (!p)
                 return -ENOMEM;
-        cell->reports = (uint32_t)cell->nidx;
+        cell->reports = 0;
         cell->reporters = (uint32_t)n;
         for (size_t i = 0; i < cell->nidx; i++) {
                 const struct dc_contrib *x = &c[cell->idx[i]];
 
-                cell->severity[x->severity % 5]++;
-                cell->status[x->status % 5]++;
-                cell->share[x->share % 6]++;
+                cell->reports += x->reports;
+                for (int k = 0; k < 5; k++) {
+                        cell->severity[k] += x->severity[k];
+                        cell->status[k] += x->status[k];
+                }
+                for (int k = 0; k < 6; k++)
+                        cell->share[k] += x->share[k];
         }
         cell->volume_t = 0;
         for (size_t i = 0; i < n; i++)
@@ -440,7 +444,8 @@ static uint32_t reporters_high(const struct dc_contrib *c, size_t n, uint32_t we
         for (size_t i = 0; i < n; i++) {
                 bool dup = false;
 
-                if (c[i].severity < NMO__SEVERITY__SEVERITY_HIGH)
+                if (c[i].severity[NMO__SEVERITY__SEVERITY_HIGH] +
+                            c[i].severity[NMO__SEVERITY__SEVERITY_CRITICAL] == 0)
                         continue;
                 if (c[i].week != week && !(c[i].week == prev && period_month_of_week(prev) == month))
                         continue;
@@ -505,14 +510,22 @@ int dc_compute(const struct dc_contrib *c, size_t n, uint32_t month, const struc
                         cell->reporters_high = h >= p->min_reporters ? h : 0;
                 }
                 if (cell->kind == NMO__HUB__CELL_KIND__CELL_EVENT_WEEK && released(cell)) {
-                        cell->notes = calloc(cell->nidx ? cell->nidx : 1, sizeof(*cell->notes));
+                        size_t total = 0;
+
+                        for (size_t j = 0; j < cell->nidx; j++)
+                                total += c[cell->idx[j]].nnotes;
+                        cell->notes = calloc(total ? total : 1, sizeof(*cell->notes));
                         if (!cell->notes) {
                                 ret = -ENOMEM;
                                 goto fail;
                         }
-                        for (size_t j = 0; j < cell->nidx; j++)
-                                if (c[cell->idx[j]].note && c[cell->idx[j]].note[0])
-                                        cell->notes[cell->nnotes++] = c[cell->idx[j]].note;
+                        for (size_t j = 0; j < cell->nidx; j++) {
+                                const struct dc_contrib *x = &c[cell->idx[j]];
+
+                                for (size_t k = 0; k < x->nnotes; k++)
+                                        if (x->notes[k] && x->notes[k][0])
+                                                cell->notes[cell->nnotes++] = x->notes[k];
+                        }
                         /* Sorted and unique: the order must not tell when a note came. */
                         qsort(cell->notes, cell->nnotes, sizeof(*cell->notes), note_cmp);
                         {

@@ -36,16 +36,21 @@ struct dc_params {
         uint32_t dominance_k;       /* k of the (n,k) rule, percent, 1..100 */
 };
 
+/* What one reporter reported in one (week, event, country): its reports
+ * counted by severity, status and share, the largest volume it gave, and its
+ * consented notes. */
 struct dc_contrib {
         uint8_t reporter[DC_PSEUDONYM_BYTES];
         uint32_t week;              /* week id (period.h) */
         char event[32];
         char country[3];
-        Nmo__Severity severity;
-        Nmo__EventStatus status;
-        Nmo__Share share;
+        uint32_t reports;
+        uint32_t severity[5];       /* indexed by Nmo__Severity */
+        uint32_t status[5];         /* indexed by Nmo__EventStatus */
+        uint32_t share[6];          /* indexed by Nmo__Share */
         uint64_t volume_t;          /* 0: not given */
-        const char *note;           /* consented note, or NULL */
+        const char *const *notes;   /* consented notes */
+        size_t nnotes;
 };
 
 struct dc_cell {
@@ -76,7 +81,9 @@ struct dc_result {
 };
 
 /* Computes every cell of one material over the weeks of one month (month id)
- * from its n contributions (borrowed; notes must outlive the result). Cells of
+ * from its n contributions (borrowed; notes must outlive the result). A
+ * reporter may appear in several contributions (other weeks, events,
+ * countries, or the same again); it is counted once per cell. Cells of
  * a suppressed kind keep their counts in the struct for the caller's own use
  * (alerts never use them); writers must not publish values of suppressed
  * cells. Returns 0, -EINVAL for bad parameters or a contribution outside the

@@ -32,7 +32,8 @@ static struct dc_contrib mk(uint8_t reporter, size_t week, const char *event, co
         c.week = weeks[week];
         strcpy(c.event, event);
         strcpy(c.country, country);
-        c.severity = sev;
+        c.reports = 1;
+        c.severity[sev] = 1;
         c.volume_t = volume;
         return c;
 }
