@@ -6,15 +6,16 @@
  *   member_names  name                    -> u32 BE member id
  *   member_keys   transport public key    -> u32 BE member id
  *   signals       u32 BE member id || 16-byte signal id -> SignalRecord
- *   contributions u32 BE month || material 0x00 || 8 random bytes
- *                                         -> 24-byte nonce || secretbox(Contribution)
+ *   contributions u32 BE month || material 0x00 || 8-byte keyed hash of
+ *                 (member, week, event, country) under the epoch key
+ *                                         -> 24-byte nonce || secretbox(Summary)
  *   epochs        u32 BE month            -> EpochRecord
  *   meta          ASCII name              -> u64 BE counter
  *
- * Member ids never stand next to signal content: contributions carry only a
- * pseudonym keyed per epoch, under encryption with that epoch's key, which
- * lives in a file outside LMDB (private/epochs/) and is destroyed when the
- * epoch closes.
+ * Member ids never stand next to signal content: a contribution (one summary
+ * per reporter, week, event and country) carries only a pseudonym keyed per
+ * epoch, under encryption with that epoch's key, which lives in a file
+ * outside LMDB (private/epochs/) and is destroyed when the epoch closes.
  *
  * Every write goes through hub_store_write(), which grows the map and runs the
  * transaction again when LMDB reports it full, so a growing store never fails
