@@ -1104,6 +1104,14 @@ int hub_aggregate_flush(struct hub_aggregate *ag, uint64_t now_ms, struct hub_al
                 struct dirty d = ag->dirty[ag->ndirty - 1];
 
                 r = recompute(ag, d.month, d.material, false, now_ms, &out);
+                if (r == -ENOENT) {
+                        /* No key: nothing of this epoch can be read any more. */
+                        log_error("the key of epoch %06u is missing: its figures for %s cannot "
+                                  "be recomputed", d.month, d.material);
+                        ag->ndirty--;
+                        r = 0;
+                        continue;
+                }
                 if (r < 0) {
                         /* Stays dirty: the next flush tries again. */
                         log_error("cannot update the analytics store for %06u/%s: %s", d.month,
@@ -1281,6 +1289,11 @@ static int close_epoch(struct hub_aggregate *ag, const struct epoch_list *e, uin
         for (size_t i = 0; r == 0 && i < n; i++)
                 r = recompute(ag, e->month, materials[i], true, now_ms, alerts);
         free(materials);
+        if (r == -ENOENT) {
+                log_error("the key of epoch %06u is missing: closing it with the figures "
+                          "last written", e->month);
+                r = 0;
+        }
         if (r < 0)
                 return r;
         r = hub_store_write(ag->st, close_txn, &c);

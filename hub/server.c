@@ -320,10 +320,10 @@ int hub_serve(const char *hub_dir, const struct hub_config *cfg)
          * analytics store equal a recount of the open epochs. */
         r = hub_aggregate_housekeeping(ag, util_now_ms(), true, &alerts, &nalerts);
         hub_alert_out_free(alerts, nalerts);
-        if (r < 0) {
-                log_error("cannot bring the analytics store up to date: %s", strerror(-r));
-                goto out;
-        }
+        /* Taking signals matters more than current figures: serve anyway and
+         * let the periodic housekeeping try again. */
+        if (r < 0)
+                log_error("cannot bring the analytics store up to date yet: %s", strerror(-r));
         r = hub_ingest_new(&ig, st, hub, &cfg->limits, ag);
         if (r < 0)
                 goto out;
