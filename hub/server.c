@@ -162,7 +162,9 @@ static void send_reply(void *router, struct msg_slot *slot, const struct hub_ite
 static void *feed_open(void *ctx, const struct keys_secret *hub, const struct hub_config *cfg)
 {
         void *sock = zmq_socket(ctx, ZMQ_XPUB);
-        int64_t max = 256;
+        /* Subscribers only send subscriptions, but libzmq applies the limit to
+         * the CURVE handshake too, whose messages are a few hundred bytes. */
+        int64_t max = 1024;
         int r;
 
         if (!sock)
@@ -174,7 +176,6 @@ static void *feed_open(void *ctx, const struct keys_secret *hub, const struct hu
                 r = -errno;
         if (!r)
                 r = set_int(sock, ZMQ_ZAP_ENFORCE_DOMAIN, 1);
-        /* Subscribers only send subscriptions: a few bytes each. */
         if (!r && zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &max, sizeof(max)) < 0)
                 r = -errno;
         if (!r)

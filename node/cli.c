@@ -2,8 +2,10 @@
 #include "cli.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <json-c/json.h>
 
 #include "log.h"
 
@@ -57,4 +59,16 @@ void cli_getopt_reset(void)
 {
         optind = 1;
         opterr = 0;
+}
+
+int cli_json_add(struct json_object *obj, const char *key, struct json_object *val,
+                 bool nullable)
+{
+        if (!val && !nullable)
+                return -ENOMEM;
+        if (json_object_object_add(obj, key, val) < 0) {
+                json_object_put(val);
+                return -ENOMEM;
+        }
+        return 0;
 }

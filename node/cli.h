@@ -6,6 +6,11 @@
 #pragma once
 
 #include <getopt.h>
+#include <stdbool.h>
+
+#include "util.h"
+
+struct json_object;
 
 enum {
         CLI_EXIT_OK = 0,
@@ -40,3 +45,9 @@ void cli_log_setup(int verbosity);
 
 /* Resets getopt for a command's arguments and turns its own messages off. */
 void cli_getopt_reset(void);
+
+/* Adds val to the JSON object obj under key, taking ownership of val (freed on
+ * failure). A NULL val is an allocation failure unless nullable, when it adds
+ * a JSON null. Returns 0 or -ENOMEM. */
+NMO_WUR int cli_json_add(struct json_object *obj, const char *key, struct json_object *val,
+                         bool nullable);

@@ -24,6 +24,8 @@ static const char init_help[] =
         "Options:\n"
         "  -d, --dir DIR              the node directory (created, mode 0700)\n"
         "      --hub ENDPOINT         the hub, tcp://HOST:PORT\n"
+        "      --alerts ENDPOINT      the hub's alert feed, tcp://HOST:PORT (default:\n"
+        "                             the --hub endpoint with port + 1)\n"
         "      --hub-pub FILE         the hub's public bundle, as the hub operator sent it\n"
         "      --hub-fingerprint FP   refuse FILE unless its fingerprint is FP\n"
         "  -n, --name NAME            a label for this member's keys\n"
@@ -55,17 +57,19 @@ static bool fingerprint_equal(const char *a, const char *b)
 
 int cmd_init(int argc, char **argv)
 {
-        enum { OPT_HUB = CLI_OPT_LONG, OPT_HUB_PUB, OPT_HUB_FP };
+        enum { OPT_HUB = CLI_OPT_LONG, OPT_ALERTS, OPT_HUB_PUB, OPT_HUB_FP };
         static const struct option opts[] = {
                 { "dir", required_argument, NULL, 'd' },
                 { "hub", required_argument, NULL, OPT_HUB },
+                { "alerts", required_argument, NULL, OPT_ALERTS },
                 { "hub-pub", required_argument, NULL, OPT_HUB_PUB },
                 { "hub-fingerprint", required_argument, NULL, OPT_HUB_FP },
                 { "name", required_argument, NULL, 'n' },
                 CLI_COMMON_OPTIONS,
                 { NULL, 0, NULL, 0 },
         };
-        const char *dir = NULL, *endpoint = NULL, *hub_pub = NULL, *hub_fp = NULL, *name = NULL;
+        const char *dir = NULL, *endpoint = NULL, *alerts = NULL, *hub_pub = NULL, *hub_fp = NULL;
+        const char *name = NULL;
         char err[512], member_fp[KEYS_FINGERPRINT_LEN], hub_fp_real[KEYS_FINGERPRINT_LEN];
         struct keys_secret *member = NULL;
         struct keys_public hub;
@@ -83,6 +87,9 @@ int cmd_init(int argc, char **argv)
                         break;
                 case OPT_HUB:
                         endpoint = optarg;
+                        break;
+                case OPT_ALERTS:
+                        alerts = optarg;
                         break;
                 case OPT_HUB_PUB:
                         hub_pub = optarg;
@@ -113,6 +120,11 @@ int cmd_init(int argc, char **argv)
                 return cli_usage(argv[0], "--dir, --hub and --hub-pub are required");
         if (!node_endpoint_ok(endpoint))
                 return cli_usage(argv[0], "--hub: \"%s\" is not tcp://HOST:PORT", endpoint);
+        if (alerts && !node_endpoint_ok(alerts))
+                return cli_usage(argv[0], "--alerts: \"%s\" is not tcp://HOST:PORT", alerts);
+        if (alerts && strcmp(alerts, endpoint) == 0)
+                return cli_usage(argv[0], "--alerts: the hub publishes alerts on a port of "
+                                 "their own, not on the --hub endpoint");
         if (name && !keys_name_ok(name))
                 return cli_usage(argv[0], "--name: 1 to 63 letters, digits, '.', '_' or '-', "
                                  "starting with a letter or digit");
@@ -149,6 +161,8 @@ int cmd_init(int argc, char **argv)
         }
 
         snprintf(n->cfg.hub_endpoint, sizeof(n->cfg.hub_endpoint), "%s", endpoint);
+        if (alerts)
+                snprintf(n->cfg.alerts_endpoint, sizeof(n->cfg.alerts_endpoint), "%s", alerts);
         r = node_config_format(&n->cfg, &conf);
         if (r >= 0)
                 r = util_write_file(n->conf_path, conf, strlen(conf), 0644, false);

@@ -55,18 +55,6 @@ static struct json_object *json_text_or_null(const char *s)
         return s && s[0] ? json_object_new_string(s) : NULL;
 }
 
-static int add_json(struct json_object *obj, const char *key, struct json_object *val,
-                    bool nullable)
-{
-        if (!val && !nullable)
-                return -ENOMEM;
-        if (json_object_object_add(obj, key, val) < 0) {
-                json_object_put(val);
-                return -ENOMEM;
-        }
-        return 0;
-}
-
 static struct json_object *receipt_json(const struct outbox_entry *e)
 {
         struct json_object *o = json_object_new_object();
@@ -82,15 +70,15 @@ static struct json_object *receipt_json(const struct outbox_entry *e)
                 goto out;
         sodium_bin2base64(b64, b64_len, e->signed_receipt, e->signed_receipt_len,
                           sodium_base64_VARIANT_ORIGINAL);
-        if (add_json(o, "status", json_object_new_string(
+        if (cli_json_add(o, "status", json_object_new_string(
                              e->receipt_status == NMO__RECEIPT_STATUS__RECEIPT_ACCEPTED
                                      ? "accepted" : "rejected"), false) < 0 ||
-            add_json(o, "reason", json_object_new_string(reason_name(e->reason)), false) < 0 ||
-            add_json(o, "detail", json_object_new_string(e->detail), false) < 0 ||
-            add_json(o, "hub_time", json_time(e->hub_time_ms), false) < 0 ||
-            add_json(o, "sequence", json_object_new_uint64(e->hub_sequence), false) < 0 ||
-            add_json(o, "duplicate", json_object_new_boolean(e->duplicate), false) < 0 ||
-            add_json(o, "signed", json_object_new_string(b64), false) < 0)
+            cli_json_add(o, "reason", json_object_new_string(reason_name(e->reason)), false) < 0 ||
+            cli_json_add(o, "detail", json_object_new_string(e->detail), false) < 0 ||
+            cli_json_add(o, "hub_time", json_time(e->hub_time_ms), false) < 0 ||
+            cli_json_add(o, "sequence", json_object_new_uint64(e->hub_sequence), false) < 0 ||
+            cli_json_add(o, "duplicate", json_object_new_boolean(e->duplicate), false) < 0 ||
+            cli_json_add(o, "signed", json_object_new_string(b64), false) < 0)
                 goto out;
         r = 0;
 out:
@@ -116,16 +104,17 @@ static int entry_json(const struct outbox_entry *e, struct json_object **ret)
                 if (!rc)
                         goto fail;
         }
-        if (add_json(o, "id", json_object_new_string(hex), false) < 0 ||
-            add_json(o, "state", json_object_new_string(outbox_state_name(e->state)), false) < 0 ||
-            add_json(o, "queued_at", json_time(e->queued_at_ms), false) < 0 ||
-            add_json(o, "attempts", json_object_new_int64(e->attempts), false) < 0 ||
-            add_json(o, "next_attempt", e->state == OUTBOX_QUEUED ? json_time(
+        if (cli_json_add(o, "id", json_object_new_string(hex), false) < 0 ||
+            cli_json_add(o, "state", json_object_new_string(outbox_state_name(e->state)),
+                         false) < 0 ||
+            cli_json_add(o, "queued_at", json_time(e->queued_at_ms), false) < 0 ||
+            cli_json_add(o, "attempts", json_object_new_int64(e->attempts), false) < 0 ||
+            cli_json_add(o, "next_attempt", e->state == OUTBOX_QUEUED ? json_time(
                              e->next_attempt_ms ? e->next_attempt_ms : e->queued_at_ms) : NULL,
-                     e->state != OUTBOX_QUEUED) < 0 ||
-            add_json(o, "last_error", json_text_or_null(e->last_error), true) < 0)
+                         e->state != OUTBOX_QUEUED) < 0 ||
+            cli_json_add(o, "last_error", json_text_or_null(e->last_error), true) < 0)
                 goto fail;
-        if (add_json(o, "receipt", rc, true) < 0) {
+        if (cli_json_add(o, "receipt", rc, true) < 0) {
                 rc = NULL;
                 goto fail;
         }
@@ -200,25 +189,26 @@ static int print_json(struct outbox *ob, const struct outbox_counts *c, const ch
 
         if (!root)
                 return -ENOMEM;
-        if (add_json(root, "queued", json_object_new_uint64(c->queued), false) < 0 ||
-            add_json(root, "in_flight", json_object_new_uint64(c->in_flight), false) < 0 ||
-            add_json(root, "delivered", json_object_new_uint64(c->delivered), false) < 0 ||
-            add_json(root, "rejected", json_object_new_uint64(c->rejected), false) < 0)
+        if (cli_json_add(root, "queued", json_object_new_uint64(c->queued), false) < 0 ||
+            cli_json_add(root, "in_flight", json_object_new_uint64(c->in_flight), false) < 0 ||
+            cli_json_add(root, "delivered", json_object_new_uint64(c->delivered), false) < 0 ||
+            cli_json_add(root, "rejected", json_object_new_uint64(c->rejected), false) < 0)
                 goto out;
         if (hub_error) {
                 he = json_object_new_object();
-                if (!he || add_json(he, "message", json_object_new_string(hub_error), false) < 0 ||
-                    add_json(he, "time", json_time(hub_error_ms), false) < 0) {
+                if (!he ||
+                    cli_json_add(he, "message", json_object_new_string(hub_error), false) < 0 ||
+                    cli_json_add(he, "time", json_time(hub_error_ms), false) < 0) {
                         json_object_put(he);
                         goto out;
                 }
-                if (add_json(root, "last_hub_error", he, false) < 0)
+                if (cli_json_add(root, "last_hub_error", he, false) < 0)
                         goto out;
         }
         ctx.signals = json_object_new_array();
         if (!ctx.signals)
                 goto out;
-        if (add_json(root, "signals", ctx.signals, false) < 0)
+        if (cli_json_add(root, "signals", ctx.signals, false) < 0)
                 goto out;
         *walk = id ? outbox_get(ob, id, entry_fn, &ctx) : outbox_foreach(ob, entry_fn, &ctx);
         if (*walk == -ENOMEM)

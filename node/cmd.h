@@ -8,3 +8,4 @@ int cmd_submit(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_vocabulary(int argc, char **argv);
+int cmd_alerts(int argc, char **argv);

@@ -20,6 +20,7 @@ static const struct command {
         { "submit", cmd_submit, "seal a signal (options or a JSONL file) and queue it durably" },
         { "run", cmd_run, "deliver queued signals to the hub and record its receipts" },
         { "status", cmd_status, "show queued, in-flight, delivered and rejected signals" },
+        { "alerts", cmd_alerts, "show the hub's signed alerts, or follow them as they come" },
         { "vocabulary", cmd_vocabulary, "list the material, event and country ids" },
 };
 
@@ -28,7 +29,8 @@ static void usage(FILE *f)
         fputs("Usage: nmo-node COMMAND [OPTIONS]\n"
               "\n"
               "The member node of nmo-signal: submit confidential supply-disruption signals,\n"
-              "sealed end to end for the hub, and deliver them with signed receipts.\n"
+              "sealed end to end for the hub, deliver them with signed receipts, and\n"
+              "receive the hub's signed alerts.\n"
               "\n"
               "Commands:\n", f);
         for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)

@@ -23,6 +23,12 @@ void node_config_defaults(struct node_config *cfg)
         cfg->reconnect_ivl_max_ms = 30000;
         cfg->replies_per_round = 256;
         cfg->hwm = 2 * NODE_WINDOW_MAX;
+        /* A catch-up of 30 days of alerts is tens of messages, each at most
+         * ALERT_MAX bytes: 1000 queued is about 4 MiB at worst. */
+        cfg->alert_hwm = 1000;
+        cfg->alert_batch = 64;
+        cfg->alert_wait_ms = 3000;
+        cfg->alert_quiet_ms = 500;
 }
 
 static bool host_char_ok(char c)
@@ -30,10 +36,10 @@ static bool host_char_ok(char c)
         return isalnum((unsigned char)c) || c == '.' || c == '-' || c == '_';
 }
 
-bool node_endpoint_ok(const char *endpoint)
+/* Checks endpoint as node_endpoint_ok() does and finds its port. */
+static bool endpoint_parse(const char *endpoint, const char **port_text, uint32_t *port)
 {
         const char *host, *colon;
-        uint32_t port;
 
         if (!endpoint || strlen(endpoint) > NODE_ENDPOINT_MAX ||
             strncmp(endpoint, "tcp://", 6) != 0)
@@ -56,11 +62,37 @@ bool node_endpoint_ok(const char *endpoint)
                         if (!host_char_ok(*p))
                                 return false;
         }
-        return util_parse_u32(colon + 1, 1, 65535, &port) == 0;
+        *port_text = colon + 1;
+        return util_parse_u32(colon + 1, 1, 65535, port) == 0;
+}
+
+bool node_endpoint_ok(const char *endpoint)
+{
+        const char *port_text;
+        uint32_t port;
+
+        return endpoint_parse(endpoint, &port_text, &port);
+}
+
+int node_endpoint_next_port(const char *endpoint, char *out, size_t len)
+{
+        const char *port_text;
+        uint32_t port;
+        int n;
+
+        if (!endpoint_parse(endpoint, &port_text, &port))
+                return -EINVAL;
+        if (port == 65535)
+                return -ERANGE;
+        n = snprintf(out, len, "%.*s%u", (int)(port_text - endpoint), endpoint, port + 1);
+        if (n < 0 || (size_t)n >= len)
+                return -EINVAL;
+        return 0;
 }
 
 enum conf_key {
         KEY_ENDPOINT,
+        KEY_ALERTS,
         KEY_WINDOW,
         KEY_REPLY_TIMEOUT,
         KEY_RETRY_MIN,
@@ -72,9 +104,10 @@ static const struct {
         const char *name;
         uint32_t min;
         uint32_t max;
-        size_t offset; /* of a uint32_t in struct node_config; unused for the endpoint */
+        size_t offset; /* of a uint32_t, or of an endpoint for the [hub] keys */
 } conf_keys[] = {
-        [KEY_ENDPOINT] = { "hub", "endpoint", 0, 0, 0 },
+        [KEY_ENDPOINT] = { "hub", "endpoint", 0, 0, offsetof(struct node_config, hub_endpoint) },
+        [KEY_ALERTS] = { "hub", "alerts", 0, 0, offsetof(struct node_config, alerts_endpoint) },
         [KEY_WINDOW] = { "delivery", "window", 1, NODE_WINDOW_MAX,
                          offsetof(struct node_config, window) },
         [KEY_REPLY_TIMEOUT] = { "delivery", "reply_timeout_ms", 100, 3600000,
@@ -182,14 +215,15 @@ static int conf_handler(void *user, const char *section, const char *name, const
                         return 0;
                 }
                 ctx->seen |= 1U << i;
-                if (i == KEY_ENDPOINT) {
+                if (i == KEY_ENDPOINT || i == KEY_ALERTS) {
+                        char *ep = (char *)ctx->cfg + conf_keys[i].offset;
+
                         if (!node_endpoint_ok(value)) {
-                                parse_fail(ctx, "endpoint: \"%.60s\" is not tcp://HOST:PORT",
+                                parse_fail(ctx, "%s: \"%.60s\" is not tcp://HOST:PORT", name,
                                            value);
                                 return 0;
                         }
-                        snprintf(ctx->cfg->hub_endpoint, sizeof(ctx->cfg->hub_endpoint), "%s",
-                                 value);
+                        snprintf(ep, NODE_ENDPOINT_MAX + 1, "%s", value);
                         return 1;
                 }
                 field = (uint32_t *)(void *)((char *)ctx->cfg + conf_keys[i].offset);
@@ -252,6 +286,16 @@ int node_config_load(struct node_config *cfg, const char *path, char *err, size_
                 util_set_err(err, errlen, "%s: [hub] endpoint is missing", path);
                 return -EINVAL;
         }
+        if (!(ctx.seen & (1U << KEY_ALERTS))) {
+                /* Port 65535 has no default; `nmo-node alerts` asks for the key. */
+                if (node_endpoint_next_port(cfg->hub_endpoint, cfg->alerts_endpoint,
+                                            sizeof(cfg->alerts_endpoint)) < 0)
+                        cfg->alerts_endpoint[0] = '\0';
+        } else if (strcmp(cfg->alerts_endpoint, cfg->hub_endpoint) == 0) {
+                util_set_err(err, errlen, "%s: [hub] alerts is the same as endpoint; the hub "
+                             "publishes alerts on a port of their own", path);
+                return -EINVAL;
+        }
         if (cfg->retry_max_ms < cfg->retry_min_ms) {
                 util_set_err(err, errlen, "%s: retry_max_ms (%u) is smaller than retry_min_ms (%u)",
                         path, cfg->retry_max_ms, cfg->retry_min_ms);
@@ -262,19 +306,32 @@ int node_config_load(struct node_config *cfg, const char *path, char *err, size_
 
 int node_config_format(const struct node_config *cfg, char **text)
 {
-        int n = asprintf(text,
-                         "# nmo-node configuration; see `nmo-node run --help`.\n"
-                         "[hub]\n"
-                         "endpoint = %s\n"
-                         "\n"
-                         "[delivery]\n"
-                         "window = %u            ; max signals in flight (1..1024)\n"
-                         "reply_timeout_ms = %u  ; wait this long for the hub's reply\n"
-                         "retry_min_ms = %u        ; first retry delay\n"
-                         "retry_max_ms = %u      ; longest retry delay\n",
-                         cfg->hub_endpoint, cfg->window, cfg->reply_timeout_ms,
-                         cfg->retry_min_ms, cfg->retry_max_ms);
+        char def[NODE_ENDPOINT_MAX + 1], alerts[NODE_ENDPOINT_MAX + 96];
+        int n;
 
+        /* Without an explicit feed endpoint the line stays a comment, so that
+         * the default follows the endpoint when an operator changes it. */
+        if (cfg->alerts_endpoint[0])
+                snprintf(alerts, sizeof(alerts), "alerts = %s\n", cfg->alerts_endpoint);
+        else if (node_endpoint_next_port(cfg->hub_endpoint, def, sizeof(def)) == 0)
+                snprintf(alerts, sizeof(alerts), "# alerts = %s   (the default: endpoint, "
+                         "port + 1)\n", def);
+        else
+                snprintf(alerts, sizeof(alerts), "# alerts = tcp://HOST:PORT   (needed by "
+                         "`nmo-node alerts`)\n");
+        n = asprintf(text,
+                     "# nmo-node configuration; see `nmo-node run --help`.\n"
+                     "[hub]\n"
+                     "endpoint = %s\n"
+                     "%s"
+                     "\n"
+                     "[delivery]\n"
+                     "window = %u            ; max signals in flight (1..1024)\n"
+                     "reply_timeout_ms = %u  ; wait this long for the hub's reply\n"
+                     "retry_min_ms = %u        ; first retry delay\n"
+                     "retry_max_ms = %u      ; longest retry delay\n",
+                     cfg->hub_endpoint, alerts, cfg->window, cfg->reply_timeout_ms,
+                     cfg->retry_min_ms, cfg->retry_max_ms);
         if (n < 0) {
                 *text = NULL;
                 return -ENOMEM;

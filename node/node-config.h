@@ -7,6 +7,7 @@
  *
  *   [hub]
  *   endpoint = tcp://HOST:PORT         ; required
+ *   alerts = tcp://HOST:PORT           ; the alert feed; default: endpoint, port + 1
  *   [delivery]
  *   window = 64                        ; signals in flight, 1..1024
  *   reply_timeout_ms = 10000           ; 100..3600000
@@ -28,6 +29,9 @@
 
 struct node_config {
         char hub_endpoint[NODE_ENDPOINT_MAX + 1];
+        /* The hub's alert feed; after node_config_load() the [hub] alerts value,
+         * or else hub_endpoint with port + 1 ("" when that port is 65535). */
+        char alerts_endpoint[NODE_ENDPOINT_MAX + 1];
         /* [delivery], from node.conf: */
         uint32_t window;                /* signals in flight at once */
         uint32_t reply_timeout_ms;      /* wait for a reply before trying again */
@@ -41,9 +45,13 @@ struct node_config {
         uint32_t reconnect_ivl_max_ms;  /* reconnect backoff cap */
         uint32_t replies_per_round;     /* replies applied per write transaction */
         uint32_t hwm;                   /* ZMQ send/receive high-water marks */
+        uint32_t alert_hwm;             /* alert feed: messages queued on receipt */
+        uint32_t alert_batch;           /* alert feed: alerts stored per transaction */
+        uint32_t alert_wait_ms;         /* `alerts` without --follow: longest wait */
+        uint32_t alert_quiet_ms;        /* ... or this long after the last message */
 };
 
-/* Fills cfg with the defaults (and an empty endpoint). */
+/* Fills cfg with the defaults (and empty endpoints). */
 void node_config_defaults(struct node_config *cfg);
 
 /* Reads and strictly parses path into cfg (defaults first). On failure returns
@@ -51,9 +59,15 @@ void node_config_defaults(struct node_config *cfg);
 NMO_WUR int node_config_load(struct node_config *cfg, const char *path, char *err,
                              size_t errlen);
 
-/* Formats cfg as node.conf text into a fresh string (free()). */
+/* Formats cfg as node.conf text into a fresh string (free()). An empty
+ * alerts_endpoint is written as a comment showing the default. */
 NMO_WUR int node_config_format(const struct node_config *cfg, char **text);
 
 /* Does endpoint look like tcp://HOST:PORT (HOST a name, IPv4 address or
  * [IPv6] address, PORT 1..65535)? */
 bool node_endpoint_ok(const char *endpoint);
+
+/* Writes endpoint (node_endpoint_ok()) with its port + 1 into out (len bytes):
+ * the default alert feed of a hub. -ERANGE when the port is 65535, -EINVAL
+ * when endpoint is not tcp://HOST:PORT or out is too small. */
+NMO_WUR int node_endpoint_next_port(const char *endpoint, char *out, size_t len);

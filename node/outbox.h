@@ -1,20 +1,24 @@
 /* outbox.h: the node's durable queue of sealed signals and their receipts.
  *
- * The outbox is an LMDB environment in DIR/outbox with four named databases:
+ * The outbox is an LMDB environment in DIR/outbox with five named databases:
  *   records  8-byte big-endian sequence (insertion order) -> Record (outbox.proto)
  *   index    16-byte signal id -> 8-byte sequence
  *   pending  sequence -> state (1 byte) and next attempt (8 bytes, big-endian ms),
  *            for the records still queued or in flight, so the agent's scans
  *            do not grow with the delivered history
  *   meta     name -> value ("last_hub_error": a HubError)
+ *   alerts   alert id (32 hex digits) -> the hub's SignedAlert bytes, as received
+ *            and verified; the highest revision of each id (proto/alert.proto)
  *
  * Records are never deleted: a delivered or rejected signal stays visible with
  * its signed receipt. Every write is one durable LMDB transaction; when the map
  * is full the transaction is aborted, the map grown and the transaction retried.
  * The outbox holds ciphertext only: callers hand it sealed envelopes.
  *
- * Several processes may open the same outbox: `submit` writes, `status` reads,
- * and exactly one agent (OUTBOX_AGENT, guarded by a lock file) delivers. */
+ * Several processes may open the same outbox: `submit` and `alerts` write,
+ * `status` reads, and exactly one agent (OUTBOX_AGENT, guarded by a lock file)
+ * delivers. An outbox made before the alerts database existed gains it at its
+ * next writable open; read-only it simply has no alerts. */
 #pragma once
 
 #include <stdbool.h>
@@ -28,6 +32,8 @@ struct receipt;
 
 /* Largest record value read back from disk; a larger one is corrupt. */
 #define OUTBOX_RECORD_MAX 16384
+/* Length of an alert id: 32 lower-case hex digits. */
+#define OUTBOX_ALERT_ID_LEN 32
 /* Initial LMDB map; it grows by doubling as needed, up to DB_MAP_MAX. */
 #define OUTBOX_MAP_INITIAL ((size_t)16 << 20)
 /* Largest last_error, detail and hub error texts kept. */
@@ -109,6 +115,18 @@ struct outbox_receipt {
         size_t signed_len;
         bool duplicate;                   /* Reply.duplicate */
 };
+
+/* A verified alert for outbox_put_alerts(). The pointers are borrowed. */
+struct outbox_alert {
+        const char *id;                 /* AlertBody.id: OUTBOX_ALERT_ID_LEN hex digits */
+        uint32_t revision;              /* AlertBody.revision */
+        const uint8_t *signed_alert;    /* the SignedAlert bytes, at most ALERT_MAX */
+        size_t len;
+};
+
+/* Called per stored alert with its SignedAlert bytes (valid only during the
+ * call); return as for outbox_entry_fn. */
+typedef int (*outbox_alert_fn)(const uint8_t *signed_alert, size_t len, void *userdata);
 
 struct outbox_counts {
         uint64_t queued;
@@ -195,3 +213,23 @@ NMO_WUR int outbox_get_hub_error(struct outbox *ob, char *buf, size_t len, uint6
 
 /* "queued", "in-flight", "delivered", "rejected" (or "unknown"). */
 const char *outbox_state_name(enum outbox_state state);
+
+/* Is id an alert id: exactly OUTBOX_ALERT_ID_LEN lower-case hex digits? */
+bool outbox_alert_id_ok(const char *id);
+
+/* Stores n verified alerts in one transaction. Each replaces what the outbox
+ * holds for its id only when its revision is higher (a stored value that no
+ * longer decodes counts as revision 0); an equal or lower revision leaves the
+ * stored one. stored[i] (stored may be NULL) says whether alert i was written.
+ * -EINVAL (nothing written) when an id is not OUTBOX_ALERT_ID_LEN lower-case
+ * hex digits or a length is 0 or above ALERT_MAX. The caller has verified each
+ * alert's signature (alert_verify()); the outbox keeps the bytes as proof. */
+NMO_WUR int outbox_put_alerts(struct outbox *ob, const struct outbox_alert *alerts, size_t n,
+                              bool *stored);
+
+/* Calls fn for every stored alert in id order inside one read transaction.
+ * Values of a wrong size are skipped and make the result -EBADMSG once the
+ * others have been visited; a non-zero return of fn stops the walk and is
+ * returned. The bytes are as received: callers verify them again before
+ * trusting them. */
+NMO_WUR int outbox_foreach_alert(struct outbox *ob, outbox_alert_fn fn, void *userdata);

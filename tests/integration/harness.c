@@ -312,8 +312,8 @@ char *h_node_create(struct h_hub *h, const char *name, bool enrol)
 
         {
                 char *argv[] = { (char *)h_node_bin(), "init", "--dir", node_dir, "--hub",
-                                 h->endpoint, "--hub-pub", hub_pub, "--name", (char *)name,
-                                 NULL };
+                                 h->endpoint, "--alerts", h->alerts_endpoint, "--hub-pub",
+                                 hub_pub, "--name", (char *)name, NULL };
                 rc = h_run(argv, &out, &err);
         }
         if (rc != 0)
