@@ -110,11 +110,21 @@ echo "== hub operator: members and health"
 echo
 "$hub_bin" stats --dir "$work/hub"
 
-if [ -x "$root/build/hub/nmo-analyst" ]; then
-        echo
-        echo "== GDN analyst: released cells (suppressed cells shown as such)"
-        "$root/build/hub/nmo-analyst" --store "$work/hub/analytics" cells
-fi
+# The hub updates the analytics store within half a second of a change.
+sleep 1
+analyst=$root/build/hub/nmo-analyst
+echo
+echo "== GDN analyst: cells per material, event and ISO week (suppressed cells shown as x)"
+"$analyst" --store "$work/hub/analytics" cells
+echo
+echo "== GDN analyst: material totals per week"
+"$analyst" --store "$work/hub/analytics" cells --rollup material
+echo
+echo "== GDN analyst: alerts"
+"$analyst" --store "$work/hub/analytics" alerts
+echo
+echo "== GDN analyst: trend for gallium"
+"$analyst" --store "$work/hub/analytics" trend --material gallium --weeks 6
 
 echo
 echo "== one member's view of its own signals"

@@ -954,10 +954,17 @@ static int evaluate_alerts(MDB_txn *txn, struct hub_aggregate *ag, const char *m
                             (uint64_t)ru->surge_percent * total) {
                                 double base = (double)total / ru->surge_weeks;
 
-                                snprintf(summary, sizeof(summary),
-                                         "%u reports for %s in %s against a mean of %.1f a week "
-                                         "over the previous %u weeks", d->reports, material,
-                                         period, base, ru->surge_weeks);
+                                if (total == 0)
+                                        snprintf(summary, sizeof(summary),
+                                                 "%u reports for %s in %s, none in the "
+                                                 "previous %u weeks", d->reports, material,
+                                                 period, ru->surge_weeks);
+                                else
+                                        snprintf(summary, sizeof(summary),
+                                                 "%u reports for %s in %s against a mean of "
+                                                 "%.1f a week over the previous %u weeks",
+                                                 d->reports, material, period, base,
+                                                 ru->surge_weeks);
                                 b.rule = "surge";
                                 b.level = total > 0 && (uint64_t)d->reports * 100 * ru->surge_weeks >
                                                                2ULL * ru->surge_percent * total
