@@ -516,15 +516,23 @@ NMO_WUR static int table_print(const struct table *t, FILE *f)
 
 static void csv_field(FILE *f, const char *s, bool first)
 {
+        /* A spreadsheet runs a field that starts with one of these as a
+         * formula; free text from members must never do that. The leading
+         * apostrophe is the usual guard and shows as nothing in a sheet. */
+        bool formula;
+
         if (!first)
                 fputc(',', f);
         if (!s)
                 return;
-        if (!strpbrk(s, ",\"\r\n")) {
+        formula = *s == '=' || *s == '+' || *s == '-' || *s == '@' || *s == '\t' || *s == '\r';
+        if (!formula && !strpbrk(s, ",\"\r\n")) {
                 fputs(s, f);
                 return;
         }
         fputc('"', f);
+        if (formula)
+                fputc('\'', f);
         for (; *s; s++) {
                 if (*s == '"')
                         fputc('"', f);
