@@ -11,28 +11,34 @@
 #include "cli.h"
 #include "keys.h"
 #include "member.h"
+#include "period.h"
 
 static const char help[] =
         "Usage: nmo-hub member COMMAND --dir DIR ...\n"
         "\n"
-        "  add --dir DIR --name NAME --pub FILE [--fingerprint FP]\n"
+        "  add --dir DIR --name NAME --pub FILE [--fingerprint FP] [--expires DATE]\n"
         "        enrol the member public bundle FILE under NAME (active at once).\n"
         "        With --fingerprint, refuse unless the bundle has that fingerprint\n"
-        "        (the one the member read to you over the phone).\n"
+        "        (the one the member read to you over the phone). With --expires\n"
+        "        YYYY-MM-DD the key is refused from 00:00 UTC that day on.\n"
+        "  renew --dir DIR NAME --expires DATE|never\n"
+        "        set a new expiry date for the member's key, or remove it\n"
         "  list --dir DIR [--json]      all members with state and fingerprint\n"
         "  show --dir DIR NAME [--json] one member\n"
         "  suspend --dir DIR NAME       refuse the member until resumed\n"
         "  resume --dir DIR NAME        admit a suspended member again\n"
         "  revoke --dir DIR NAME        refuse the member for good (cannot be undone)\n"
         "\n"
-        "A suspended or revoked member is refused at its next handshake and its\n"
-        "next message on a connection already open. Names and keys are never reused.\n";
+        "A suspended, revoked or expired member is refused at its next handshake and\n"
+        "its next message on a connection already open. Names and keys are never\n"
+        "reused. 'list' marks keys that expire within 30 days.\n";
 
 struct args {
         const char *dir;
         const char *name;
         const char *pub;
         const char *fingerprint;
+        const char *expires;
         bool json;
         const char *positional;
 };
@@ -44,6 +50,7 @@ static int parse(const char *cmd, int argc, char **argv, struct args *a)
                 { "name", required_argument, NULL, 'n' },
                 { "pub", required_argument, NULL, 'p' },
                 { "fingerprint", required_argument, NULL, 'f' },
+                { "expires", required_argument, NULL, 'e' },
                 { "json", no_argument, NULL, 'j' },
                 { "help", no_argument, NULL, 'h' },
                 { NULL, 0, NULL, 0 },
@@ -65,6 +72,9 @@ static int parse(const char *cmd, int argc, char **argv, struct args *a)
                         break;
                 case 'f':
                         a->fingerprint = optarg;
+                        break;
+                case 'e':
+                        a->expires = optarg;
                         break;
                 case 'j':
                         a->json = true;
@@ -109,16 +119,43 @@ static json_object *member_json(const struct hub_member *m)
         json_object_object_add(o, "fingerprint", json_object_new_string(fp));
         json_object_object_add(o, "added", json_object_new_string(added));
         json_object_object_add(o, "changed", json_object_new_string(changed));
+        if (m->expires_ms) {
+                uint64_t now = util_now_ms();
+                char expires[16];
+
+                period_day_str(period_day_of_ms(m->expires_ms), expires, sizeof(expires));
+                json_object_object_add(o, "expires", json_object_new_string(expires));
+                json_object_object_add(o, "expired",
+                                       json_object_new_boolean(hub_member_expired(m, now)));
+                json_object_object_add(o, "expiring_soon",
+                                       json_object_new_boolean(!hub_member_expired(m, now) &&
+                                                               m->expires_ms - now <
+                                                                       HUB_MEMBER_EXPIRY_WARN_MS));
+        } else {
+                json_object_object_add(o, "expires", NULL);
+                json_object_object_add(o, "expired", json_object_new_boolean(0));
+                json_object_object_add(o, "expiring_soon", json_object_new_boolean(0));
+        }
         return o;
 }
 
 static void print_member_line(const struct hub_member *m)
 {
         json_object *o = member_json(m);
+        json_object *exp = json_object_object_get(o, "expires");
+        char note[64] = "";
+        uint64_t now = util_now_ms();
 
-        printf("%-24s %6u  %-9s  %s  %s\n", m->name, m->id, hub_member_state_name(m->state),
+        if (m->expires_ms && hub_member_expired(m, now))
+                snprintf(note, sizeof(note), "  EXPIRED");
+        else if (m->expires_ms && m->expires_ms - now < HUB_MEMBER_EXPIRY_WARN_MS)
+                snprintf(note, sizeof(note), "  expires in %llu days",
+                         (unsigned long long)((m->expires_ms - now) / 86400000ULL));
+        printf("%-24s %6u  %-9s  %s  %-20s  %s%s\n", m->name, m->id,
+               hub_member_state_name(m->state),
                json_object_get_string(json_object_object_get(o, "fingerprint")),
-               json_object_get_string(json_object_object_get(o, "added")));
+               json_object_get_string(json_object_object_get(o, "added")),
+               exp ? json_object_get_string(exp) : "never", note);
         json_object_put(o);
 }
 
@@ -127,6 +164,7 @@ struct txn_ctx {
         const char *name;
         const struct keys_public *pk;
         enum hub_member_state state;
+        uint64_t expires_ms;
         struct hub_member out;
         json_object *list;
         bool json;
@@ -136,7 +174,23 @@ static int add_txn(MDB_txn *txn, void *userdata)
 {
         struct txn_ctx *t = userdata;
 
-        return hub_member_add(txn, t->st, t->name, t->pk, util_now_ms(), &t->out);
+        return hub_member_add_expiring(txn, t->st, t->name, t->pk, util_now_ms(), t->expires_ms,
+                                       &t->out);
+}
+
+/* "YYYY-MM-DD" (00:00 UTC that day) or "never" (0). */
+static int parse_expiry(const char *s, uint64_t *ms)
+{
+        int64_t day;
+
+        if (strcmp(s, "never") == 0) {
+                *ms = 0;
+                return 0;
+        }
+        if (period_parse_day(s, &day) < 0 || day < 0)
+                return -EINVAL;
+        *ms = (uint64_t)day * 86400000ULL;
+        return 0;
 }
 
 static int cmd_add(struct hub_store *st, const struct args *a)
@@ -171,6 +225,13 @@ static int cmd_add(struct hub_store *st, const struct args *a)
         t.st = st;
         t.name = a->name;
         t.pk = &pk;
+        if (a->expires && (parse_expiry(a->expires, &t.expires_ms) < 0 || !t.expires_ms))
+                return hub_cli_usage("member", "--expires takes a date YYYY-MM-DD");
+        if (t.expires_ms && t.expires_ms <= util_now_ms()) {
+                fprintf(stderr, "nmo-hub member add: --expires %s is not in the future\n",
+                        a->expires);
+                return HUB_EXIT_FAIL;
+        }
         r = hub_store_write(st, add_txn, &t);
         if (r == -EEXIST) {
                 fprintf(stderr, "nmo-hub member add: the name %s or this key is already "
@@ -218,8 +279,8 @@ static int cmd_list(struct hub_store *st, const struct args *a)
         if (t.json)
                 t.list = json_object_new_array();
         else
-                printf("%-24s %6s  %-9s  %-24s  %s\n", "NAME", "ID", "STATE", "FINGERPRINT",
-                       "ADDED");
+                printf("%-24s %6s  %-9s  %-24s  %-20s  %s\n", "NAME", "ID", "STATE",
+                       "FINGERPRINT", "ADDED", "EXPIRES");
         r = hub_store_read(st, list_txn, &t);
         if (r < 0) {
                 fprintf(stderr, "nmo-hub member list: %s\n", strerror(-r));
@@ -267,7 +328,7 @@ static int cmd_show(struct hub_store *st, const struct args *a)
                                                               JSON_C_TO_STRING_NOSLASHESCAPE));
         } else {
                 json_object_object_foreach(o, key, val)
-                        printf("%-12s %s\n", key, json_object_get_string(val));
+                        printf("%-14s %s\n", key, val ? json_object_get_string(val) : "never");
         }
         json_object_put(o);
         return HUB_EXIT_OK;
@@ -310,10 +371,51 @@ static int cmd_state(struct hub_store *st, const struct args *a, const char *cmd
         return HUB_EXIT_OK;
 }
 
+static int expiry_txn(MDB_txn *txn, void *userdata)
+{
+        struct txn_ctx *t = userdata;
+
+        return hub_member_set_expiry(txn, t->st, t->name, t->expires_ms, util_now_ms(), &t->out);
+}
+
+static int cmd_renew(struct hub_store *st, const struct args *a)
+{
+        struct txn_ctx t;
+        int r;
+
+        if (!a->positional || !a->expires)
+                return hub_cli_usage("member", "renew takes a member NAME and --expires "
+                                     "DATE|never");
+        memset(&t, 0, sizeof(t));
+        t.st = st;
+        t.name = a->positional;
+        if (parse_expiry(a->expires, &t.expires_ms) < 0)
+                return hub_cli_usage("member", "--expires takes a date YYYY-MM-DD or never");
+        r = hub_store_write(st, expiry_txn, &t);
+        if (r == -ENOENT) {
+                fprintf(stderr, "nmo-hub member renew: no member named %s\n", t.name);
+                return HUB_EXIT_FAIL;
+        }
+        if (r == -EPERM) {
+                fprintf(stderr, "nmo-hub member renew: %s is revoked; revocation is final\n",
+                        t.name);
+                return HUB_EXIT_FAIL;
+        }
+        if (r < 0) {
+                fprintf(stderr, "nmo-hub member renew: %s\n", strerror(-r));
+                return HUB_EXIT_FAIL;
+        }
+        if (t.expires_ms)
+                printf("%s's key now expires on %s\n", t.out.name, a->expires);
+        else
+                printf("%s's key no longer expires\n", t.out.name);
+        return HUB_EXIT_OK;
+}
+
 int hub_cmd_member(int argc, char **argv)
 {
         static const char *const cmds[] = { "add", "list", "show", "suspend", "resume",
-                                            "revoke" };
+                                            "revoke", "renew" };
         struct hub_store *st = NULL;
         struct args a;
         const char *cmd;
@@ -322,7 +424,7 @@ int hub_cmd_member(int argc, char **argv)
 
         if (argc < 2)
                 return hub_cli_usage("member", "missing command (add, list, show, suspend, "
-                                     "resume, revoke)");
+                                     "resume, revoke, renew)");
         cmd = argv[1];
         if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
                 fputs(help, stdout);
@@ -350,6 +452,8 @@ int hub_cmd_member(int argc, char **argv)
                 r = cmd_state(st, &a, cmd, HUB_MEMBER_SUSPENDED);
         else if (strcmp(cmd, "resume") == 0)
                 r = cmd_state(st, &a, cmd, HUB_MEMBER_ACTIVE);
+        else if (strcmp(cmd, "renew") == 0)
+                r = cmd_renew(st, &a);
         else
                 r = cmd_state(st, &a, cmd, HUB_MEMBER_REVOKED);
         hub_store_free(st);

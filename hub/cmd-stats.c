@@ -14,14 +14,31 @@ static const char help[] =
         "Usage: nmo-hub stats --dir DIR [--json]\n"
         "\n"
         "Prints the hub's counters: signals_stored, members_active,\n"
-        "members_suspended, members_revoked, duplicates (repeats answered with the\n"
+        "members_suspended, members_revoked, members_expiring_30d, members_expired,\n"
+        "duplicates (repeats answered with the\n"
         "original receipt), rejected (refusals, also by reason), and the size of the\n"
         "private store. --json prints one JSON object with those keys.\n";
 
 struct stats_ctx {
         struct hub_store *st;
         json_object *o;
+        uint64_t now;
+        int64_t expiring;
+        int64_t expired;
 };
+
+static int count_expiry(const struct hub_member *m, void *userdata)
+{
+        struct stats_ctx *c = userdata;
+
+        if (m->state != HUB_MEMBER_ACTIVE || !m->expires_ms)
+                return 0;
+        if (hub_member_expired(m, c->now))
+                c->expired++;
+        else if (m->expires_ms - c->now < HUB_MEMBER_EXPIRY_WARN_MS)
+                c->expiring++;
+        return 0;
+}
 
 static int stats_txn(MDB_txn *txn, void *userdata)
 {
@@ -41,7 +58,7 @@ static int stats_txn(MDB_txn *txn, void *userdata)
                         return r;
                 json_object_object_add(c->o, keys[i], json_object_new_int64((int64_t)v));
         }
-        for (int reason = 1; reason <= NMO__REASON__REASON_STORE_UNAVAILABLE; reason++) {
+        for (int reason = 1; reason <= RECEIPT_REASON_LAST; reason++) {
                 char name[64];
 
                 snprintf(name, sizeof(name), "%s.%s", HUB_META_REJECTED,
@@ -62,6 +79,12 @@ static int stats_txn(MDB_txn *txn, void *userdata)
                                json_object_new_int64((int64_t)counts[HUB_MEMBER_SUSPENDED]));
         json_object_object_add(c->o, "members_revoked",
                                json_object_new_int64((int64_t)counts[HUB_MEMBER_REVOKED]));
+        c->now = util_now_ms();
+        r = hub_member_foreach(txn, c->st, count_expiry, c);
+        if (r < 0)
+                return r;
+        json_object_object_add(c->o, "members_expiring_30d", json_object_new_int64(c->expiring));
+        json_object_object_add(c->o, "members_expired", json_object_new_int64(c->expired));
         if (mdb_env_info(c->st->env, &info) == 0 && mdb_env_stat(c->st->env, &env_stat) == 0) {
                 json_object_object_add(c->o, "store_used_bytes",
                                        json_object_new_int64((int64_t)((info.me_last_pgno + 1) *
@@ -105,6 +128,7 @@ int hub_cmd_stats(int argc, char **argv)
                 return hub_cli_usage("stats", "--dir DIR is required");
         if (hub_cli_open_store(dir, true, &st) < 0)
                 return HUB_EXIT_FAIL;
+        memset(&ctx, 0, sizeof(ctx));
         ctx.st = st;
         ctx.o = json_object_new_object();
         r = hub_store_read(st, stats_txn, &ctx);

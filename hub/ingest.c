@@ -157,7 +157,7 @@ struct batch {
         size_t n;
         uint64_t now_ms;
         uint64_t accepted, duplicates, rejected;
-        uint64_t by_reason[NMO__REASON__REASON_STORE_UNAVAILABLE + 1];
+        uint64_t by_reason[RECEIPT_REASON_LAST + 1];
 };
 
 static int reply_with(struct hub_item *it, bool duplicate, const uint8_t *signed_receipt,
@@ -309,6 +309,9 @@ static int process_one(MDB_txn *txn, struct batch *b, size_t i)
                 return reject(b, it, &r, NMO__REASON__REASON_MEMBER_SUSPENDED,
                               "member suspended by the hub operator; will be accepted once "
                               "resumed");
+        if (hub_member_expired(&m, b->now_ms))
+                return reject(b, it, &r, NMO__REASON__REASON_MEMBER_EXPIRED,
+                              "member key expired; the hub operator can renew it");
         if (it->extra_parts)
                 return reject(b, it, &r, NMO__REASON__REASON_MALFORMED,
                               "a message must be exactly one frame");

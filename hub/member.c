@@ -43,6 +43,7 @@ static int decode(const MDB_val *v, struct hub_member *m)
         memcpy(m->payload, rec->payload_key.data, KEYS_KEY_BYTES);
         m->added_ms = rec->has_added_ms ? rec->added_ms : 0;
         m->changed_ms = rec->has_changed_ms ? rec->changed_ms : 0;
+        m->expires_ms = rec->has_expires_ms ? rec->expires_ms : 0;
         r = 0;
 out:
         nmo__hub__member_record__free_unpacked(rec, NULL);
@@ -70,6 +71,10 @@ static int put_record(MDB_txn *txn, struct hub_store *st, const struct hub_membe
         rec.added_ms = m->added_ms;
         rec.has_changed_ms = 1;
         rec.changed_ms = m->changed_ms;
+        if (m->expires_ms) {
+                rec.has_expires_ms = 1;
+                rec.expires_ms = m->expires_ms;
+        }
         if (nmo__hub__member_record__get_packed_size(&rec) > sizeof(buf))
                 return -E2BIG;
         v.mv_size = nmo__hub__member_record__pack(&rec, buf);
@@ -125,8 +130,42 @@ int hub_member_by_transport(MDB_txn *txn, struct hub_store *st,
         return r < 0 ? r : hub_member_by_id(txn, st, id, out);
 }
 
+bool hub_member_expired(const struct hub_member *m, uint64_t now_ms)
+{
+        return m->expires_ms != 0 && now_ms >= m->expires_ms;
+}
+
 int hub_member_add(MDB_txn *txn, struct hub_store *st, const char *name,
                    const struct keys_public *pk, uint64_t now_ms, struct hub_member *out)
+{
+        return hub_member_add_expiring(txn, st, name, pk, now_ms, 0, out);
+}
+
+int hub_member_set_expiry(MDB_txn *txn, struct hub_store *st, const char *name,
+                          uint64_t expires_ms, uint64_t now_ms, struct hub_member *out)
+{
+        struct hub_member m;
+        int r;
+
+        r = hub_member_by_name(txn, st, name, &m);
+        if (r < 0)
+                return r;
+        if (m.state == HUB_MEMBER_REVOKED)
+                return -EPERM;
+        m.expires_ms = expires_ms;
+        m.changed_ms = now_ms;
+        r = put_record(txn, st, &m);
+        /* An expiry in the past ends alert subscriptions like a suspension. */
+        if (r == 0)
+                r = hub_store_meta_add(txn, st, HUB_META_MEMBER_CHANGES, 1, NULL);
+        if (r == 0 && out)
+                *out = m;
+        return r;
+}
+
+int hub_member_add_expiring(MDB_txn *txn, struct hub_store *st, const char *name,
+                            const struct keys_public *pk, uint64_t now_ms, uint64_t expires_ms,
+                            struct hub_member *out)
 {
         struct hub_member m;
         uint8_t idkey[4];
@@ -158,6 +197,7 @@ int hub_member_add(MDB_txn *txn, struct hub_store *st, const char *name,
         memcpy(m.transport, pk->transport, KEYS_KEY_BYTES);
         memcpy(m.payload, pk->payload, KEYS_KEY_BYTES);
         m.added_ms = m.changed_ms = now_ms;
+        m.expires_ms = expires_ms;
         r = put_record(txn, st, &m);
         if (r < 0)
                 return r;

@@ -29,7 +29,18 @@ struct hub_member {
         uint8_t payload[KEYS_KEY_BYTES];
         uint64_t added_ms;
         uint64_t changed_ms;
+        uint64_t expires_ms;    /* 0: never */
 };
+
+/* A key this close to its expiry is listed as expiring soon. */
+#define HUB_MEMBER_EXPIRY_WARN_MS (30ULL * 86400000ULL)
+
+/* Is m's key expired at now_ms? */
+bool hub_member_expired(const struct hub_member *m, uint64_t now_ms);
+
+/* Sets (0: removes) the expiry of member name. -EPERM for a revoked member. */
+NMO_WUR int hub_member_set_expiry(MDB_txn *txn, struct hub_store *st, const char *name,
+                                  uint64_t expires_ms, uint64_t now_ms, struct hub_member *out);
 
 const char *hub_member_state_name(enum hub_member_state state);
 
@@ -37,6 +48,10 @@ const char *hub_member_state_name(enum hub_member_state state);
  * already enrolled (in any state), -EINVAL for a bad name or a hub key. */
 NMO_WUR int hub_member_add(MDB_txn *txn, struct hub_store *st, const char *name,
                            const struct keys_public *pk, uint64_t now_ms, struct hub_member *out);
+/* The same with an expiry (0: never). */
+NMO_WUR int hub_member_add_expiring(MDB_txn *txn, struct hub_store *st, const char *name,
+                                    const struct keys_public *pk, uint64_t now_ms,
+                                    uint64_t expires_ms, struct hub_member *out);
 
 /* Look-ups; -ENOENT when there is no such member, -EBADMSG for a damaged record. */
 NMO_WUR int hub_member_by_id(MDB_txn *txn, struct hub_store *st, uint32_t id,

@@ -69,6 +69,10 @@ static const char *decide(struct hub_zap *z, const zmq_msg_t *f, size_t nf, char
                 *text = m.state == HUB_MEMBER_SUSPENDED ? "member suspended" : "member revoked";
                 return "400";
         }
+        if (hub_member_expired(&m, util_now_ms())) {
+                *text = "member key expired";
+                return "400";
+        }
         snprintf(user_id, ulen, "%u", m.id);
         *text = "OK";
         return "200";

@@ -13,7 +13,7 @@ const char *reason_name(Nmo__Reason reason)
                 "none", "malformed", "unsupported-version", "oversized", "sender-mismatch",
                 "decrypt-failed", "invalid-signal", "id-mismatch", "unknown-hub-key",
                 "member-suspended", "member-revoked", "clock-skew", "rate-limited",
-                "store-unavailable",
+                "store-unavailable", "member-expired",
         };
         if ((unsigned int)reason < NMO_ARRAY_SIZE(names))
                 return names[reason];
@@ -27,6 +27,7 @@ bool reason_is_temporary(Nmo__Reason reason)
         case NMO__REASON__REASON_CLOCK_SKEW:
         case NMO__REASON__REASON_RATE_LIMITED:
         case NMO__REASON__REASON_STORE_UNAVAILABLE:
+        case NMO__REASON__REASON_MEMBER_EXPIRED:
                 return true;
         default:
                 return false;
@@ -41,7 +42,8 @@ static uint8_t *signed_message(const uint8_t *body, size_t len, size_t *mlen)
         if (!m)
                 return NULL;
         memcpy(m, receipt_context, sizeof(receipt_context)); /* includes the NUL */
-        memcpy(m + sizeof(receipt_context), body, len);
+        if (len) /* an empty protobuf bytes field has no data pointer */
+                memcpy(m + sizeof(receipt_context), body, len);
         *mlen = sizeof(receipt_context) + len;
         return m;
 }

@@ -13,6 +13,8 @@
 #include "envelope.h"
 
 #define RECEIPT_DETAIL_MAX 200
+/* The highest reason code this version knows. */
+#define RECEIPT_REASON_LAST NMO__REASON__REASON_MEMBER_EXPIRED
 /* Largest signed receipt or reply frame either side produces or accepts. */
 #define RECEIPT_MAX 1024
 

@@ -508,7 +508,8 @@ static void test_reasons(void **state)
         temporary[NMO__REASON__REASON_CLOCK_SKEW] = true;
         temporary[NMO__REASON__REASON_RATE_LIMITED] = true;
         temporary[NMO__REASON__REASON_STORE_UNAVAILABLE] = true;
-        assert_int_equal(d->n_values, 14);
+        temporary[NMO__REASON__REASON_MEMBER_EXPIRED] = true;
+        assert_int_equal(d->n_values, 15);
         for (unsigned int i = 0; i < d->n_values; i++) {
                 Nmo__Reason v = (Nmo__Reason)d->values[i].value;
                 const char *name = reason_name(v);
@@ -527,9 +528,10 @@ static void test_reasons(void **state)
         assert_string_equal(reason_name(NMO__REASON__REASON_SENDER_MISMATCH), "sender-mismatch");
         assert_string_equal(reason_name(NMO__REASON__REASON_STORE_UNAVAILABLE),
                             "store-unavailable");
-        assert_string_equal(reason_name((Nmo__Reason)14), "unknown");
+        assert_string_equal(reason_name(NMO__REASON__REASON_MEMBER_EXPIRED), "member-expired");
+        assert_string_equal(reason_name((Nmo__Reason)15), "unknown");
         assert_string_equal(reason_name((Nmo__Reason)-1), "unknown");
-        assert_false(reason_is_temporary((Nmo__Reason)14));
+        assert_false(reason_is_temporary((Nmo__Reason)15));
 }
 
 int main(void)

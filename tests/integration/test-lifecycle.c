@@ -1,0 +1,148 @@
+/* test-lifecycle.c: the life of member keys at the real hub: enrolled with an
+ * expiry, listed as expiring, refused once expired (on an open connection and
+ * at the handshake), renewed. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sodium.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "harness.h"
+#include "period.h"
+#include "util.h"
+
+#define WAIT_MS 5000
+
+static struct h_hub hub;
+
+static int setup(void **state)
+{
+        (void)state;
+        h_hub_init(&hub);
+        return 0;
+}
+
+static int teardown(void **state)
+{
+        (void)state;
+        h_hub_destroy(&hub);
+        return 0;
+}
+
+static void day_from_now(int days, char *buf, size_t len)
+{
+        period_day_str(period_day_of_ms(util_now_ms()) + days, buf, len);
+}
+
+static json_object *member_show(const char *name)
+{
+        char *argv[] = { (char *)h_hub_bin(), "member", "show", "--dir", hub.hub_dir,
+                         (char *)name, "--json", NULL };
+
+        return h_run_json(argv);
+}
+
+static int renew(const char *name, const char *when)
+{
+        char *argv[] = { (char *)h_hub_bin(), "member", "renew", "--dir", hub.hub_dir,
+                         (char *)name, "--expires", (char *)when, NULL };
+
+        return h_run(argv, NULL, NULL);
+}
+
+static void test_expiry(void **state)
+{
+        char *m = h_member_create(&hub, "expiring", false), *pub, date[16], *out = NULL;
+        struct h_client c, again;
+        struct receipt r;
+        uint8_t *frame = NULL;
+        size_t len = 0;
+        bool dup;
+        json_object *o, *v;
+
+        (void)state;
+        pub = util_path(m, "keys/member.key.pub");
+        /* A date in the past is refused at enrolment. */
+        {
+                char *argv[] = { (char *)h_hub_bin(), "member", "add", "--dir", hub.hub_dir,
+                                 "--name", "expiring", "--pub", pub, "--expires", "2020-01-01",
+                                 NULL };
+                assert_int_equal(h_run(argv, NULL, NULL), 1);
+        }
+        day_from_now(10, date, sizeof(date));
+        {
+                char *argv[] = { (char *)h_hub_bin(), "member", "add", "--dir", hub.hub_dir,
+                                 "--name", "expiring", "--pub", pub, "--expires", date, NULL };
+                assert_int_equal(h_run(argv, NULL, NULL), 0);
+        }
+        o = member_show("expiring");
+        assert_true(json_object_object_get_ex(o, "expires", &v));
+        assert_string_equal(json_object_get_string(v), date);
+        assert_true(json_object_object_get_ex(o, "expiring_soon", &v));
+        assert_true(json_object_get_boolean(v));
+        json_object_put(o);
+        {
+                char *argv[] = { (char *)h_hub_bin(), "member", "list", "--dir", hub.hub_dir,
+                                 NULL };
+                assert_int_equal(h_run(argv, &out, NULL), 0);
+                assert_non_null(strstr(out, "expires in"));
+                free(out);
+        }
+        assert_true(h_hub_stat(&hub, "members_expiring_30d") >= 1);
+
+        h_client_open(&c, &hub, m);
+        h_client_seal(&c, "cobalt", &frame, &len, NULL);
+        assert_int_equal(h_client_send(&c, frame, len, WAIT_MS, &r, &dup), 0);
+        assert_int_equal(r.status, NMO__RECEIPT_STATUS__RECEIPT_ACCEPTED);
+        free(frame);
+
+        /* Expired (the operator sets a past date): the next message on the
+         * open connection is refused, with a reason the node retries. */
+        assert_int_equal(renew("expiring", "2020-01-01"), 0);
+        h_client_seal(&c, "cobalt", &frame, &len, NULL);
+        assert_int_equal(h_client_send(&c, frame, len, WAIT_MS, &r, &dup), 0);
+        assert_int_equal(r.status, NMO__RECEIPT_STATUS__RECEIPT_REJECTED);
+        assert_int_equal(r.reason, NMO__REASON__REASON_MEMBER_EXPIRED);
+        assert_true(reason_is_temporary(r.reason));
+        assert_true(h_hub_stat(&hub, "members_expired") >= 1);
+        h_client_close(&c);
+        /* And a new handshake is refused. */
+        h_client_open(&again, &hub, m);
+        assert_int_equal(h_client_send(&again, frame, len, 2000, &r, &dup), -ETIMEDOUT);
+        h_client_close(&again);
+
+        /* Renewed: the very same envelope goes through. */
+        assert_int_equal(renew("expiring", "never"), 0);
+        h_client_open(&again, &hub, m);
+        assert_int_equal(h_client_send(&again, frame, len, WAIT_MS, &r, &dup), 0);
+        assert_int_equal(r.status, NMO__RECEIPT_STATUS__RECEIPT_ACCEPTED);
+        h_client_close(&again);
+        o = member_show("expiring");
+        assert_true(json_object_object_get_ex(o, "expires", &v));
+        assert_null(v);
+        json_object_put(o);
+        /* Bad dates are usage errors. */
+        assert_int_equal(renew("expiring", "2026-02-30"), 2);
+        assert_int_equal(renew("nobody", "never"), 1);
+        free(frame);
+        free(pub);
+        free(m);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_expiry),
+        };
+
+        if (sodium_init() < 0)
+                return 1;
+        return cmocka_run_group_tests_name("lifecycle", tests, setup, teardown);
+}
