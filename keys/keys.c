@@ -14,6 +14,36 @@
 #define KEYS_MAGIC "nmo-signal key v1"
 #define B64_VARIANT sodium_base64_VARIANT_ORIGINAL
 
+#define PROTECTION_NAME "argon2id13"
+#define SEALED_MAX (crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + \
+                    2 * KEYS_KEY_BYTES + KEYS_SIGN_SECRET_BYTES)
+
+/* The passphrase protection of a secret file: the secrets sealed with a key
+ * derived from the passphrase by Argon2id. */
+struct protection {
+        uint8_t salt[crypto_pwhash_SALTBYTES];
+        unsigned long long opslimit;
+        size_t memlimit;
+        uint8_t sealed[SEALED_MAX];
+        size_t sealed_len;
+};
+
+/* The secrets of sk in file order: transport, payload, and for a hub the
+ * signing key. Returns their length. */
+static size_t secrets_of(const struct keys_secret *sk, uint8_t out[2 * KEYS_KEY_BYTES +
+                                                                   KEYS_SIGN_SECRET_BYTES])
+{
+        size_t n = 2 * KEYS_KEY_BYTES;
+
+        memcpy(out, sk->transport_sk, KEYS_KEY_BYTES);
+        memcpy(out + KEYS_KEY_BYTES, sk->payload_sk, KEYS_KEY_BYTES);
+        if (sk->pub.role == KEYS_ROLE_HUB) {
+                memcpy(out + n, sk->sign_sk, KEYS_SIGN_SECRET_BYTES);
+                n += KEYS_SIGN_SECRET_BYTES;
+        }
+        return n;
+}
+
 const char *keys_role_name(enum keys_role role)
 {
         return role == KEYS_ROLE_HUB ? "hub" : "member";
@@ -112,7 +142,7 @@ bool keys_public_equal(const struct keys_public *a, const struct keys_public *b)
 static int put_b64(char *buf, size_t cap, size_t *off, const char *name, const uint8_t *bin,
                    size_t len)
 {
-        char b64[sodium_base64_ENCODED_LEN(64, B64_VARIANT)];
+        char b64[sodium_base64_ENCODED_LEN(SEALED_MAX, B64_VARIANT)];
         int n;
 
         sodium_bin2base64(b64, sizeof(b64), bin, len, B64_VARIANT);
@@ -141,8 +171,8 @@ static int put_line(char *buf, size_t cap, size_t *off, const char *fmt, ...)
         return 0;
 }
 
-static int format_keys(const struct keys_public *pk, const struct keys_secret *sk, char *buf,
-                       size_t cap, size_t *len)
+static int format_keys(const struct keys_public *pk, const struct keys_secret *sk,
+                       const struct protection *prot, char *buf, size_t cap, size_t *len)
 {
         char fp[KEYS_FINGERPRINT_LEN];
         size_t off = 0;
@@ -162,16 +192,27 @@ static int format_keys(const struct keys_public *pk, const struct keys_secret *s
                 r = put_line(buf, cap, &off, "name: %s\n", pk->name);
         if (!r)
                 r = put_b64(buf, cap, &off, "transport-public", pk->transport, KEYS_KEY_BYTES);
-        if (!r && sk)
+        if (!r && sk && !prot)
                 r = put_b64(buf, cap, &off, "transport-secret", sk->transport_sk, KEYS_KEY_BYTES);
         if (!r)
                 r = put_b64(buf, cap, &off, "payload-public", pk->payload, KEYS_KEY_BYTES);
-        if (!r && sk)
+        if (!r && sk && !prot)
                 r = put_b64(buf, cap, &off, "payload-secret", sk->payload_sk, KEYS_KEY_BYTES);
         if (!r && pk->role == KEYS_ROLE_HUB)
                 r = put_b64(buf, cap, &off, "sign-public", pk->sign, KEYS_KEY_BYTES);
-        if (!r && sk && pk->role == KEYS_ROLE_HUB)
+        if (!r && sk && !prot && pk->role == KEYS_ROLE_HUB)
                 r = put_b64(buf, cap, &off, "sign-secret", sk->sign_sk, KEYS_SIGN_SECRET_BYTES);
+        if (!r && sk && prot) {
+                r = put_line(buf, cap, &off, "protection: " PROTECTION_NAME "\n");
+                if (!r)
+                        r = put_b64(buf, cap, &off, "kdf-salt", prot->salt, sizeof(prot->salt));
+                if (!r)
+                        r = put_line(buf, cap, &off, "kdf-opslimit: %llu\nkdf-memlimit: %zu\n",
+                                     prot->opslimit, prot->memlimit);
+                if (!r)
+                        r = put_b64(buf, cap, &off, "sealed-secrets", prot->sealed,
+                                    prot->sealed_len);
+        }
         if (!r)
                 r = put_line(buf, cap, &off, "fingerprint: %s\n", fp);
         *len = off;
@@ -186,7 +227,7 @@ int keys_format_public(const struct keys_public *pk, char **text)
 
         if (!buf)
                 return -ENOMEM;
-        r = format_keys(pk, NULL, buf, KEYS_FILE_MAX, &len);
+        r = format_keys(pk, NULL, NULL, buf, KEYS_FILE_MAX, &len);
         if (r < 0) {
                 free(buf);
                 return r;
@@ -209,17 +250,51 @@ int keys_save_public(const struct keys_public *pk, const char *path)
 
 int keys_save_secret(const struct keys_secret *sk, const char *path)
 {
+        return keys_save_secret_protected(sk, path, NULL, 0);
+}
+
+int keys_save_secret_protected(const struct keys_secret *sk, const char *path, const char *pass,
+                               size_t passlen)
+{
+        struct protection *prot = NULL;
+        uint8_t *key = NULL, *plain = NULL;
         char *buf = sodium_malloc(KEYS_FILE_MAX);
-        size_t len = 0;
-        int r;
+        size_t len = 0, plen;
+        int r = -ENOMEM;
 
         if (!buf)
                 return -ENOMEM;
-        r = format_keys(&sk->pub, sk, buf, KEYS_FILE_MAX, &len);
+        if (pass) {
+                prot = sodium_malloc(sizeof(*prot));
+                key = sodium_malloc(crypto_secretbox_KEYBYTES);
+                plain = sodium_malloc(2 * KEYS_KEY_BYTES + KEYS_SIGN_SECRET_BYTES);
+                if (!prot || !key || !plain)
+                        goto out;
+                randombytes_buf(prot->salt, sizeof(prot->salt));
+                prot->opslimit = crypto_pwhash_OPSLIMIT_INTERACTIVE;
+                prot->memlimit = crypto_pwhash_MEMLIMIT_INTERACTIVE;
+                if (crypto_pwhash(key, crypto_secretbox_KEYBYTES, pass, passlen, prot->salt,
+                                  prot->opslimit, prot->memlimit,
+                                  crypto_pwhash_ALG_ARGON2ID13) != 0)
+                        goto out; /* out of memory for the KDF */
+                plen = secrets_of(sk, plain);
+                randombytes_buf(prot->sealed, crypto_secretbox_NONCEBYTES);
+                crypto_secretbox_easy(prot->sealed + crypto_secretbox_NONCEBYTES, plain, plen,
+                                      prot->sealed, key);
+                prot->sealed_len = crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + plen;
+        }
+        r = format_keys(&sk->pub, sk, prot, buf, KEYS_FILE_MAX, &len);
         if (r == 0)
                 r = util_write_file(path, buf, len, 0600, true);
+out:
         sodium_memzero(buf, KEYS_FILE_MAX);
         sodium_free(buf);
+        if (prot)
+                sodium_free(prot);
+        if (key)
+                sodium_free(key);
+        if (plain)
+                sodium_free(plain);
         return r;
 }
 
@@ -235,7 +310,13 @@ enum {
         F_SPUB = 1U << 7,
         F_SSEC = 1U << 8,
         F_FP = 1U << 9,
+        F_PROT = 1U << 10,
+        F_SALT = 1U << 11,
+        F_OPS = 1U << 12,
+        F_MEM = 1U << 13,
+        F_SEALED = 1U << 14,
 };
+
 
 static int get_b64(const char *val, uint8_t *out, size_t len)
 {
@@ -251,10 +332,11 @@ static int get_b64(const char *val, uint8_t *out, size_t len)
 /* Parses text (a writable, NUL-terminated copy that this function scribbles on)
  * into pk and, when sk is not NULL, the secrets too. want_secret asks that the
  * file be a secret file. */
-static int parse_keys(char *text, struct keys_public *pk, struct keys_secret *sk, char *err,
-                      size_t errlen)
+static int parse_keys(char *text, struct keys_public *pk, struct keys_secret *sk,
+                      const char *pass, size_t passlen, char *err, size_t errlen)
 {
         struct keys_public p;
+        struct protection prot;
         /* Zeroed: a member file has no sign-secret, and its copy must not carry
          * whatever the stack held before. */
         uint8_t tsec[KEYS_KEY_BYTES] = { 0 }, psec[KEYS_KEY_BYTES] = { 0 };
@@ -266,6 +348,7 @@ static int parse_keys(char *text, struct keys_public *pk, struct keys_secret *sk
         int r = -EBADMSG;
 
         memset(&p, 0, sizeof(p));
+        memset(&prot, 0, sizeof(prot));
         for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
                 char *colon, *val;
                 unsigned int flag;
@@ -314,6 +397,49 @@ static int parse_keys(char *text, struct keys_public *pk, struct keys_secret *sk
                 } else if (strcmp(line, "fingerprint") == 0) {
                         flag = F_FP;
                         fp = val;
+                } else if (strcmp(line, "protection") == 0) {
+                        flag = F_PROT;
+                        if (strcmp(val, PROTECTION_NAME) != 0) {
+                                util_set_err(err, errlen, "line %u: unknown protection \"%.40s\"",
+                                             lineno, val);
+                                goto out;
+                        }
+                } else if (strcmp(line, "kdf-salt") == 0) {
+                        flag = F_SALT;
+                        if (get_b64(val, prot.salt, sizeof(prot.salt)) < 0) {
+                                util_set_err(err, errlen, "line %u: bad kdf-salt", lineno);
+                                goto out;
+                        }
+                } else if (strcmp(line, "kdf-opslimit") == 0 || strcmp(line, "kdf-memlimit") == 0) {
+                        bool ops = line[4] == 'o';
+                        uint64_t v;
+
+                        flag = ops ? F_OPS : F_MEM;
+                        /* Bounded, so a crafted file cannot make loading take hours or
+                         * all memory. */
+                        if (util_parse_u64(val, ops ? crypto_pwhash_OPSLIMIT_MIN : 8192,
+                                           ops ? 20 : (uint64_t)1 << 30, &v) < 0) {
+                                util_set_err(err, errlen, "line %u: %s out of range", lineno,
+                                             line);
+                                goto out;
+                        }
+                        if (ops)
+                                prot.opslimit = v;
+                        else
+                                prot.memlimit = (size_t)v;
+                } else if (strcmp(line, "sealed-secrets") == 0) {
+                        size_t got = 0;
+                        const char *end = NULL;
+
+                        flag = F_SEALED;
+                        if (sodium_base642bin(prot.sealed, sizeof(prot.sealed), val, strlen(val),
+                                              NULL, &got, &end, B64_VARIANT) != 0 ||
+                            *end != '\0' ||
+                            got < crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES) {
+                                util_set_err(err, errlen, "line %u: bad sealed-secrets", lineno);
+                                goto out;
+                        }
+                        prot.sealed_len = got;
                 } else {
                         static const struct {
                                 const char *name;
@@ -363,7 +489,10 @@ static int parse_keys(char *text, struct keys_public *pk, struct keys_secret *sk
                         need |= F_SPUB;
                         allow |= F_SPUB;
                 }
-                if (secret) {
+                if (secret && (seen & F_PROT)) {
+                        need |= F_PROT | F_SALT | F_OPS | F_MEM | F_SEALED;
+                        allow |= need;
+                } else if (secret) {
                         need |= F_TSEC | F_PSEC | (p.role == KEYS_ROLE_HUB ? F_SSEC : 0);
                         allow |= need;
                 }
@@ -378,7 +507,54 @@ static int parse_keys(char *text, struct keys_public *pk, struct keys_secret *sk
                         goto out;
                 }
         }
-        if (secret) {
+        if (secret && (seen & F_PROT) && sk) {
+                uint8_t *key, *plain;
+                size_t want = 2 * KEYS_KEY_BYTES +
+                              (p.role == KEYS_ROLE_HUB ? KEYS_SIGN_SECRET_BYTES : 0);
+                bool opened;
+
+                if (!pass) {
+                        util_set_err(err, errlen, "the secret keys are protected by a passphrase");
+                        r = -ENOKEY;
+                        goto out;
+                }
+                if (prot.sealed_len != crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES +
+                                               want) {
+                        util_set_err(err, errlen, "sealed-secrets has the wrong length");
+                        goto out;
+                }
+                key = sodium_malloc(crypto_secretbox_KEYBYTES);
+                plain = sodium_malloc(want);
+                if (!key || !plain) {
+                        if (key)
+                                sodium_free(key);
+                        if (plain)
+                                sodium_free(plain);
+                        r = -ENOMEM;
+                        goto out;
+                }
+                opened = crypto_pwhash(key, crypto_secretbox_KEYBYTES, pass, passlen, prot.salt,
+                                       prot.opslimit, prot.memlimit,
+                                       crypto_pwhash_ALG_ARGON2ID13) == 0 &&
+                         crypto_secretbox_open_easy(plain,
+                                                    prot.sealed + crypto_secretbox_NONCEBYTES,
+                                                    prot.sealed_len - crypto_secretbox_NONCEBYTES,
+                                                    prot.sealed, key) == 0;
+                if (opened) {
+                        memcpy(tsec, plain, KEYS_KEY_BYTES);
+                        memcpy(psec, plain + KEYS_KEY_BYTES, KEYS_KEY_BYTES);
+                        if (p.role == KEYS_ROLE_HUB)
+                                memcpy(ssec, plain + 2 * KEYS_KEY_BYTES, KEYS_SIGN_SECRET_BYTES);
+                }
+                sodium_free(key);
+                sodium_free(plain);
+                if (!opened) {
+                        util_set_err(err, errlen, "wrong passphrase (or a damaged file)");
+                        r = -EKEYREJECTED;
+                        goto out;
+                }
+        }
+        if (secret && (sk || !(seen & F_PROT))) {
                 uint8_t derived[KEYS_KEY_BYTES], sign_derived[KEYS_SIGN_SECRET_BYTES];
                 bool ok = crypto_scalarmult_base(derived, tsec) == 0 &&
                           sodium_memcmp(derived, p.transport, KEYS_KEY_BYTES) == 0 &&
@@ -426,6 +602,7 @@ out:
         sodium_memzero(tsec, sizeof(tsec));
         sodium_memzero(psec, sizeof(psec));
         sodium_memzero(ssec, sizeof(ssec));
+        sodium_memzero(&prot, sizeof(prot));
         return r;
 }
 
@@ -449,7 +626,7 @@ int keys_parse_public(struct keys_public *pk, const char *text, size_t len, char
                 return -ENOMEM;
         memcpy(copy, text, len);
         copy[len] = '\0';
-        r = parse_keys(copy, pk, NULL, err, errlen);
+        r = parse_keys(copy, pk, NULL, NULL, 0, err, errlen);
         sodium_memzero(copy, len + 1);
         sodium_free(copy);
         return r;
@@ -527,6 +704,12 @@ out:
 
 int keys_load_secret(struct keys_secret **ret, const char *path, char *err, size_t errlen)
 {
+        return keys_load_secret_pass(ret, path, NULL, 0, err, errlen);
+}
+
+int keys_load_secret_pass(struct keys_secret **ret, const char *path, const char *pass,
+                          size_t passlen, char *err, size_t errlen)
+{
         struct keys_secret *sk = NULL;
         struct keys_public pk;
         char *text = NULL;
@@ -543,7 +726,7 @@ int keys_load_secret(struct keys_secret **ret, const char *path, char *err, size
                 goto out;
         }
         sodium_memzero(sk, sizeof(*sk));
-        r = parse_keys(text, &pk, sk, why, sizeof(why));
+        r = parse_keys(text, &pk, sk, pass, passlen, why, sizeof(why));
         if (r < 0) {
                 util_set_err(err, errlen, "%s: %s", path, why);
                 goto out;
@@ -567,7 +750,7 @@ int keys_load_public(struct keys_public *pk, const char *path, char *err, size_t
         r = read_key_file(path, false, &text, &len, err, errlen);
         if (r < 0)
                 return r;
-        r = parse_keys(text, pk, NULL, why, sizeof(why));
+        r = parse_keys(text, pk, NULL, NULL, 0, why, sizeof(why));
         if (r < 0)
                 util_set_err(err, errlen, "%s: %s", path, why);
         sodium_memzero(text, len + 1);

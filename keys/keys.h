@@ -62,6 +62,11 @@ void keys_free(struct keys_secret *sk);
 /* Writes the secret key file: created exclusively (-EEXIST if present), 0600. */
 NMO_WUR int keys_save_secret(const struct keys_secret *sk, const char *path);
 
+/* The same, with the secrets sealed under a key derived from the passphrase
+ * (Argon2id, libsodium's crypto_pwhash) when pass is not NULL. */
+NMO_WUR int keys_save_secret_protected(const struct keys_secret *sk, const char *path,
+                                       const char *pass, size_t passlen);
+
 /* Writes the public bundle (0644), replacing an existing file. */
 NMO_WUR int keys_save_public(const struct keys_public *pk, const char *path);
 
@@ -73,6 +78,27 @@ NMO_WUR int keys_format_public(const struct keys_public *pk, char **text);
  * secrets (-EBADMSG). On failure err (may be NULL) says why in one line. */
 NMO_WUR int keys_load_secret(struct keys_secret **ret, const char *path, char *err,
                              size_t errlen);
+
+/* The same for a file that may be protected by a passphrase. A protected file
+ * loaded without one gives -ENOKEY; a wrong passphrase -EKEYREJECTED. */
+NMO_WUR int keys_load_secret_pass(struct keys_secret **ret, const char *path, const char *pass,
+                                  size_t passlen, char *err, size_t errlen);
+
+/* Finds the passphrase of a protected secret key file, in this order: the file
+ * named by file (when not NULL), the file named by $NMO_PASSPHRASE_FILE,
+ * $CREDENTIALS_DIRECTORY/nmo-passphrase (a systemd credential), and a prompt
+ * on the controlling terminal (when prompt is not NULL and there is one). A
+ * passphrase file holds the passphrase on its first line and must not be
+ * readable by group or others. *pass is sodium_malloc() memory: free with
+ * keys_passphrase_free(). -ENOKEY when no source has one. */
+NMO_WUR int keys_passphrase_get(char **pass, size_t *len, const char *file, const char *prompt,
+                                char *err, size_t errlen);
+void keys_passphrase_free(char *pass);
+
+/* Loads a secret key file, asking keys_passphrase_get() (with passphrase_file
+ * and a terminal prompt) only when the file is protected. */
+NMO_WUR int keys_load_secret_auto(struct keys_secret **ret, const char *path,
+                                  const char *passphrase_file, char *err, size_t errlen);
 
 /* Loads a public bundle, or the public half of a secret file. A fingerprint
  * line, when present, must match the keys. */

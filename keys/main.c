@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sodium.h>
 
 #include "keys.h"
@@ -18,8 +19,14 @@ static const char usage_text[] =
         "\n"
         "Commands:\n"
         "  generate --out FILE [--role member|hub] [--name NAME]\n"
+        "           [--passphrase | --passphrase-file PFILE]\n"
         "                      create a secret key file FILE (mode 0600, never\n"
-        "                      overwritten) and its public bundle FILE.pub\n"
+        "                      overwritten) and its public bundle FILE.pub; with a\n"
+        "                      passphrase the secrets are sealed under it (Argon2id)\n"
+        "  protect FILE [--passphrase-file PFILE | --remove]\n"
+        "                      set or change the passphrase of a secret key file, or\n"
+        "                      remove it (the current one is read from\n"
+        "                      NMO_PASSPHRASE_FILE or asked for)\n"
         "  show FILE           print the public keys, role, name and fingerprint of a\n"
         "                      secret key file or public bundle (never the secrets)\n"
         "  fingerprint FILE    print only the fingerprint, to read over the phone\n"
@@ -29,6 +36,9 @@ static const char usage_text[] =
         "  -V, --version       show the version\n"
         "\n"
         "Exit status: 0 success, 1 failure, 2 usage error.\n";
+
+static int new_passphrase(const char *pass_file, char **pass, size_t *len, char *why,
+                          size_t whylen);
 
 static int usage_error(const char *msg)
 {
@@ -42,9 +52,13 @@ static int cmd_generate(int argc, char **argv)
                 { "out", required_argument, NULL, 'o' },
                 { "role", required_argument, NULL, 'r' },
                 { "name", required_argument, NULL, 'n' },
+                { "passphrase", no_argument, NULL, 'p' },
+                { "passphrase-file", required_argument, NULL, 'P' },
                 { "help", no_argument, NULL, 'h' },
                 { NULL, 0, NULL, 0 },
         };
+        const char *pass_file = NULL;
+        bool protect = false;
         struct keys_secret *sk = NULL;
         enum keys_role role = KEYS_ROLE_MEMBER;
         const char *out = NULL, *name = NULL;
@@ -68,6 +82,13 @@ static int cmd_generate(int argc, char **argv)
                                 return usage_error("--name: 1 to 63 letters, digits, '.', '_' "
                                                    "or '-', starting with a letter or digit");
                         break;
+                case 'p':
+                        protect = true;
+                        break;
+                case 'P':
+                        protect = true;
+                        pass_file = optarg;
+                        break;
                 case 'h':
                         fputs(usage_text, stdout);
                         return 0;
@@ -84,7 +105,20 @@ static int cmd_generate(int argc, char **argv)
                 fprintf(stderr, "nmo-keys: cannot generate keys: %s\n", strerror(-r));
                 goto out;
         }
-        r = keys_save_secret(sk, out);
+        if (protect) {
+                char *pass = NULL, why[300] = "";
+                size_t plen = 0;
+
+                r = new_passphrase(pass_file, &pass, &plen, why, sizeof(why));
+                if (r < 0) {
+                        fprintf(stderr, "nmo-keys: %s\n", why);
+                        goto out;
+                }
+                r = keys_save_secret_protected(sk, out, pass, plen);
+                keys_passphrase_free(pass);
+        } else {
+                r = keys_save_secret(sk, out);
+        }
         if (r < 0) {
                 fprintf(stderr, "nmo-keys: %s: %s\n", out,
                         r == -EEXIST ? "already exists; refusing to overwrite a key file"
@@ -104,6 +138,97 @@ static int cmd_generate(int argc, char **argv)
 out:
         keys_free(sk);
         free(pub_path);
+        return ret;
+}
+
+/* A new passphrase: from pass_file, or asked twice on the terminal. */
+static int new_passphrase(const char *pass_file, char **pass, size_t *len, char *why,
+                          size_t whylen)
+{
+        char *again = NULL;
+        size_t alen = 0;
+        int r;
+
+        r = keys_passphrase_get(pass, len, pass_file, "New passphrase: ", why, whylen);
+        if (r < 0 || pass_file)
+                return r;
+        r = keys_passphrase_get(&again, &alen, NULL, "Repeat the passphrase: ", why, whylen);
+        if (r == 0 && (alen != *len || sodium_memcmp(*pass, again, alen) != 0)) {
+                snprintf(why, whylen, "the passphrases differ");
+                r = -EINVAL;
+        }
+        keys_passphrase_free(again);
+        if (r < 0) {
+                keys_passphrase_free(*pass);
+                *pass = NULL;
+        }
+        return r;
+}
+
+static int cmd_protect(int argc, char **argv)
+{
+        static const struct option opts[] = {
+                { "passphrase-file", required_argument, NULL, 'P' },
+                { "remove", no_argument, NULL, 'r' },
+                { "help", no_argument, NULL, 'h' },
+                { NULL, 0, NULL, 0 },
+        };
+        struct keys_secret *sk = NULL;
+        const char *pass_file = NULL, *path;
+        char *pass = NULL, *tmp = NULL, err[300];
+        size_t plen = 0;
+        bool remove_it = false;
+        int c, r, ret = 1;
+
+        optind = 1;
+        while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+                switch (c) {
+                case 'P':
+                        pass_file = optarg;
+                        break;
+                case 'r':
+                        remove_it = true;
+                        break;
+                case 'h':
+                        fputs(usage_text, stdout);
+                        return 0;
+                default:
+                        return 2;
+                }
+        }
+        if (optind + 1 != argc || (remove_it && pass_file))
+                return usage_error("protect takes one FILE and --passphrase-file or --remove");
+        path = argv[optind];
+        /* The current passphrase, if any, comes from NMO_PASSPHRASE_FILE or the terminal. */
+        r = keys_load_secret_auto(&sk, path, NULL, err, sizeof(err));
+        if (r < 0) {
+                fprintf(stderr, "nmo-keys: %s\n", err);
+                return 1;
+        }
+        if (!remove_it) {
+                r = new_passphrase(pass_file, &pass, &plen, err, sizeof(err));
+                if (r < 0) {
+                        fprintf(stderr, "nmo-keys: %s\n", err);
+                        goto out;
+                }
+        }
+        if (asprintf(&tmp, "%s.new", path) < 0)
+                goto out;
+        (void)unlink(tmp);
+        r = keys_save_secret_protected(sk, tmp, pass, plen);
+        if (r == 0 && rename(tmp, path) < 0)
+                r = -errno;
+        if (r < 0) {
+                fprintf(stderr, "nmo-keys: %s: %s\n", path, strerror(-r));
+                (void)unlink(tmp);
+                goto out;
+        }
+        printf("%s: %s\n", path, remove_it ? "passphrase removed" : "protected by the passphrase");
+        ret = 0;
+out:
+        keys_passphrase_free(pass);
+        keys_free(sk);
+        free(tmp);
         return ret;
 }
 
@@ -164,6 +289,7 @@ int main(int argc, char **argv)
                 { "generate", cmd_generate },
                 { "show", cmd_show },
                 { "fingerprint", cmd_fingerprint },
+                { "protect", cmd_protect },
         };
 
         if (sodium_init() < 0) {

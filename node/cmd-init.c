@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sodium.h>
 
 #include "cli.h"
 #include "cmd.h"
@@ -29,6 +30,11 @@ static const char init_help[] =
         "      --hub-pub FILE         the hub's public bundle, as the hub operator sent it\n"
         "      --hub-fingerprint FP   refuse FILE unless its fingerprint is FP\n"
         "  -n, --name NAME            a label for this member's keys\n"
+        "      --passphrase-file FILE protect the secret keys with the passphrase on\n"
+        "                             the first line of FILE (mode 0600); the other\n"
+        "                             commands then read it from NMO_PASSPHRASE_FILE,\n"
+        "                             a systemd credential nmo-passphrase, or ask\n"
+        "      --passphrase           protect the secret keys; ask for the passphrase\n"
         "  -v, --verbose              more log output\n"
         "  -q, --quiet                errors only\n"
         "  -h, --help                 show this help\n"
@@ -57,11 +63,14 @@ static bool fingerprint_equal(const char *a, const char *b)
 
 int cmd_init(int argc, char **argv)
 {
-        enum { OPT_HUB = CLI_OPT_LONG, OPT_ALERTS, OPT_HUB_PUB, OPT_HUB_FP };
+        enum { OPT_HUB = CLI_OPT_LONG, OPT_ALERTS, OPT_HUB_PUB, OPT_HUB_FP, OPT_PASS_FILE,
+               OPT_PASS };
         static const struct option opts[] = {
                 { "dir", required_argument, NULL, 'd' },
                 { "hub", required_argument, NULL, OPT_HUB },
                 { "alerts", required_argument, NULL, OPT_ALERTS },
+                { "passphrase-file", required_argument, NULL, OPT_PASS_FILE },
+                { "passphrase", no_argument, NULL, OPT_PASS },
                 { "hub-pub", required_argument, NULL, OPT_HUB_PUB },
                 { "hub-fingerprint", required_argument, NULL, OPT_HUB_FP },
                 { "name", required_argument, NULL, 'n' },
@@ -69,6 +78,8 @@ int cmd_init(int argc, char **argv)
                 { NULL, 0, NULL, 0 },
         };
         const char *dir = NULL, *endpoint = NULL, *alerts = NULL, *hub_pub = NULL, *hub_fp = NULL;
+        const char *pass_file = NULL;
+        bool protect = false;
         const char *name = NULL;
         char err[512], member_fp[KEYS_FINGERPRINT_LEN], hub_fp_real[KEYS_FINGERPRINT_LEN];
         struct keys_secret *member = NULL;
@@ -96,6 +107,13 @@ int cmd_init(int argc, char **argv)
                         break;
                 case OPT_HUB_FP:
                         hub_fp = optarg;
+                        break;
+                case OPT_PASS_FILE:
+                        pass_file = optarg;
+                        protect = true;
+                        break;
+                case OPT_PASS:
+                        protect = true;
                         break;
                 case 'n':
                         name = optarg;
@@ -195,7 +213,36 @@ int cmd_init(int argc, char **argv)
                 cli_fail("%s: %s", n->member_pub_path, strerror(-r));
                 goto out;
         }
-        r = keys_save_secret(member, n->member_key_path);
+        if (protect) {
+                char *pass = NULL, *again = NULL, why[300] = "";
+                size_t plen = 0, alen = 0;
+
+                r = keys_passphrase_get(&pass, &plen, pass_file, "New passphrase: ", why,
+                                        sizeof(why));
+                if (r == 0 && !pass_file) {
+                        r = keys_passphrase_get(&again, &alen, NULL, "Repeat the passphrase: ",
+                                                why, sizeof(why));
+                        if (r == 0 && (alen != plen || sodium_memcmp(pass, again, plen) != 0)) {
+                                snprintf(why, sizeof(why), "the passphrases differ");
+                                r = -EINVAL;
+                        }
+                }
+                if (r < 0) {
+                        cli_fail("%s", why);
+                } else {
+                        r = keys_save_secret_protected(member, n->member_key_path, pass, plen);
+                        if (r < 0)
+                                cli_fail("%s: %s", n->member_key_path,
+                                         r == -EEXIST ? "already exists; refusing to replace it"
+                                                      : strerror(-r));
+                }
+                keys_passphrase_free(pass);
+                keys_passphrase_free(again);
+                if (r < 0)
+                        goto out;
+        } else {
+                r = keys_save_secret(member, n->member_key_path);
+        }
         if (r < 0) {
                 cli_fail("%s: %s", n->member_key_path,
                          r == -EEXIST ? "already exists; refusing to replace it" : strerror(-r));

@@ -43,7 +43,9 @@ int node_load(struct node *n, unsigned int flags, char *err, size_t errlen)
         if (flags & NODE_LOAD_KEYS) {
                 keys_free(n->member);
                 n->member = NULL;
-                r = keys_load_secret(&n->member, n->member_key_path, err, errlen);
+                /* A protected key asks NMO_PASSPHRASE_FILE, a systemd credential or
+                 * the terminal for its passphrase. */
+                r = keys_load_secret_auto(&n->member, n->member_key_path, NULL, err, errlen);
                 if (r < 0)
                         return r;
                 if (n->member->pub.role != KEYS_ROLE_MEMBER) {

@@ -136,10 +136,65 @@ static void test_expiry(void **state)
         free(m);
 }
 
+/* A member whose secret keys are protected by a passphrase: nothing works
+ * without it, everything does with it from a file (unattended start). */
+static void test_passphrase_protected_node(void **state)
+{
+        char *dir = util_path(hub.dir, "guarded"), *hub_pub = util_path(hub.hub_dir, "keys/hub.pub");
+        char *pfile = util_path(hub.dir, "guarded-passphrase"), *key = NULL, *err = NULL;
+        char *member_pub = util_path(dir, "keys/member.pub");
+        char *argv_submit[] = { (char *)h_node_bin(), "submit", "--dir", dir, "--material",
+                                "graphite", "--event", "export-licensing", "--severity", "high",
+                                "--country", "CN", NULL };
+
+        (void)state;
+        assert_int_equal(util_write_file(pfile, "a long and secret passphrase\n", 29, 0600,
+                                         false), 0);
+        {
+                char *argv[] = { (char *)h_node_bin(), "init", "--dir", dir, "--hub",
+                                 hub.endpoint, "--alerts", hub.alerts_endpoint, "--hub-pub",
+                                 hub_pub, "--name", "guarded", "--passphrase-file", pfile, NULL };
+                assert_int_equal(h_run(argv, NULL, NULL), 0);
+        }
+        {
+                size_t len = 0;
+                char *path = util_path(dir, "keys/member.key");
+
+                assert_int_equal(util_read_file(path, 65536, &key, &len), 0);
+                assert_non_null(strstr(key, "protection: argon2id13"));
+                assert_null(strstr(key, "payload-secret"));
+                free(path);
+        }
+        {
+                char *argv[] = { (char *)h_hub_bin(), "member", "add", "--dir", hub.hub_dir,
+                                 "--name", "guarded", "--pub", member_pub, NULL };
+                assert_int_equal(h_run(argv, NULL, NULL), 0);
+        }
+        /* No passphrase and no terminal: refused with a clear message. */
+        unsetenv("NMO_PASSPHRASE_FILE");
+        assert_int_equal(h_run(argv_submit, NULL, &err), 1);
+        assert_non_null(strstr(err, "passphrase"));
+        free(err);
+        assert_int_equal(h_node_count(dir, "queued"), 0);
+
+        /* With it in a file, as a service would run. */
+        setenv("NMO_PASSPHRASE_FILE", pfile, 1);
+        assert_int_equal(h_run(argv_submit, NULL, NULL), 0);
+        assert_int_equal(h_node_run_once(dir, 30), 0);
+        unsetenv("NMO_PASSPHRASE_FILE");
+        assert_int_equal(h_node_count(dir, "delivered"), 1);
+        free(key);
+        free(member_pub);
+        free(pfile);
+        free(hub_pub);
+        free(dir);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_expiry),
+                cmocka_unit_test(test_passphrase_protected_node),
         };
 
         if (sodium_init() < 0)

@@ -912,6 +912,90 @@ static void test_nul_oversized_empty(void **state)
         saved_free(&s);
 }
 
+/* Secret files protected by a passphrase: round trip for both roles, the
+ * passphrase is needed and checked, the file holds no secret in clear, and a
+ * touched sealed field or KDF parameter fails. */
+static void test_passphrase(void **state)
+{
+        static const char pass[] = "correct horse battery";
+        enum keys_role roles[2] = { KEYS_ROLE_MEMBER, KEYS_ROLE_HUB };
+        char err[256];
+
+        (void)state;
+        for (int i = 0; i < 2; i++) {
+                struct keys_secret *sk = NULL, *back = NULL;
+                char *path = new_path("protected"), *text, *edited, b64[64], *pfile;
+
+                assert_int_equal(keys_generate(&sk, roles[i], "guarded"), 0);
+                assert_int_equal(keys_save_secret_protected(sk, path, pass, strlen(pass)), 0);
+                text = read_text(path);
+                assert_non_null(strstr(text, "protection: argon2id13"));
+                assert_null(strstr(text, "payload-secret"));
+                sodium_bin2base64(b64, sizeof(b64), sk->payload_sk, KEYS_KEY_BYTES,
+                                  sodium_base64_VARIANT_ORIGINAL);
+                assert_null(strstr(text, b64));
+
+                /* Without the passphrase: -ENOKEY and a clear word. */
+                assert_int_equal(keys_load_secret(&back, path, err, sizeof(err)), -ENOKEY);
+                assert_non_null(strstr(err, "passphrase"));
+                assert_int_equal(keys_load_secret_pass(&back, path, "wrong", 5, err, sizeof(err)),
+                                 -EKEYREJECTED);
+                assert_null(back);
+                assert_int_equal(keys_load_secret_pass(&back, path, pass, strlen(pass), err,
+                                                       sizeof(err)),
+                                 0);
+                assert_true(keys_public_equal(&back->pub, &sk->pub));
+                assert_memory_equal(back->payload_sk, sk->payload_sk, KEYS_KEY_BYTES);
+                assert_memory_equal(back->transport_sk, sk->transport_sk, KEYS_KEY_BYTES);
+                if (roles[i] == KEYS_ROLE_HUB)
+                        assert_memory_equal(back->sign_sk, sk->sign_sk, KEYS_SIGN_SECRET_BYTES);
+                keys_free(back);
+                back = NULL;
+
+                /* The public half still loads without it. */
+                {
+                        struct keys_public pk;
+                        assert_int_equal(keys_load_public(&pk, path, err, sizeof(err)), 0);
+                        assert_true(keys_public_equal(&pk, &sk->pub));
+                }
+
+                /* Through a passphrase file, which must be private. */
+                pfile = new_path("pass");
+                write_text(pfile, "correct horse battery\n", 22, 0644);
+                assert_int_equal(keys_load_secret_auto(&back, path, pfile, err, sizeof(err)),
+                                 -EACCES);
+                assert_int_equal(chmod(pfile, 0600), 0);
+                assert_int_equal(keys_load_secret_auto(&back, path, pfile, err, sizeof(err)), 0);
+                keys_free(back);
+                back = NULL;
+
+                /* A touched KDF parameter or sealed field fails. */
+                edited = edit_line(text, "kdf-opslimit: ", "kdf-opslimit: 3", false);
+                write_text(path, edited, strlen(edited), 0600);
+                assert_int_equal(keys_load_secret_pass(&back, path, pass, strlen(pass), err,
+                                                       sizeof(err)),
+                                 -EKEYREJECTED);
+                free(edited);
+                edited = edit_line(text, "kdf-memlimit: ", "kdf-memlimit: 99999999999", false);
+                write_text(path, edited, strlen(edited), 0600);
+                assert_int_equal(keys_load_secret_pass(&back, path, pass, strlen(pass), err,
+                                                       sizeof(err)),
+                                 -EBADMSG);
+                free(edited);
+                edited = edit_line(text, "sealed-secrets: ", NULL, false);
+                write_text(path, edited, strlen(edited), 0600);
+                assert_int_equal(keys_load_secret_pass(&back, path, pass, strlen(pass), err,
+                                                       sizeof(err)),
+                                 -EBADMSG);
+                free(edited);
+                assert_null(back);
+                free(text);
+                free(path);
+                free(pfile);
+                keys_free(sk);
+        }
+}
+
 static void test_name_ok(void **state)
 {
         static const char *const good[] = {
@@ -964,6 +1048,7 @@ int main(void)
                 cmocka_unit_test(test_fingerprint_mismatch),
                 cmocka_unit_test(test_nul_oversized_empty),
                 cmocka_unit_test(test_name_ok),
+                cmocka_unit_test(test_passphrase),
         };
         int r;
 
