@@ -119,6 +119,19 @@ static json_object *member_json(const struct hub_member *m)
         json_object_object_add(o, "fingerprint", json_object_new_string(fp));
         json_object_object_add(o, "added", json_object_new_string(added));
         json_object_object_add(o, "changed", json_object_new_string(changed));
+        if (m->rotated) {
+                char rotated[32], prev[KEYS_FINGERPRINT_LEN];
+                struct keys_public old;
+
+                memset(&old, 0, sizeof(old));
+                old.role = KEYS_ROLE_MEMBER;
+                memcpy(old.transport, m->previous_transport, KEYS_KEY_BYTES);
+                memcpy(old.payload, m->previous_payload, KEYS_KEY_BYTES);
+                keys_fingerprint(&old, prev);
+                util_format_time(m->rotated_ms, rotated, sizeof(rotated));
+                json_object_object_add(o, "rotated", json_object_new_string(rotated));
+                json_object_object_add(o, "previous_fingerprint", json_object_new_string(prev));
+        }
         if (m->expires_ms) {
                 uint64_t now = util_now_ms();
                 char expires[16];

@@ -67,6 +67,24 @@ void hub_ingest_free(struct hub_ingest *ig)
         free(ig);
 }
 
+bool hub_item_set_user(struct hub_item *item, const char *user_id)
+{
+        const char *colon = strchr(user_id, ':');
+        char idtext[16];
+        uint32_t id;
+
+        if (!colon || (size_t)(colon - user_id) >= sizeof(idtext))
+                return false;
+        memcpy(idtext, user_id, (size_t)(colon - user_id));
+        idtext[colon - user_id] = '\0';
+        if (util_parse_u32(idtext, 1, UINT32_MAX, &id) < 0 ||
+            util_unhex(colon + 1, item->key_tag, sizeof(item->key_tag)) < 0)
+                return false;
+        item->member_id = id;
+        item->has_key_tag = true;
+        return true;
+}
+
 void hub_item_clear(struct hub_item *item)
 {
         free(item->reply);
@@ -276,6 +294,65 @@ out:
         return ret;
 }
 
+/* A member announces new keys, sealed with its current ones. Stored once
+ * like a signal (a repeat gets the original receipt); the member's keys change
+ * in the same transaction. */
+static int process_rotation(MDB_txn *txn, struct batch *b, struct hub_item *it,
+                            const struct hub_member *m, const struct envelope_opener *op,
+                            struct receipt *r)
+{
+        struct hub_ingest *ig = b->ig;
+        Nmo__Hub__SignalRecord rec = NMO__HUB__SIGNAL_RECORD__INIT;
+        struct envelope_rotation rot;
+        uint8_t key[4 + SIGNAL_ID_BYTES], *sig = NULL, *val = NULL;
+        size_t sig_len = 0;
+        MDB_val k = { sizeof(key), key }, v;
+        Nmo__Reason reason;
+        int ret;
+
+        reason = envelope_open_rotation(it->frame, it->len, op, &rot, r->signal_id, &r->has_id,
+                                        r->detail, sizeof(r->detail));
+        if (reason != NMO__REASON__REASON_NONE)
+                return reject(b, it, r, reason, r->detail);
+        hub_store_put_u32(key, m->id);
+        memcpy(key + 4, r->signal_id, SIGNAL_ID_BYTES);
+        ret = hub_member_rotate(txn, ig->st, m->id, rot.new_transport, rot.new_payload,
+                                b->now_ms, NULL);
+        if (ret == -EEXIST)
+                return reject(b, it, r, NMO__REASON__REASON_INVALID_SIGNAL,
+                              "the new transport key is enrolled already");
+        if (ret < 0)
+                return ret;
+        r->status = NMO__RECEIPT_STATUS__RECEIPT_ACCEPTED;
+        r->reason = NMO__REASON__REASON_NONE;
+        snprintf(r->detail, sizeof(r->detail), "keys rotated; reconnect with the new keys");
+        ret = sign_and_reply(ig, it, r, &sig, &sig_len);
+        if (ret < 0)
+                goto out;
+        rec.has_receipt = 1;
+        rec.receipt.data = sig;
+        rec.receipt.len = sig_len;
+        rec.has_received_ms = 1;
+        rec.received_ms = b->now_ms;
+        v.mv_size = nmo__hub__signal_record__get_packed_size(&rec);
+        val = malloc(v.mv_size);
+        if (!val) {
+                ret = -ENOMEM;
+                goto out;
+        }
+        nmo__hub__signal_record__pack(&rec, val);
+        v.mv_data = val;
+        ret = db_errno(mdb_put(txn, ig->st->signals, &k, &v, MDB_NOOVERWRITE));
+        if (ret == 0) {
+                it->outcome = HUB_OUTCOME_ACCEPTED;
+                log_info("member %s rotated its keys", m->name);
+        }
+out:
+        free(sig);
+        free(val);
+        return ret;
+}
+
 static int process_one(MDB_txn *txn, struct batch *b, size_t i)
 {
         struct hub_ingest *ig = b->ig;
@@ -309,6 +386,11 @@ static int process_one(MDB_txn *txn, struct batch *b, size_t i)
                 return reject(b, it, &r, NMO__REASON__REASON_MEMBER_SUSPENDED,
                               "member suspended by the hub operator; will be accepted once "
                               "resumed");
+        /* A connection opened with a key the member has since rotated out. */
+        if (it->has_key_tag && memcmp(it->key_tag, m.transport, sizeof(it->key_tag)) != 0)
+                return reject(b, it, &r, NMO__REASON__REASON_MEMBER_REVOKED,
+                              "this connection was opened with a key the member has replaced; "
+                              "reconnect with the new key");
         if (hub_member_expired(&m, b->now_ms))
                 return reject(b, it, &r, NMO__REASON__REASON_MEMBER_EXPIRED,
                               "member key expired; the hub operator can renew it");
@@ -325,6 +407,8 @@ static int process_one(MDB_txn *txn, struct batch *b, size_t i)
         op.member_payload_pk = m.payload;
         op.shared_key = k;
         op.hub_key_id = ig->hub_key_id;
+        if (envelope_kind(it->frame, it->len) == NMO__ENVELOPE_KIND__ENVELOPE_KEY_ROTATION)
+                return process_rotation(txn, b, it, &m, &op, &r);
         reason = envelope_open(it->frame, it->len, &op, &s, r.signal_id, &r.has_id, r.detail,
                                sizeof(r.detail));
         if (reason == NMO__REASON__REASON_NONE && s.created_ms > b->now_ms + SIGNAL_CLOCK_SKEW_MS) {

@@ -31,6 +31,8 @@ enum hub_outcome {
 struct hub_item {
         /* Filled by the caller. */
         uint32_t member_id;      /* from the connection's ZAP User-Id; 0 if unknown */
+        bool has_key_tag;        /* the User-Id named the key that passed the handshake */
+        uint8_t key_tag[4];      /* its first bytes */
         const uint8_t *frame;    /* the envelope frame, borrowed */
         size_t len;
         bool extra_parts;        /* the message had more than one frame */
@@ -57,6 +59,10 @@ void hub_ingest_free(struct hub_ingest *ig);
  * the store cannot commit (then every item is rejected with
  * REASON_STORE_UNAVAILABLE, which nodes retry, and the error is returned). */
 NMO_WUR int hub_ingest_batch(struct hub_ingest *ig, struct hub_item *items, size_t n);
+
+/* Parses a ZAP User-Id "ID:TAG" (TAG: 8 hex digits of the member's transport
+ * key) into the item. Returns false when it is not of that form. */
+bool hub_item_set_user(struct hub_item *item, const char *user_id);
 
 /* Frees an item's reply; the item may be reused. */
 void hub_item_clear(struct hub_item *item);

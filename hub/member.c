@@ -44,6 +44,13 @@ static int decode(const MDB_val *v, struct hub_member *m)
         m->added_ms = rec->has_added_ms ? rec->added_ms : 0;
         m->changed_ms = rec->has_changed_ms ? rec->changed_ms : 0;
         m->expires_ms = rec->has_expires_ms ? rec->expires_ms : 0;
+        if (rec->has_previous_transport_key && rec->previous_transport_key.len == KEYS_KEY_BYTES &&
+            rec->has_previous_payload_key && rec->previous_payload_key.len == KEYS_KEY_BYTES) {
+                m->rotated = true;
+                memcpy(m->previous_transport, rec->previous_transport_key.data, KEYS_KEY_BYTES);
+                memcpy(m->previous_payload, rec->previous_payload_key.data, KEYS_KEY_BYTES);
+                m->rotated_ms = rec->has_rotated_ms ? rec->rotated_ms : 0;
+        }
         r = 0;
 out:
         nmo__hub__member_record__free_unpacked(rec, NULL);
@@ -74,6 +81,16 @@ static int put_record(MDB_txn *txn, struct hub_store *st, const struct hub_membe
         if (m->expires_ms) {
                 rec.has_expires_ms = 1;
                 rec.expires_ms = m->expires_ms;
+        }
+        if (m->rotated) {
+                rec.has_previous_transport_key = 1;
+                rec.previous_transport_key.data = (uint8_t *)m->previous_transport;
+                rec.previous_transport_key.len = KEYS_KEY_BYTES;
+                rec.has_previous_payload_key = 1;
+                rec.previous_payload_key.data = (uint8_t *)m->previous_payload;
+                rec.previous_payload_key.len = KEYS_KEY_BYTES;
+                rec.has_rotated_ms = 1;
+                rec.rotated_ms = m->rotated_ms;
         }
         if (nmo__hub__member_record__get_packed_size(&rec) > sizeof(buf))
                 return -E2BIG;
@@ -139,6 +156,51 @@ int hub_member_add(MDB_txn *txn, struct hub_store *st, const char *name,
                    const struct keys_public *pk, uint64_t now_ms, struct hub_member *out)
 {
         return hub_member_add_expiring(txn, st, name, pk, now_ms, 0, out);
+}
+
+int hub_member_rotate(MDB_txn *txn, struct hub_store *st, uint32_t id,
+                      const uint8_t new_transport[KEYS_KEY_BYTES],
+                      const uint8_t new_payload[KEYS_KEY_BYTES], uint64_t now_ms,
+                      struct hub_member *out)
+{
+        struct hub_member m, other;
+        uint8_t idkey[4];
+        MDB_val k, v = { sizeof(idkey), idkey };
+        int r;
+
+        r = hub_member_by_id(txn, st, id, &m);
+        if (r < 0)
+                return r;
+        if (m.state != HUB_MEMBER_ACTIVE)
+                return -EPERM;
+        r = hub_member_by_transport(txn, st, new_transport, &other);
+        if (r == 0)
+                return -EEXIST;
+        if (r != -ENOENT)
+                return r;
+        k.mv_size = KEYS_KEY_BYTES;
+        k.mv_data = m.transport;
+        r = db_errno(mdb_del(txn, st->member_keys, &k, NULL));
+        if (r < 0 && r != -ENOENT)
+                return r;
+        m.rotated = true;
+        memcpy(m.previous_transport, m.transport, KEYS_KEY_BYTES);
+        memcpy(m.previous_payload, m.payload, KEYS_KEY_BYTES);
+        memcpy(m.transport, new_transport, KEYS_KEY_BYTES);
+        memcpy(m.payload, new_payload, KEYS_KEY_BYTES);
+        m.rotated_ms = m.changed_ms = now_ms;
+        r = put_record(txn, st, &m);
+        if (r < 0)
+                return r;
+        hub_store_put_u32(idkey, m.id);
+        k.mv_data = m.transport;
+        r = db_errno(mdb_put(txn, st->member_keys, &k, &v, MDB_NOOVERWRITE));
+        /* Alert subscribers authenticate again, and the old key no longer passes. */
+        if (r == 0)
+                r = hub_store_meta_add(txn, st, HUB_META_MEMBER_CHANGES, 1, NULL);
+        if (r == 0 && out)
+                *out = m;
+        return r;
 }
 
 int hub_member_set_expiry(MDB_txn *txn, struct hub_store *st, const char *name,

@@ -30,7 +30,21 @@ struct hub_member {
         uint64_t added_ms;
         uint64_t changed_ms;
         uint64_t expires_ms;    /* 0: never */
+        bool rotated;           /* the member replaced its keys at least once */
+        uint8_t previous_transport[KEYS_KEY_BYTES];
+        uint8_t previous_payload[KEYS_KEY_BYTES];
+        uint64_t rotated_ms;
 };
+
+/* Replaces the keys of member id with the announced new ones (a rotation the
+ * member sealed with its current keys). The old transport key stops passing
+ * the handshake, and messages on connections it opened are refused. -EEXIST
+ * when the new transport key is enrolled already (for anyone), -EPERM when the
+ * member is not active. */
+NMO_WUR int hub_member_rotate(MDB_txn *txn, struct hub_store *st, uint32_t id,
+                              const uint8_t new_transport[KEYS_KEY_BYTES],
+                              const uint8_t new_payload[KEYS_KEY_BYTES], uint64_t now_ms,
+                              struct hub_member *out);
 
 /* A key this close to its expiry is listed as expiring soon. */
 #define HUB_MEMBER_EXPIRY_WARN_MS (30ULL * 86400000ULL)

@@ -93,7 +93,6 @@ static int setup_router(void *sock, const struct keys_secret *hub, const struct 
 static int recv_one(void *router, struct msg_slot *slot, struct hub_item *it)
 {
         const char *user;
-        uint32_t id = 0;
 
         zmq_msg_init(&slot->id);
         zmq_msg_init(&slot->body);
@@ -126,9 +125,8 @@ static int recv_one(void *router, struct msg_slot *slot, struct hub_item *it)
                 }
         }
         user = zmq_msg_gets(&slot->body, "User-Id");
-        if (user && util_parse_u32(user, 1, UINT32_MAX, &id) < 0)
-                id = 0;
-        it->member_id = id;
+        if (!user || !hub_item_set_user(it, user))
+                it->member_id = 0;
         it->frame = zmq_msg_data(&slot->body);
         it->len = zmq_msg_size(&slot->body);
         return 1;

@@ -73,7 +73,10 @@ static const char *decide(struct hub_zap *z, const zmq_msg_t *f, size_t nf, char
                 *text = "member key expired";
                 return "400";
         }
-        snprintf(user_id, ulen, "%u", m.id);
+        /* The member id and the first bytes of the key that passed, so that
+         * every message can be checked against the member's current key. */
+        snprintf(user_id, ulen, "%u:%02x%02x%02x%02x", m.id, m.transport[0], m.transport[1],
+                 m.transport[2], m.transport[3]);
         *text = "OK";
         return "200";
 }
@@ -115,7 +118,7 @@ static void *zap_thread(void *arg)
                 size_t nf = 0;
                 bool more = true, failed = false;
                 const char *code, *text = "";
-                char user_id[16] = "";
+                char user_id[32] = "";
 
                 while (more) {
                         zmq_msg_t scratch, *m = nf < ZAP_MAX_FRAMES ? &f[nf] : &scratch;

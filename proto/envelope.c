@@ -21,24 +21,21 @@ void envelope_hash(const uint8_t *frame, size_t len, uint8_t out[ENVELOPE_HASH_B
         crypto_generichash(out, ENVELOPE_HASH_BYTES, frame, len, NULL, 0);
 }
 
-int envelope_seal(const struct signal *s, const struct keys_secret *member,
-                  const uint8_t hub_payload_pk[KEYS_KEY_BYTES], const uint8_t *nonce,
-                  uint8_t **frame, size_t *len)
+/* Seals plaintext of kind for the hub into a fresh Envelope frame. */
+static int seal_plain(const uint8_t *plain, size_t plain_len, Nmo__EnvelopeKind kind,
+                      const uint8_t id[SIGNAL_ID_BYTES], const struct keys_secret *member,
+                      const uint8_t hub_payload_pk[KEYS_KEY_BYTES], const uint8_t *nonce,
+                      uint8_t **frame, size_t *len)
 {
         Nmo__Envelope e = NMO__ENVELOPE__INIT;
         uint8_t n[ENVELOPE_NONCE_BYTES], key_id[ENVELOPE_KEY_ID_BYTES];
-        uint8_t *plain = NULL, *box = NULL, *out = NULL;
-        size_t plain_len = 0, out_len;
+        uint8_t *box = NULL, *out = NULL;
+        size_t out_len;
         int r;
 
-        r = signal_pack(s, &plain, &plain_len);
-        if (r < 0)
-                return r;
         box = malloc(plain_len + crypto_box_MACBYTES);
-        if (!box) {
-                r = -ENOMEM;
-                goto out;
-        }
+        if (!box)
+                return -ENOMEM;
         if (nonce)
                 memcpy(n, nonce, sizeof(n));
         else
@@ -51,7 +48,7 @@ int envelope_seal(const struct signal *s, const struct keys_secret *member,
         e.has_version = 1;
         e.version = 1;
         e.has_signal_id = 1;
-        e.signal_id.data = (uint8_t *)s->id;
+        e.signal_id.data = (uint8_t *)id;
         e.signal_id.len = SIGNAL_ID_BYTES;
         e.has_sender = 1;
         e.sender.data = (uint8_t *)member->pub.payload;
@@ -65,6 +62,11 @@ int envelope_seal(const struct signal *s, const struct keys_secret *member,
         e.has_box = 1;
         e.box.data = box;
         e.box.len = plain_len + crypto_box_MACBYTES;
+        /* A signal envelope leaves the kind out, as version 1 always had it. */
+        if (kind != NMO__ENVELOPE_KIND__ENVELOPE_SIGNAL) {
+                e.has_kind = 1;
+                e.kind = kind;
+        }
         out_len = nmo__envelope__get_packed_size(&e);
         if (out_len > ENVELOPE_MAX) {
                 r = -E2BIG;
@@ -79,11 +81,25 @@ int envelope_seal(const struct signal *s, const struct keys_secret *member,
         *frame = out;
         r = 0;
 out:
-        if (plain) {
-                sodium_memzero(plain, plain_len);
-                free(plain);
-        }
         free(box);
+        return r;
+}
+
+int envelope_seal(const struct signal *s, const struct keys_secret *member,
+                  const uint8_t hub_payload_pk[KEYS_KEY_BYTES], const uint8_t *nonce,
+                  uint8_t **frame, size_t *len)
+{
+        uint8_t *plain = NULL;
+        size_t plain_len = 0;
+        int r;
+
+        r = signal_pack(s, &plain, &plain_len);
+        if (r < 0)
+                return r;
+        r = seal_plain(plain, plain_len, NMO__ENVELOPE_KIND__ENVELOPE_SIGNAL, s->id, member,
+                       hub_payload_pk, nonce, frame, len);
+        sodium_memzero(plain, plain_len);
+        free(plain);
         return r;
 }
 
@@ -120,14 +136,17 @@ static Nmo__Reason refuse(Nmo__Reason reason, char *detail, size_t len, const ch
         return reason;
 }
 
-Nmo__Reason envelope_open(const uint8_t *frame, size_t len, const struct envelope_opener *op,
-                          struct signal *out, uint8_t id_out[SIGNAL_ID_BYTES], bool *has_id,
-                          char *detail, size_t detail_len)
+/* Decodes a frame and opens its box for the member in op, checking every
+ * field on the way; the plaintext is a fresh buffer (wipe and free). The kind
+ * must be want. */
+static Nmo__Reason open_box(const uint8_t *frame, size_t len, const struct envelope_opener *op,
+                            Nmo__EnvelopeKind want, uint8_t **plain_out, size_t *plain_len,
+                            uint8_t id_out[SIGNAL_ID_BYTES], bool *has_id, char *detail,
+                            size_t detail_len)
 {
         Nmo__Envelope *e = NULL;
         uint8_t *plain = NULL;
-        size_t plain_len = 0;
-        char why[160] = "";
+        size_t plen = 0;
         Nmo__Reason reason;
 
         *has_id = false;
@@ -155,6 +174,12 @@ Nmo__Reason envelope_open(const uint8_t *frame, size_t len, const struct envelop
                                 e->version);
                 goto out;
         }
+        if ((e->has_kind ? e->kind : NMO__ENVELOPE_KIND__ENVELOPE_SIGNAL) != want) {
+                reason = refuse(NMO__REASON__REASON_MALFORMED, detail, detail_len,
+                                "envelope kind %d is not the one expected here",
+                                e->has_kind ? (int)e->kind : 0);
+                goto out;
+        }
         if (!*has_id || !e->has_sender || e->sender.len != KEYS_KEY_BYTES || !e->has_hub_key_id ||
             e->hub_key_id.len != ENVELOPE_KEY_ID_BYTES || !e->has_nonce ||
             e->nonce.len != ENVELOPE_NONCE_BYTES || !e->has_box ||
@@ -173,8 +198,8 @@ Nmo__Reason envelope_open(const uint8_t *frame, size_t len, const struct envelop
                                 "sealed by a key other than this connection's member");
                 goto out;
         }
-        plain_len = e->box.len - crypto_box_MACBYTES;
-        plain = malloc(plain_len ? plain_len : 1);
+        plen = e->box.len - crypto_box_MACBYTES;
+        plain = malloc(plen ? plen : 1);
         if (!plain) {
                 reason = refuse(NMO__REASON__REASON_STORE_UNAVAILABLE, detail, detail_len,
                                 "out of memory");
@@ -186,6 +211,32 @@ Nmo__Reason envelope_open(const uint8_t *frame, size_t len, const struct envelop
                                 "box does not authenticate");
                 goto out;
         }
+        *plain_out = plain;
+        *plain_len = plen;
+        plain = NULL;
+        reason = NMO__REASON__REASON_NONE;
+out:
+        if (plain) {
+                sodium_memzero(plain, plen);
+                free(plain);
+        }
+        nmo__envelope__free_unpacked(e, NULL);
+        return reason;
+}
+
+Nmo__Reason envelope_open(const uint8_t *frame, size_t len, const struct envelope_opener *op,
+                          struct signal *out, uint8_t id_out[SIGNAL_ID_BYTES], bool *has_id,
+                          char *detail, size_t detail_len)
+{
+        uint8_t *plain = NULL;
+        size_t plain_len = 0;
+        char why[160] = "";
+        Nmo__Reason reason;
+
+        reason = open_box(frame, len, op, NMO__ENVELOPE_KIND__ENVELOPE_SIGNAL, &plain, &plain_len,
+                          id_out, has_id, detail, detail_len);
+        if (reason != NMO__REASON__REASON_NONE)
+                return reason;
         if (signal_unpack(out, plain, plain_len, why, sizeof(why)) < 0) {
                 reason = refuse(NMO__REASON__REASON_INVALID_SIGNAL, detail, detail_len, "%s", why);
                 goto out;
@@ -201,10 +252,144 @@ Nmo__Reason envelope_open(const uint8_t *frame, size_t len, const struct envelop
         }
         reason = NMO__REASON__REASON_NONE;
 out:
+        sodium_memzero(plain, plain_len);
+        free(plain);
+        return reason;
+}
+
+int envelope_kind(const uint8_t *frame, size_t len)
+{
+        Nmo__Envelope *e;
+        int kind;
+
+        if (len > ENVELOPE_MAX)
+                return -EMSGSIZE;
+        e = nmo__envelope__unpack(NULL, len, frame);
+        if (!e)
+                return -EBADMSG;
+        kind = e->has_kind ? (int)e->kind : NMO__ENVELOPE_KIND__ENVELOPE_SIGNAL;
+        nmo__envelope__free_unpacked(e, NULL);
+        return kind;
+}
+
+Nmo__Reason envelope_open_rotation(const uint8_t *frame, size_t len,
+                                   const struct envelope_opener *op,
+                                   struct envelope_rotation *out,
+                                   uint8_t id_out[SIGNAL_ID_BYTES], bool *has_id, char *detail,
+                                   size_t detail_len)
+{
+        Nmo__KeyRotation *kr = NULL;
+        uint8_t *plain = NULL, low[KEYS_KEY_BYTES];
+        size_t plain_len = 0;
+        Nmo__Reason reason;
+
+        reason = open_box(frame, len, op, NMO__ENVELOPE_KIND__ENVELOPE_KEY_ROTATION, &plain,
+                          &plain_len, id_out, has_id, detail, detail_len);
+        if (reason != NMO__REASON__REASON_NONE)
+                return reason;
+        kr = nmo__key_rotation__unpack(NULL, plain_len, plain);
+        if (!kr || !kr->has_version || kr->version != 1 || !kr->has_id ||
+            kr->id.len != SIGNAL_ID_BYTES || !kr->has_new_transport ||
+            kr->new_transport.len != KEYS_KEY_BYTES || !kr->has_new_payload ||
+            kr->new_payload.len != KEYS_KEY_BYTES) {
+                reason = refuse(NMO__REASON__REASON_INVALID_SIGNAL, detail, detail_len,
+                                "not a valid key rotation");
+                goto out;
+        }
+        if (sodium_memcmp(kr->id.data, id_out, SIGNAL_ID_BYTES) != 0) {
+                reason = refuse(NMO__REASON__REASON_ID_MISMATCH, detail, detail_len,
+                                "envelope id differs from the sealed rotation's id");
+                goto out;
+        }
+        /* Keys that are all zero or of small order give no secret at all. */
+        if (crypto_scalarmult(low, (const uint8_t[KEYS_KEY_BYTES]){ 1 }, kr->new_payload.data) != 0 ||
+            crypto_scalarmult(low, (const uint8_t[KEYS_KEY_BYTES]){ 1 }, kr->new_transport.data) != 0) {
+                reason = refuse(NMO__REASON__REASON_INVALID_SIGNAL, detail, detail_len,
+                                "a new key is not a usable Curve25519 public key");
+                goto out;
+        }
+        memcpy(out->new_transport, kr->new_transport.data, KEYS_KEY_BYTES);
+        memcpy(out->new_payload, kr->new_payload.data, KEYS_KEY_BYTES);
+        reason = NMO__REASON__REASON_NONE;
+out:
+        if (kr)
+                nmo__key_rotation__free_unpacked(kr, NULL);
+        sodium_memzero(plain, plain_len);
+        free(plain);
+        return reason;
+}
+
+int envelope_seal_rotation(const struct keys_secret *member, const struct keys_public *next,
+                           const uint8_t hub_payload_pk[KEYS_KEY_BYTES],
+                           uint8_t id[SIGNAL_ID_BYTES], uint8_t **frame, size_t *len)
+{
+        Nmo__KeyRotation kr = NMO__KEY_ROTATION__INIT;
+        uint8_t plain[256];
+        size_t plen;
+
+        randombytes_buf(id, SIGNAL_ID_BYTES);
+        kr.has_version = 1;
+        kr.version = 1;
+        kr.has_id = 1;
+        kr.id.data = id;
+        kr.id.len = SIGNAL_ID_BYTES;
+        kr.has_new_transport = 1;
+        kr.new_transport.data = (uint8_t *)next->transport;
+        kr.new_transport.len = KEYS_KEY_BYTES;
+        kr.has_new_payload = 1;
+        kr.new_payload.data = (uint8_t *)next->payload;
+        kr.new_payload.len = KEYS_KEY_BYTES;
+        kr.has_created_ms = 1;
+        kr.created_ms = util_now_ms();
+        plen = nmo__key_rotation__pack(&kr, plain);
+        return seal_plain(plain, plen, NMO__ENVELOPE_KIND__ENVELOPE_KEY_ROTATION, id, member,
+                          hub_payload_pk, NULL, frame, len);
+}
+
+int envelope_reseal(const uint8_t *frame, size_t len, const struct keys_secret *old_member,
+                    const struct keys_secret *new_member,
+                    const uint8_t hub_payload_pk[KEYS_KEY_BYTES], uint8_t **out,
+                    size_t *out_len)
+{
+        Nmo__Envelope *e;
+        uint8_t *plain = NULL;
+        size_t plen = 0;
+        int r = -EBADMSG;
+
+        if (len > ENVELOPE_MAX)
+                return -EBADMSG;
+        e = nmo__envelope__unpack(NULL, len, frame);
+        if (!e)
+                return -EBADMSG;
+        if (!e->has_sender || e->sender.len != KEYS_KEY_BYTES || !e->has_box ||
+            e->box.len < crypto_box_MACBYTES || !e->has_nonce ||
+            e->nonce.len != ENVELOPE_NONCE_BYTES || !e->has_signal_id ||
+            e->signal_id.len != SIGNAL_ID_BYTES)
+                goto out;
+        if (sodium_memcmp(e->sender.data, new_member->pub.payload, KEYS_KEY_BYTES) == 0) {
+                r = -EALREADY;
+                goto out;
+        }
+        if (sodium_memcmp(e->sender.data, old_member->pub.payload, KEYS_KEY_BYTES) != 0)
+                goto out;
+        plen = e->box.len - crypto_box_MACBYTES;
+        plain = malloc(plen ? plen : 1);
+        if (!plain) {
+                r = -ENOMEM;
+                goto out;
+        }
+        /* crypto_box is symmetric: the sender opens its own box with the
+         * recipient's public key and its own secret key. */
+        if (crypto_box_open_easy(plain, e->box.data, e->box.len, e->nonce.data, hub_payload_pk,
+                                 old_member->payload_sk) != 0)
+                goto out;
+        r = seal_plain(plain, plen, e->has_kind ? e->kind : NMO__ENVELOPE_KIND__ENVELOPE_SIGNAL,
+                       e->signal_id.data, new_member, hub_payload_pk, NULL, out, out_len);
+out:
         if (plain) {
-                sodium_memzero(plain, plain_len);
+                sodium_memzero(plain, plen);
                 free(plain);
         }
         nmo__envelope__free_unpacked(e, NULL);
-        return reason;
+        return r;
 }

@@ -40,6 +40,42 @@ NMO_WUR int envelope_seal(const struct signal *s, const struct keys_secret *memb
                           const uint8_t hub_payload_pk[KEYS_KEY_BYTES],
                           const uint8_t *nonce, uint8_t **frame, size_t *len);
 
+struct envelope_opener;
+
+/* The kind of an envelope frame (Nmo__EnvelopeKind), without opening it;
+ * -EBADMSG or -EMSGSIZE when it is not an envelope. */
+int envelope_kind(const uint8_t *frame, size_t len);
+
+/* A member's announced new keys (ENVELOPE_KEY_ROTATION). */
+struct envelope_rotation {
+        uint8_t new_transport[KEYS_KEY_BYTES];
+        uint8_t new_payload[KEYS_KEY_BYTES];
+};
+
+/* Seals a key rotation: member's new public keys (next), sealed with its
+ * current secret keys (member) to the hub. The rotation's id is written to
+ * id. */
+NMO_WUR int envelope_seal_rotation(const struct keys_secret *member,
+                                   const struct keys_public *next,
+                                   const uint8_t hub_payload_pk[KEYS_KEY_BYTES],
+                                   uint8_t id[SIGNAL_ID_BYTES], uint8_t **frame, size_t *len);
+
+/* Opens a key-rotation frame for the member in op; as envelope_open(). */
+Nmo__Reason envelope_open_rotation(const uint8_t *frame, size_t len,
+                                   const struct envelope_opener *op,
+                                   struct envelope_rotation *out,
+                                   uint8_t id_out[SIGNAL_ID_BYTES], bool *has_id, char *detail,
+                                   size_t detail_len);
+
+/* Re-seals a frame this member sealed with old_member's keys under
+ * new_member's keys: same id, kind and content, a fresh nonce. -EALREADY when
+ * it is sealed with the new keys already, -EBADMSG when it is not the old
+ * member's. *out is fresh (free()). */
+NMO_WUR int envelope_reseal(const uint8_t *frame, size_t len, const struct keys_secret *old_member,
+                            const struct keys_secret *new_member,
+                            const uint8_t hub_payload_pk[KEYS_KEY_BYTES], uint8_t **out,
+                            size_t *out_len);
+
 /* Reads the signal id of a frame without opening it, so that a refusal made
  * before the envelope is opened (member suspended, rate limit) still names the
  * signal. Returns true when the frame carried a well-formed id. */

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "envelope.h"
 #include "harness.h"
 #include "period.h"
 #include "util.h"
@@ -190,11 +191,90 @@ static void test_passphrase_protected_node(void **state)
         free(dir);
 }
 
+/* A member rotates its keys with a rotation sealed by its current ones: the
+ * old keys stop working at once (the open connection, a new handshake, the
+ * old payload key), the new ones work, and the operator sees the change. */
+static void test_member_rotation_at_hub(void **state)
+{
+        char *m = h_member_create(&hub, "rotator", true), *next_dir, *next_key, *next_keys;
+        struct keys_secret *next = NULL;
+        struct h_client c, old_again, fresh;
+        struct receipt r;
+        uint8_t *frame = NULL, *rot = NULL, id[SIGNAL_ID_BYTES];
+        size_t len = 0, rot_len = 0;
+        char fp[KEYS_FINGERPRINT_LEN];
+        json_object *o, *v;
+        bool dup;
+
+        (void)state;
+        h_client_open(&c, &hub, m);
+        h_client_seal(&c, "tungsten", &frame, &len, NULL);
+        assert_int_equal(h_client_send(&c, frame, len, WAIT_MS, &r, &dup), 0);
+        assert_int_equal(r.status, NMO__RECEIPT_STATUS__RECEIPT_ACCEPTED);
+        free(frame);
+
+        /* The new keys, kept where a second client can find them. */
+        assert_int_equal(keys_generate(&next, KEYS_ROLE_MEMBER, "rotator"), 0);
+        next_dir = util_path(hub.dir, "rotator-next");
+        next_keys = util_path(next_dir, "keys");
+        assert_int_equal(util_mkdir_p(next_keys, 0700), 0);
+        next_key = util_path(next_keys, "member.key");
+        assert_int_equal(keys_save_secret(next, next_key), 0);
+
+        assert_int_equal(envelope_seal_rotation(c.member, &next->pub, c.hub.payload, id, &rot,
+                                                &rot_len), 0);
+        assert_int_equal(h_client_send(&c, rot, rot_len, WAIT_MS, &r, &dup), 0);
+        assert_int_equal(r.status, NMO__RECEIPT_STATUS__RECEIPT_ACCEPTED);
+        assert_memory_equal(r.signal_id, id, SIGNAL_ID_BYTES);
+        assert_non_null(strstr(r.detail, "rotated"));
+
+        /* The connection the old key opened is refused from now on. */
+        h_client_seal(&c, "tungsten", &frame, &len, NULL);
+        assert_int_equal(h_client_send(&c, frame, len, WAIT_MS, &r, &dup), 0);
+        assert_int_equal(r.status, NMO__RECEIPT_STATUS__RECEIPT_REJECTED);
+        assert_int_equal(r.reason, NMO__REASON__REASON_MEMBER_REVOKED);
+        h_client_close(&c);
+        /* The old key no longer passes the handshake. */
+        h_client_open(&old_again, &hub, m);
+        assert_int_equal(h_client_send(&old_again, frame, len, 2000, &r, &dup), -ETIMEDOUT);
+        h_client_close(&old_again);
+
+        /* The new keys work; the old payload key does not, also on the new
+         * connection; the rotation replayed changes nothing. */
+        h_client_open(&fresh, &hub, next_dir);
+        assert_int_equal(h_client_send(&fresh, frame, len, WAIT_MS, &r, &dup), 0);
+        assert_int_equal(r.reason, NMO__REASON__REASON_SENDER_MISMATCH);
+        assert_int_equal(h_client_send(&fresh, rot, rot_len, WAIT_MS, &r, &dup), 0);
+        assert_int_equal(r.status, NMO__RECEIPT_STATUS__RECEIPT_REJECTED);
+        free(frame);
+        h_client_seal(&fresh, "tungsten", &frame, &len, NULL);
+        assert_int_equal(h_client_send(&fresh, frame, len, WAIT_MS, &r, &dup), 0);
+        assert_int_equal(r.status, NMO__RECEIPT_STATUS__RECEIPT_ACCEPTED);
+        assert_memory_equal(r.member_key, next->pub.payload, KEYS_KEY_BYTES);
+        h_client_close(&fresh);
+
+        o = member_show("rotator");
+        keys_fingerprint(&next->pub, fp);
+        assert_true(json_object_object_get_ex(o, "fingerprint", &v));
+        assert_string_equal(json_object_get_string(v), fp);
+        assert_true(json_object_object_get_ex(o, "previous_fingerprint", &v));
+        json_object_put(o);
+
+        free(frame);
+        free(rot);
+        keys_free(next);
+        free(next_key);
+        free(next_keys);
+        free(next_dir);
+        free(m);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_expiry),
                 cmocka_unit_test(test_passphrase_protected_node),
+                cmocka_unit_test(test_member_rotation_at_hub),
         };
 
         if (sodium_init() < 0)
