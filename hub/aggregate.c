@@ -2,6 +2,7 @@
 #include "aggregate.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +52,9 @@ struct hub_aggregate {
         size_t nkeys;
         struct dirty *dirty;
         size_t ndirty, capdirty;
+        /* The ingest thread adds contributions while the aggregation thread
+         * flushes: the key cache and the dirty set are shared. */
+        pthread_mutex_t lock;
 };
 
 char *hub_aggregate_key_path(const char *hub_dir, uint32_t month)
@@ -71,6 +75,7 @@ int hub_aggregate_new(struct hub_aggregate **ret, const char *hub_dir, struct hu
 
         if (!ag)
                 return -ENOMEM;
+        pthread_mutex_init(&ag->lock, NULL);
         ag->hub_dir = strdup(hub_dir);
         ag->key_dir = util_path(hub_dir, "private/epochs");
         ag->keys = sodium_allocarray(EPOCH_CACHE, sizeof(*ag->keys));
@@ -101,6 +106,7 @@ void hub_aggregate_free(struct hub_aggregate *ag)
                 sodium_free(ag->keys);
         }
         free(ag->dirty);
+        pthread_mutex_destroy(&ag->lock);
         free(ag->hub_dir);
         free(ag->key_dir);
         free(ag);
@@ -164,9 +170,10 @@ static void cache_drop(struct hub_aggregate *ag, uint32_t month)
         ag->nkeys--;
 }
 
-/* Loads the key of month; with create, makes it when it does not exist yet. */
-static int epoch_key(struct hub_aggregate *ag, uint32_t month, bool create,
-                     struct epoch_key **out)
+/* Loads the key of month; with create, makes it when it does not exist yet.
+ * The caller holds ag->lock. */
+static int epoch_key_locked(struct hub_aggregate *ag, uint32_t month, bool create,
+                            struct epoch_key **out)
 {
         uint8_t *secret = NULL;
         char *path = NULL;
@@ -207,6 +214,20 @@ out:
         return r;
 }
 
+/* Copies the keys of month into *out (the caller wipes it). */
+static int epoch_key(struct hub_aggregate *ag, uint32_t month, bool create, struct epoch_key *out)
+{
+        struct epoch_key *ek = NULL;
+        int r;
+
+        pthread_mutex_lock(&ag->lock);
+        r = epoch_key_locked(ag, month, create, &ek);
+        if (r == 0)
+                *out = *ek;
+        pthread_mutex_unlock(&ag->lock);
+        return r;
+}
+
 /* Overwrites the key file of month with zeros, syncs, and unlinks it. */
 static int epoch_key_destroy(struct hub_aggregate *ag, uint32_t month)
 {
@@ -214,7 +235,9 @@ static int epoch_key_destroy(struct hub_aggregate *ag, uint32_t month)
         char *path = hub_aggregate_key_path(ag->hub_dir, month);
         int fd, r = 0, dfd;
 
+        pthread_mutex_lock(&ag->lock);
         cache_drop(ag, month);
+        pthread_mutex_unlock(&ag->lock);
         if (!path)
                 return -ENOMEM;
         fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -287,7 +310,7 @@ static size_t contrib_prefix(uint32_t month, const char *material, uint8_t *buf)
         return 4 + n + 1;
 }
 
-static int mark_dirty(struct hub_aggregate *ag, uint32_t month, const char *material)
+static int mark_dirty_locked(struct hub_aggregate *ag, uint32_t month, const char *material)
 {
         for (size_t i = 0; i < ag->ndirty; i++)
                 if (ag->dirty[i].month == month && strcmp(ag->dirty[i].material, material) == 0)
@@ -308,6 +331,16 @@ static int mark_dirty(struct hub_aggregate *ag, uint32_t month, const char *mate
 }
 
 #define SUMMARY_NOTES_MAX 16
+
+static int mark_dirty(struct hub_aggregate *ag, uint32_t month, const char *material)
+{
+        int r;
+
+        pthread_mutex_lock(&ag->lock);
+        r = mark_dirty_locked(ag, month, material);
+        pthread_mutex_unlock(&ag->lock);
+        return r;
+}
 
 /* Opens a summary value (nonce || secretbox) into a fresh Summary. */
 static Nmo__Hub__Summary *summary_open(const struct epoch_key *ek, const MDB_val *v)
@@ -436,7 +469,7 @@ int hub_aggregate_add(struct hub_aggregate *ag, MDB_txn *txn, uint32_t member_id
                       const struct signal *s, uint64_t now_ms)
 {
         Nmo__Hub__EpochRecord *rec = NULL;
-        struct epoch_key *ek = NULL;
+        struct epoch_key keys, *ek = &keys;
         struct row w;
         uint8_t idbuf[4], key[CONTRIB_KEY_MAX], *val = NULL;
         size_t klen, vlen = 0;
@@ -475,7 +508,7 @@ int hub_aggregate_add(struct hub_aggregate *ag, MDB_txn *txn, uint32_t member_id
         }
         if (r < 0)
                 return r;
-        r = epoch_key(ag, month, true, &ek);
+        r = epoch_key(ag, month, true, ek);
         if (r < 0) {
                 log_error("cannot load or create the epoch key for %06u: %s", month, strerror(-r));
                 return r;
@@ -502,14 +535,16 @@ int hub_aggregate_add(struct hub_aggregate *ag, MDB_txn *txn, uint32_t member_id
                 if (!old) {
                         log_error("a summary of %06u/%s does not open with its epoch key", month,
                                   s->material);
-                        return -EBADMSG;
+                        r = -EBADMSG;
+                        goto out;
                 }
                 r = row_from(&w, old);
                 nmo__hub__summary__free_unpacked(old, NULL);
                 if (r < 0)
                         goto out;
         } else if (rc != MDB_NOTFOUND) {
-                return db_errno(rc);
+                r = db_errno(rc);
+                goto out;
         } else {
                 crypto_generichash(w.pseudonym, sizeof(w.pseudonym), idbuf, sizeof(idbuf),
                                    ek->pseudonym_key, sizeof(ek->pseudonym_key));
@@ -549,6 +584,7 @@ int hub_aggregate_add(struct hub_aggregate *ag, MDB_txn *txn, uint32_t member_id
                 r = mark_dirty(ag, month, s->material);
 out:
         row_clear(&w);
+        sodium_memzero(&keys, sizeof(keys));
         free(val);
         return r;
 }
@@ -574,19 +610,21 @@ static int load_contribs(struct hub_aggregate *ag, uint32_t month, const char *m
 {
         uint8_t prefix[CONTRIB_PREFIX_MAX];
         size_t plen = contrib_prefix(month, material, prefix), cap = 0;
-        struct epoch_key *ek = NULL;
+        struct epoch_key keys, *ek = &keys;
         MDB_txn *txn = NULL;
         MDB_cursor *cur = NULL;
         MDB_val k, v;
         int rc, r;
 
         memset(out, 0, sizeof(*out));
-        r = epoch_key(ag, month, false, &ek);
+        r = epoch_key(ag, month, false, ek);
         if (r < 0)
                 return r;
         r = db_txn_begin(ag->st->env, MDB_RDONLY, &txn);
-        if (r < 0)
+        if (r < 0) {
+                sodium_memzero(&keys, sizeof(keys));
                 return r;
+        }
         rc = mdb_cursor_open(txn, ag->st->contributions, &cur);
         if (rc) {
                 r = db_errno(rc);
@@ -652,6 +690,7 @@ out:
         if (cur)
                 mdb_cursor_close(cur);
         mdb_txn_abort(txn);
+        sodium_memzero(&keys, sizeof(keys));
         if (r < 0)
                 contribs_free(out);
         return r;
@@ -1018,12 +1057,20 @@ static int evaluate_alerts(MDB_txn *txn, struct hub_aggregate *ag, const char *m
 
 /* ---- recomputation ---- */
 
+/* One (epoch, material) to recompute, with what it needs. */
+struct job {
+        uint32_t month;
+        char material[MATERIAL_MAX];
+        bool final;
+        bool loaded;
+        struct contribs cs;
+        struct dc_result res;
+};
+
 struct recompute {
         struct hub_aggregate *ag;
-        const char *material;
-        uint32_t month;
-        bool final;
-        const struct dc_result *res;
+        struct job *jobs;
+        size_t njobs;
         uint64_t now_ms;
         struct alert_list *alerts;
         size_t alerts_before;
@@ -1031,22 +1078,30 @@ struct recompute {
 
 static int recompute_txn(MDB_txn *txn, struct recompute *rc)
 {
-        int r;
+        int r = 0;
 
         /* The write may run again after the map grew: drop alerts of a failed try. */
         for (size_t i = rc->alerts_before; i < rc->alerts->n; i++)
                 free(rc->alerts->a[i].signed_alert);
         rc->alerts->n = rc->alerts_before;
-        r = delete_cells(txn, rc->ag->an, rc->material, rc->month);
-        for (size_t i = 0; r == 0 && i < rc->res->ncells; i++)
-                r = put_cell(txn, rc->ag->an, rc->material, &rc->res->cells[i], rc->final);
-        if (r == 0)
-                r = evaluate_alerts(txn, rc->ag, rc->material, rc->res, rc->now_ms, rc->alerts);
+        for (size_t j = 0; r == 0 && j < rc->njobs; j++) {
+                struct job *jb = &rc->jobs[j];
+
+                if (!jb->loaded)
+                        continue;
+                r = delete_cells(txn, rc->ag->an, jb->material, jb->month);
+                for (size_t i = 0; r == 0 && i < jb->res.ncells; i++)
+                        r = put_cell(txn, rc->ag->an, jb->material, &jb->res.cells[i],
+                                     jb->final);
+                if (r == 0)
+                        r = evaluate_alerts(txn, rc->ag, jb->material, &jb->res, rc->now_ms,
+                                            rc->alerts);
+        }
         return r;
 }
 
-/* Runs fn in a durable write transaction on the analytics store, growing its
- * map when full. */
+/* Writes every job in one durable write transaction on the analytics store
+ * (one sync however many materials changed), growing its map when full. */
 static int analytics_write(struct hub_analytics *an, struct recompute *rc)
 {
         for (;;) {
@@ -1074,28 +1129,44 @@ static int analytics_write(struct hub_analytics *an, struct recompute *rc)
         }
 }
 
-static int recompute(struct hub_aggregate *ag, uint32_t month, const char *material, bool final,
-                     uint64_t now_ms, struct alert_list *alerts)
+/* Loads and computes every job, then writes them all at once. A job whose
+ * epoch key is missing is reported and skipped (nothing of it can be read). */
+static int recompute_jobs(struct hub_aggregate *ag, struct job *jobs, size_t n, uint64_t now_ms,
+                          struct alert_list *alerts)
 {
-        struct contribs cs;
-        struct dc_result res;
         struct dc_params p = { ag->privacy.min_reporters, ag->privacy.dominance_n,
                                ag->privacy.dominance_k };
         struct recompute rc;
-        int r;
+        int r = 0;
 
-        r = load_contribs(ag, month, material, &cs);
-        if (r < 0)
-                return r;
-        r = dc_compute(cs.c, cs.n, month, &p, &res);
-        if (r < 0) {
-                contribs_free(&cs);
-                return r;
+        for (size_t j = 0; r == 0 && j < n; j++) {
+                r = load_contribs(ag, jobs[j].month, jobs[j].material, &jobs[j].cs);
+                if (r == -ENOENT) {
+                        log_error("the key of epoch %06u is missing: its figures for %s cannot "
+                                  "be recomputed", jobs[j].month, jobs[j].material);
+                        r = 0;
+                        continue;
+                }
+                if (r < 0)
+                        break;
+                r = dc_compute(jobs[j].cs.c, jobs[j].cs.n, jobs[j].month, &p, &jobs[j].res);
+                if (r < 0) {
+                        contribs_free(&jobs[j].cs);
+                        break;
+                }
+                jobs[j].loaded = true;
         }
-        rc = (struct recompute){ ag, material, month, final, &res, now_ms, alerts, alerts->n };
-        r = analytics_write(ag->an, &rc);
-        dc_result_free(&res);
-        contribs_free(&cs);
+        if (r == 0) {
+                rc = (struct recompute){ ag, jobs, n, now_ms, alerts, alerts->n };
+                r = analytics_write(ag->an, &rc);
+        }
+        for (size_t j = 0; j < n; j++) {
+                if (!jobs[j].loaded)
+                        continue;
+                dc_result_free(&jobs[j].res);
+                contribs_free(&jobs[j].cs);
+                jobs[j].loaded = false;
+        }
         return r;
 }
 
@@ -1103,33 +1174,42 @@ int hub_aggregate_flush(struct hub_aggregate *ag, uint64_t now_ms, struct hub_al
                         size_t *nalerts)
 {
         struct alert_list out = { NULL, 0, 0 };
-        int r = 0;
+        struct job *jobs;
+        size_t n;
+        int r;
 
         *alerts = NULL;
         *nalerts = 0;
-        while (ag->ndirty > 0) {
-                struct dirty d = ag->dirty[ag->ndirty - 1];
-
-                r = recompute(ag, d.month, d.material, false, now_ms, &out);
-                if (r == -ENOENT) {
-                        /* No key: nothing of this epoch can be read any more. */
-                        log_error("the key of epoch %06u is missing: its figures for %s cannot "
-                                  "be recomputed", d.month, d.material);
-                        ag->ndirty--;
-                        r = 0;
-                        continue;
-                }
-                if (r < 0) {
-                        /* Stays dirty: the next flush tries again. */
-                        log_error("cannot update the analytics store for %06u/%s: %s", d.month,
-                                  d.material, strerror(-r));
-                        break;
-                }
-                ag->ndirty--;
+        /* Take what is dirty now; what the ingest marks meanwhile waits for
+         * the next flush. */
+        pthread_mutex_lock(&ag->lock);
+        n = ag->ndirty;
+        jobs = n ? calloc(n, sizeof(*jobs)) : NULL;
+        for (size_t i = 0; jobs && i < n; i++) {
+                jobs[i].month = ag->dirty[i].month;
+                memcpy(jobs[i].material, ag->dirty[i].material, MATERIAL_MAX);
         }
+        if (jobs)
+                ag->ndirty = 0;
+        pthread_mutex_unlock(&ag->lock);
+        if (n == 0)
+                return 0;
+        if (!jobs)
+                return -ENOMEM;
+        r = recompute_jobs(ag, jobs, n, now_ms, &out);
+        if (r < 0) {
+                /* Dirty again: the next flush tries again. */
+                log_error("cannot update the analytics store: %s", strerror(-r));
+                for (size_t i = 0; i < n; i++)
+                        (void)mark_dirty(ag, jobs[i].month, jobs[i].material);
+                free(jobs);
+                hub_alert_out_free(out.a, out.n);
+                return r;
+        }
+        free(jobs);
         *alerts = out.a;
         *nalerts = out.n;
-        return r;
+        return 0;
 }
 
 /* Distinct materials with contributions in month. */
@@ -1293,25 +1373,35 @@ static int close_epoch(struct hub_aggregate *ag, const struct epoch_list *e, uin
         int r;
 
         r = materials_of(ag, e->month, &materials, &n);
-        for (size_t i = 0; r == 0 && i < n; i++)
-                r = recompute(ag, e->month, materials[i], true, now_ms, alerts);
-        free(materials);
-        if (r == -ENOENT) {
-                log_error("the key of epoch %06u is missing: closing it with the figures "
-                          "last written", e->month);
-                r = 0;
+        if (r == 0 && n > 0) {
+                struct job *jobs = calloc(n, sizeof(*jobs));
+
+                if (!jobs) {
+                        r = -ENOMEM;
+                } else {
+                        for (size_t i = 0; i < n; i++) {
+                                jobs[i].month = e->month;
+                                jobs[i].final = true;
+                                memcpy(jobs[i].material, materials[i], MATERIAL_MAX);
+                        }
+                        r = recompute_jobs(ag, jobs, n, now_ms, alerts);
+                        free(jobs);
+                }
         }
+        free(materials);
         if (r < 0)
                 return r;
         r = hub_store_write(ag->st, close_txn, &c);
         if (r < 0)
                 return r;
+        pthread_mutex_lock(&ag->lock);
         for (size_t i = 0; i < ag->ndirty;) {
                 if (ag->dirty[i].month == e->month)
                         ag->dirty[i] = ag->dirty[--ag->ndirty];
                 else
                         i++;
         }
+        pthread_mutex_unlock(&ag->lock);
         r = epoch_key_destroy(ag, e->month);
         if (r == 0)
                 log_info("epoch %06u closed: final cells written, contributions deleted, key "

@@ -7,34 +7,94 @@
 
 #include "period.h"
 
-/* Finds or appends the cell (kind, period, event, country). */
-static struct dc_cell *cell_get(struct dc_result *r, size_t *cap, Nmo__Hub__CellKind kind,
-                                uint32_t period, const char *event, const char *country)
+/* An index from (kind, period, event, country) to a cell, so that building the
+ * table costs one look-up per contribution and cell, not a scan. */
+struct cell_index {
+        size_t *slots;   /* cell index + 1; 0 is empty */
+        size_t cap;      /* a power of two */
+};
+
+static uint64_t cell_hash(Nmo__Hub__CellKind kind, uint32_t period, const char *event,
+                          const char *country)
+{
+        uint64_t h = 1469598103934665603ULL;
+
+        h = (h ^ (uint64_t)kind) * 1099511628211ULL;
+        h = (h ^ period) * 1099511628211ULL;
+        for (const char *p = event; *p; p++)
+                h = (h ^ (uint8_t)*p) * 1099511628211ULL;
+        h = (h ^ 0xff) * 1099511628211ULL;
+        for (const char *p = country; *p; p++)
+                h = (h ^ (uint8_t)*p) * 1099511628211ULL;
+        return h;
+}
+
+static bool cell_is(const struct dc_cell *c, Nmo__Hub__CellKind kind, uint32_t period,
+                    const char *event, const char *country)
+{
+        return c->kind == kind && c->period == period && strcmp(c->event, event) == 0 &&
+               strcmp(c->country, country) == 0;
+}
+
+static int index_grow(struct cell_index *ix, const struct dc_result *r)
+{
+        size_t cap = ix->cap ? ix->cap * 2 : 256;
+        size_t *slots = calloc(cap, sizeof(*slots));
+
+        if (!slots)
+                return -ENOMEM;
+        for (size_t i = 0; i < r->ncells; i++) {
+                const struct dc_cell *c = &r->cells[i];
+                size_t h = (size_t)cell_hash(c->kind, c->period, c->event, c->country) & (cap - 1);
+
+                while (slots[h])
+                        h = (h + 1) & (cap - 1);
+                slots[h] = i + 1;
+        }
+        free(ix->slots);
+        ix->slots = slots;
+        ix->cap = cap;
+        return 0;
+}
+
+/* Finds or appends the cell (kind, period, event, country); *at receives its
+ * index. An index, not a pointer: appending may move r->cells. */
+static int cell_get(struct dc_result *r, size_t *cap, struct cell_index *ix,
+                    Nmo__Hub__CellKind kind, uint32_t period, const char *event,
+                    const char *country, size_t *at)
 {
         struct dc_cell *c;
+        size_t h;
 
-        for (size_t i = 0; i < r->ncells; i++) {
-                c = &r->cells[i];
-                if (c->kind == kind && c->period == period && strcmp(c->event, event) == 0 &&
-                    strcmp(c->country, country) == 0)
-                        return c;
+        /* At most half full, so probes stay short. */
+        if (2 * (r->ncells + 1) > ix->cap && index_grow(ix, r) < 0)
+                return -ENOMEM;
+        h = (size_t)cell_hash(kind, period, event, country) & (ix->cap - 1);
+        while (ix->slots[h]) {
+                if (cell_is(&r->cells[ix->slots[h] - 1], kind, period, event, country)) {
+                        *at = ix->slots[h] - 1;
+                        return 0;
+                }
+                h = (h + 1) & (ix->cap - 1);
         }
         if (r->ncells == *cap) {
                 size_t ncap = *cap ? *cap * 2 : 32;
                 struct dc_cell *grown = realloc(r->cells, ncap * sizeof(*grown));
 
                 if (!grown)
-                        return NULL;
+                        return -ENOMEM;
                 r->cells = grown;
                 *cap = ncap;
         }
+        *at = r->ncells;
+        ix->slots[h] = r->ncells + 1;
         c = &r->cells[r->ncells++];
         memset(c, 0, sizeof(*c));
         c->kind = kind;
         c->period = period;
         strncpy(c->event, event, sizeof(c->event) - 1);
         strncpy(c->country, country, sizeof(c->country) - 1);
-        return c;
+        return 0;
 }
 
 static int cell_add(struct dc_cell *c, size_t i)
@@ -87,23 +147,28 @@ static struct part *parts_of(const struct dc_contrib *c, struct dc_cell *const *
         if (!p)
                 return NULL;
         for (size_t s = 0; s < nset; s++) {
-                size_t first = n;
+                size_t first = n, w;
 
                 for (size_t i = 0; i < set[s]->nidx; i++) {
                         const struct dc_contrib *x = &c[set[s]->idx[i]];
-                        size_t j;
 
-                        for (j = first; j < n; j++)
-                                if (memcmp(p[j].reporter, x->reporter, DC_PSEUDONYM_BYTES) == 0)
-                                        break;
-                        if (j == n) {
-                                p[n].reporter = x->reporter;
-                                p[n].volume = x->volume_t;
-                                n++;
-                        } else if (x->volume_t > p[j].volume) {
-                                p[j].volume = x->volume_t;
+                        p[n].reporter = x->reporter;
+                        p[n].volume = x->volume_t;
+                        n++;
+                }
+                /* Within the cell: one part per reporter, its largest volume. */
+                qsort(p + first, n - first, sizeof(*p), part_cmp);
+                w = first;
+                for (size_t i = first; i < n; i++) {
+                        if (w > first && memcmp(p[w - 1].reporter, p[i].reporter,
+                                                DC_PSEUDONYM_BYTES) == 0) {
+                                if (p[i].volume > p[w - 1].volume)
+                                        p[w - 1].volume = p[i].volume;
+                        } else {
+                                p[w++] = p[i];
                         }
                 }
+                n = w;
         }
         /* Merge the same reporter across cells. */
         qsort(p, n, sizeof(*p), part_cmp);
@@ -432,29 +497,33 @@ static int secondary_pass(const struct dc_contrib *c, struct dc_result *r,
 
 /* Distinct reporters of high or critical severity in week and the week before
  * (when that week is in the same month). */
+static int reporter_cmp(const void *a, const void *b)
+{
+        return memcmp(*(const uint8_t *const *)a, *(const uint8_t *const *)b, DC_PSEUDONYM_BYTES);
+}
+
 static uint32_t reporters_high(const struct dc_contrib *c, size_t n, uint32_t week,
                                uint32_t month)
 {
-        uint32_t prev = period_week_prev(week);
-        const uint8_t **seen = calloc(n ? n : 1, sizeof(*seen));
-        uint32_t count = 0;
+        uint32_t prev = period_week_prev(week), count = 0;
+        bool prev_in = period_month_of_week(prev) == month;
+        const uint8_t **who = calloc(n ? n : 1, sizeof(*who));
+        size_t k = 0;
 
-        if (!seen)
+        if (!who)
                 return 0;
         for (size_t i = 0; i < n; i++) {
-                bool dup = false;
-
                 if (c[i].severity[NMO__SEVERITY__SEVERITY_HIGH] +
                             c[i].severity[NMO__SEVERITY__SEVERITY_CRITICAL] == 0)
                         continue;
-                if (c[i].week != week && !(c[i].week == prev && period_month_of_week(prev) == month))
-                        continue;
-                for (uint32_t j = 0; j < count && !dup; j++)
-                        dup = memcmp(seen[j], c[i].reporter, DC_PSEUDONYM_BYTES) == 0;
-                if (!dup)
-                        seen[count++] = c[i].reporter;
+                if (c[i].week == week || (prev_in && c[i].week == prev))
+                        who[k++] = c[i].reporter;
         }
-        free(seen);
+        qsort(who, k, sizeof(*who), reporter_cmp);
+        for (size_t i = 0; i < k; i++)
+                if (i == 0 || memcmp(who[i - 1], who[i], DC_PSEUDONYM_BYTES) != 0)
+                        count++;
+        free(who);
         return count;
 }
 
@@ -462,6 +531,7 @@ int dc_compute(const struct dc_contrib *c, size_t n, uint32_t month, const struc
                struct dc_result *out)
 {
         struct dc_result r = { NULL, 0 };
+        struct cell_index ix = { NULL, 0 };
         size_t cap = 0;
         int ret = -ENOMEM;
 
@@ -470,22 +540,23 @@ int dc_compute(const struct dc_contrib *c, size_t n, uint32_t month, const struc
             p->dominance_k < 1 || p->dominance_k > 100)
                 return -EINVAL;
         for (size_t i = 0; i < n; i++) {
-                struct dc_cell *cells[4];
+                size_t at[4];
 
-                if (period_month_of_week(c[i].week) != month)
-                        return -EINVAL;
-                cells[0] = cell_get(&r, &cap, NMO__HUB__CELL_KIND__CELL_EVENT_WEEK, c[i].week,
-                                    c[i].event, "");
-                cells[1] = cells[0] ? cell_get(&r, &cap, NMO__HUB__CELL_KIND__CELL_MATERIAL_WEEK,
-                                               c[i].week, "", "") : NULL;
-                cells[2] = cells[1] ? cell_get(&r, &cap, NMO__HUB__CELL_KIND__CELL_EVENT_MONTH,
-                                               month, c[i].event, "") : NULL;
-                cells[3] = cells[2] ? cell_get(&r, &cap, NMO__HUB__CELL_KIND__CELL_COUNTRY_WEEK,
-                                               c[i].week, "", c[i].country) : NULL;
-                if (!cells[3])
+                if (period_month_of_week(c[i].week) != month) {
+                        ret = -EINVAL;
+                        goto fail;
+                }
+                if (cell_get(&r, &cap, &ix, NMO__HUB__CELL_KIND__CELL_EVENT_WEEK, c[i].week,
+                             c[i].event, "", &at[0]) < 0 ||
+                    cell_get(&r, &cap, &ix, NMO__HUB__CELL_KIND__CELL_MATERIAL_WEEK, c[i].week, "",
+                             "", &at[1]) < 0 ||
+                    cell_get(&r, &cap, &ix, NMO__HUB__CELL_KIND__CELL_EVENT_MONTH, month, c[i].event,
+                             "", &at[2]) < 0 ||
+                    cell_get(&r, &cap, &ix, NMO__HUB__CELL_KIND__CELL_COUNTRY_WEEK, c[i].week, "",
+                             c[i].country, &at[3]) < 0)
                         goto fail;
                 for (int k = 0; k < 4; k++)
-                        if (cell_add(cells[k], i) < 0)
+                        if (cell_add(&r.cells[at[k]], i) < 0)
                                 goto fail;
         }
         for (size_t i = 0; i < r.ncells; i++) {
@@ -537,10 +608,13 @@ int dc_compute(const struct dc_contrib *c, size_t n, uint32_t month, const struc
                         }
                 }
         }
-        qsort(r.cells, r.ncells, sizeof(*r.cells), cell_order);
+        if (r.ncells)
+                qsort(r.cells, r.ncells, sizeof(*r.cells), cell_order);
+        free(ix.slots);
         *out = r;
         return 0;
 fail:
+        free(ix.slots);
         dc_result_free(&r);
         return ret < 0 ? ret : -ENOMEM;
 }

@@ -2,6 +2,7 @@
 #include "server.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,10 +30,9 @@
 #define HUB_REPORT_MS 60000
 /* How often epochs are checked for closing and stale readers cleared. */
 #define HUB_HOUSEKEEPING_MS 60000
-/* Longest a change waits before the analytics store shows it, and how soon
- * it shows once the queue is drained. */
+/* Longest a change waits before the analytics store shows it. One write
+ * covers every material that changed, so the cost of its sync is shared. */
 #define HUB_FLUSH_MS 500
-#define HUB_FLUSH_IDLE_MS 50
 /* A new subscriber receives the alerts of this many days. */
 #define HUB_ALERT_CATCHUP_DAYS 30
 
@@ -241,6 +241,122 @@ static uint64_t member_changes(struct hub_store *st)
         return hub_store_read(st, read_member_changes, v) == 0 ? v[0] : 0;
 }
 
+/* The aggregation thread: recomputes what changed and closes epochs, away
+ * from the loop that answers members, so a recomputation never delays a
+ * receipt. New alerts go to the loop over an inproc PAIR, one frame each,
+ * since only the loop may use the feed socket. */
+#define AGGREGATOR_ENDPOINT "inproc://nmo-hub-aggregator"
+
+struct aggregator {
+        struct hub_aggregate *ag;
+        void *ctx;
+        pthread_t thread;
+        pthread_mutex_t lock;
+        pthread_cond_t wake;
+        bool stop;
+        bool started;
+};
+
+static void aggregator_send(void *pair, struct hub_alert_out *alerts, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                if (zmq_send(pair, alerts[i].signed_alert, alerts[i].len, 0) < 0)
+                        log_warn("alert not handed over: %s", zmq_strerror(errno));
+        hub_alert_out_free(alerts, n);
+}
+
+static void *aggregator_thread(void *arg)
+{
+        struct aggregator *a = arg;
+        struct hub_alert_out *alerts = NULL;
+        uint64_t last_housekeeping = util_mono_ms();
+        size_t nalerts = 0;
+        void *pair = zmq_socket(a->ctx, ZMQ_PAIR);
+        int linger = 2000;
+        bool stop = false;
+
+        if (!pair || zmq_setsockopt(pair, ZMQ_LINGER, &linger, sizeof(linger)) < 0 ||
+            zmq_connect(pair, AGGREGATOR_ENDPOINT) < 0) {
+                log_error("aggregation thread cannot reach the hub loop: %s",
+                          zmq_strerror(errno));
+                if (pair)
+                        zmq_close(pair);
+                return NULL;
+        }
+        while (!stop) {
+                struct timespec until;
+
+                clock_gettime(CLOCK_REALTIME, &until);
+                until.tv_nsec += (long)HUB_FLUSH_MS * 1000000L;
+                until.tv_sec += until.tv_nsec / 1000000000L;
+                until.tv_nsec %= 1000000000L;
+                pthread_mutex_lock(&a->lock);
+                if (!a->stop)
+                        (void)pthread_cond_timedwait(&a->wake, &a->lock, &until);
+                stop = a->stop;
+                pthread_mutex_unlock(&a->lock);
+                /* Also when stopping: what was committed reaches the store. */
+                if (hub_aggregate_flush(a->ag, util_now_ms(), &alerts, &nalerts) < 0)
+                        log_warn("analytics update deferred; will retry");
+                aggregator_send(pair, alerts, nalerts);
+                if (!stop && util_mono_ms() - last_housekeeping >= HUB_HOUSEKEEPING_MS) {
+                        if (hub_aggregate_housekeeping(a->ag, util_now_ms(), false, &alerts,
+                                                       &nalerts) < 0)
+                                log_warn("housekeeping failed; will retry");
+                        aggregator_send(pair, alerts, nalerts);
+                        last_housekeeping = util_mono_ms();
+                }
+        }
+        zmq_close(pair);
+        return NULL;
+}
+
+static int aggregator_start(struct aggregator *a, void *ctx, struct hub_aggregate *ag)
+{
+        memset(a, 0, sizeof(*a));
+        a->ag = ag;
+        a->ctx = ctx;
+        pthread_mutex_init(&a->lock, NULL);
+        pthread_cond_init(&a->wake, NULL);
+        if (pthread_create(&a->thread, NULL, aggregator_thread, a) != 0)
+                return -EAGAIN;
+        a->started = true;
+        return 0;
+}
+
+/* Asks for a last flush and waits for the thread to end. */
+static void aggregator_stop(struct aggregator *a)
+{
+        if (!a->started)
+                return;
+        pthread_mutex_lock(&a->lock);
+        a->stop = true;
+        pthread_cond_signal(&a->wake);
+        pthread_mutex_unlock(&a->lock);
+        pthread_join(a->thread, NULL);
+        a->started = false;
+}
+
+/* Publishes every alert the aggregation thread handed over. */
+static void feed_forward(void *pair, void *feed)
+{
+        zmq_msg_t m;
+
+        for (;;) {
+                zmq_msg_init(&m);
+                if (zmq_msg_recv(&m, pair, ZMQ_DONTWAIT) < 0) {
+                        zmq_msg_close(&m);
+                        return;
+                }
+                if (feed && (zmq_send(feed, ALERT_TOPIC, strlen(ALERT_TOPIC),
+                                      ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+                             zmq_send(feed, zmq_msg_data(&m), zmq_msg_size(&m),
+                                      ZMQ_DONTWAIT) < 0))
+                        log_warn("alert not published: %s", zmq_strerror(errno));
+                zmq_msg_close(&m);
+        }
+}
+
 static int block_signals(sigset_t *set)
 {
         sigemptyset(set);
@@ -266,7 +382,8 @@ int hub_serve(const char *hub_dir, const struct hub_config *cfg)
         struct counters c = { 0, 0 };
         void *ctx = NULL, *router = NULL, *feed = NULL;
         char err[512], *key_path = NULL, *an_path = NULL;
-        uint64_t last_flush = util_mono_ms(), last_housekeeping = util_mono_ms();
+        struct aggregator agg = { 0 };
+        void *pair = NULL;
         uint64_t changes = 0;
         uint64_t last_report = util_mono_ms(), reported_batches = 0;
         bool stopping = false;
@@ -362,20 +479,31 @@ int hub_serve(const char *hub_dir, const struct hub_config *cfg)
                 r = -EADDRINUSE;
                 goto out;
         }
+        pair = zmq_socket(ctx, ZMQ_PAIR);
+        if (!pair || zmq_bind(pair, AGGREGATOR_ENDPOINT) < 0) {
+                r = -errno;
+                log_error("cannot set up the aggregation thread: %s", zmq_strerror(errno));
+                goto out;
+        }
+        r = aggregator_start(&agg, ctx, ag);
+        if (r < 0) {
+                log_error("cannot start the aggregation thread");
+                goto out;
+        }
         changes = member_changes(st);
         log_info("serving on %s, alert feed on %s (hub directory %s)", cfg->listen,
                  cfg->alerts_listen, hub_dir);
 
         while (!stopping) {
-                zmq_pollitem_t polls[3] = {
+                zmq_pollitem_t polls[4] = {
                         { router, 0, ZMQ_POLLIN, 0 },
                         { NULL, sfd, ZMQ_POLLIN, 0 },
                         { feed, 0, ZMQ_POLLIN, 0 },
+                        { pair, 0, ZMQ_POLLIN, 0 },
                 };
                 size_t n = 0;
-                uint64_t now;
 
-                if (zmq_poll(polls, 3, HUB_FLUSH_MS) < 0) {
+                if (zmq_poll(polls, 4, 1000) < 0) {
                         if (errno == EINTR)
                                 continue;
                         r = -errno;
@@ -412,27 +540,12 @@ int hub_serve(const char *hub_dir, const struct hub_config *cfg)
                                 zmq_msg_close(&slots[i].body);
                         }
                 }
-                now = util_mono_ms();
-                /* The analytics store follows within HUB_FLUSH_MS, and at once
-                 * when the hub is idle or stopping. */
-                if (n == 0 || stopping || now - last_flush >= HUB_FLUSH_MS ||
-                    (n < cfg->limits.batch && now - last_flush >= HUB_FLUSH_IDLE_MS)) {
-                        if (hub_aggregate_flush(ag, util_now_ms(), &alerts, &nalerts) < 0)
-                                log_warn("analytics update deferred; will retry");
-                        publish_and_free(feed, alerts, nalerts);
-                        last_flush = now;
-                }
+                if (polls[3].revents & ZMQ_POLLIN)
+                        feed_forward(pair, feed);
                 if (polls[2].revents & ZMQ_POLLIN && feed_subscribed(feed) &&
                     hub_aggregate_recent_alerts(ag, util_now_ms(), HUB_ALERT_CATCHUP_DAYS,
                                                 &alerts, &nalerts) == 0)
                         publish_and_free(feed, alerts, nalerts);
-                if (now - last_housekeeping >= HUB_HOUSEKEEPING_MS) {
-                        if (hub_aggregate_housekeeping(ag, util_now_ms(), false, &alerts,
-                                                       &nalerts) < 0)
-                                log_warn("housekeeping failed; will retry");
-                        publish_and_free(feed, alerts, nalerts);
-                        last_housekeeping = now;
-                }
                 /* A suspension or revocation ends every subscription: all
                  * subscribers reconnect through ZAP, and the refused stay out. */
                 if (member_changes(st) != changes) {
@@ -467,6 +580,12 @@ int hub_serve(const char *hub_dir, const struct hub_config *cfg)
                 r = 0;
         }
 out:
+        /* The last flush, then its alerts, before the feed closes. */
+        aggregator_stop(&agg);
+        if (pair) {
+                feed_forward(pair, feed);
+                zmq_close(pair);
+        }
         if (feed)
                 zmq_close(feed);
         if (router)
