@@ -50,6 +50,7 @@ struct incoming {
         uint8_t *signed_receipt;
         size_t signed_len;
         bool duplicate;
+        bool former_key;        /* names another payload key than ours */
 };
 
 struct agent {
@@ -319,12 +320,15 @@ static int check_reply(struct agent *a, const uint8_t *data, size_t len, struct 
                 r = -EBADMSG;
                 goto fail;
         }
-        signal_id_hex(in->receipt.signal_id, hex);
-        if (sodium_memcmp(in->receipt.member_key, a->node->member->pub.payload,
-                          KEYS_KEY_BYTES) != 0) {
-                log_warn("receipt for signal %s names another member's key; ignored", hex);
-                r = -EBADMSG;
-                goto fail;
+        /* Another key than ours: the outbox applies it only to an envelope a
+         * key rotation replaced that was sealed with that key (a signal the hub
+         * stored before the rotation); anything else is refused there. */
+        in->former_key = sodium_memcmp(in->receipt.member_key, a->node->member->pub.payload,
+                                       KEYS_KEY_BYTES) != 0;
+        if (in->former_key) {
+                signal_id_hex(in->receipt.signal_id, hex);
+                log_debug("receipt for signal %s names a key other than ours; checking it "
+                          "against the envelopes replaced by key rotations", hex);
         }
         return 0;
 fail:
@@ -365,6 +369,7 @@ static int handle_replies(struct agent *a)
                 a->batch[i].signed_receipt = a->incoming[i].signed_receipt;
                 a->batch[i].signed_len = a->incoming[i].signed_len;
                 a->batch[i].duplicate = a->incoming[i].duplicate;
+                a->batch[i].former_key = a->incoming[i].former_key;
         }
         r = outbox_apply_receipts(a->ob, a->batch, n, util_now_ms(), &a->bo, a->results);
         if (r < 0) {
@@ -400,6 +405,10 @@ static int handle_replies(struct agent *a)
                 case -EPROTO:
                         log_warn("receipt for signal %s does not match the stored envelope; "
                                  "ignored", hex);
+                        break;
+                case -EKEYREJECTED:
+                        log_warn("receipt for signal %s names another member's key; ignored",
+                                 hex);
                         break;
                 default:
                         log_warn("receipt for signal %s not recorded: %s", hex,

@@ -29,6 +29,9 @@ static const char run_help[] =
         "  -q, --quiet            errors only\n"
         "  -h, --help             show this help\n"
         "\n"
+        "Refuses to start while a key rotation is unfinished (DIR/keys/member.key.next\n"
+        "exists): finish it with nmo-node rotate-keys first.\n"
+        "\n"
         "Delivery limits are set in DIR/node.conf ([delivery] window, reply_timeout_ms,\n"
         "retry_min_ms, retry_max_ms).\n"
         "\n"
@@ -93,6 +96,17 @@ int cmd_run(int argc, char **argv)
 
         if (node_new(&n, dir) < 0)
                 return cli_fail("out of memory");
+        /* Half-way through a rotation the hub may hold the new keys while
+         * member.key is still the old one; rotate-keys sorts that out. */
+        r = node_rotation_pending(n);
+        if (r != 0) {
+                if (r > 0)
+                        cli_fail("a key rotation is unfinished: run nmo-node rotate-keys --dir %s",
+                                 dir);
+                else
+                        cli_fail("%s: %s", n->member_key_next_path, strerror(-r));
+                goto out;
+        }
         r = node_load(n, NODE_LOAD_CONFIG | NODE_LOAD_KEYS, err, sizeof(err));
         if (r < 0) {
                 cli_fail("%s%s", err, r == -ENOENT ? " (run `nmo-node init` first)" : "");

@@ -350,7 +350,18 @@ int cmd_submit(int argc, char **argv)
                                  strerror(-r));
                         goto out;
                 }
-                r = outbox_put_batch(ob, items, b.n, util_now_ms());
+                r = outbox_put_sealed(ob, items, b.n, util_now_ms(), n->member->pub.payload);
+                if (r == -ESTALE) {
+                        /* A rotation re-sealed the outbox after this command
+                         * loaded the keys: these envelopes carry the old ones. */
+                        cli_fail("%s: the member keys were rotated meanwhile; nothing queued. %s",
+                                 n->outbox_path,
+                                 node_rotation_pending(n) > 0
+                                         ? "Finish the rotation with nmo-node rotate-keys, "
+                                           "then submit again."
+                                         : "Submit again.");
+                        goto out;
+                }
                 if (r < 0) {
                         cli_fail("%s: cannot queue: %s; nothing queued", n->outbox_path,
                                  r == -EEXIST ? "a signal id is already in the outbox"

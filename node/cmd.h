@@ -9,3 +9,4 @@ int cmd_run(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_vocabulary(int argc, char **argv);
 int cmd_alerts(int argc, char **argv);
+int cmd_rotate(int argc, char **argv);

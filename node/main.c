@@ -21,6 +21,7 @@ static const struct command {
         { "run", cmd_run, "deliver queued signals to the hub and record its receipts" },
         { "status", cmd_status, "show queued, in-flight, delivered and rejected signals" },
         { "alerts", cmd_alerts, "show the hub's signed alerts, or follow them as they come" },
+        { "rotate-keys", cmd_rotate, "replace this member's keys; the hub switches at once" },
         { "vocabulary", cmd_vocabulary, "list the material, event and country ids" },
 };
 

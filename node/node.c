@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 int node_new(struct node **ret, const char *dir)
@@ -19,11 +20,13 @@ int node_new(struct node **ret, const char *dir)
         n->conf_path = util_path(dir, "node.conf");
         n->keys_dir = util_path(dir, "keys");
         n->member_key_path = util_path(dir, "keys/member.key");
+        n->member_key_next_path = util_path(dir, "keys/member.key.next");
         n->member_pub_path = util_path(dir, "keys/member.pub");
         n->hub_pub_path = util_path(dir, "keys/hub.pub");
         n->outbox_path = util_path(dir, "outbox");
         if (!n->dir || !n->conf_path || !n->keys_dir || !n->member_key_path ||
-            !n->member_pub_path || !n->hub_pub_path || !n->outbox_path) {
+            !n->member_key_next_path || !n->member_pub_path || !n->hub_pub_path ||
+            !n->outbox_path) {
                 node_free(n);
                 return -ENOMEM;
         }
@@ -52,6 +55,8 @@ int node_load(struct node *n, unsigned int flags, char *err, size_t errlen)
                         snprintf(err, errlen, "%s: not a member key file", n->member_key_path);
                         return -EINVAL;
                 }
+        }
+        if (flags & (NODE_LOAD_KEYS | NODE_LOAD_HUB)) {
                 r = keys_load_public(&n->hub, n->hub_pub_path, err, errlen);
                 if (r < 0)
                         return r;
@@ -72,10 +77,20 @@ void node_free(struct node *n)
         free(n->conf_path);
         free(n->keys_dir);
         free(n->member_key_path);
+        free(n->member_key_next_path);
         free(n->member_pub_path);
         free(n->hub_pub_path);
         free(n->outbox_path);
         free(n);
+}
+
+int node_rotation_pending(const struct node *n)
+{
+        struct stat st;
+
+        if (lstat(n->member_key_next_path, &st) == 0)
+                return 1;
+        return errno == ENOENT ? 0 : -errno;
 }
 
 int node_agent_endpoint(const struct node *n, char **ret)

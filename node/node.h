@@ -3,6 +3,8 @@
  *
  *   DIR/node.conf          configuration (node-config.h)
  *   DIR/keys/member.key    the member's secret keys (0600)
+ *   DIR/keys/member.key.next  the new secret keys of an unfinished key rotation
+ *                          (nmo-node rotate-keys); `run` refuses to start with it
  *   DIR/keys/member.pub    the member's public bundle, for the hub operator
  *   DIR/keys/hub.pub       the hub's public bundle
  *   DIR/outbox/            the outbox (outbox.h)
@@ -20,6 +22,7 @@ struct node {
         char *conf_path;
         char *keys_dir;
         char *member_key_path;
+        char *member_key_next_path;
         char *member_pub_path;
         char *hub_pub_path;
         char *outbox_path;
@@ -31,15 +34,21 @@ struct node {
 enum node_load_flags {
         NODE_LOAD_CONFIG = 1U << 0,
         NODE_LOAD_KEYS = 1U << 1,
+        /* The hub public bundle alone (NODE_LOAD_KEYS includes it). */
+        NODE_LOAD_HUB = 1U << 2,
 };
 
 /* Builds the paths of directory dir (nothing is read). Free with node_free(). */
 NMO_WUR int node_new(struct node **ret, const char *dir);
 
-/* Loads what flags name: node.conf, and the member secret and hub public keys
- * (the hub bundle must have role hub). On failure err holds one line naming
- * the file. */
+/* Loads what flags name: node.conf, the member secret keys, and the hub public
+ * keys (the hub bundle must have role hub). On failure err holds one line
+ * naming the file. */
 NMO_WUR int node_load(struct node *n, unsigned int flags, char *err, size_t errlen);
+
+/* Does DIR/keys/member.key.next exist, i.e. is a key rotation unfinished?
+ * 1 yes, 0 no, or a negative errno when it cannot be told. */
+NMO_WUR int node_rotation_pending(const struct node *n);
 
 /* Wipes the secret keys and frees; accepts NULL. */
 void node_free(struct node *n);

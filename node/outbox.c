@@ -26,6 +26,7 @@
 #define META_MAX 1024
 
 static const char meta_hub_error[] = "last_hub_error";
+static const char meta_sealing_key[] = "sealing_key";
 
 struct outbox {
         MDB_env *env;
@@ -87,9 +88,19 @@ static int record_decode(const MDB_val *v, Nmo__Node__Record **ret)
             rec->envelope.len == 0 || rec->envelope.len > ENVELOPE_MAX || !rec->has_state ||
             rec->state < NMO__NODE__STATE__STATE_QUEUED ||
             rec->state > NMO__NODE__STATE__STATE_REJECTED ||
-            (rec->has_signed_receipt && rec->signed_receipt.len > RECEIPT_MAX)) {
+            (rec->has_signed_receipt && rec->signed_receipt.len > RECEIPT_MAX) ||
+            rec->n_former > OUTBOX_FORMER_MAX) {
                 nmo__node__record__free_unpacked(rec, NULL);
                 return -EBADMSG;
+        }
+        for (size_t i = 0; i < rec->n_former; i++) {
+                const Nmo__Node__FormerEnvelope *f = rec->former[i];
+
+                if (!f->has_hash || f->hash.len != ENVELOPE_HASH_BYTES || !f->has_member_key ||
+                    f->member_key.len != OUTBOX_KEY_BYTES) {
+                        nmo__node__record__free_unpacked(rec, NULL);
+                        return -EBADMSG;
+                }
         }
         *ret = rec;
         return 0;
@@ -364,7 +375,24 @@ struct put_ctx {
         const struct outbox_new *items;
         size_t n;
         uint64_t now_ms;
+        const uint8_t *member_pk;       /* NULL: not checked */
 };
+
+/* Is member_pk the key the outbox's envelopes are sealed with? Yes when no
+ * key rotation has recorded one. 0, -ESTALE, or an LMDB failure. */
+static int check_sealing_key(struct outbox *ob, MDB_txn *txn, const uint8_t *member_pk)
+{
+        MDB_val k = { sizeof(meta_sealing_key) - 1, (void *)meta_sealing_key }, v;
+        int rc = mdb_get(txn, ob->meta, &k, &v);
+
+        if (rc == MDB_NOTFOUND)
+                return 0;
+        if (rc)
+                return db_errno(rc);
+        if (v.mv_size != OUTBOX_KEY_BYTES)
+                return -EBADMSG;
+        return sodium_memcmp(v.mv_data, member_pk, OUTBOX_KEY_BYTES) == 0 ? 0 : -ESTALE;
+}
 
 static int put_fn(struct outbox *ob, MDB_txn *txn, void *userdata)
 {
@@ -374,6 +402,11 @@ static int put_fn(struct outbox *ob, MDB_txn *txn, void *userdata)
         uint64_t last = 0;
         int rc, r;
 
+        if (ctx->member_pk) {
+                r = check_sealing_key(ob, txn, ctx->member_pk);
+                if (r < 0)
+                        return r;
+        }
         rc = mdb_cursor_open(txn, ob->records, &cur);
         if (rc)
                 return db_errno(rc);
@@ -422,9 +455,10 @@ static int put_fn(struct outbox *ob, MDB_txn *txn, void *userdata)
         return 0;
 }
 
-int outbox_put_batch(struct outbox *ob, const struct outbox_new *items, size_t n, uint64_t now_ms)
+static int put_checked(struct outbox *ob, const struct outbox_new *items, size_t n,
+                       uint64_t now_ms, const uint8_t *member_pk)
 {
-        struct put_ctx ctx = { items, n, now_ms };
+        struct put_ctx ctx = { items, n, now_ms, member_pk };
 
         if (ob->readonly)
                 return -EROFS;
@@ -435,6 +469,19 @@ int outbox_put_batch(struct outbox *ob, const struct outbox_new *items, size_t n
         if (n == 0)
                 return 0;
         return outbox_write(ob, put_fn, &ctx);
+}
+
+int outbox_put_batch(struct outbox *ob, const struct outbox_new *items, size_t n, uint64_t now_ms)
+{
+        return put_checked(ob, items, n, now_ms, NULL);
+}
+
+int outbox_put_sealed(struct outbox *ob, const struct outbox_new *items, size_t n,
+                      uint64_t now_ms, const uint8_t *member_pk)
+{
+        if (!member_pk)
+                return -EINVAL;
+        return put_checked(ob, items, n, now_ms, member_pk);
 }
 
 void outbox_due_free(struct outbox_due *due, size_t n)
@@ -655,8 +702,22 @@ struct apply_ctx {
         int *results;
 };
 
+/* Is rc the hub's receipt for one of the envelopes a key rotation replaced in
+ * rec: the same hash, sealed with the key the receipt names? */
+static bool former_match(const Nmo__Node__Record *rec, const struct receipt *rc)
+{
+        for (size_t i = 0; i < rec->n_former; i++) {
+                const Nmo__Node__FormerEnvelope *f = rec->former[i];
+
+                if (sodium_memcmp(f->hash.data, rc->envelope_hash, ENVELOPE_HASH_BYTES) == 0 &&
+                    sodium_memcmp(f->member_key.data, rc->member_key, OUTBOX_KEY_BYTES) == 0)
+                        return true;
+        }
+        return false;
+}
+
 /* Applies one receipt inside the transaction. Returns the per-receipt result
- * (0, -ENOENT, -EALREADY, -EPROTO, -EBADMSG) or, for failures of the
+ * (0, -ENOENT, -EALREADY, -EPROTO, -EKEYREJECTED, -EBADMSG) or, for failures of the
  * transaction itself, sets *fatal. */
 static int apply_one(struct outbox *ob, MDB_txn *txn, const struct apply_ctx *ctx,
                      const struct outbox_receipt *or, int *fatal)
@@ -688,10 +749,17 @@ static int apply_one(struct outbox *ob, MDB_txn *txn, const struct apply_ctx *ct
                 r = -EALREADY;
                 goto out;
         }
-        envelope_hash(rec->envelope.data, rec->envelope.len, hash);
-        if (sodium_memcmp(hash, rc->envelope_hash, sizeof(hash)) != 0) {
-                r = -EPROTO;
-                goto out;
+        if (or->former_key) {
+                if (!former_match(rec, rc)) {
+                        r = -EKEYREJECTED;
+                        goto out;
+                }
+        } else {
+                envelope_hash(rec->envelope.data, rec->envelope.len, hash);
+                if (sodium_memcmp(hash, rc->envelope_hash, sizeof(hash)) != 0) {
+                        r = -EPROTO;
+                        goto out;
+                }
         }
         copy = *rec;
         if (rc->status == NMO__RECEIPT_STATUS__RECEIPT_REJECTED &&
@@ -784,6 +852,129 @@ int outbox_apply_receipts(struct outbox *ob, const struct outbox_receipt *rs, si
         if (n == 0)
                 return 0;
         return outbox_write(ob, apply_fn, &ctx);
+}
+
+struct reseal_ctx {
+        const uint8_t *old_pk;
+        const uint8_t *new_pk;
+        outbox_reseal_fn fn;
+        void *userdata;
+        size_t resealed;
+        size_t kept;
+};
+
+/* Replaces the envelope of record seq (loaded as rec) by out, remembering the
+ * old one when it had been sent. */
+static int reseal_store(struct outbox *ob, MDB_txn *txn, const struct reseal_ctx *ctx,
+                        uint64_t seq, const Nmo__Node__Record *rec, uint8_t *out, size_t out_len)
+{
+        Nmo__Node__FormerEnvelope fresh = NMO__NODE__FORMER_ENVELOPE__INIT;
+        Nmo__Node__FormerEnvelope *list[OUTBOX_FORMER_MAX];
+        Nmo__Node__Record copy = *rec;
+        uint8_t hash[ENVELOPE_HASH_BYTES];
+        size_t keep;
+
+        copy.envelope.data = out;
+        copy.envelope.len = out_len;
+        if (rec->attempts > 0) {
+                /* The hub may hold the old one: keep what identifies its receipt. */
+                envelope_hash(rec->envelope.data, rec->envelope.len, hash);
+                fresh.has_hash = 1;
+                fresh.hash.data = hash;
+                fresh.hash.len = sizeof(hash);
+                fresh.has_member_key = 1;
+                fresh.member_key.data = (uint8_t *)ctx->old_pk;
+                fresh.member_key.len = OUTBOX_KEY_BYTES;
+                keep = rec->n_former < OUTBOX_FORMER_MAX ? rec->n_former : OUTBOX_FORMER_MAX - 1;
+                for (size_t i = 0; i < keep; i++)
+                        list[i] = rec->former[rec->n_former - keep + i];
+                list[keep] = &fresh;
+                copy.n_former = keep + 1;
+                copy.former = list;
+        }
+        return record_store(ob, txn, seq, &copy);
+}
+
+static int reseal_fn(struct outbox *ob, MDB_txn *txn, void *userdata)
+{
+        struct reseal_ctx *ctx = userdata;
+        MDB_val mk = { sizeof(meta_sealing_key) - 1, (void *)meta_sealing_key };
+        MDB_val mv = { OUTBOX_KEY_BYTES, (void *)ctx->new_pk };
+        MDB_cursor *cur = NULL;
+        MDB_val k, v;
+        int rc, r = 0;
+
+        ctx->resealed = ctx->kept = 0;
+        rc = mdb_cursor_open(txn, ob->pending, &cur);
+        if (rc)
+                return db_errno(rc);
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+                Nmo__Node__Record *rec = NULL;
+                uint8_t *out = NULL;
+                size_t out_len = 0;
+                uint64_t seq;
+
+                if (k.mv_size != SEQ_BYTES)
+                        continue;
+                seq = get_be64(k.mv_data);
+                r = record_load(ob, txn, seq, &rec);
+                if (r < 0) {
+                        log_warn("outbox record %llu is unreadable (%s); left as it is",
+                                 (unsigned long long)seq, strerror(-r));
+                        r = 0;
+                        continue;
+                }
+                if (rec->state != NMO__NODE__STATE__STATE_QUEUED &&
+                    rec->state != NMO__NODE__STATE__STATE_IN_FLIGHT) {
+                        nmo__node__record__free_unpacked(rec, NULL);
+                        continue;
+                }
+                r = ctx->fn(rec->signal_id.data, rec->envelope.data, rec->envelope.len, &out,
+                            &out_len, ctx->userdata);
+                if (r == -EALREADY) {
+                        ctx->kept++;
+                        r = 0;
+                } else if (r >= 0 && (!out || out_len == 0 || out_len > ENVELOPE_MAX)) {
+                        r = -EINVAL;
+                } else if (r >= 0) {
+                        r = reseal_store(ob, txn, ctx, seq, rec, out, out_len);
+                        if (r >= 0)
+                                ctx->resealed++;
+                }
+                free(out);
+                nmo__node__record__free_unpacked(rec, NULL);
+                if (r < 0)
+                        goto out;
+        }
+        if (rc != MDB_NOTFOUND) {
+                r = db_errno(rc);
+                goto out;
+        }
+        r = db_errno(mdb_put(txn, ob->meta, &mk, &mv, 0));
+out:
+        mdb_cursor_close(cur);
+        return r;
+}
+
+int outbox_reseal_pending(struct outbox *ob, const uint8_t *old_pk, const uint8_t *new_pk,
+                          outbox_reseal_fn fn, void *userdata, size_t *resealed, size_t *kept)
+{
+        struct reseal_ctx ctx = { old_pk, new_pk, fn, userdata, 0, 0 };
+        int r;
+
+        if (ob->readonly)
+                return -EROFS;
+        if (!old_pk || !new_pk || !fn)
+                return -EINVAL;
+        r = outbox_write(ob, reseal_fn, &ctx);
+        if (r < 0)
+                return r;
+        if (resealed)
+                *resealed = ctx.resealed;
+        if (kept)
+                *kept = ctx.kept;
+        return 0;
 }
 
 static void entry_fill(struct outbox_entry *e, uint64_t seq, const Nmo__Node__Record *rec)

@@ -6,7 +6,9 @@
  *   pending  sequence -> state (1 byte) and next attempt (8 bytes, big-endian ms),
  *            for the records still queued or in flight, so the agent's scans
  *            do not grow with the delivered history
- *   meta     name -> value ("last_hub_error": a HubError)
+ *   meta     name -> value ("last_hub_error": a HubError; "sealing_key": the
+ *            member payload public key envelopes must be sealed with, set by
+ *            a key rotation)
  *   alerts   alert id (32 hex digits) -> the hub's SignedAlert bytes, as received
  *            and verified; the highest revision of each id (proto/alert.proto)
  *
@@ -38,6 +40,10 @@ struct receipt;
 #define OUTBOX_MAP_INITIAL ((size_t)16 << 20)
 /* Largest last_error, detail and hub error texts kept. */
 #define OUTBOX_TEXT_MAX 256
+/* Length of a member payload public key (KEYS_KEY_BYTES). */
+#define OUTBOX_KEY_BYTES 32
+/* Former envelopes a record remembers across key rotations (the oldest go). */
+#define OUTBOX_FORMER_MAX 8
 
 enum outbox_state {
         OUTBOX_QUEUED = 1,
@@ -107,13 +113,18 @@ struct outbox_backoff {
 };
 
 /* A hub receipt for outbox_apply_receipts(). The caller has verified the
- * signature (receipt_verify()) and that member_key is its own; the outbox
- * checks the signal id and the envelope hash against what it stored. */
+ * signature (receipt_verify()) and compared member_key with its own; the
+ * outbox checks the signal id and the envelope hash against what it stored. */
 struct outbox_receipt {
         const struct receipt *receipt;
         const uint8_t *signed_receipt;    /* the SignedReceipt bytes, kept as proof */
         size_t signed_len;
         bool duplicate;                   /* Reply.duplicate */
+        /* member_key is not the node's current payload key. Such a receipt
+         * applies only to an envelope a key rotation replaced
+         * (outbox_reseal_pending()) that was sealed with that key and has that
+         * hash: the hub's answer to a signal it stored before the rotation. */
+        bool former_key;
 };
 
 /* A verified alert for outbox_put_alerts(). The pointers are borrowed. */
@@ -151,6 +162,15 @@ void outbox_free(struct outbox *ob);
 NMO_WUR int outbox_put_batch(struct outbox *ob, const struct outbox_new *items, size_t n,
                              uint64_t now_ms);
 
+/* As outbox_put_batch(), for envelopes sealed with the member payload key
+ * member_pk (OUTBOX_KEY_BYTES): when a key rotation has recorded another key
+ * as the one to seal with (outbox_reseal_pending()), nothing is written and
+ * the result is -ESTALE. This is how a submit that loaded the keys before a
+ * rotation finished is kept from queueing envelopes the hub would refuse; the
+ * check and the write are one transaction. */
+NMO_WUR int outbox_put_sealed(struct outbox *ob, const struct outbox_new *items, size_t n,
+                              uint64_t now_ms, const uint8_t *member_pk);
+
 /* Finds up to max queued records whose next attempt is at or before now_ms, in
  * outbox order. *ret receives a fresh array of *n entries (NULL when none),
  * which the caller frees with outbox_due_free(). Corrupt records are skipped
@@ -180,11 +200,41 @@ NMO_WUR int outbox_requeue(struct outbox *ob, const uint64_t *seqs, size_t n, ui
  * results[i] (results may be NULL) receives 0 when receipt i was applied,
  * -ENOENT when no record has its signal id, -EALREADY when the record is
  * already final, -EPROTO when its envelope hash is not that of the stored
- * envelope, -EBADMSG when the stored record is corrupt. Applying any receipt
- * clears the last hub error. Returns 0 once the transaction is committed. */
+ * envelope, -EKEYREJECTED when a former_key receipt matches none of the
+ * record's former envelopes (hash and key), -EBADMSG when the stored record
+ * is corrupt. Applying any receipt clears the last hub error. Returns 0 once
+ * the transaction is committed. */
 NMO_WUR int outbox_apply_receipts(struct outbox *ob, const struct outbox_receipt *rs, size_t n,
                                   uint64_t now_ms, const struct outbox_backoff *bo,
                                   int *results);
+
+/* Makes the replacement of one envelope for outbox_reseal_pending(): id is
+ * the record's signal id, envelope the stored frame (both valid only during
+ * the call). Returns 0 with *out set to a fresh frame (malloc(); the outbox
+ * frees it) of *out_len bytes, at most ENVELOPE_MAX; -EALREADY to keep the
+ * stored envelope as it is (sealed with the new keys already, or not one to
+ * re-seal); any other negative errno to abandon the whole transaction. */
+typedef int (*outbox_reseal_fn)(const uint8_t id[SIGNAL_ID_BYTES], const uint8_t *envelope,
+                                size_t len, uint8_t **out, size_t *out_len, void *userdata);
+
+/* Re-seals the outbox for a member key rotation, in one write transaction,
+ * all or nothing: the envelope of every queued or in-flight record is
+ * replaced by what fn makes of it; the signal id, state, attempts and times
+ * stay, and delivered and rejected records keep their envelope and receipt.
+ * A replaced envelope that had been sent (attempts > 0) is remembered by hash
+ * with old_pk, the payload key that sealed it (OUTBOX_FORMER_MAX per record),
+ * so that the hub's receipt for it still applies (struct outbox_receipt,
+ * former_key). new_pk becomes the outbox's sealing key: outbox_put_sealed()
+ * refuses envelopes sealed with any other from now on. Both keys are
+ * OUTBOX_KEY_BYTES long.
+ *
+ * Running it again is harmless: fn answers -EALREADY for what is done.
+ * resealed and kept (either may be NULL) receive the number of envelopes
+ * replaced and kept. Returns 0 once committed, or what fn or LMDB failed
+ * with. */
+NMO_WUR int outbox_reseal_pending(struct outbox *ob, const uint8_t *old_pk, const uint8_t *new_pk,
+                                  outbox_reseal_fn fn, void *userdata, size_t *resealed,
+                                  size_t *kept);
 
 /* Counts the records per state (a full scan; -EBADMSG if a record is corrupt,
  * after counting the rest). */

@@ -79,7 +79,7 @@ static void make_receipt(struct signed_receipt *sr, const uint8_t *id, const uin
 
 static struct outbox_receipt as_input(const struct signed_receipt *sr, bool duplicate)
 {
-        return (struct outbox_receipt){ &sr->r, sr->buf, sr->len, duplicate };
+        return (struct outbox_receipt){ &sr->r, sr->buf, sr->len, duplicate, false };
 }
 
 /* Copies of one record, as outbox_get() shows it. */
@@ -501,6 +501,190 @@ static void test_reopen_and_agent(void **state)
         dir = box_dir("never-created");
         assert_int_equal(outbox_open(&ro, dir, OUTBOX_READONLY, 0), -ENOENT);
         assert_int_equal(outbox_open(&ro, dir, OUTBOX_READONLY | OUTBOX_AGENT, 0), -EINVAL);
+        free(dir);
+}
+
+/* A stand-in re-sealing for outbox_reseal_pending(): "new:" and the first
+ * RESEAL_KEEP bytes; frames that start with "new:" are done already. */
+#define RESEAL_KEEP 100
+
+struct reseal_calls {
+        int calls;
+        int fail_with;          /* 0: succeed */
+};
+
+static int fake_reseal(const uint8_t id[SIGNAL_ID_BYTES], const uint8_t *env, size_t len,
+                       uint8_t **out, size_t *out_len, void *userdata)
+{
+        struct reseal_calls *rc = userdata;
+
+        (void)id;
+        rc->calls++;
+        if (rc->fail_with)
+                return rc->fail_with;
+        if (len >= 4 && memcmp(env, "new:", 4) == 0)
+                return -EALREADY;
+        assert_true(len >= RESEAL_KEEP);
+        *out = malloc(4 + RESEAL_KEEP);
+        assert_non_null(*out);
+        memcpy(*out, "new:", 4);
+        memcpy(*out + 4, env, RESEAL_KEEP);
+        *out_len = 4 + RESEAL_KEEP;
+        return 0;
+}
+
+/* A receipt as make_receipt() makes it, naming member_pk. */
+static void make_receipt_for(struct signed_receipt *sr, const uint8_t *id, const uint8_t *env,
+                             size_t env_len, const uint8_t *member_pk)
+{
+        make_receipt(sr, id, env, env_len, NMO__RECEIPT_STATUS__RECEIPT_ACCEPTED,
+                     NMO__REASON__REASON_NONE, NULL);
+        free(sr->buf);
+        memcpy(sr->r.member_key, member_pk, OUTBOX_KEY_BYTES);
+        assert_int_equal(receipt_sign(&sr->r, hub_sk->sign_sk, &sr->buf, &sr->len), 0);
+}
+
+/* A key rotation re-seals what is queued or in flight, all or nothing and
+ * idempotently; the final records keep their envelope and receipt; the old
+ * sealing key is refused from then on; the hub's receipt for an envelope it
+ * stored before the rotation still applies, and only that one. */
+static void test_reseal_pending(void **state)
+{
+        struct item it[4];
+        struct outbox_new nw[4];
+        struct outbox_due *due = NULL;
+        struct outbox *ob = NULL;
+        struct signed_receipt acc, sr;
+        struct outbox_receipt in;
+        struct reseal_calls calls = { 0, 0 };
+        uint8_t old_pk[OUTBOX_KEY_BYTES], new_pk[OUTBOX_KEY_BYTES], other_pk[OUTBOX_KEY_BYTES];
+        uint8_t renewed[4 + RESEAL_KEEP];
+        size_t n = 0, resealed = 99, kept = 99;
+        uint64_t seq, seqs[2];
+        int result = 1;
+        struct item late;
+        struct outbox_new late_nw;
+        char *dir = box_dir("reseal");
+
+        (void)state;
+        randombytes_buf(old_pk, sizeof(old_pk));
+        randombytes_buf(new_pk, sizeof(new_pk));
+        randombytes_buf(other_pk, sizeof(other_pk));
+        make_items(it, nw, 4);
+        make_items(&late, &late_nw, 1);
+        assert_int_equal(outbox_open(&ob, dir, 0, 0), 0);
+        /* Before any rotation every key is welcome. */
+        assert_int_equal(outbox_put_sealed(ob, nw, 4, 1000, old_pk), 0);
+        /* it[0] delivered, it[1] in flight, it[2] and it[3] queued. */
+        assert_int_equal(outbox_next_due(ob, util_now_ms(), 2, &due, &n), 0);
+        assert_int_equal(n, 2);
+        seqs[0] = due[0].seq;
+        seqs[1] = seq = due[1].seq;
+        outbox_due_free(due, n);
+        assert_int_equal(outbox_mark_in_flight(ob, seqs, 2), 0);
+        make_receipt_for(&acc, it[0].id, it[0].env, sizeof(it[0].env), old_pk);
+        in = as_input(&acc, false);
+        assert_int_equal(outbox_apply_receipts(ob, &in, 1, util_now_ms(), &backoff, &result), 0);
+        assert_int_equal(result, 0);
+        expect_counts(ob, 2, 1, 1, 0);
+
+        /* A failing re-seal changes nothing. */
+        calls.fail_with = -EIO;
+        assert_int_equal(outbox_reseal_pending(ob, old_pk, new_pk, fake_reseal, &calls, NULL,
+                                               NULL), -EIO);
+        for (int i = 0; i < 4; i++)
+                assert_int_equal(get(ob, it[i].id).envelope_len, sizeof(it[i].env));
+        assert_int_equal(outbox_put_sealed(ob, &late_nw, 1, 1000, old_pk), 0);
+
+        /* Re-sealed: the three pending ones (the late one too), not the delivered. */
+        calls.fail_with = 0;
+        calls.calls = 0;
+        assert_int_equal(outbox_reseal_pending(ob, old_pk, new_pk, fake_reseal, &calls,
+                                               &resealed, &kept), 0);
+        assert_int_equal(calls.calls, 4);
+        assert_int_equal(resealed, 4);
+        assert_int_equal(kept, 0);
+        assert_int_equal(get(ob, it[0].id).envelope_len, sizeof(it[0].env));
+        assert_int_equal(get(ob, it[0].id).receipt_len, acc.len);
+        assert_memory_equal(get(ob, it[0].id).receipt, acc.buf, acc.len);
+        for (int i = 1; i < 4; i++)
+                assert_int_equal(get(ob, it[i].id).envelope_len, 4 + RESEAL_KEEP);
+        assert_int_equal(get(ob, it[1].id).state, OUTBOX_IN_FLIGHT);
+        assert_int_equal(get(ob, it[1].id).attempts, 1);
+        assert_true(get(ob, it[1].id).seq == seq);
+        assert_int_equal(get(ob, it[2].id).state, OUTBOX_QUEUED);
+        assert_true(get(ob, it[2].id).queued_at_ms == 1000);
+        expect_counts(ob, 3, 1, 1, 0);
+
+        /* Again: everything is done already. */
+        calls.calls = 0;
+        assert_int_equal(outbox_reseal_pending(ob, old_pk, new_pk, fake_reseal, &calls,
+                                               &resealed, &kept), 0);
+        assert_int_equal(calls.calls, 4);
+        assert_int_equal(resealed, 0);
+        assert_int_equal(kept, 4);
+        assert_int_equal(get(ob, it[2].id).envelope_len, 4 + RESEAL_KEEP);
+
+        /* Envelopes sealed with the old key are refused now, all of a batch. */
+        make_items(&late, &late_nw, 1);
+        assert_int_equal(outbox_put_sealed(ob, &late_nw, 1, 2000, old_pk), -ESTALE);
+        assert_int_equal(outbox_put_sealed(ob, &late_nw, 1, 2000, other_pk), -ESTALE);
+        expect_counts(ob, 3, 1, 1, 0);
+        assert_int_equal(outbox_put_sealed(ob, &late_nw, 1, 2000, new_pk), 0);
+        expect_counts(ob, 4, 1, 1, 0);
+
+        /* it[2] was never sent: only a receipt for its new envelope applies. */
+        memcpy(renewed, "new:", 4);
+        memcpy(renewed + 4, it[2].env, RESEAL_KEEP);
+        make_receipt_for(&sr, it[2].id, it[2].env, sizeof(it[2].env), old_pk);
+        in = as_input(&sr, true);
+        in.former_key = true;
+        assert_int_equal(outbox_apply_receipts(ob, &in, 1, util_now_ms(), &backoff, &result), 0);
+        assert_int_equal(result, -EKEYREJECTED);
+        in.former_key = false;
+        assert_int_equal(outbox_apply_receipts(ob, &in, 1, util_now_ms(), &backoff, &result), 0);
+        assert_int_equal(result, -EPROTO);
+        free(sr.buf);
+        make_receipt_for(&sr, it[2].id, renewed, sizeof(renewed), new_pk);
+        in = as_input(&sr, false);
+        assert_int_equal(outbox_apply_receipts(ob, &in, 1, util_now_ms(), &backoff, &result), 0);
+        assert_int_equal(result, 0);
+        assert_int_equal(get(ob, it[2].id).state, OUTBOX_DELIVERED);
+        free(sr.buf);
+
+        /* it[1] had been sent: the hub's receipt for the old envelope, naming
+         * the old key, applies; with another key or hash it does not. */
+        make_receipt_for(&sr, it[1].id, it[1].env, sizeof(it[1].env), other_pk);
+        in = as_input(&sr, true);
+        in.former_key = true;
+        assert_int_equal(outbox_apply_receipts(ob, &in, 1, util_now_ms(), &backoff, &result), 0);
+        assert_int_equal(result, -EKEYREJECTED);
+        free(sr.buf);
+        make_receipt_for(&sr, it[1].id, it[3].env, sizeof(it[3].env), old_pk);
+        in = as_input(&sr, true);
+        in.former_key = true;
+        assert_int_equal(outbox_apply_receipts(ob, &in, 1, util_now_ms(), &backoff, &result), 0);
+        assert_int_equal(result, -EKEYREJECTED);
+        free(sr.buf);
+        make_receipt_for(&sr, it[1].id, it[1].env, sizeof(it[1].env), old_pk);
+        in = as_input(&sr, true);
+        in.former_key = true;
+        assert_int_equal(outbox_apply_receipts(ob, &in, 1, util_now_ms(), &backoff, &result), 0);
+        assert_int_equal(result, 0);
+        assert_int_equal(get(ob, it[1].id).state, OUTBOX_DELIVERED);
+        assert_true(get(ob, it[1].id).duplicate);
+        assert_memory_equal(get(ob, it[1].id).receipt, sr.buf, sr.len);
+        expect_counts(ob, 3, 0, 3, 0);
+        free(sr.buf);
+
+        /* Reopened, the records still decode (former envelopes included). */
+        outbox_free(ob);
+        ob = NULL;
+        assert_int_equal(outbox_open(&ob, dir, OUTBOX_AGENT, 0), 0);
+        expect_counts(ob, 3, 0, 3, 0);
+        assert_int_equal(outbox_put_sealed(ob, &late_nw, 1, 2000, old_pk), -ESTALE);
+        outbox_free(ob);
+        free(acc.buf);
         free(dir);
 }
 
@@ -942,6 +1126,7 @@ int main(void)
                 cmocka_unit_test(test_receipts_must_fail),
                 cmocka_unit_test(test_batch_all_or_nothing),
                 cmocka_unit_test(test_reopen_and_agent),
+                cmocka_unit_test(test_reseal_pending),
                 cmocka_unit_test(test_map_growth),
                 cmocka_unit_test(test_corrupt_record),
                 cmocka_unit_test(test_ciphertext_only),
