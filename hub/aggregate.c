@@ -40,6 +40,19 @@ struct dirty {
         char material[MATERIAL_MAX];
 };
 
+/* How long the last recomputation of (month, material) took, and when it may
+ * run again: at most every RECOMPUTE_SHARE times its own cost, so that the
+ * aggregation of a large epoch takes a bounded share of the machine and the
+ * analytics store lags by a time proportional to the epoch's size. */
+#define RECOMPUTE_SHARE 10
+#define RECOMPUTE_LAG_MAX_MS 60000
+
+struct pace {
+        uint32_t month;
+        char material[MATERIAL_MAX];
+        uint64_t not_before_ms;
+};
+
 struct hub_aggregate {
         char *hub_dir;
         char *key_dir;
@@ -52,6 +65,8 @@ struct hub_aggregate {
         size_t nkeys;
         struct dirty *dirty;
         size_t ndirty, capdirty;
+        struct pace *pace;
+        size_t npace, cappace;
         /* The ingest thread adds contributions while the aggregation thread
          * flushes: the key cache and the dirty set are shared. */
         pthread_mutex_t lock;
@@ -106,6 +121,7 @@ void hub_aggregate_free(struct hub_aggregate *ag)
                 sodium_free(ag->keys);
         }
         free(ag->dirty);
+        free(ag->pace);
         pthread_mutex_destroy(&ag->lock);
         free(ag->hub_dir);
         free(ag->key_dir);
@@ -1170,8 +1186,46 @@ static int recompute_jobs(struct hub_aggregate *ag, struct job *jobs, size_t n, 
         return r;
 }
 
+static struct pace *pace_find(struct hub_aggregate *ag, uint32_t month, const char *material,
+                              bool add)
+{
+        for (size_t i = 0; i < ag->npace; i++)
+                if (ag->pace[i].month == month && strcmp(ag->pace[i].material, material) == 0)
+                        return &ag->pace[i];
+        if (!add)
+                return NULL;
+        if (ag->npace == ag->cappace) {
+                size_t cap = ag->cappace ? ag->cappace * 2 : 16;
+                struct pace *g = realloc(ag->pace, cap * sizeof(*g));
+
+                if (!g)
+                        return NULL;
+                ag->pace = g;
+                ag->cappace = cap;
+        }
+        memset(&ag->pace[ag->npace], 0, sizeof(ag->pace[0]));
+        ag->pace[ag->npace].month = month;
+        snprintf(ag->pace[ag->npace].material, MATERIAL_MAX, "%s", material);
+        return &ag->pace[ag->npace++];
+}
+
+static int flush(struct hub_aggregate *ag, uint64_t now_ms, bool paced,
+                 struct hub_alert_out **alerts, size_t *nalerts);
+
 int hub_aggregate_flush(struct hub_aggregate *ag, uint64_t now_ms, struct hub_alert_out **alerts,
                         size_t *nalerts)
+{
+        return flush(ag, now_ms, true, alerts, nalerts);
+}
+
+int hub_aggregate_flush_all(struct hub_aggregate *ag, uint64_t now_ms,
+                            struct hub_alert_out **alerts, size_t *nalerts)
+{
+        return flush(ag, now_ms, false, alerts, nalerts);
+}
+
+static int flush(struct hub_aggregate *ag, uint64_t now_ms, bool paced,
+                 struct hub_alert_out **alerts, size_t *nalerts)
 {
         struct alert_list out = { NULL, 0, 0 };
         struct job *jobs;
@@ -1183,20 +1237,43 @@ int hub_aggregate_flush(struct hub_aggregate *ag, uint64_t now_ms, struct hub_al
         /* Take what is dirty now; what the ingest marks meanwhile waits for
          * the next flush. */
         pthread_mutex_lock(&ag->lock);
-        n = ag->ndirty;
-        jobs = n ? calloc(n, sizeof(*jobs)) : NULL;
-        for (size_t i = 0; jobs && i < n; i++) {
-                jobs[i].month = ag->dirty[i].month;
-                memcpy(jobs[i].material, ag->dirty[i].material, MATERIAL_MAX);
+        jobs = ag->ndirty ? calloc(ag->ndirty, sizeof(*jobs)) : NULL;
+        n = 0;
+        for (size_t i = 0; jobs && i < ag->ndirty;) {
+                struct pace *pc = pace_find(ag, ag->dirty[i].month, ag->dirty[i].material, false);
+
+                /* Not yet: it stays dirty for a later flush. */
+                if (paced && pc && pc->not_before_ms > util_mono_ms()) {
+                        i++;
+                        continue;
+                }
+                jobs[n].month = ag->dirty[i].month;
+                memcpy(jobs[n].material, ag->dirty[i].material, MATERIAL_MAX);
+                n++;
+                ag->dirty[i] = ag->dirty[--ag->ndirty];
         }
-        if (jobs)
-                ag->ndirty = 0;
         pthread_mutex_unlock(&ag->lock);
-        if (n == 0)
-                return 0;
-        if (!jobs)
-                return -ENOMEM;
-        r = recompute_jobs(ag, jobs, n, now_ms, &out);
+        if (n == 0) {
+                free(jobs);
+                return jobs || !ag->ndirty ? 0 : -ENOMEM;
+        }
+        {
+                uint64_t started = util_mono_ms(), cost;
+
+                r = recompute_jobs(ag, jobs, n, now_ms, &out);
+                cost = (util_mono_ms() - started) / n + 1;
+                pthread_mutex_lock(&ag->lock);
+                for (size_t i = 0; i < n; i++) {
+                        struct pace *pc = pace_find(ag, jobs[i].month, jobs[i].material, true);
+                        uint64_t wait = cost * RECOMPUTE_SHARE;
+
+                        if (pc)
+                                pc->not_before_ms = util_mono_ms() +
+                                                    (wait > RECOMPUTE_LAG_MAX_MS
+                                                             ? RECOMPUTE_LAG_MAX_MS : wait);
+                }
+                pthread_mutex_unlock(&ag->lock);
+        }
         if (r < 0) {
                 /* Dirty again: the next flush tries again. */
                 log_error("cannot update the analytics store: %s", strerror(-r));
@@ -1443,7 +1520,7 @@ int hub_aggregate_housekeeping(struct hub_aggregate *ag, uint64_t now_ms, bool r
                 struct hub_alert_out *more = NULL;
                 size_t nmore = 0;
 
-                r = hub_aggregate_flush(ag, now_ms, &more, &nmore);
+                r = hub_aggregate_flush_all(ag, now_ms, &more, &nmore);
                 for (size_t i = 0; i < nmore && r == 0; i++) {
                         r = alert_list_add(&out, more[i].signed_alert, more[i].len);
                         if (r == 0)

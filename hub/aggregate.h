@@ -53,6 +53,13 @@ NMO_WUR int hub_aggregate_add(struct hub_aggregate *ag, MDB_txn *txn, uint32_t m
 NMO_WUR int hub_aggregate_flush(struct hub_aggregate *ag, uint64_t now_ms,
                                 struct hub_alert_out **alerts, size_t *nalerts);
 
+/* The same without pacing: everything dirty is recomputed now (at shutdown).
+ * hub_aggregate_flush() recomputes an (epoch, material) at most every ten
+ * times what its last recomputation cost, so a large epoch takes a bounded
+ * share of the machine. */
+NMO_WUR int hub_aggregate_flush_all(struct hub_aggregate *ag, uint64_t now_ms,
+                                    struct hub_alert_out **alerts, size_t *nalerts);
+
 /* Closes every epoch that has ended by now_ms (final cells, contributions
  * deleted, key destroyed) and finishes any close a crash interrupted. With
  * recount, also recomputes every open epoch from its contributions (at
