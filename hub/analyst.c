@@ -1418,7 +1418,8 @@ static int cmd_cells(int argc, char **argv, const char *store)
                 ret = store_read_failed(store, r, l.bad);
                 goto out;
         }
-        qsort(l.v, l.n, sizeof(*l.v), cell_cmp);
+        if (l.n) /* l.v is NULL when nothing matched */
+                qsort(l.v, l.n, sizeof(*l.v), cell_cmp);
         if (fmt == OUT_JSON) {
                 r = cells_print_json(&l);
         } else if (fmt == OUT_CSV) {
@@ -1828,7 +1829,8 @@ static int cmd_alerts(int argc, char **argv, const char *store)
                                                                      "decode");
                 goto out;
         }
-        qsort(l.v, l.n, sizeof(*l.v), alert_cmp);
+        if (l.n) /* l.v is NULL when nothing matched */
+                qsort(l.v, l.n, sizeof(*l.v), alert_cmp);
         if (fmt == OUT_JSON)
                 r = alerts_print_json(&l);
         else if (fmt == OUT_CSV)

@@ -48,9 +48,7 @@ struct parse_state {
         bool failed;
 };
 
-/* Debian's libinih passes no line number to the handler; ini_parse_file()
- * returns the line of the first error, and the message gets it then. */
-/* Debian's libinih passes no line number to the handler; ini_parse_file()
+/* Debian's libinih passes no line number to the handler; ini_parse_string()
  * returns the line of the first error, and the message gets it then. */
 static int on_entry(void *user, const char *section, const char *name, const char *value)
 {
@@ -131,41 +129,67 @@ fail:
         return 0;
 }
 
-int hub_config_load(struct hub_config *cfg, const char *hub_dir, char *err, size_t errlen)
+int hub_config_parse(struct hub_config *cfg, const char *text, size_t len, char *err,
+                     size_t errlen)
 {
         struct parse_state ps = { cfg, err, errlen, false };
-        char *path = util_path(hub_dir, "hub.conf");
-        FILE *f;
+        char *copy;
         int rc;
 
-        if (!path)
-                return -ENOMEM;
-        f = fopen(path, "re");
-        if (!f) {
-                int e = errno;
-                free(path);
-                if (e == ENOENT)
-                        return 0;
-                snprintf(err, errlen, "hub.conf: %s", strerror(e));
-                return -e;
+        if (len > HUB_CONF_MAX) {
+                util_set_err(err, errlen, "hub.conf: larger than %d KiB", HUB_CONF_MAX / 1024);
+                return -EFBIG;
         }
-        rc = ini_parse_file(f, on_entry, &ps);
-        fclose(f);
-        free(path);
+        /* ini_parse_string() stops at a NUL; refuse it rather than ignore the rest. */
+        if (memchr(text, '\0', len)) {
+                util_set_err(err, errlen, "hub.conf: NUL byte in the file");
+                return -EINVAL;
+        }
+        copy = malloc(len + 1);
+        if (!copy)
+                return -ENOMEM;
+        memcpy(copy, text, len);
+        copy[len] = '\0';
+        rc = ini_parse_string(copy, on_entry, &ps);
+        free(copy);
         if (ps.failed) {
                 char why[256];
 
                 snprintf(why, sizeof(why), "%s", err);
-                snprintf(err, errlen, "hub.conf:%d: %s", rc, why);
+                util_set_err(err, errlen, "hub.conf:%d: %s", rc, why);
                 return -EINVAL;
         }
+        if (rc == -2)
+                return -ENOMEM;
         if (rc != 0) {
-                snprintf(err, errlen, "hub.conf:%d: not valid ini syntax", rc > 0 ? rc : 0);
+                util_set_err(err, errlen, "hub.conf:%d: not valid ini syntax", rc > 0 ? rc : 0);
                 return -EINVAL;
         }
         if (cfg->limits.member_burst < 1)
                 cfg->limits.member_burst = 1;
         return 0;
+}
+
+int hub_config_load(struct hub_config *cfg, const char *hub_dir, char *err, size_t errlen)
+{
+        char *path = util_path(hub_dir, "hub.conf"), *text = NULL;
+        size_t len = 0;
+        int r;
+
+        if (!path)
+                return -ENOMEM;
+        r = util_read_file(path, HUB_CONF_MAX, &text, &len);
+        free(path);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0) {
+                util_set_err(err, errlen, "hub.conf: %s",
+                             r == -EFBIG ? "larger than 64 KiB" : strerror(-r));
+                return r;
+        }
+        r = hub_config_parse(cfg, text, len, err, errlen);
+        free(text);
+        return r;
 }
 
 int hub_config_write(const struct hub_config *cfg, const char *hub_dir)

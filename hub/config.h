@@ -10,6 +10,8 @@
 #define HUB_DEFAULT_LISTEN "tcp://*:7750"
 #define HUB_DEFAULT_ALERTS "tcp://*:7751"
 #define HUB_ENDPOINT_MAX 256
+/* Largest hub.conf read; the written one is under 2 KiB. */
+#define HUB_CONF_MAX 65536
 
 struct hub_limits {
         uint32_t max_message;   /* ZMQ_MAXMSGSIZE: a larger frame disconnects the peer */
@@ -47,9 +49,16 @@ struct hub_config {
 /* Fills cfg with the defaults. */
 void hub_config_defaults(struct hub_config *cfg);
 
-/* Reads DIR/hub.conf over the defaults in cfg. A missing file is fine (-ENOENT
- * is not returned); an unknown section or key, or a bad value, is -EINVAL with
- * "hub.conf:LINE: reason" in err. */
+/* Parses hub.conf text of len bytes (need not be NUL terminated) over the
+ * values already in cfg. An unknown section or key, a bad value or a syntax
+ * error is -EINVAL with "hub.conf:LINE: reason" in err; a NUL byte is -EINVAL,
+ * more than HUB_CONF_MAX bytes -EFBIG. cfg may be partly set on failure. */
+NMO_WUR int hub_config_parse(struct hub_config *cfg, const char *text, size_t len, char *err,
+                             size_t errlen);
+
+/* Reads DIR/hub.conf (at most HUB_CONF_MAX bytes) with hub_config_parse() over
+ * the defaults in cfg. A missing file is fine (-ENOENT is not returned); a
+ * file that cannot be read returns its error with "hub.conf: reason" in err. */
 NMO_WUR int hub_config_load(struct hub_config *cfg, const char *hub_dir, char *err,
                             size_t errlen);
 

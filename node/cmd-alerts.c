@@ -252,7 +252,8 @@ static int print_history(struct node *n, struct outbox *ob, struct printer *p, b
                 log_warn("%zu stored alert%s not shown: %s not verify with the hub key in %s",
                          h.unverified, h.unverified == 1 ? "" : "s",
                          h.unverified == 1 ? "it does" : "they do", n->hub_pub_path);
-        qsort(h.items, h.n, sizeof(*h.items), newest_first);
+        if (h.n) /* h.items is NULL when nothing is stored */
+                qsort(h.items, h.n, sizeof(*h.items), newest_first);
 
         if (p->json && !follow) {
                 r = -ENOMEM;

@@ -243,47 +243,43 @@ static int conf_handler(void *user, const char *section, const char *name, const
         return 0;
 }
 
-int node_config_load(struct node_config *cfg, const char *path, char *err, size_t errlen)
+int node_config_parse(struct node_config *cfg, const char *text, size_t len, const char *name,
+                      char *err, size_t errlen)
 {
         struct parse_ctx ctx;
-        char *text = NULL;
-        size_t len = 0;
-        int r, line;
+        int line;
 
         node_config_defaults(cfg);
-        r = util_read_file(path, NODE_CONF_MAX, &text, &len);
-        if (r < 0) {
-                util_set_err(err, errlen, "%s: %s", path,
-                        r == -EFBIG ? "larger than 64 KiB" : strerror(-r));
-                return r;
+        if (len > NODE_CONF_MAX) {
+                util_set_err(err, errlen, "%s: larger than 64 KiB", name);
+                return -EFBIG;
         }
         memset(&ctx, 0, sizeof(ctx));
         ctx.cfg = cfg;
         ctx.next = text;
         ctx.end = text + len;
         line = ini_parse_stream(conf_reader, &ctx, conf_handler, &ctx);
-        free(text);
         if (line == -2) {
-                util_set_err(err, errlen, "%s: out of memory", path);
+                util_set_err(err, errlen, "%s: out of memory", name);
                 return -ENOMEM;
         }
         if (line < 0) {
-                util_set_err(err, errlen, "%s: cannot parse", path);
+                util_set_err(err, errlen, "%s: cannot parse", name);
                 return -EINVAL;
         }
         /* inih reports its first failing line; our own checks may have found an
          * earlier one (an unknown empty section, an over-long line). */
         if (ctx.err_line && (line == 0 || ctx.err_line <= line)) {
-                util_set_err(err, errlen, "%s:%d: %s", path, ctx.err_line, ctx.err);
+                util_set_err(err, errlen, "%s:%d: %s", name, ctx.err_line, ctx.err);
                 return -EINVAL;
         }
         if (line > 0) {
                 util_set_err(err, errlen, "%s:%d: syntax error (expected [section] or key = value)",
-                        path, line);
+                        name, line);
                 return -EINVAL;
         }
         if (!(ctx.seen & (1U << KEY_ENDPOINT))) {
-                util_set_err(err, errlen, "%s: [hub] endpoint is missing", path);
+                util_set_err(err, errlen, "%s: [hub] endpoint is missing", name);
                 return -EINVAL;
         }
         if (!(ctx.seen & (1U << KEY_ALERTS))) {
@@ -293,15 +289,33 @@ int node_config_load(struct node_config *cfg, const char *path, char *err, size_
                         cfg->alerts_endpoint[0] = '\0';
         } else if (strcmp(cfg->alerts_endpoint, cfg->hub_endpoint) == 0) {
                 util_set_err(err, errlen, "%s: [hub] alerts is the same as endpoint; the hub "
-                             "publishes alerts on a port of their own", path);
+                             "publishes alerts on a port of their own", name);
                 return -EINVAL;
         }
         if (cfg->retry_max_ms < cfg->retry_min_ms) {
                 util_set_err(err, errlen, "%s: retry_max_ms (%u) is smaller than retry_min_ms (%u)",
-                        path, cfg->retry_max_ms, cfg->retry_min_ms);
+                        name, cfg->retry_max_ms, cfg->retry_min_ms);
                 return -EINVAL;
         }
         return 0;
+}
+
+int node_config_load(struct node_config *cfg, const char *path, char *err, size_t errlen)
+{
+        char *text = NULL;
+        size_t len = 0;
+        int r;
+
+        node_config_defaults(cfg);
+        r = util_read_file(path, NODE_CONF_MAX, &text, &len);
+        if (r < 0) {
+                util_set_err(err, errlen, "%s: %s", path,
+                        r == -EFBIG ? "larger than 64 KiB" : strerror(-r));
+                return r;
+        }
+        r = node_config_parse(cfg, text, len, path, err, errlen);
+        free(text);
+        return r;
 }
 
 int node_config_format(const struct node_config *cfg, char **text)

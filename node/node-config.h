@@ -54,8 +54,16 @@ struct node_config {
 /* Fills cfg with the defaults (and empty endpoints). */
 void node_config_defaults(struct node_config *cfg);
 
-/* Reads and strictly parses path into cfg (defaults first). On failure returns
- * -EINVAL (or the read error) with "PATH:LINE: reason" or "PATH: reason" in err. */
+/* Strictly parses node.conf text of len bytes (need not be NUL terminated)
+ * into cfg, defaults first. name (the file's path) starts every message. On
+ * failure returns -EINVAL (-EFBIG beyond NODE_CONF_MAX bytes) with
+ * "NAME:LINE: reason" or "NAME: reason" in err. */
+NMO_WUR int node_config_parse(struct node_config *cfg, const char *text, size_t len,
+                              const char *name, char *err, size_t errlen);
+
+/* Reads path (at most NODE_CONF_MAX bytes) and parses it with
+ * node_config_parse(). On failure returns -EINVAL (or the read error) with
+ * "PATH:LINE: reason" or "PATH: reason" in err. */
 NMO_WUR int node_config_load(struct node_config *cfg, const char *path, char *err,
                              size_t errlen);
 

@@ -15,7 +15,8 @@ static uint8_t *signed_message(const uint8_t *body, size_t len, size_t *mlen)
         if (!m)
                 return NULL;
         memcpy(m, alert_context, sizeof(alert_context)); /* with its NUL */
-        memcpy(m + sizeof(alert_context), body, len);
+        if (len) /* an empty protobuf bytes field has no data pointer */
+                memcpy(m + sizeof(alert_context), body, len);
         *mlen = sizeof(alert_context) + len;
         return m;
 }

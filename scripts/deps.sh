@@ -1,6 +1,7 @@
-# scripts/deps.sh: sourced by demo.sh, check.sh and bench.sh. Installs the
-# Debian packages nmo-signal needs when they are missing (as root), or prints
-# the exact command to run (as anyone else), then configures and builds.
+# scripts/deps.sh: sourced by demo.sh, check.sh, fuzz.sh and bench.sh.
+# Installs the Debian packages nmo-signal needs when they are missing (as
+# root), or prints the exact command to run (as anyone else), then configures
+# and builds. Scripts pass what only they need (clang, valgrind) as extras.
 
 NMO_PACKAGES="gcc libc6-dev pkg-config meson ninja-build libsodium-dev libzmq3-dev \
 liblmdb-dev lmdb-utils libprotobuf-c-dev protobuf-c-compiler libjson-c-dev libinih-dev \

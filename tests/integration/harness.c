@@ -63,6 +63,103 @@ const char *h_hub_bin(void) { return bin("NMO_HUB", "nmo-hub"); }
 const char *h_node_bin(void) { return bin("NMO_NODE", "nmo-node"); }
 const char *h_keys_bin(void) { return bin("NMO_KEYS", "nmo-keys"); }
 
+/* With NMO_VALGRIND=1 (./check.sh --valgrind) our programs run under valgrind
+ * memcheck, each with a log valgrind-PID.log in the test's directory (the
+ * directory of the hub made last), or in $TMPDIR outside a test directory. */
+static const char *valgrind_dir;
+
+static bool valgrind_on(void)
+{
+        const char *v = getenv("NMO_VALGRIND");
+
+        return v && strcmp(v, "1") == 0;
+}
+
+static bool is_ours(const char *prog)
+{
+        return strcmp(prog, h_hub_bin()) == 0 || strcmp(prog, h_node_bin()) == 0 ||
+               strcmp(prog, h_keys_bin()) == 0;
+}
+
+static const char *valgrind_log_dir(void)
+{
+        const char *tmp = getenv("TMPDIR");
+
+        if (valgrind_dir)
+                return valgrind_dir;
+        return tmp && *tmp ? tmp : "/tmp";
+}
+
+/* Runs argv in this (forked) process, under valgrind when enabled. */
+static void exec_maybe_valgrind(char *const argv[])
+{
+        char *vargv[64], logopt[600];
+        size_t n = 0;
+
+        if (!valgrind_on() || !is_ours(argv[0])) {
+                execvp(argv[0], argv);
+                return;
+        }
+        /* %p: valgrind's pid, which is this process's: exec keeps it. */
+        snprintf(logopt, sizeof(logopt), "--log-file=%s/valgrind-%%p.log", valgrind_log_dir());
+        vargv[n++] = "valgrind";
+        vargv[n++] = "--error-exitcode=99";
+        vargv[n++] = "--leak-check=full";
+        vargv[n++] = "--errors-for-leak-kinds=definite";
+        vargv[n++] = logopt;
+        for (size_t i = 0; argv[i] && n < NMO_ARRAY_SIZE(vargv) - 1; i++)
+                vargv[n++] = argv[i];
+        vargv[n] = NULL;
+        execvp(vargv[0], vargv);
+}
+
+/* Does a valgrind log report errors? A process killed by a signal writes no
+ * summary, so its log is also searched for the first line of an error. */
+static bool valgrind_log_bad(const char *log)
+{
+        static const char *const errors[] = {
+                "Invalid read", "Invalid write", "Invalid free", "Mismatched free",
+                "uninitialised", "Syscall param", "Source and destination overlap",
+                "definitely lost in",
+        };
+        const char *p;
+
+        p = strstr(log, "ERROR SUMMARY: ");
+        if (p)
+                return strncmp(p + strlen("ERROR SUMMARY: "), "0 errors", 8) != 0;
+        for (size_t i = 0; i < NMO_ARRAY_SIZE(errors); i++)
+                if (strstr(log, errors[i]))
+                        return true;
+        return false;
+}
+
+/* After process pid of ours ended with status (as h_wait returns it): fails
+ * the test when valgrind found errors, naming the log. */
+static void valgrind_check(pid_t pid, int status)
+{
+        char path[600];
+        char *log = NULL;
+        size_t len = 0;
+        bool bad;
+
+        if (!valgrind_on())
+                return;
+        snprintf(path, sizeof(path), "%s/valgrind-%d.log", valgrind_log_dir(), (int)pid);
+        if (util_read_file(path, 64u << 20, &log, &len) < 0) {
+                if (status == 99)
+                        fail_msg("process %d exited 99 (valgrind errors?); no log %s", (int)pid,
+                                 path);
+                return; /* not one of ours */
+        }
+        bad = status == 99 || valgrind_log_bad(log);
+        free(log);
+        if (bad)
+                fail_msg("valgrind found errors in process %d (exit %d): see %s", (int)pid,
+                         status, path);
+        if (!valgrind_dir)
+                (void)unlink(path); /* clean, and outside any test directory */
+}
+
 static char *slurp_fd(int fd)
 {
         size_t cap = 4096, len = 0;
@@ -101,15 +198,19 @@ int h_run(char *const argv[], char **out, char **err)
                 fail_msg("fork: %s", strerror(errno));
         if (pid == 0) {
                 int devnull = open("/dev/null", O_RDONLY);
+
+                /* No controlling terminal: nothing may stop to ask a question. */
+                (void)setsid();
                 dup2(devnull, 0);
                 dup2(ofd, 1);
                 dup2(efd, 2);
-                execvp(argv[0], argv);
+                exec_maybe_valgrind(argv);
                 fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
                 _exit(127);
         }
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
                 ;
+        valgrind_check(pid, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
         lseek(ofd, 0, SEEK_SET);
         lseek(efd, 0, SEEK_SET);
         if (out)
@@ -130,12 +231,14 @@ pid_t h_spawn(char *const argv[], const char *log)
         if (pid == 0) {
                 int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
                 int devnull = open("/dev/null", O_RDONLY);
+
+                (void)setsid();
                 dup2(devnull, 0);
                 if (fd >= 0) {
                         dup2(fd, 1);
                         dup2(fd, 2);
                 }
-                execvp(argv[0], argv);
+                exec_maybe_valgrind(argv);
                 _exit(127);
         }
         return pid;
@@ -147,8 +250,12 @@ int h_wait(pid_t pid, int ms)
 
         for (int waited = 0; waited <= ms; waited += 10) {
                 pid_t r = waitpid(pid, &status, WNOHANG);
-                if (r == pid)
-                        return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+                if (r == pid) {
+                        int ret = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+
+                        valgrind_check(pid, ret);
+                        return ret;
+                }
                 if (r < 0 && errno != EINTR)
                         return -1;
                 usleep(10000);
@@ -241,6 +348,7 @@ void h_hub_init(struct h_hub *h)
 
         memset(h, 0, sizeof(*h));
         h->dir = h_tmpdir();
+        valgrind_dir = h->dir;
         h->hub_dir = util_path(h->dir, "hub");
         h->port = h_free_port();
         do
@@ -282,12 +390,15 @@ int h_hub_stop(struct h_hub *h, int sig)
 
 void h_hub_destroy(struct h_hub *h)
 {
+        /* Under valgrind a clean stop, so that the hub's leaks are checked too. */
         if (h->pid > 0)
-                (void)h_hub_stop(h, SIGKILL);
+                (void)h_hub_stop(h, valgrind_on() ? SIGTERM : SIGKILL);
         if (getenv("NMO_TEST_KEEP"))
                 fprintf(stderr, "keeping %s\n", h->dir);
         else
                 h_rmrf(h->dir);
+        if (valgrind_dir == h->dir)
+                valgrind_dir = NULL;
         free(h->dir);
         free(h->hub_dir);
         memset(h, 0, sizeof(*h));

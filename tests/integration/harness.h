@@ -2,7 +2,12 @@
  * real nmo-hub / nmo-node / nmo-keys processes (paths from NMO_HUB, NMO_NODE,
  * NMO_KEYS), free loopback ports, JSON output, and a raw CurveZMQ client that
  * speaks to the hub as an enrolled member would, for the attacks that a
- * well-behaved node never makes. */
+ * well-behaved node never makes.
+ *
+ * With NMO_VALGRIND=1 in the environment (./check.sh --valgrind) every nmo-hub,
+ * nmo-node and nmo-keys the harness starts runs under valgrind memcheck, with
+ * a log valgrind-PID.log in the test's directory; when valgrind reports an
+ * error (exit 99, or errors in the log) the test fails naming that log. */
 #pragma once
 
 #include <stdbool.h>

@@ -95,7 +95,7 @@ static void test_sender_mismatch(void **state)
 {
         struct h_client a, b;
         Nmo__Envelope *e;
-        uint8_t *frame = NULL, *forged = NULL;
+        uint8_t *frame = NULL, *forged = NULL, *sender;
         size_t len = 0, flen;
         char *ma = h_member_create(&hub, "mismatch-a", true);
         char *mb = h_member_create(&hub, "mismatch-b", true);
@@ -110,13 +110,13 @@ static void test_sender_mismatch(void **state)
         /* B rewrites the sender field to its own key: the box still is A's. */
         e = nmo__envelope__unpack(NULL, len, frame);
         assert_non_null(e);
+        sender = e->sender.data;
         e->sender.data = b.member->pub.payload;
         flen = nmo__envelope__get_packed_size(e);
         forged = malloc(flen);
         nmo__envelope__pack(e, forged);
-        e->sender.data = NULL; /* not ours to free */
-        e->sender.len = 0;
-        e->has_sender = 0;
+        /* B's key is not protobuf-c's to free; the copy it unpacked is. */
+        e->sender.data = sender;
         nmo__envelope__free_unpacked(e, NULL);
         expect_rejected(&b, forged, flen, NMO__REASON__REASON_DECRYPT_FAILED);
         assert_int_equal(h_hub_stat(&hub, "signals_stored"), stored0);

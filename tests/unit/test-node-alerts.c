@@ -484,7 +484,7 @@ static void test_feed_catch_up_and_history(void **state)
         static const char *const json_short[] = { "--json", "--wait", "1", NULL };
         static const char *const human[] = { "--wait", "1", NULL };
         struct publisher p;
-        char *dir, *out = NULL, *err = NULL, *conf;
+        char *dir, *out = NULL, *err = NULL, *conf, *conf_path;
         int rc;
 
         (void)state;
@@ -492,9 +492,11 @@ static void test_feed_catch_up_and_history(void **state)
                 skip();
         pub_open(&p, false);
         dir = make_node("catch-up", p.port, true);
-        conf = read_all(tmp_path("catch-up/node.conf"));
+        conf_path = tmp_path("catch-up/node.conf");
+        conf = read_all(conf_path);
         assert_non_null(strstr(conf, "\nalerts = tcp://127.0.0.1:"));
         free(conf);
+        free(conf_path);
 
         rc = run_alerts(&p, dir, json_wait, send_mixed, &out, &err, NULL);
         if (rc != 0)
