@@ -65,6 +65,11 @@ struct hub_aggregate {
         size_t nkeys;
         struct dirty *dirty;
         size_t ndirty, capdirty;
+        /* Changed in the ingest transaction not yet committed: they become
+         * dirty only after the commit, or a flush could read the store from
+         * before it and clear the mark. */
+        struct dirty *pending;
+        size_t npending, cappending;
         struct pace *pace;
         size_t npace, cappace;
         /* The ingest thread adds contributions while the aggregation thread
@@ -121,11 +126,24 @@ void hub_aggregate_free(struct hub_aggregate *ag)
                 sodium_free(ag->keys);
         }
         free(ag->dirty);
+        free(ag->pending);
         free(ag->pace);
         pthread_mutex_destroy(&ag->lock);
         free(ag->hub_dir);
         free(ag->key_dir);
         free(ag);
+}
+
+static int mark_dirty_locked(struct hub_aggregate *ag, uint32_t month, const char *material);
+
+void hub_aggregate_committed(struct hub_aggregate *ag)
+{
+        pthread_mutex_lock(&ag->lock);
+        for (size_t i = 0; i < ag->npending; i++)
+                if (mark_dirty_locked(ag, ag->pending[i].month, ag->pending[i].material) < 0)
+                        log_error("out of memory: the analytics store may lag until restart");
+        ag->npending = 0;
+        pthread_mutex_unlock(&ag->lock);
 }
 
 void hub_alert_out_free(struct hub_alert_out *alerts, size_t n)
@@ -347,6 +365,27 @@ static int mark_dirty_locked(struct hub_aggregate *ag, uint32_t month, const cha
 }
 
 #define SUMMARY_NOTES_MAX 16
+
+/* Remembers a change of the open ingest transaction (the ingest thread only). */
+static int mark_pending(struct hub_aggregate *ag, uint32_t month, const char *material)
+{
+        for (size_t i = 0; i < ag->npending; i++)
+                if (ag->pending[i].month == month && strcmp(ag->pending[i].material, material) == 0)
+                        return 0;
+        if (ag->npending == ag->cappending) {
+                size_t cap = ag->cappending ? ag->cappending * 2 : 16;
+                struct dirty *grown = realloc(ag->pending, cap * sizeof(*grown));
+
+                if (!grown)
+                        return -ENOMEM;
+                ag->pending = grown;
+                ag->cappending = cap;
+        }
+        ag->pending[ag->npending].month = month;
+        snprintf(ag->pending[ag->npending].material, MATERIAL_MAX, "%s", material);
+        ag->npending++;
+        return 0;
+}
 
 static int mark_dirty(struct hub_aggregate *ag, uint32_t month, const char *material)
 {
@@ -597,7 +636,7 @@ int hub_aggregate_add(struct hub_aggregate *ag, MDB_txn *txn, uint32_t member_id
         v.mv_data = val;
         r = db_errno(mdb_put(txn, ag->st->contributions, &k, &v, 0));
         if (r == 0)
-                r = mark_dirty(ag, month, s->material);
+                r = mark_pending(ag, month, s->material);
 out:
         row_clear(&w);
         sodium_memzero(&keys, sizeof(keys));

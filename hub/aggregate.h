@@ -47,6 +47,10 @@ void hub_aggregate_free(struct hub_aggregate *ag);
 NMO_WUR int hub_aggregate_add(struct hub_aggregate *ag, MDB_txn *txn, uint32_t member_id,
                               const struct signal *s, uint64_t now_ms);
 
+/* Call after the transaction that took hub_aggregate_add() calls has ended
+ * (committed or not): what it changed is recomputed by the next flush. */
+void hub_aggregate_committed(struct hub_aggregate *ag);
+
 /* Recomputes what changed since the last flush and writes the analytics
  * store. New or revised alerts are returned for publishing (*alerts: free with
  * hub_alert_out_free). */

@@ -502,6 +502,8 @@ int hub_ingest_batch(struct hub_ingest *ig, struct hub_item *items, size_t n)
         for (size_t i = 0; i < n; i++)
                 b.rate_ok[i] = rate_take(ig, items[i].member_id, b.now_ms);
         r = hub_store_write(ig->st, batch_txn, &b);
+        if (ig->ag)
+                hub_aggregate_committed(ig->ag);
         free(b.rate_ok);
         if (r < 0) {
                 log_error("cannot commit %zu envelopes to the private store: %s; answering "

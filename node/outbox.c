@@ -249,7 +249,13 @@ static int recover_fn(struct outbox *ob, MDB_txn *txn, void *userdata)
 
                 if (k.mv_size != SEQ_BYTES || v.mv_size != PENDING_BYTES)
                         continue;
-                if (((const uint8_t *)v.mv_data)[0] != OUTBOX_IN_FLIGHT)
+                /* In flight: its reply was lost with the last agent. Queued with
+                 * a later attempt: due now too, since the wall clock that set
+                 * the time may have been stepped back since (a node whose clock
+                 * ran ahead and was corrected would otherwise wait that long). */
+                if (((const uint8_t *)v.mv_data)[0] != OUTBOX_IN_FLIGHT &&
+                    !(((const uint8_t *)v.mv_data)[0] == OUTBOX_QUEUED &&
+                      get_be64((const uint8_t *)v.mv_data + 1) != 0))
                         continue;
                 memcpy(kb, k.mv_data, sizeof(kb));
                 seq = get_be64(kb);
@@ -350,8 +356,8 @@ int outbox_open(struct outbox **ret, const char *dir, unsigned int flags, size_t
                 if (r < 0)
                         goto fail;
                 if (recovered)
-                        log_info("%zu signal%s left in flight by an earlier run queued again",
-                                 recovered, recovered == 1 ? "" : "s");
+                        log_info("%zu signal%s waiting or left in flight by an earlier run "
+                                 "due now", recovered, recovered == 1 ? "" : "s");
         }
         *ret = ob;
         return 0;

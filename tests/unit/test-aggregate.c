@@ -87,6 +87,7 @@ static void submit(struct fixture *f, int who, const char *material, const char 
         struct add_ctx c = { f, who, material, event, severity, note, volume, f->now };
 
         assert_int_equal(hub_store_write(f->st, do_signal, &c), 0);
+        hub_aggregate_committed(f->ag);
 }
 
 static void fixture_up(struct fixture *f)
