@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# analytics-lag.sh: does the analytics store keep up with the private store
+# after the last batch of a material? (A reproduction for the fault scripts:
+# kill-hub.sh checks the same property in its settle rounds.)
+#
+#   tests/fault/analytics-lag.sh [ROUNDS] [--keep]       (ROUNDS default 200)
+#
+# Starts a hub (no rate limit) and 3 member nodes on 127.0.0.1 in a temporary
+# directory. Each round every node submits 400 signals of one material
+# (gallium / export-ban / CN: one cell, 3 reporters, released); once the hub
+# has stored them all, the reports of that cell must equal the signals
+# stored within 3 s (the hub writes the analytics store within 500 ms of a
+# change). When not, the script waits 5 s more and looks again, to tell
+# a slow update from a lost one. No fault is injected: the hub's aggregation
+# thread flushes every 500 ms while batches commit. A lost update shows in
+# about 1 to 2 rounds of 100 here (it needs the flush to fall inside the last
+# commit of a round), so the default is 200 rounds, about 2 minutes.
+# Binaries come from $NMO_BUILD (default: the build/ directory of this
+# checkout). Every loop is bounded in count and time; everything started is
+# killed on exit; the directory is removed unless --keep.
+# The last line: rounds N, behind N, still-behind-after-5s N
+# Exit status: 0 when the analytics store was never behind, 1 when it was, 2
+# usage error.
+set -u
+
+usage() { sed -n '2,/^$/{/^#/!q;s/^# \{0,1\}//;p}' "$0"; }
+
+rounds=200 keep=0
+while [ $# -gt 0 ]; do
+        case "$1" in
+        -h | --help) usage; exit 0 ;;
+        --keep) keep=1 ;;
+        [0-9]*) rounds=$1 ;;
+        *) echo "analytics-lag.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
+        esac
+        shift
+done
+case "$rounds" in '' | *[!0-9]*) echo "analytics-lag.sh: ROUNDS must be a number" >&2; exit 2 ;; esac
+
+build=${NMO_BUILD:-"$(dirname "$0")/../../build"}
+build=$(cd "$build" 2>/dev/null && pwd) || { echo "analytics-lag.sh: no build directory ($build)" >&2; exit 1; }
+HUB=$build/hub/nmo-hub NODE=$build/node/nmo-node ANALYST=$build/hub/nmo-analyst
+for b in "$HUB" "$NODE" "$ANALYST"; do
+        [ -x "$b" ] || { echo "analytics-lag.sh: $b missing; run 'ninja -C build'" >&2; exit 1; }
+done
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/nmo-analytics-lag-XXXXXX")
+pids=()
+cleanup() {
+        trap - EXIT INT TERM
+        for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
+        wait 2>/dev/null
+        [ "$keep" = 1 ] || rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+say() { echo "analytics-lag: $*"; }
+free_port() {
+        python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+stored() {
+        local v
+        v=$("$HUB" stats --dir "$work/hub" --json 2>/dev/null | sed -n 's/.*"signals_stored": *\([0-9]*\).*/\1/p')
+        echo "${v:--1}"
+}
+reports() {
+        "$ANALYST" --store "$work/hub/analytics" cells --json 2>/dev/null |
+                python3 -c 'import json,sys; print(sum(c.get("reports") or 0 for c in json.load(sys.stdin) if c.get("kind") == "event-week"))' 2>/dev/null || echo -1
+}
+
+say "$rounds rounds, work directory $work$([ "$keep" = 1 ] && echo ' (kept)')"
+port=$(free_port) aport=$(free_port)
+"$HUB" init --dir "$work/hub" --listen "tcp://127.0.0.1:$port" --alerts-listen "tcp://127.0.0.1:$aport" \
+        >"$work/init.log" 2>&1 || { cat "$work/init.log"; exit 1; }
+sed -i -e 's/^member_rate = .*/member_rate = 100000/' -e 's/^member_burst = .*/member_burst = 100000/' "$work/hub/hub.conf"
+for n in 1 2 3; do
+        {
+                "$NODE" init --dir "$work/node$n" --hub "tcp://127.0.0.1:$port" --hub-pub "$work/hub/keys/hub.pub" --name "member$n" &&
+                "$HUB" member add --dir "$work/hub" --name "member$n" --pub "$work/node$n/keys/member.pub"
+        } >>"$work/init.log" 2>&1 || { cat "$work/init.log"; exit 1; }
+        sed -i 's/^window = [0-9]*/window = 1024/' "$work/node$n/node.conf"
+done
+"$HUB" serve --dir "$work/hub" >>"$work/hub.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 500); do grep -q 'serving on' "$work/hub.log" && break; sleep 0.01; done
+for n in 1 2 3; do
+        "$NODE" run --dir "$work/node$n" >>"$work/node$n.log" 2>&1 &
+        pids+=($!)
+done
+for _ in $(seq 400); do
+        echo '{"material":"gallium","event":"export-ban","severity":"high","country":"CN"}'
+done >"$work/batch.jsonl"
+
+behind=0 still=0 done_rounds=0
+for r in $(seq "$rounds"); do
+        want=$((r * 1200))
+        spids=()
+        for n in 1 2 3; do
+                "$NODE" submit --dir "$work/node$n" --file "$work/batch.jsonl" >/dev/null 2>>"$work/submit.err" &
+                spids+=($!)
+        done
+        wait "${spids[@]}"
+        ok=0
+        for _ in $(seq 600); do [ "$(stored)" -ge "$want" ] && { ok=1; break; }; sleep 0.05; done
+        [ "$ok" = 1 ] || { say "FAIL: round $r: the hub did not store the signals within 30 s"; break; }
+        s=$(stored)
+        for _ in $(seq 30); do a=$(reports); [ "$a" -eq "$s" ] && break; sleep 0.1; done
+        if [ "$a" -ne "$s" ]; then
+                behind=$((behind + 1))
+                sleep 5
+                a2=$(reports)
+                [ "$a2" -ne "$s" ] && still=$((still + 1))
+                say "round $r: $s signals stored, the analytics store counts $a 3 s later and $a2 5 s after that"
+        fi
+        done_rounds=$r
+done
+echo "rounds $done_rounds, behind $behind, still-behind-after-5s $still"
+[ "$behind" -eq 0 ] && [ "$done_rounds" -eq "$rounds" ]
