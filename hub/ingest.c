@@ -37,6 +37,8 @@ struct hub_ingest {
         size_t nbuckets;
         struct hub_aggregate *ag;
         struct hub_ingest_totals totals;
+        uint64_t failed_batches;        /* refused since the last log line */
+        uint64_t last_failure_log_ms;
 };
 
 int hub_ingest_new(struct hub_ingest **ret, struct hub_store *st, const struct keys_secret *hub,
@@ -506,8 +508,17 @@ int hub_ingest_batch(struct hub_ingest *ig, struct hub_item *items, size_t n)
                 hub_aggregate_committed(ig->ag);
         free(b.rate_ok);
         if (r < 0) {
-                log_error("cannot commit %zu envelopes to the private store: %s; answering "
-                          "store-unavailable so nodes retry", n, strerror(-r));
+                /* At most one line a second while the store stays unwritable
+                 * (a full disk refuses every batch), with the count since. */
+                ig->failed_batches++;
+                if (util_mono_ms() - ig->last_failure_log_ms >= 1000) {
+                        log_error("cannot commit to the private store: %s; answering "
+                                  "store-unavailable so nodes retry (%llu batches refused "
+                                  "since the last report)", strerror(-r),
+                                  (unsigned long long)ig->failed_batches);
+                        ig->last_failure_log_ms = util_mono_ms();
+                        ig->failed_batches = 0;
+                }
                 refuse_all(ig, items, n, b.now_ms);
                 return r;
         }

@@ -223,7 +223,8 @@ say "while full: $pend_full signals queued, $deliv_full delivered, $su_full sign
 [ "$pend_full" -gt 0 ] || fails+=("nothing was left queued while the disk was full")
 [ "$rej_full" -eq 0 ] || fails+=("$rej_full signals rejected for good while the disk was full")
 [ "$su_full" -gt 0 ] || fails+=("no node recorded a store-unavailable refusal")
-refusals=$(sed -n 's/.*cannot commit \([0-9]*\) envelopes.*No space left on device.*/\1/p' "$work/hub.log" |
+# The hub reports at most once a second, with the batches refused since.
+refusals=$(sed -n 's/.*cannot commit to the private store: No space left on device.*(\([0-9]*\) batches refused.*/\1/p' "$work/hub.log" |
         awk '{s += $1} END {print s + 0}')
 
 # Space comes back: grow the tmpfs; the same hub carries on.
@@ -316,7 +317,7 @@ dup = max(0, stats["signals_stored"] - submitted) + sum(c - 1 for c in stored.va
 print(submitted, delivered, lost, dup, stats["signals_stored"])
 EOF
 read -r submitted delivered lost dup stored_n <"$work/check.txt" || { submitted=0 delivered=0 lost=-1 dup=-1 stored_n=-1; fails+=("the final check failed"); }
-say "$submitted submitted, $delivered delivered, $stored_n stored, $dup stored twice; $refusals envelopes answered store-unavailable (hub log)"
+say "$submitted submitted, $delivered delivered, $stored_n stored, $dup stored twice; $refusals batches answered store-unavailable (hub log)"
 [ "$lost" -eq 0 ] || fails+=("$lost signals lost")
 [ "$dup" -eq 0 ] || fails+=("$dup signals stored twice")
 [ "$stored_n" -eq "$submitted" ] || fails+=("signals_stored $stored_n, submitted $submitted")
