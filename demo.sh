@@ -69,7 +69,7 @@ companies=()
 for f in tests/data/sample/*.jsonl; do
         c=$(basename "$f" .jsonl)
         companies+=("$c")
-        "$node_bin" init --dir "$work/nodes/$c" --hub "$endpoint" \
+        "$node_bin" init --dir "$work/nodes/$c" --hub "$endpoint" --alerts "$alerts_endpoint" \
                 --hub-pub "$work/hub/keys/hub.pub" --name "$c" >"$work/$c.init.log" || {
                 cat "$work/$c.init.log"
                 exit 1
@@ -125,6 +125,10 @@ echo "== GDN analyst: alerts"
 echo
 echo "== GDN analyst: trend for gallium"
 "$analyst" --store "$work/hub/analytics" trend --material gallium --weeks 6
+
+echo
+echo "== a member receives the alerts (signed by the hub, verified by the node)"
+"$node_bin" alerts --dir "$work/nodes/${companies[0]}" --wait 3 2>/dev/null | head -n 12
 
 echo
 echo "== one member's view of its own signals"
