@@ -17,6 +17,7 @@
 #include <zmq.h>
 
 #include "log.h"
+#include "client.h"
 #include "node.h"
 #include "outbox.h"
 #include "receipt.h"
@@ -77,19 +78,6 @@ struct agent {
         char hub_error[OUTBOX_TEXT_MAX + 1]; /* last recorded, "" when none */
 };
 
-/* Converts a failed zmq_* call into a negative errno. */
-static int zmq_err(void)
-{
-        int e = zmq_errno();
-
-        return e > 0 ? -e : -EIO;
-}
-
-static int set_int(void *s, int opt, int value)
-{
-        return zmq_setsockopt(s, opt, &value, sizeof(value)) < 0 ? zmq_err() : 0;
-}
-
 static struct flight *flight_find(struct agent *a, const uint8_t id[SIGNAL_ID_BYTES])
 {
         for (size_t i = 0; i < a->n_flights; i++)
@@ -140,43 +128,22 @@ static int setup_dealer(struct agent *a)
 
         a->dealer = zmq_socket(a->ctx, ZMQ_DEALER);
         if (!a->dealer)
-                return zmq_err();
-        if ((r = set_int(a->dealer, ZMQ_LINGER, 0)) < 0 ||
-            (r = set_int(a->dealer, ZMQ_IMMEDIATE, 1)) < 0 ||
+                return client_zmq_err();
+        if ((r = client_set_int(a->dealer, ZMQ_LINGER, 0)) < 0 ||
+            (r = client_set_int(a->dealer, ZMQ_IMMEDIATE, 1)) < 0 ||
             /* Lets tcp://[::1]:PORT and names with IPv6 addresses work too. */
-            (r = set_int(a->dealer, ZMQ_IPV6, 1)) < 0 ||
-            (r = set_int(a->dealer, ZMQ_SNDHWM, (int)cfg->hwm)) < 0 ||
-            (r = set_int(a->dealer, ZMQ_RCVHWM, (int)cfg->hwm)) < 0 ||
-            (r = set_int(a->dealer, ZMQ_HEARTBEAT_IVL, (int)cfg->heartbeat_ivl_ms)) < 0 ||
-            (r = set_int(a->dealer, ZMQ_HEARTBEAT_TIMEOUT, (int)cfg->heartbeat_timeout_ms)) < 0 ||
-            (r = set_int(a->dealer, ZMQ_RECONNECT_IVL, (int)cfg->reconnect_ivl_ms)) < 0 ||
-            (r = set_int(a->dealer, ZMQ_RECONNECT_IVL_MAX, (int)cfg->reconnect_ivl_max_ms)) < 0)
+            (r = client_set_int(a->dealer, ZMQ_IPV6, 1)) < 0 ||
+            (r = client_set_int(a->dealer, ZMQ_SNDHWM, (int)cfg->hwm)) < 0 ||
+            (r = client_set_int(a->dealer, ZMQ_RCVHWM, (int)cfg->hwm)) < 0 ||
+            (r = client_set_int(a->dealer, ZMQ_HEARTBEAT_IVL, (int)cfg->heartbeat_ivl_ms)) < 0 ||
+            (r = client_set_int(a->dealer, ZMQ_HEARTBEAT_TIMEOUT, (int)cfg->heartbeat_timeout_ms)) < 0 ||
+            (r = client_set_int(a->dealer, ZMQ_RECONNECT_IVL, (int)cfg->reconnect_ivl_ms)) < 0 ||
+            (r = client_set_int(a->dealer, ZMQ_RECONNECT_IVL_MAX, (int)cfg->reconnect_ivl_max_ms)) < 0)
                 return r;
         if (zmq_setsockopt(a->dealer, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) < 0)
-                return zmq_err();
-        /* Binary 32-byte keys straight from their sodium_malloc() homes: no copy to wipe. */
-        if (zmq_setsockopt(a->dealer, ZMQ_CURVE_SERVERKEY, a->node->hub.transport,
-                           KEYS_KEY_BYTES) < 0 ||
-            zmq_setsockopt(a->dealer, ZMQ_CURVE_PUBLICKEY, me->pub.transport, KEYS_KEY_BYTES) < 0 ||
-            zmq_setsockopt(a->dealer, ZMQ_CURVE_SECRETKEY, me->transport_sk, KEYS_KEY_BYTES) < 0)
-                return zmq_err();
-        /* The monitor must exist before the connection, or its first events are lost. */
-        if (zmq_socket_monitor(a->dealer, MONITOR_ENDPOINT, MONITOR_EVENTS) < 0)
-                return zmq_err();
-        a->monitor = zmq_socket(a->ctx, ZMQ_PAIR);
-        if (!a->monitor)
-                return zmq_err();
-        if ((r = set_int(a->monitor, ZMQ_LINGER, 0)) < 0)
-                return r;
-        if (zmq_connect(a->monitor, MONITOR_ENDPOINT) < 0)
-                return zmq_err();
-        if (zmq_connect(a->dealer, cfg->hub_endpoint) < 0) {
-                r = zmq_err();
-                log_error("%s: cannot connect to %s: %s", a->node->conf_path, cfg->hub_endpoint,
-                          zmq_strerror(-r));
-                return r;
-        }
-        return 0;
+                return client_zmq_err();
+        return client_curve_connect(a->ctx, a->dealer, a->node, me, cfg->hub_endpoint,
+                                    MONITOR_ENDPOINT, MONITOR_EVENTS, &a->monitor);
 }
 
 /* The nudge socket is a convenience: without it the periodic re-scan still
@@ -195,7 +162,7 @@ static void setup_pull(struct agent *a)
         }
         a->pull = zmq_socket(a->ctx, ZMQ_PULL);
         if (!a->pull ||
-            set_int(a->pull, ZMQ_LINGER, 0) < 0 || set_int(a->pull, ZMQ_RCVHWM, NUDGE_HWM) < 0 ||
+            client_set_int(a->pull, ZMQ_LINGER, 0) < 0 || client_set_int(a->pull, ZMQ_RCVHWM, NUDGE_HWM) < 0 ||
             zmq_setsockopt(a->pull, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) < 0 ||
             zmq_bind(a->pull, ep) < 0) {
                 log_warn("%s: cannot listen for nudges: %s; new signals are picked up within "
@@ -224,7 +191,7 @@ static int fill_window(struct agent *a)
                 return 0;
         /* With ZMQ_IMMEDIATE, POLLOUT means a hub connection is up and has room. */
         if (zmq_getsockopt(a->dealer, ZMQ_EVENTS, &events, &len) < 0)
-                return zmq_err();
+                return client_zmq_err();
         if (!(events & ZMQ_POLLOUT))
                 return 0;
         r = outbox_next_due(a->ob, util_now_ms(), a->cfg->window - a->n_flights, &due, &n);
@@ -269,7 +236,7 @@ static int recv_frame(void *s, zmq_msg_t *msg, bool *multipart)
 {
         *multipart = false;
         if (zmq_msg_init(msg) < 0)
-                return zmq_err();
+                return client_zmq_err();
         if (zmq_msg_recv(msg, s, ZMQ_DONTWAIT) < 0) {
                 int e = zmq_errno();
 
@@ -658,7 +625,7 @@ int agent_run(struct node *n, const struct agent_options *opts)
 
         a.ctx = zmq_ctx_new();
         if (!a.ctx) {
-                r = zmq_err();
+                r = client_zmq_err();
                 goto out;
         }
         r = setup_dealer(&a);
@@ -722,7 +689,7 @@ int agent_run(struct node *n, const struct agent_options *opts)
                 if (zmq_poll(items, nitems, (long)wait) < 0) {
                         if (zmq_errno() == EINTR)
                                 continue;
-                        r = zmq_err();
+                        r = client_zmq_err();
                         log_error("zmq_poll: %s", zmq_strerror(-r));
                         goto out;
                 }

@@ -17,6 +17,7 @@
 #include <zmq.h>
 
 #include "log.h"
+#include "client.h"
 #include "node.h"
 #include "outbox.h"
 
@@ -48,19 +49,6 @@ struct feed {
         bool *stored;
         char last_problem[400];         /* the connection problem logged last */
 };
-
-/* Converts a failed zmq_* call into a negative errno. */
-static int zmq_err(void)
-{
-        int e = zmq_errno();
-
-        return e > 0 ? -e : -EIO;
-}
-
-static int set_int(void *s, int opt, int value)
-{
-        return zmq_setsockopt(s, opt, &value, sizeof(value)) < 0 ? zmq_err() : 0;
-}
 
 /* Printable UTF-8 on one line: what a terminal and a JSON reader can take. */
 static bool text_ok(const char *s)
@@ -115,42 +103,21 @@ static int setup_sub(struct feed *f)
 
         f->sub = zmq_socket(f->ctx, ZMQ_SUB);
         if (!f->sub)
-                return zmq_err();
-        if ((r = set_int(f->sub, ZMQ_LINGER, 0)) < 0 ||
-            (r = set_int(f->sub, ZMQ_IPV6, 1)) < 0 ||
-            (r = set_int(f->sub, ZMQ_RCVHWM, (int)cfg->alert_hwm)) < 0 ||
-            (r = set_int(f->sub, ZMQ_HEARTBEAT_IVL, (int)cfg->heartbeat_ivl_ms)) < 0 ||
-            (r = set_int(f->sub, ZMQ_HEARTBEAT_TIMEOUT, (int)cfg->heartbeat_timeout_ms)) < 0 ||
-            (r = set_int(f->sub, ZMQ_RECONNECT_IVL, (int)cfg->reconnect_ivl_ms)) < 0 ||
-            (r = set_int(f->sub, ZMQ_RECONNECT_IVL_MAX, (int)cfg->reconnect_ivl_max_ms)) < 0)
+                return client_zmq_err();
+        if ((r = client_set_int(f->sub, ZMQ_LINGER, 0)) < 0 ||
+            (r = client_set_int(f->sub, ZMQ_IPV6, 1)) < 0 ||
+            (r = client_set_int(f->sub, ZMQ_RCVHWM, (int)cfg->alert_hwm)) < 0 ||
+            (r = client_set_int(f->sub, ZMQ_HEARTBEAT_IVL, (int)cfg->heartbeat_ivl_ms)) < 0 ||
+            (r = client_set_int(f->sub, ZMQ_HEARTBEAT_TIMEOUT, (int)cfg->heartbeat_timeout_ms)) < 0 ||
+            (r = client_set_int(f->sub, ZMQ_RECONNECT_IVL, (int)cfg->reconnect_ivl_ms)) < 0 ||
+            (r = client_set_int(f->sub, ZMQ_RECONNECT_IVL_MAX, (int)cfg->reconnect_ivl_max_ms)) < 0)
                 return r;
         if (zmq_setsockopt(f->sub, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) < 0)
-                return zmq_err();
-        /* Binary 32-byte keys straight from their sodium_malloc() homes: no copy to wipe. */
-        if (zmq_setsockopt(f->sub, ZMQ_CURVE_SERVERKEY, f->node->hub.transport,
-                           KEYS_KEY_BYTES) < 0 ||
-            zmq_setsockopt(f->sub, ZMQ_CURVE_PUBLICKEY, me->pub.transport, KEYS_KEY_BYTES) < 0 ||
-            zmq_setsockopt(f->sub, ZMQ_CURVE_SECRETKEY, me->transport_sk, KEYS_KEY_BYTES) < 0)
-                return zmq_err();
+                return client_zmq_err();
         if (zmq_setsockopt(f->sub, ZMQ_SUBSCRIBE, ALERT_TOPIC, strlen(ALERT_TOPIC)) < 0)
-                return zmq_err();
-        /* The monitor must exist before the connection, or its first events are lost. */
-        if (zmq_socket_monitor(f->sub, MONITOR_ENDPOINT, MONITOR_EVENTS) < 0)
-                return zmq_err();
-        f->monitor = zmq_socket(f->ctx, ZMQ_PAIR);
-        if (!f->monitor)
-                return zmq_err();
-        if ((r = set_int(f->monitor, ZMQ_LINGER, 0)) < 0)
-                return r;
-        if (zmq_connect(f->monitor, MONITOR_ENDPOINT) < 0)
-                return zmq_err();
-        if (zmq_connect(f->sub, cfg->alerts_endpoint) < 0) {
-                r = zmq_err();
-                log_error("%s: cannot connect to %s: %s", f->node->conf_path,
-                          cfg->alerts_endpoint, zmq_strerror(-r));
-                return r;
-        }
-        return 0;
+                return client_zmq_err();
+        return client_curve_connect(f->ctx, f->sub, f->node, me, cfg->alerts_endpoint,
+                                    MONITOR_ENDPOINT, MONITOR_EVENTS, &f->monitor);
 }
 
 /* Receives one whole message: its first frame into topic, its second (if
@@ -163,7 +130,7 @@ static int recv_message(void *s, zmq_msg_t *topic, zmq_msg_t *payload, size_t *p
 
         *parts = 0;
         if (zmq_msg_init(topic) < 0)
-                return zmq_err();
+                return client_zmq_err();
         if (zmq_msg_recv(topic, s, ZMQ_DONTWAIT) < 0) {
                 int e = zmq_errno();
 
@@ -438,7 +405,7 @@ int feed_run(struct node *n, struct outbox *ob, const struct feed_options *opts,
 
         f.ctx = zmq_ctx_new();
         if (!f.ctx) {
-                r = zmq_err();
+                r = client_zmq_err();
                 goto out;
         }
         r = setup_sub(&f);
@@ -467,7 +434,7 @@ int feed_run(struct node *n, struct outbox *ob, const struct feed_options *opts,
                 if (zmq_poll(items, 3, poll_timeout(&f, deadline, now)) < 0) {
                         if (zmq_errno() == EINTR)
                                 continue;
-                        r = zmq_err();
+                        r = client_zmq_err();
                         log_error("zmq_poll: %s", zmq_strerror(-r));
                         goto out;
                 }

@@ -21,6 +21,7 @@
 #include "envelope.h"
 #include "keys.h"
 #include "log.h"
+#include "client.h"
 #include "node.h"
 #include "outbox.h"
 
@@ -46,18 +47,6 @@ enum link_event {
         LINK_TIMEOUT,
 };
 
-static int zmq_err(void)
-{
-        int e = zmq_errno();
-
-        return e > 0 ? -e : -EIO;
-}
-
-static int set_int(void *s, int opt, int value)
-{
-        return zmq_setsockopt(s, opt, &value, sizeof(value)) < 0 ? zmq_err() : 0;
-}
-
 static void link_close(struct link *l)
 {
         if (l->dealer)
@@ -78,38 +67,17 @@ static int link_open(struct link *l, void *ctx, const struct node *n,
 
         l->dealer = zmq_socket(ctx, ZMQ_DEALER);
         if (!l->dealer)
-                return zmq_err();
-        if ((r = set_int(l->dealer, ZMQ_LINGER, 0)) < 0 ||
-            (r = set_int(l->dealer, ZMQ_IMMEDIATE, 1)) < 0 ||
-            (r = set_int(l->dealer, ZMQ_IPV6, 1)) < 0 ||
-            (r = set_int(l->dealer, ZMQ_RECONNECT_IVL, (int)cfg->reconnect_ivl_ms)) < 0 ||
-            (r = set_int(l->dealer, ZMQ_RECONNECT_IVL_MAX, (int)cfg->reconnect_ivl_max_ms)) < 0)
+                return client_zmq_err();
+        if ((r = client_set_int(l->dealer, ZMQ_LINGER, 0)) < 0 ||
+            (r = client_set_int(l->dealer, ZMQ_IMMEDIATE, 1)) < 0 ||
+            (r = client_set_int(l->dealer, ZMQ_IPV6, 1)) < 0 ||
+            (r = client_set_int(l->dealer, ZMQ_RECONNECT_IVL, (int)cfg->reconnect_ivl_ms)) < 0 ||
+            (r = client_set_int(l->dealer, ZMQ_RECONNECT_IVL_MAX, (int)cfg->reconnect_ivl_max_ms)) < 0)
                 return r;
         if (zmq_setsockopt(l->dealer, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) < 0)
-                return zmq_err();
-        /* Binary keys straight from their sodium_malloc() homes: no copy to wipe. */
-        if (zmq_setsockopt(l->dealer, ZMQ_CURVE_SERVERKEY, n->hub.transport, KEYS_KEY_BYTES) < 0 ||
-            zmq_setsockopt(l->dealer, ZMQ_CURVE_PUBLICKEY, keys->pub.transport,
-                           KEYS_KEY_BYTES) < 0 ||
-            zmq_setsockopt(l->dealer, ZMQ_CURVE_SECRETKEY, keys->transport_sk, KEYS_KEY_BYTES) < 0)
-                return zmq_err();
-        /* The monitor must exist before the connection, or its first events are lost. */
-        if (zmq_socket_monitor(l->dealer, monitor_endpoint, MONITOR_EVENTS) < 0)
-                return zmq_err();
-        l->monitor = zmq_socket(ctx, ZMQ_PAIR);
-        if (!l->monitor)
-                return zmq_err();
-        if ((r = set_int(l->monitor, ZMQ_LINGER, 0)) < 0)
-                return r;
-        if (zmq_connect(l->monitor, monitor_endpoint) < 0)
-                return zmq_err();
-        if (zmq_connect(l->dealer, cfg->hub_endpoint) < 0) {
-                r = zmq_err();
-                log_error("%s: cannot connect to %s: %s", n->conf_path, cfg->hub_endpoint,
-                          zmq_strerror(-r));
-                return r;
-        }
-        return 0;
+                return client_zmq_err();
+        return client_curve_connect(ctx, l->dealer, n, keys, cfg->hub_endpoint, monitor_endpoint,
+                                    MONITOR_EVENTS, &l->monitor);
 }
 
 /* Receives one message of s into msg, dropping any further parts (*multipart
@@ -119,7 +87,7 @@ static int recv_one(void *s, zmq_msg_t *msg, bool *multipart)
 {
         *multipart = false;
         if (zmq_msg_init(msg) < 0)
-                return zmq_err();
+                return client_zmq_err();
         if (zmq_msg_recv(msg, s, ZMQ_DONTWAIT) < 0) {
                 int e = zmq_errno();
 
@@ -186,7 +154,7 @@ static int link_wait(struct link *l, uint64_t deadline, uint8_t **reply, size_t 
                 if (zmq_poll(items, 2, (long)(deadline - now)) < 0) {
                         if (zmq_errno() == EINTR)
                                 continue;
-                        return zmq_err();
+                        return client_zmq_err();
                 }
                 /* A reply first: it may have come just before the connection
                  * it came on was dropped and refused again. */
@@ -245,10 +213,10 @@ static int link_send(struct link *l, const uint8_t *frame, size_t len, uint64_t 
 
         if (now >= deadline)
                 return -ETIMEDOUT;
-        r = set_int(l->dealer, ZMQ_SNDTIMEO, (int)(deadline - now));
+        r = client_set_int(l->dealer, ZMQ_SNDTIMEO, (int)(deadline - now));
         if (r < 0)
                 return r;
-        return zmq_send(l->dealer, frame, len, 0) < 0 ? zmq_err() : 0;
+        return zmq_send(l->dealer, frame, len, 0) < 0 ? client_zmq_err() : 0;
 }
 
 /* The announcement in flight and what its receipt must say. */
@@ -412,7 +380,7 @@ int rotate_announce(const struct node *n, const struct keys_secret *cur,
         memset(res, 0, sizeof(*res));
         ctx = zmq_ctx_new();
         if (!ctx)
-                return zmq_err();
+                return client_zmq_err();
         r = announce_current(ctx, n, cur, next, deadline, res, &refused);
         if (r == 0 && refused) {
                 /* Refused: maybe an earlier run's announcement went through and
