@@ -2,6 +2,8 @@
 #include "db.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 
 #include "log.h"
@@ -38,6 +40,18 @@ int db_errno(int rc)
         }
 }
 
+/* Held shared by every transaction of this process, exclusively to resize. */
+struct env_lock {
+        pthread_rwlock_t lock;
+};
+
+static pthread_rwlock_t *env_lock(MDB_env *env)
+{
+        struct env_lock *l = mdb_env_get_userctx(env);
+
+        return l ? &l->lock : NULL;
+}
+
 int db_env_open(MDB_env **ret, const char *dir, unsigned int maxdbs, size_t mapsize,
                 unsigned int flags)
 {
@@ -53,15 +67,28 @@ int db_env_open(MDB_env **ret, const char *dir, unsigned int maxdbs, size_t maps
         rc = mdb_env_create(&env);
         if (rc)
                 return db_errno(rc);
+        {
+                struct env_lock *l = malloc(sizeof(*l));
+
+                if (!l || pthread_rwlock_init(&l->lock, NULL) != 0) {
+                        free(l);
+                        mdb_env_close(env);
+                        return -ENOMEM;
+                }
+                (void)mdb_env_set_userctx(env, l);
+        }
         rc = mdb_env_set_maxdbs(env, maxdbs);
         if (!rc)
                 rc = mdb_env_set_maxreaders(env, 256);
         if (!rc)
                 rc = mdb_env_set_mapsize(env, mapsize);
         /* MDB_NOTLS: read transactions are tied to the transaction object, not the
-         * thread, so a long-lived reader may be renewed from any thread. */
+         * thread, so a long-lived reader may be renewed from any thread.
+         * MDB_NORDAHEAD: pages read through the map come in one by one, not as
+         * large read-ahead folios, of which a commit that changes one page
+         * would write back all (measured: up to 2 MiB for a 4 KiB page). */
         if (!rc)
-                rc = mdb_env_open(env, dir, flags | MDB_NOTLS, 0600);
+                rc = mdb_env_open(env, dir, flags | MDB_NOTLS | MDB_NORDAHEAD, 0600);
         if (rc)
                 goto fail;
         /* Another process may have grown the map past our initial size. */
@@ -75,41 +102,97 @@ int db_env_open(MDB_env **ret, const char *dir, unsigned int maxdbs, size_t maps
         *ret = env;
         return 0;
 fail:
-        mdb_env_close(env);
+        db_env_close(env);
         return db_errno(rc);
+}
+
+void db_env_close(MDB_env *env)
+{
+        struct env_lock *l;
+
+        if (!env)
+                return;
+        l = mdb_env_get_userctx(env);
+        mdb_env_close(env);
+        if (l) {
+                pthread_rwlock_destroy(&l->lock);
+                free(l);
+        }
 }
 
 int db_txn_begin(MDB_env *env, unsigned int flags, MDB_txn **txn)
 {
-        int rc = mdb_txn_begin(env, NULL, flags, txn);
+        pthread_rwlock_t *l = env_lock(env);
+        int rc;
 
+        if (l)
+                pthread_rwlock_rdlock(l);
+        rc = mdb_txn_begin(env, NULL, flags, txn);
         if (rc == MDB_MAP_RESIZED) {
+                /* Another process grew the map: adopt its size, alone. */
+                if (l) {
+                        pthread_rwlock_unlock(l);
+                        pthread_rwlock_wrlock(l);
+                }
                 rc = mdb_env_set_mapsize(env, 0);
+                if (l) {
+                        pthread_rwlock_unlock(l);
+                        pthread_rwlock_rdlock(l);
+                }
                 if (!rc)
                         rc = mdb_txn_begin(env, NULL, flags, txn);
         }
+        if (rc && l)
+                pthread_rwlock_unlock(l);
         return db_errno(rc);
+}
+
+int db_txn_commit(MDB_txn *txn)
+{
+        pthread_rwlock_t *l = env_lock(mdb_txn_env(txn));
+        int rc = mdb_txn_commit(txn);
+
+        if (l)
+                pthread_rwlock_unlock(l);
+        return rc;
+}
+
+void db_txn_abort(MDB_txn *txn)
+{
+        pthread_rwlock_t *l = env_lock(mdb_txn_env(txn));
+
+        mdb_txn_abort(txn);
+        if (l)
+                pthread_rwlock_unlock(l);
 }
 
 int db_env_grow(MDB_env *env)
 {
+        pthread_rwlock_t *l = env_lock(env);
         MDB_envinfo info;
         size_t next;
         int rc;
 
+        if (l)
+                pthread_rwlock_wrlock(l);
         rc = mdb_env_info(env, &info);
         if (rc)
-                return db_errno(rc);
-        if (info.me_mapsize >= DB_MAP_MAX)
-                return -ENOSPC;
+                goto out;
+        if (info.me_mapsize >= DB_MAP_MAX) {
+                rc = ENOSPC;
+                goto out;
+        }
         next = info.me_mapsize * 2;
         if (next > DB_MAP_MAX)
                 next = DB_MAP_MAX;
         rc = mdb_env_set_mapsize(env, next);
-        if (rc)
-                return db_errno(rc);
-        log_info("store map grown from %zu to %zu MiB", info.me_mapsize >> 20, next >> 20);
-        return 0;
+        if (!rc)
+                log_info("store map grown from %zu to %zu MiB", info.me_mapsize >> 20,
+                         next >> 20);
+out:
+        if (l)
+                pthread_rwlock_unlock(l);
+        return rc == ENOSPC ? -ENOSPC : db_errno(rc);
 }
 
 int db_dbi_open(MDB_txn *txn, const char *name, unsigned int flags, MDB_dbi *dbi)

@@ -20,15 +20,30 @@ int db_errno(int mdb_rc);
 /* Opens the environment in directory dir (created with mode 0700 unless
  * MDB_RDONLY is in flags) for up to maxdbs named databases. mapsize is the
  * initial map size; a larger size already on disk is kept. On success *ret owns
- * the environment; close it with mdb_env_close(). */
+ * the environment; close it with db_env_close(). */
 NMO_WUR int db_env_open(MDB_env **ret, const char *dir, unsigned int maxdbs, size_t mapsize,
                         unsigned int flags);
 
-/* Begins a transaction, adopting a map grown by another process on the way. */
+/* Closes an environment opened with db_env_open(); accepts NULL. */
+void db_env_close(MDB_env *env);
+
+/* Begins a transaction, adopting a map grown by another process on the way.
+ *
+ * The map may only be resized while no transaction of this process is open
+ * (threads share the mapping): every transaction begun here holds the
+ * environment's lock shared until db_txn_commit() or db_txn_abort(), and
+ * db_env_grow() takes it exclusively. Never end these with mdb_txn_commit()
+ * or mdb_txn_abort() directly. */
 NMO_WUR int db_txn_begin(MDB_env *env, unsigned int flags, MDB_txn **txn);
 
-/* Doubles the map size after MDB_MAP_FULL. No transaction of this process may be
- * open. Returns -ENOSPC once DB_MAP_MAX is reached. */
+/* Commits (returning LMDB's code, like mdb_txn_commit()) or aborts a
+ * transaction begun with db_txn_begin(). */
+int db_txn_commit(MDB_txn *txn);
+void db_txn_abort(MDB_txn *txn);
+
+/* Doubles the map size after MDB_MAP_FULL. The calling thread must have no
+ * transaction open in env; other threads' transactions are waited for.
+ * Returns -ENOSPC once DB_MAP_MAX is reached. */
 NMO_WUR int db_env_grow(MDB_env *env);
 
 /* Opens (creating unless the transaction is read-only) the named database. */

@@ -76,9 +76,9 @@ static int open_dbis(struct hub_analytics *an)
         if (r < 0)
                 goto fail;
         /* Commit, also when read-only, so the handles stay open. */
-        return db_errno(mdb_txn_commit(txn));
+        return db_errno(db_txn_commit(txn));
 fail:
-        mdb_txn_abort(txn);
+        db_txn_abort(txn);
         return r;
 }
 
@@ -142,7 +142,7 @@ void hub_analytics_free(struct hub_analytics *an)
         if (!an)
                 return;
         if (an->env)
-                mdb_env_close(an->env);
+                db_env_close(an->env);
         free(an);
 }
 
@@ -218,7 +218,7 @@ int hub_analytics_foreach_cell(struct hub_analytics *an, const char *material,
 out:
         if (cur)
                 mdb_cursor_close(cur);
-        mdb_txn_abort(txn);
+        db_txn_abort(txn);
         return r;
 }
 
@@ -263,6 +263,6 @@ int hub_analytics_foreach_alert(struct hub_analytics *an,
 out:
         if (cur)
                 mdb_cursor_close(cur);
-        mdb_txn_abort(txn);
+        db_txn_abort(txn);
         return r;
 }

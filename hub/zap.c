@@ -56,7 +56,7 @@ static const char *decide(struct hub_zap *z, const zmq_msg_t *f, size_t nf, char
                 return "500";
         }
         r = hub_member_by_transport(txn, z->st, zmq_msg_data((zmq_msg_t *)&f[6]), &m);
-        mdb_txn_abort(txn);
+        db_txn_abort(txn);
         if (r == -ENOENT) {
                 *text = "unknown key";
                 return "400";

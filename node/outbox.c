@@ -192,9 +192,9 @@ static int outbox_write(struct outbox *ob, write_fn fn, void *userdata)
                         return r;
                 r = fn(ob, txn, userdata);
                 if (r < 0)
-                        mdb_txn_abort(txn);
+                        db_txn_abort(txn);
                 else
-                        r = db_errno(mdb_txn_commit(txn));
+                        r = db_errno(db_txn_commit(txn));
                 if (r != -ENOSPC)
                         return r;
                 r = db_env_grow(ob->env);
@@ -343,9 +343,9 @@ int outbox_open(struct outbox **ret, const char *dir, unsigned int flags, size_t
                 }
                 /* Committing keeps the handles for the life of the environment. */
                 if (r >= 0)
-                        r = db_errno(mdb_txn_commit(txn));
+                        r = db_errno(db_txn_commit(txn));
                 else
-                        mdb_txn_abort(txn);
+                        db_txn_abort(txn);
         } else {
                 r = outbox_write(ob, create_fn, NULL);
         }
@@ -371,7 +371,7 @@ void outbox_free(struct outbox *ob)
         if (!ob)
                 return;
         if (ob->env)
-                mdb_env_close(ob->env);
+                db_env_close(ob->env);
         if (ob->lock_fd >= 0)
                 close(ob->lock_fd); /* releases the flock */
         free(ob);
@@ -575,7 +575,7 @@ out:
         outbox_due_free(due, count);
         if (cur)
                 mdb_cursor_close(cur);
-        mdb_txn_abort(txn);
+        db_txn_abort(txn);
         return r;
 }
 
@@ -1043,7 +1043,7 @@ int outbox_foreach(struct outbox *ob, outbox_entry_fn fn, void *userdata)
 out:
         if (cur)
                 mdb_cursor_close(cur);
-        mdb_txn_abort(txn);
+        db_txn_abort(txn);
         return r;
 }
 
@@ -1071,7 +1071,7 @@ int outbox_get(struct outbox *ob, const uint8_t id[SIGNAL_ID_BYTES], outbox_entr
         r = fn(&e, userdata);
         nmo__node__record__free_unpacked(rec, NULL);
 out:
-        mdb_txn_abort(txn);
+        db_txn_abort(txn);
         return r;
 }
 
@@ -1137,7 +1137,7 @@ int outbox_pending(struct outbox *ob, uint64_t *queued, uint64_t *in_flight)
 out:
         if (cur)
                 mdb_cursor_close(cur);
-        mdb_txn_abort(txn);
+        db_txn_abort(txn);
         return r;
 }
 
@@ -1210,7 +1210,7 @@ int outbox_get_hub_error(struct outbox *ob, char *buf, size_t len, uint64_t *tim
 out:
         if (he)
                 nmo__node__hub_error__free_unpacked(he, NULL);
-        mdb_txn_abort(txn);
+        db_txn_abort(txn);
         return r;
 }
 
@@ -1333,6 +1333,6 @@ int outbox_foreach_alert(struct outbox *ob, outbox_alert_fn fn, void *userdata)
 out:
         if (cur)
                 mdb_cursor_close(cur);
-        mdb_txn_abort(txn);
+        db_txn_abort(txn);
         return r;
 }
