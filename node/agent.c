@@ -71,6 +71,7 @@ struct agent {
         struct outbox_receipt *batch;
         int *results;
         uint64_t *seqs;                 /* scratch, cfg->window entries */
+        struct receipt_cache rcache;    /* batch roots verified already */
         bool connected;
         bool stop;
         bool scan_now;
@@ -275,7 +276,8 @@ static int check_reply(struct agent *a, const uint8_t *data, size_t len, struct 
                 log_warn("malformed reply from the hub (%zu bytes) ignored", len);
                 return r;
         }
-        r = receipt_verify(in->signed_receipt, in->signed_len, a->node->hub.sign, &in->receipt);
+        r = receipt_verify_cached(in->signed_receipt, in->signed_len, a->node->hub.sign,
+                                  &a->rcache, &in->receipt);
         if (r < 0) {
                 log_warn("reply from the hub with %s ignored",
                          r == -EKEYREJECTED ? "a bad signature" : "a malformed receipt");

@@ -327,7 +327,7 @@ int envelope_seal_rotation(const struct keys_secret *member, const struct keys_p
         uint8_t plain[256];
         size_t plen;
 
-        randombytes_buf(id, SIGNAL_ID_BYTES);
+        signal_new_id(id, util_now_ms());
         kr.has_version = 1;
         kr.version = 1;
         kr.has_id = 1;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 static const char receipt_context[] = "nmo-signal receipt v1";
+static const char receipt_batch_context[] = "nmo-signal receipt batch v1";
 
 const char *reason_name(Nmo__Reason reason)
 {
@@ -48,15 +49,51 @@ static uint8_t *signed_message(const uint8_t *body, size_t len, size_t *mlen)
         return m;
 }
 
-int receipt_sign(const struct receipt *r, const uint8_t sign_sk[KEYS_SIGN_SECRET_BYTES],
-                 uint8_t **out, size_t *len)
+/* The batch form signs context || 0x00 || tree_size (4 bytes, big-endian) || root. */
+#define BATCH_MESSAGE_BYTES (sizeof(receipt_batch_context) + 4 + RECEIPT_HASH_BYTES)
+
+static void batch_message(uint32_t tree_size, const uint8_t root[RECEIPT_HASH_BYTES],
+                          uint8_t m[BATCH_MESSAGE_BYTES])
+{
+        uint8_t *p = m + sizeof(receipt_batch_context);
+
+        memcpy(m, receipt_batch_context, sizeof(receipt_batch_context));
+        p[0] = (uint8_t)(tree_size >> 24);
+        p[1] = (uint8_t)(tree_size >> 16);
+        p[2] = (uint8_t)(tree_size >> 8);
+        p[3] = (uint8_t)tree_size;
+        memcpy(p + 4, root, RECEIPT_HASH_BYTES);
+}
+
+/* Leaf hash: BLAKE2b-256(0x00 || body); inner node: BLAKE2b-256(0x01 || left ||
+ * right). The tree is RFC 9162's (2.1.1) with that hash. */
+static void leaf_hash(const uint8_t *body, size_t len, uint8_t out[RECEIPT_HASH_BYTES])
+{
+        crypto_generichash_state st;
+        const uint8_t prefix = 0x00;
+
+        crypto_generichash_init(&st, NULL, 0, RECEIPT_HASH_BYTES);
+        crypto_generichash_update(&st, &prefix, 1);
+        if (len)
+                crypto_generichash_update(&st, body, len);
+        crypto_generichash_final(&st, out, RECEIPT_HASH_BYTES);
+}
+
+static void node_hash(const uint8_t *left, const uint8_t *right, uint8_t out[RECEIPT_HASH_BYTES])
+{
+        uint8_t in[1 + 2 * RECEIPT_HASH_BYTES];
+
+        in[0] = 0x01;
+        memcpy(in + 1, left, RECEIPT_HASH_BYTES);
+        memcpy(in + 1 + RECEIPT_HASH_BYTES, right, RECEIPT_HASH_BYTES);
+        crypto_generichash(out, RECEIPT_HASH_BYTES, in, sizeof(in), NULL, 0);
+}
+
+int receipt_body_pack(const struct receipt *r, uint8_t **out, size_t *len)
 {
         Nmo__ReceiptBody b = NMO__RECEIPT_BODY__INIT;
-        Nmo__SignedReceipt sr = NMO__SIGNED_RECEIPT__INIT;
-        uint8_t sig[crypto_sign_BYTES];
-        uint8_t *body = NULL, *msg = NULL, *buf = NULL;
-        size_t body_len, msg_len = 0, n;
-        int ret = -ENOMEM;
+        uint8_t *body;
+        size_t n;
 
         b.has_version = 1;
         b.version = 1;
@@ -83,11 +120,28 @@ int receipt_sign(const struct receipt *r, const uint8_t sign_sk[KEYS_SIGN_SECRET
                 b.has_sequence = 1;
                 b.sequence = r->sequence;
         }
-        body_len = nmo__receipt_body__get_packed_size(&b);
-        body = malloc(body_len);
+        n = nmo__receipt_body__get_packed_size(&b);
+        body = malloc(n ? n : 1);
         if (!body)
-                goto out;
-        nmo__receipt_body__pack(&b, body);
+                return -ENOMEM;
+        *len = nmo__receipt_body__pack(&b, body);
+        *out = body;
+        return 0;
+}
+
+int receipt_sign(const struct receipt *r, const uint8_t sign_sk[KEYS_SIGN_SECRET_BYTES],
+                 uint8_t **out, size_t *len)
+{
+        Nmo__SignedReceipt sr = NMO__SIGNED_RECEIPT__INIT;
+        uint8_t sig[crypto_sign_BYTES];
+        uint8_t *body = NULL, *msg = NULL, *buf = NULL;
+        size_t body_len = 0, msg_len = 0, n;
+        int ret;
+
+        ret = receipt_body_pack(r, &body, &body_len);
+        if (ret < 0)
+                return ret;
+        ret = -ENOMEM;
         msg = signed_message(body, body_len, &msg_len);
         if (!msg)
                 goto out;
@@ -111,13 +165,219 @@ out:
         return ret;
 }
 
+/* The tree over n leaves, level by level: level 0 is the leaves; a level's
+ * last node without a sibling moves up unchanged (which gives RFC 9162's
+ * tree). Returns the hashes, all levels one after the other, or NULL. */
+static uint8_t *build_tree(uint8_t *const *bodies, const size_t *lens, size_t n, size_t *levels)
+{
+        size_t total = 0, count = n, at = 0;
+        uint8_t *h;
+
+        *levels = 0;
+        for (;;) {
+                total += count;
+                (*levels)++;
+                if (count == 1)
+                        break;
+                count = (count + 1) / 2;
+        }
+        h = malloc(total * RECEIPT_HASH_BYTES);
+        if (!h)
+                return NULL;
+        for (size_t i = 0; i < n; i++)
+                leaf_hash(bodies[i], lens[i], h + i * RECEIPT_HASH_BYTES);
+        count = n;
+        while (count > 1) {
+                uint8_t *lo = h + at * RECEIPT_HASH_BYTES;
+                uint8_t *up = lo + count * RECEIPT_HASH_BYTES;
+
+                for (size_t i = 0; i + 1 < count; i += 2)
+                        node_hash(lo + i * RECEIPT_HASH_BYTES, lo + (i + 1) * RECEIPT_HASH_BYTES,
+                                  up + (i / 2) * RECEIPT_HASH_BYTES);
+                if (count % 2)
+                        memcpy(up + (count / 2) * RECEIPT_HASH_BYTES,
+                               lo + (count - 1) * RECEIPT_HASH_BYTES, RECEIPT_HASH_BYTES);
+                at += count;
+                count = (count + 1) / 2;
+        }
+        return h;
+}
+
+int receipt_sign_batch(uint8_t *const *bodies, const size_t *lens, const bool *dup, size_t n,
+                       const uint8_t sign_sk[KEYS_SIGN_SECRET_BYTES], uint8_t **frames,
+                       size_t *frame_lens)
+{
+        uint8_t msg[BATCH_MESSAGE_BYTES], sig[crypto_sign_BYTES];
+        uint8_t path[16 * RECEIPT_HASH_BYTES];
+        size_t levels, root_at = 0, count = n;
+        uint8_t *tree;
+
+        if (n == 0 || n > RECEIPT_BATCH_MAX)
+                return -EINVAL;
+        tree = build_tree(bodies, lens, n, &levels);
+        if (!tree)
+                return -ENOMEM;
+        for (size_t l = 0; l + 1 < levels; l++) {
+                root_at += count;
+                count = (count + 1) / 2;
+        }
+        batch_message((uint32_t)n, tree + root_at * RECEIPT_HASH_BYTES, msg);
+        crypto_sign_detached(sig, NULL, msg, sizeof(msg), sign_sk);
+
+        for (size_t i = 0; i < n; i++) {
+                Nmo__SignedReceipt sr = NMO__SIGNED_RECEIPT__INIT;
+                Nmo__Reply rp = NMO__REPLY__INIT;
+                size_t plen = 0, idx = i, at = 0, c = n, size;
+                uint8_t *buf;
+
+                /* The path: at each level the sibling, when there is one. */
+                for (size_t l = 0; l + 1 < levels; l++) {
+                        size_t sib = idx ^ 1u;
+
+                        if (sib < c) {
+                                memcpy(path + plen, tree + (at + sib) * RECEIPT_HASH_BYTES,
+                                       RECEIPT_HASH_BYTES);
+                                plen += RECEIPT_HASH_BYTES;
+                        }
+                        at += c;
+                        c = (c + 1) / 2;
+                        idx >>= 1;
+                }
+                sr.has_body = 1;
+                sr.body.data = bodies[i];
+                sr.body.len = lens[i];
+                sr.has_signature = 1;
+                sr.signature.data = sig;
+                sr.signature.len = sizeof(sig);
+                sr.has_tree_size = 1;
+                sr.tree_size = (uint32_t)n;
+                sr.has_leaf_index = 1;
+                sr.leaf_index = (uint32_t)i;
+                sr.has_path = 1;
+                sr.path.data = path;
+                sr.path.len = plen;
+                rp.has_version = 1;
+                rp.version = 1;
+                rp.has_duplicate = 1;
+                rp.duplicate = dup ? dup[i] : false;
+                rp.receipt = &sr;
+                size = nmo__reply__get_packed_size(&rp);
+                buf = malloc(size);
+                if (!buf) {
+                        while (i--)
+                                free(frames[i]);
+                        free(tree);
+                        return -ENOMEM;
+                }
+                frame_lens[i] = nmo__reply__pack(&rp, buf);
+                frames[i] = buf;
+        }
+        free(tree);
+        return 0;
+}
+
+/* Folds a leaf hash up its path (RFC 9162, 2.1.3.2) into root; false when the
+ * path does not fit the index and size. */
+static bool fold_path(uint32_t index, uint32_t size, const uint8_t leaf[RECEIPT_HASH_BYTES],
+                      const uint8_t *path, size_t path_len, uint8_t root[RECEIPT_HASH_BYTES])
+{
+        uint32_t fn = index, sn;
+        uint8_t r[RECEIPT_HASH_BYTES];
+
+        if (size == 0 || index >= size || path_len % RECEIPT_HASH_BYTES != 0)
+                return false;
+        sn = size - 1;
+        memcpy(r, leaf, RECEIPT_HASH_BYTES);
+        for (size_t off = 0; off < path_len; off += RECEIPT_HASH_BYTES) {
+                const uint8_t *p = path + off;
+
+                if (sn == 0)
+                        return false;
+                if ((fn & 1u) || fn == sn) {
+                        node_hash(p, r, r);
+                        if (!(fn & 1u)) {
+                                while (!(fn & 1u) && fn != 0) {
+                                        fn >>= 1;
+                                        sn >>= 1;
+                                }
+                        }
+                } else {
+                        node_hash(r, p, r);
+                }
+                fn >>= 1;
+                sn >>= 1;
+        }
+        if (sn != 0)
+                return false;
+        memcpy(root, r, RECEIPT_HASH_BYTES);
+        return true;
+}
+
+/* Checks the signature of sr under sign_pk: over the body (single form) or
+ * over the root its path leads to (batch form). */
+static int check_signature(const Nmo__SignedReceipt *sr, const uint8_t sign_pk[KEYS_KEY_BYTES],
+                           struct receipt_cache *cache)
+{
+        uint8_t leaf[RECEIPT_HASH_BYTES], root[RECEIPT_HASH_BYTES], msg[BATCH_MESSAGE_BYTES];
+        uint8_t *single;
+        size_t single_len = 0;
+        int ok;
+
+        if (!sr->has_tree_size) {
+                if (sr->has_leaf_index || sr->has_path)
+                        return -EBADMSG;
+                single = signed_message(sr->body.data, sr->body.len, &single_len);
+                if (!single)
+                        return -ENOMEM;
+                ok = crypto_sign_verify_detached(sr->signature.data, single, single_len,
+                                                 sign_pk) == 0;
+                free(single);
+                return ok ? 0 : -EKEYREJECTED;
+        }
+        if (!sr->has_leaf_index || sr->tree_size == 0 || sr->tree_size > RECEIPT_BATCH_MAX ||
+            sr->leaf_index >= sr->tree_size ||
+            (sr->has_path && (sr->path.len > 16 * RECEIPT_HASH_BYTES ||
+                              sr->path.len % RECEIPT_HASH_BYTES != 0)))
+                return -EBADMSG;
+        leaf_hash(sr->body.data, sr->body.len, leaf);
+        if (!fold_path(sr->leaf_index, sr->tree_size, leaf, sr->has_path ? sr->path.data : NULL,
+                       sr->has_path ? sr->path.len : 0, root))
+                return -EKEYREJECTED;
+        if (cache) {
+                for (size_t i = 0; i < RECEIPT_CACHE_SLOTS; i++) {
+                        if (cache->slot[i].used && cache->slot[i].tree_size == sr->tree_size &&
+                            memcmp(cache->slot[i].root, root, sizeof(root)) == 0 &&
+                            memcmp(cache->slot[i].signature, sr->signature.data, 64) == 0 &&
+                            memcmp(cache->slot[i].sign_pk, sign_pk, KEYS_KEY_BYTES) == 0)
+                                return 0;
+                }
+        }
+        batch_message(sr->tree_size, root, msg);
+        if (crypto_sign_verify_detached(sr->signature.data, msg, sizeof(msg), sign_pk) != 0)
+                return -EKEYREJECTED;
+        if (cache) {
+                unsigned int s = cache->next++ % RECEIPT_CACHE_SLOTS;
+
+                memcpy(cache->slot[s].sign_pk, sign_pk, KEYS_KEY_BYTES);
+                memcpy(cache->slot[s].root, root, sizeof(root));
+                memcpy(cache->slot[s].signature, sr->signature.data, 64);
+                cache->slot[s].tree_size = sr->tree_size;
+                cache->slot[s].used = true;
+        }
+        return 0;
+}
+
 int receipt_verify(const uint8_t *buf, size_t len, const uint8_t sign_pk[KEYS_KEY_BYTES],
                    struct receipt *r)
 {
+        return receipt_verify_cached(buf, len, sign_pk, NULL, r);
+}
+
+int receipt_verify_cached(const uint8_t *buf, size_t len, const uint8_t sign_pk[KEYS_KEY_BYTES],
+                          struct receipt_cache *cache, struct receipt *r)
+{
         Nmo__SignedReceipt *sr = NULL;
         Nmo__ReceiptBody *b = NULL;
-        uint8_t *msg = NULL;
-        size_t msg_len = 0;
         int ret = -EBADMSG;
 
         memset(r, 0, sizeof(*r));
@@ -126,15 +386,10 @@ int receipt_verify(const uint8_t *buf, size_t len, const uint8_t sign_pk[KEYS_KE
         sr = nmo__signed_receipt__unpack(NULL, len, buf);
         if (!sr || !sr->has_body || !sr->has_signature || sr->signature.len != crypto_sign_BYTES)
                 goto out;
-        msg = signed_message(sr->body.data, sr->body.len, &msg_len);
-        if (!msg) {
-                ret = -ENOMEM;
+        ret = check_signature(sr, sign_pk, cache);
+        if (ret < 0)
                 goto out;
-        }
-        if (crypto_sign_verify_detached(sr->signature.data, msg, msg_len, sign_pk) != 0) {
-                ret = -EKEYREJECTED;
-                goto out;
-        }
+        ret = -EBADMSG;
         b = nmo__receipt_body__unpack(NULL, sr->body.len, sr->body.data);
         if (!b || !b->has_version || b->version != 1 || !b->has_status ||
             (b->status != NMO__RECEIPT_STATUS__RECEIPT_ACCEPTED &&
@@ -157,7 +412,6 @@ int receipt_verify(const uint8_t *buf, size_t len, const uint8_t sign_pk[KEYS_KE
         r->sequence = b->has_sequence ? b->sequence : 0;
         ret = 0;
 out:
-        free(msg);
         if (b)
                 nmo__receipt_body__free_unpacked(b, NULL);
         if (sr)

@@ -16,7 +16,11 @@
 /* The highest reason code this version knows. */
 #define RECEIPT_REASON_LAST NMO__REASON__REASON_MEMBER_EXPIRED
 /* Largest signed receipt or reply frame either side produces or accepts. */
-#define RECEIPT_MAX 1024
+#define RECEIPT_MAX 2048
+/* Most receipts one batch signature covers (the Merkle path then has at most
+ * 16 hashes), and the size of a tree hash. */
+#define RECEIPT_BATCH_MAX 65536
+#define RECEIPT_HASH_BYTES 32
 
 struct receipt {
         bool has_id;
@@ -30,14 +34,50 @@ struct receipt {
         uint64_t sequence;
 };
 
-/* Serialises and signs r into a fresh SignedReceipt buffer (free()). */
+/* Serialises r as a ReceiptBody into a fresh buffer (free()). */
+NMO_WUR int receipt_body_pack(const struct receipt *r, uint8_t **out, size_t *len);
+
+/* Signs n serialised ReceiptBody buffers at once: one Ed25519 signature over
+ * the root of a Merkle tree of the bodies (PROTOCOL.md 8.1, batch form), and
+ * writes n Reply frames (fresh buffers, free() each) whose SignedReceipts carry
+ * the body, the tree size, the leaf index, the path and the signature.
+ * dup[i] is Reply.duplicate of frame i. n is 1..RECEIPT_BATCH_MAX. On error
+ * nothing is left allocated. */
+NMO_WUR int receipt_sign_batch(uint8_t *const *bodies, const size_t *lens, const bool *dup,
+                               size_t n, const uint8_t sign_sk[KEYS_SIGN_SECRET_BYTES],
+                               uint8_t **frames, size_t *frame_lens);
+
+/* Roots whose batch signature a node checked already, so that the receipts of
+ * one batch cost one Ed25519 verification, not one each. Zero it to start. */
+#define RECEIPT_CACHE_SLOTS 8
+struct receipt_cache {
+        struct {
+                uint8_t sign_pk[KEYS_KEY_BYTES];
+                uint8_t root[RECEIPT_HASH_BYTES];
+                uint8_t signature[64];
+                uint32_t tree_size;
+                bool used;
+        } slot[RECEIPT_CACHE_SLOTS];
+        unsigned int next;
+};
+
+/* Serialises and signs r into a fresh SignedReceipt buffer (free()), in the
+ * single form: the signature covers this body alone. */
 NMO_WUR int receipt_sign(const struct receipt *r, const uint8_t sign_sk[KEYS_SIGN_SECRET_BYTES],
                          uint8_t **out, size_t *len);
 
-/* Checks a SignedReceipt against the hub's signing public key and decodes it.
- * -EBADMSG when malformed, -EKEYREJECTED when the signature does not verify. */
+/* Checks a SignedReceipt (single or batch form) against the hub's signing
+ * public key and decodes it. -EBADMSG when malformed, -EKEYREJECTED when the
+ * signature or the Merkle path does not verify. */
 NMO_WUR int receipt_verify(const uint8_t *buf, size_t len,
                            const uint8_t sign_pk[KEYS_KEY_BYTES], struct receipt *r);
+
+/* The same, remembering verified batch roots in cache (may be NULL): a receipt
+ * whose path leads to a root and signature checked before under the same key
+ * needs no Ed25519 verification. */
+NMO_WUR int receipt_verify_cached(const uint8_t *buf, size_t len,
+                                  const uint8_t sign_pk[KEYS_KEY_BYTES],
+                                  struct receipt_cache *cache, struct receipt *r);
 
 /* Builds a Reply frame around a SignedReceipt (fresh buffer, free()). */
 NMO_WUR int reply_pack(bool duplicate, const uint8_t *signed_receipt, size_t signed_len,

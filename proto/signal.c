@@ -62,11 +62,20 @@ int signal_id_parse(const char *hex, uint8_t id[SIGNAL_ID_BYTES])
         return util_unhex(hex, id, SIGNAL_ID_BYTES);
 }
 
+void signal_new_id(uint8_t id[SIGNAL_ID_BYTES], uint64_t now_ms)
+{
+        /* 48-bit milliseconds, big-endian, then 80 random bits: ids made later
+         * sort later, so the hub's index of them grows at its end. */
+        for (int i = 0; i < 6; i++)
+                id[i] = (uint8_t)(now_ms >> (8 * (5 - i)));
+        randombytes_buf(id + 6, SIGNAL_ID_BYTES - 6);
+}
+
 void signal_init(struct signal *s)
 {
         memset(s, 0, sizeof(*s));
-        randombytes_buf(s->id, sizeof(s->id));
         s->created_ms = util_now_ms();
+        signal_new_id(s->id, s->created_ms);
 }
 
 /* Finds value in names[1..n-1] (index 0 is "unspecified" and not settable,

@@ -53,7 +53,11 @@ struct signal_field {
 extern const struct signal_field signal_fields[];
 extern const size_t signal_fields_count;
 
-/* Clears s, gives it a fresh random id and the current time. */
+/* A fresh signal id: the time in milliseconds (48 bits, big-endian), then 80
+ * random bits (PROTOCOL.md 4.1). */
+void signal_new_id(uint8_t id[SIGNAL_ID_BYTES], uint64_t now_ms);
+
+/* Clears s, gives it a fresh id and the current time. */
 void signal_init(struct signal *s);
 
 /* Sets one field from its text form ("severity", "high"). Unknown fields and

@@ -231,7 +231,7 @@ static int load_open(struct load *ld, uint32_t n, size_t pool, size_t capflight)
                         struct signal s;
                         size_t len = 0;
 
-                        r = bench_signal(&nd->sl, (uint64_t)i * 7919u + k, &s);
+                        r = bench_signal(&nd->sl, ld->o->first + i, k, &s);
                         if (r == 0)
                                 r = bench_seal(&nd->sl, &s, NULL, &f->data, &len);
                         if (r < 0) {
@@ -380,7 +380,9 @@ static void *verify_run(void *arg)
 {
         struct verify_job *job = arg;
         struct load *ld = job->ld;
+        struct receipt_cache cache;
 
+        memset(&cache, 0, sizeof(cache));
         for (uint32_t i = job->from; i < ld->n; i += job->step) {
                 struct sim_node *nd = &ld->nodes[i];
 
@@ -394,7 +396,8 @@ static void *verify_run(void *arg)
                         }
                         f->check = (uint8_t)bench_check_reply(f->reply, f->reply_len, f->data,
                                                               f->len, ld->hub.sign,
-                                                              nd->sk->pub.payload, &reason);
+                                                              nd->sk->pub.payload, &cache,
+                                                              &reason);
                         f->reason = (uint8_t)reason;
                 }
         }
@@ -895,7 +898,7 @@ static int mode_preload(struct load *ld)
                         uint8_t *frame = NULL;
                         size_t len = 0;
 
-                        r = bench_signal(&ld->nodes[node].sl, k, &s);
+                        r = bench_signal(&ld->nodes[node].sl, node, k / o->nodes, &s);
                         if (r == 0)
                                 r = bench_seal(&ld->nodes[node].sl, &s, NULL, &frame, &len);
                         if (r < 0)

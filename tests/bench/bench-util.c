@@ -131,8 +131,9 @@ fail:
         return r;
 }
 
-int bench_signal(const struct bench_sealer *sl, uint64_t k, struct signal *s)
+int bench_signal(const struct bench_sealer *sl, uint32_t member, uint64_t k, struct signal *s)
 {
+        static const uint32_t mat_step[4] = { 0, 7, 13, 23 }, ev_step[4] = { 0, 1, 3, 5 };
         static const char filler[] = "benchmark note: supply disruption reported by a simulated "
                                      "member node, padded to the envelope size of the run. ";
         uint8_t *plain = NULL;
@@ -142,11 +143,11 @@ int bench_signal(const struct bench_sealer *sl, uint64_t k, struct signal *s)
 
         signal_init(s);
         snprintf(s->material, sizeof(s->material), "%s",
-                 vocab_materials[k % vocab_materials_count].id);
+                 vocab_materials[(member + mat_step[k % 4]) % vocab_materials_count].id);
         snprintf(s->event, sizeof(s->event), "%s",
-                 vocab_events[(k / 3) % vocab_events_count].id);
+                 vocab_events[(member / 2 + ev_step[(k / 4) % 4]) % vocab_events_count].id);
         snprintf(s->country, sizeof(s->country), "%s",
-                 vocab_countries[(k * 7) % vocab_countries_count].id);
+                 vocab_countries[(member / 5 + 3 * ((k / 16) % 2)) % vocab_countries_count].id);
         s->severity = (Nmo__Severity)(1 + k % 4);
         s->status = NMO__EVENT_STATUS__EVENT_STATUS_IN_EFFECT;
         s->stage = NMO__STAGE__STAGE_PROCESSING;
@@ -260,7 +261,7 @@ int bench_sealer_init(struct bench_sealer *sl, const struct keys_secret *member,
                 return -EINVAL;
         /* The shortcut must not change a single byte of what goes on the wire. */
         randombytes_buf(nonce, sizeof(nonce));
-        r = bench_signal(sl, 0, &s);
+        r = bench_signal(sl, 0, 0, &s);
         if (r == 0)
                 r = bench_seal(sl, &s, nonce, &a, &alen);
         if (r == 0)
@@ -304,7 +305,8 @@ out:
 
 enum bench_check bench_check_reply(const uint8_t *reply, size_t reply_len, const uint8_t *frame,
                                    size_t frame_len, const uint8_t sign_pk[KEYS_KEY_BYTES],
-                                   const uint8_t member_payload[KEYS_KEY_BYTES], int *reason)
+                                   const uint8_t member_payload[KEYS_KEY_BYTES],
+                                   struct receipt_cache *cache, int *reason)
 {
         uint8_t *signed_receipt = NULL, hash[ENVELOPE_HASH_BYTES], id[SIGNAL_ID_BYTES];
         size_t signed_len = 0;
@@ -315,7 +317,7 @@ enum bench_check bench_check_reply(const uint8_t *reply, size_t reply_len, const
         *reason = 0;
         if (reply_unpack(reply, reply_len, &duplicate, &signed_receipt, &signed_len) < 0)
                 return BENCH_CHECK_BAD;
-        if (receipt_verify(signed_receipt, signed_len, sign_pk, &r) < 0)
+        if (receipt_verify_cached(signed_receipt, signed_len, sign_pk, cache, &r) < 0)
                 goto out;
         envelope_hash(frame, frame_len, hash);
         if (!envelope_peek_id(frame, frame_len, id) || !r.has_id ||

@@ -18,6 +18,7 @@
 
 #include "envelope.h"
 #include "keys.h"
+#include "receipt.h"
 #include "signal.h"
 
 /* Envelope frame size the benchmark sends: "300-byte signals". */
@@ -72,10 +73,14 @@ NMO_WUR int bench_sealer_init(struct bench_sealer *sl, const struct keys_secret 
 /* Wipes the shared key. */
 void bench_sealer_wipe(struct bench_sealer *sl);
 
-/* Fills s with signal number k of a fixed rotation over the vocabularies
- * (materials, events, countries, severities), a fresh random id, the current
- * time and a note sized so that its envelope is sl->target bytes. */
-NMO_WUR int bench_signal(const struct bench_sealer *sl, uint64_t k, struct signal *s);
+/* Fills s with signal number k of simulated member number member, a fresh id,
+ * the current time and a note sized so that its envelope is sl->target bytes.
+ * Like a real company, each member reports on a profile of its own: 4
+ * materials, 4 event types and 2 origin countries (32 combinations), spread
+ * over the vocabularies so that members overlap and cells reach the
+ * disclosure threshold; severities rotate. */
+NMO_WUR int bench_signal(const struct bench_sealer *sl, uint32_t member, uint64_t k,
+                         struct signal *s);
 
 /* Seals s into a fresh frame (free()) as envelope_seal() would, but with the
  * precomputed key. nonce NULL: random. */
@@ -95,11 +100,12 @@ enum bench_check {
         BENCH_CHECK_BAD = 3,        /* does not verify, or not for this frame/member */
 };
 
-/* Verifies a Reply frame with receipt_verify() and checks that it answers
+/* Verifies a Reply frame with receipt_verify_cached() and checks that it answers
  * frame for member_payload. *reason gets the refusal reason. */
 enum bench_check bench_check_reply(const uint8_t *reply, size_t reply_len, const uint8_t *frame,
                                    size_t frame_len, const uint8_t sign_pk[KEYS_KEY_BYTES],
-                                   const uint8_t member_payload[KEYS_KEY_BYTES], int *reason);
+                                   const uint8_t member_payload[KEYS_KEY_BYTES],
+                                   struct receipt_cache *cache, int *reason);
 
 /* The p-quantile (0..1) of n sorted values (nearest rank); 0 when n is 0. */
 double bench_quantile(const double *sorted, size_t n, double p);

@@ -248,6 +248,26 @@ static void gen_receipts(void)
         put("receipt", "signed-bad-signature", sr, sr_len);
         free(sr);
 
+        /* The batch form: three receipts under one root; the reply of leaf 1. */
+        {
+                uint8_t *bodies[3], *frames[3];
+                size_t lens[3], flens[3];
+                bool dup[3] = { false, true, false };
+
+                for (int i = 0; i < 3; i++) {
+                        r.sequence = 42 + (uint64_t)i;
+                        must(receipt_body_pack(&r, &bodies[i], &lens[i]), "receipt_body_pack");
+                }
+                must(receipt_sign_batch(bodies, lens, dup, 3, k->hub.sign_sk, frames, flens),
+                     "receipt_sign_batch");
+                put("receipt", "reply-batch-duplicate", frames[1], flens[1]);
+                put("receipt", "reply-batch-last", frames[2], flens[2]);
+                for (int i = 0; i < 3; i++) {
+                        free(bodies[i]);
+                        free(frames[i]);
+                }
+        }
+
         r.status = NMO__RECEIPT_STATUS__RECEIPT_REJECTED;
         r.reason = NMO__REASON__REASON_CLOCK_SKEW;
         r.sequence = 0;

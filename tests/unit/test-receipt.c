@@ -1,8 +1,9 @@
 /* test-receipt.c: the hub's signed receipts, the Reply frame around them, and
  * the reason codes (proto/receipt.c).
  *
- * The known-answer receipt comes from tests/unit/kat-envelope.py (Ed25519 is
- * deterministic, so the signature is fixed too). */
+ * The known-answer receipt comes from tests/unit/kat-envelope.py, the batch
+ * form's from tests/unit/kat-receipt-batch.py (Ed25519 is deterministic, so
+ * the signatures are fixed too). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -41,6 +42,18 @@ static const char kat_reply[] =
         "5f6ba154129174cafe75b294ac3bbd5549632f48cec6266f8410480112404a002ba2d225d9d40ccb14"
         "4274b1f36b35e2e3842a779ad157a6fc660232a8499c747dcf639fe633961b4615df9773b45d2e183d"
         "0ea877f5cb4aaef069308a05";
+
+/* Batch form: the three bodies of kat_body with sequence 1, 2, 3, and the
+ * Reply of leaf 2 (kat-receipt-batch.py). */
+static const char kat_batch_root[] =
+        "2183b54235a15fa48c7d228a8018cf4c934a2c7c13afa47a0035fe127d0cb1a6";
+static const char kat_batch_reply[] =
+        "080110001acf010a6508011210000102030405060708090a0b0c0d0e0f1801200030d281a6f9c132"
+        "3a2073469b7727356d70b36d713c5d1e6f727cf5791d67c0d8825e65452cb2ed6ca2422060346e7c"
+        "911a5f6ba154129174cafe75b294ac3bbd5549632f48cec6266f841048031240c135a95c41b0aff5"
+        "1f2cf77fde99fea0cc86bdfeb91435df2d8304d96c63632e57c183801e361ca962557dad7ef0069f"
+        "2c43611a2134f65b882ee5de28485b0f180320022a2025ee00f5ee5674dab81390a9be5bb47ee777"
+        "25bc66c9928701a38ffcb0740c60";
 
 struct signer {
         uint8_t pk[crypto_sign_PUBLICKEYBYTES];
@@ -534,6 +547,362 @@ static void test_reasons(void **state)
         assert_false(reason_is_temporary((Nmo__Reason)15));
 }
 
+/* ---- batch form ---- */
+
+static void tree_hash(const uint8_t *in, size_t len, uint8_t out[32])
+{
+        crypto_generichash(out, 32, in, len, NULL, 0);
+}
+
+/* RFC 9162 2.1.1, recursively, as the definition reads (the code under test
+ * builds the tree level by level). */
+static void mth(uint8_t (*leaves)[32], size_t n, uint8_t out[32])
+{
+        uint8_t in[65], l[32], r[32];
+        size_t k = 1;
+
+        if (n == 1) {
+                memcpy(out, leaves[0], 32);
+                return;
+        }
+        while (k * 2 < n)
+                k *= 2;
+        mth(leaves, k, l);
+        mth(leaves + k, n - k, r);
+        in[0] = 0x01;
+        memcpy(in + 1, l, 32);
+        memcpy(in + 33, r, 32);
+        tree_hash(in, sizeof(in), out);
+}
+
+static bool batch_signature_ok(const uint8_t *sig, uint32_t n, const uint8_t root[32],
+                               const uint8_t *pk)
+{
+        static const char ctx[] = "nmo-signal receipt batch v1";
+        uint8_t msg[sizeof(ctx) + 4 + 32];
+
+        memcpy(msg, ctx, sizeof(ctx));
+        msg[sizeof(ctx)] = (uint8_t)(n >> 24);
+        msg[sizeof(ctx) + 1] = (uint8_t)(n >> 16);
+        msg[sizeof(ctx) + 2] = (uint8_t)(n >> 8);
+        msg[sizeof(ctx) + 3] = (uint8_t)n;
+        memcpy(msg + sizeof(ctx) + 4, root, 32);
+        return crypto_sign_verify_detached(sig, msg, sizeof(msg), pk) == 0;
+}
+
+/* n receipts (sequence i + 1) signed as one batch under sk. */
+struct batch {
+        size_t n;
+        uint8_t **bodies, **frames;
+        size_t *lens, *flens;
+        bool *dup;
+};
+
+static void batch_make(struct batch *b, size_t n, const uint8_t *sk)
+{
+        b->n = n;
+        b->bodies = calloc(n, sizeof(*b->bodies));
+        b->frames = calloc(n, sizeof(*b->frames));
+        b->lens = calloc(n, sizeof(*b->lens));
+        b->flens = calloc(n, sizeof(*b->flens));
+        b->dup = calloc(n, sizeof(*b->dup));
+        assert_true(b->bodies && b->frames && b->lens && b->flens && b->dup);
+        for (size_t i = 0; i < n; i++) {
+                struct receipt r;
+
+                sample_receipt(&r, i % 3 != 2);
+                r.sequence = r.status == NMO__RECEIPT_STATUS__RECEIPT_ACCEPTED ? i + 1 : 0;
+                assert_int_equal(receipt_body_pack(&r, &b->bodies[i], &b->lens[i]), 0);
+                b->dup[i] = i % 4 == 1;
+        }
+        assert_int_equal(receipt_sign_batch(b->bodies, b->lens, b->dup, n, sk, b->frames,
+                                            b->flens), 0);
+}
+
+static void batch_free(struct batch *b)
+{
+        for (size_t i = 0; i < b->n; i++) {
+                free(b->bodies[i]);
+                free(b->frames[i]);
+        }
+        free(b->bodies);
+        free(b->frames);
+        free(b->lens);
+        free(b->flens);
+        free(b->dup);
+}
+
+/* The SignedReceipt inside reply frame i, unpacked (free_unpacked). */
+static Nmo__SignedReceipt *batch_receipt(const struct batch *b, size_t i)
+{
+        Nmo__Reply *rp = nmo__reply__unpack(NULL, b->flens[i], b->frames[i]);
+        Nmo__SignedReceipt *sr;
+        uint8_t *buf;
+        size_t len;
+
+        assert_non_null(rp);
+        assert_non_null(rp->receipt);
+        len = nmo__signed_receipt__get_packed_size(rp->receipt);
+        buf = malloc(len);
+        assert_non_null(buf);
+        nmo__signed_receipt__pack(rp->receipt, buf);
+        nmo__reply__free_unpacked(rp, NULL);
+        sr = nmo__signed_receipt__unpack(NULL, len, buf);
+        free(buf);
+        assert_non_null(sr);
+        return sr;
+}
+
+/* Packs sr (after a test changed it) and verifies it under pk. */
+static int verify_packed(const Nmo__SignedReceipt *sr, const uint8_t *pk,
+                         struct receipt_cache *cache)
+{
+        size_t len = nmo__signed_receipt__get_packed_size(sr);
+        uint8_t *buf = malloc(len);
+        struct receipt v;
+        int r;
+
+        assert_non_null(buf);
+        nmo__signed_receipt__pack(sr, buf);
+        r = receipt_verify_cached(buf, len, pk, cache, &v);
+        free(buf);
+        return r;
+}
+
+static void test_batch_known_answer(void **state)
+{
+        uint8_t seed[32], pk[32], sk[64], body[3][101], root[32], leaves[3][32];
+        uint8_t *bodies[3], *frames[3] = { NULL, NULL, NULL }, *sr = NULL;
+        size_t lens[3], flens[3], srlen = 0;
+        bool dup[3] = { false, false, false }, d = true;
+        struct receipt v;
+
+        (void)state;
+        memset(seed, 0x05, sizeof(seed));
+        crypto_sign_seed_keypair(pk, sk, seed);
+        for (int i = 0; i < 3; i++) {
+                uint8_t in[102];
+
+                unhex(kat_body, body[i], sizeof(body[i]));
+                body[i][100] = (uint8_t)(i + 1); /* sequence i + 1 */
+                bodies[i] = body[i];
+                lens[i] = sizeof(body[i]);
+                in[0] = 0x00;
+                memcpy(in + 1, body[i], sizeof(body[i]));
+                tree_hash(in, sizeof(in), leaves[i]);
+        }
+        mth(leaves, 3, root);
+        hex_equal(root, sizeof(root), kat_batch_root);
+        assert_int_equal(receipt_sign_batch(bodies, lens, dup, 3, sk, frames, flens), 0);
+        hex_equal(frames[2], flens[2], kat_batch_reply);
+        for (int i = 0; i < 3; i++) {
+                assert_int_equal(reply_unpack(frames[i], flens[i], &d, &sr, &srlen), 0);
+                assert_false(d);
+                assert_int_equal(receipt_verify(sr, srlen, pk, &v), 0);
+                assert_int_equal(v.sequence, (uint64_t)(i + 1));
+                assert_int_equal(v.hub_time_ms, 1735689601234ULL);
+                /* Under any other key: refused. */
+                assert_int_equal(receipt_verify(sr, srlen, other_key.pk, &v), -EKEYREJECTED);
+                free(sr);
+                sr = NULL;
+                free(frames[i]);
+        }
+        sodium_memzero(sk, sizeof(sk));
+}
+
+/* Every size from 1 to 70 and a few large ones: every receipt verifies, says
+ * what was signed, and the signature covers RFC 9162's root. */
+static void test_batch_sizes(void **state)
+{
+        static const size_t big[] = { 127, 128, 129, 512, 1000 };
+
+        (void)state;
+        for (size_t t = 0; t < 70 + NMO_ARRAY_SIZE(big); t++) {
+                size_t n = t < 70 ? t + 1 : big[t - 70];
+                uint8_t (*leaves)[32] = calloc(n, sizeof(*leaves)), root[32];
+                struct batch b;
+
+                assert_non_null(leaves);
+                batch_make(&b, n, hub_key.sk);
+                for (size_t i = 0; i < n; i++) {
+                        uint8_t *in = malloc(1 + b.lens[i]);
+
+                        assert_non_null(in);
+                        in[0] = 0x00;
+                        memcpy(in + 1, b.bodies[i], b.lens[i]);
+                        tree_hash(in, 1 + b.lens[i], leaves[i]);
+                        free(in);
+                }
+                mth(leaves, n, root);
+                for (size_t i = 0; i < n; i++) {
+                        uint8_t *sr = NULL;
+                        size_t srlen = 0;
+                        bool d = !b.dup[i];
+                        struct receipt v;
+                        Nmo__SignedReceipt *u;
+
+                        assert_true(b.flens[i] <= RECEIPT_MAX);
+                        assert_int_equal(reply_unpack(b.frames[i], b.flens[i], &d, &sr, &srlen),
+                                         0);
+                        assert_int_equal(d, b.dup[i]);
+                        if (receipt_verify(sr, srlen, hub_key.pk, &v) != 0)
+                                fail_msg("batch of %zu: leaf %zu does not verify", n, i);
+                        if (v.status == NMO__RECEIPT_STATUS__RECEIPT_ACCEPTED)
+                                assert_int_equal(v.sequence, i + 1);
+                        u = nmo__signed_receipt__unpack(NULL, srlen, sr);
+                        assert_non_null(u);
+                        assert_true(u->has_tree_size && u->tree_size == n);
+                        assert_true(u->has_leaf_index && u->leaf_index == i);
+                        assert_memory_equal(u->body.data, b.bodies[i], b.lens[i]);
+                        assert_true(batch_signature_ok(u->signature.data, (uint32_t)n, root,
+                                                       hub_key.pk));
+                        nmo__signed_receipt__free_unpacked(u, NULL);
+                        free(sr);
+                }
+                batch_free(&b);
+                free(leaves);
+        }
+}
+
+/* A receipt of a batch changed in any way no longer verifies. */
+static void test_batch_forged(void **state)
+{
+        struct batch b, o;
+        Nmo__SignedReceipt *sr, *other;
+        uint8_t saved[32 * 16];
+        size_t plen;
+
+        (void)state;
+        batch_make(&b, 5, hub_key.sk);
+        batch_make(&o, 5, hub_key.sk);
+        sr = batch_receipt(&b, 3);
+        other = batch_receipt(&o, 2);
+        assert_int_equal(verify_packed(sr, hub_key.pk, NULL), 0);
+        plen = sr->path.len;
+        assert_true(plen > 0 && plen <= sizeof(saved));
+        memcpy(saved, sr->path.data, plen);
+
+        /* Every flipped bit of the path. */
+        for (size_t i = 0; i < plen; i++)
+                for (int bit = 0; bit < 8; bit++) {
+                        sr->path.data[i] ^= (uint8_t)(1u << bit);
+                        assert_int_equal(verify_packed(sr, hub_key.pk, NULL), -EKEYREJECTED);
+                        sr->path.data[i] ^= (uint8_t)(1u << bit);
+                }
+        /* Another leaf index, another tree size. */
+        for (uint32_t i = 0; i < 5; i++) {
+                if (i == 3)
+                        continue;
+                sr->leaf_index = i;
+                assert_int_not_equal(verify_packed(sr, hub_key.pk, NULL), 0);
+        }
+        sr->leaf_index = 3;
+        for (uint32_t n = 4; n <= 9; n++) {
+                if (n == 5)
+                        continue;
+                sr->tree_size = n;
+                assert_int_not_equal(verify_packed(sr, hub_key.pk, NULL), 0);
+        }
+        sr->tree_size = 0;
+        assert_int_equal(verify_packed(sr, hub_key.pk, NULL), -EBADMSG);
+        sr->tree_size = RECEIPT_BATCH_MAX + 1;
+        assert_int_equal(verify_packed(sr, hub_key.pk, NULL), -EBADMSG);
+        sr->tree_size = 5;
+        sr->leaf_index = 5;
+        assert_int_equal(verify_packed(sr, hub_key.pk, NULL), -EBADMSG);
+        sr->leaf_index = 3;
+        /* A path one hash short, one hash long, not whole hashes. */
+        sr->path.len = plen - 32;
+        assert_int_not_equal(verify_packed(sr, hub_key.pk, NULL), 0);
+        {
+                uint8_t longer[32 * 17], *orig = sr->path.data;
+
+                memcpy(longer, saved, plen);
+                memcpy(longer + plen, saved, 32);
+                sr->path.data = longer;
+                sr->path.len = plen + 32;
+                assert_int_not_equal(verify_packed(sr, hub_key.pk, NULL), 0);
+                sr->path.len = plen - 1;
+                assert_int_equal(verify_packed(sr, hub_key.pk, NULL), -EBADMSG);
+                sr->path.data = orig;
+                sr->path.len = plen;
+        }
+        assert_int_equal(verify_packed(sr, hub_key.pk, NULL), 0);
+        /* The body of another receipt (of this batch, of another batch). */
+        {
+                ProtobufCBinaryData body = sr->body;
+                Nmo__SignedReceipt *sib = batch_receipt(&b, 2);
+
+                sr->body = sib->body;
+                assert_int_equal(verify_packed(sr, hub_key.pk, NULL), -EKEYREJECTED);
+                sr->body = other->body;
+                assert_int_equal(verify_packed(sr, hub_key.pk, NULL), -EKEYREJECTED);
+                sr->body = body;
+                nmo__signed_receipt__free_unpacked(sib, NULL);
+        }
+        /* Another batch's signature; the batch fields without the tree size. */
+        {
+                ProtobufCBinaryData sig = sr->signature;
+
+                sr->signature = other->signature;
+                assert_int_equal(verify_packed(sr, hub_key.pk, NULL), -EKEYREJECTED);
+                sr->signature = sig;
+        }
+        sr->has_tree_size = 0;
+        assert_int_equal(verify_packed(sr, hub_key.pk, NULL), -EBADMSG);
+        sr->has_tree_size = 1;
+        /* Under another key. */
+        assert_int_equal(verify_packed(sr, other_key.pk, NULL), -EKEYREJECTED);
+        assert_int_equal(verify_packed(sr, hub_key.pk, NULL), 0);
+        nmo__signed_receipt__free_unpacked(sr, NULL);
+        nmo__signed_receipt__free_unpacked(other, NULL);
+        batch_free(&b);
+        batch_free(&o);
+}
+
+/* The cache of verified roots saves work, never trust: a changed body, or
+ * another key, still fails after its batch's root was cached. */
+static void test_batch_cache(void **state)
+{
+        struct receipt_cache cache;
+        struct batch b;
+        Nmo__SignedReceipt *sr;
+
+        (void)state;
+        memset(&cache, 0, sizeof(cache));
+        batch_make(&b, 8, hub_key.sk);
+        for (size_t i = 0; i < 8; i++) {
+                sr = batch_receipt(&b, i);
+                assert_int_equal(verify_packed(sr, hub_key.pk, &cache), 0);
+                nmo__signed_receipt__free_unpacked(sr, NULL);
+        }
+        /* One root was verified and kept. */
+        assert_int_equal(cache.next, 1);
+        sr = batch_receipt(&b, 5);
+        sr->body.data[sr->body.len - 1] ^= 0x01;
+        assert_int_equal(verify_packed(sr, hub_key.pk, &cache), -EKEYREJECTED);
+        sr->body.data[sr->body.len - 1] ^= 0x01;
+        assert_int_equal(verify_packed(sr, other_key.pk, &cache), -EKEYREJECTED);
+        sr->path.data[0] ^= 0x80;
+        assert_int_equal(verify_packed(sr, hub_key.pk, &cache), -EKEYREJECTED);
+        nmo__signed_receipt__free_unpacked(sr, NULL);
+        /* Batches signed by another key never match a cached root. */
+        batch_free(&b);
+        batch_make(&b, 8, other_key.sk);
+        sr = batch_receipt(&b, 0);
+        assert_int_equal(verify_packed(sr, hub_key.pk, &cache), -EKEYREJECTED);
+        nmo__signed_receipt__free_unpacked(sr, NULL);
+        batch_free(&b);
+        /* Refused input. */
+        {
+                uint8_t *bodies[1] = { NULL }, *frames[1];
+                size_t lens[1] = { 0 }, flens[1];
+
+                assert_int_equal(receipt_sign_batch(bodies, lens, NULL, 0, hub_key.sk, frames,
+                                                    flens), -EINVAL);
+        }
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -545,6 +914,10 @@ int main(void)
                 cmocka_unit_test(test_bad_body),
                 cmocka_unit_test(test_reply),
                 cmocka_unit_test(test_reasons),
+                cmocka_unit_test(test_batch_known_answer),
+                cmocka_unit_test(test_batch_sizes),
+                cmocka_unit_test(test_batch_forged),
+                cmocka_unit_test(test_batch_cache),
         };
         int r;
 

@@ -130,6 +130,29 @@ NAME_FN(signal_source_name, Nmo__Source)
 NAME_FN(signal_consent_name, Nmo__NoteConsent)
 #undef NAME_FN
 
+/* Ids: 6 bytes of milliseconds, big-endian, then 10 random bytes. Later ids
+ * sort later; ids of one millisecond differ. */
+static void test_new_id(void **state)
+{
+        const uint64_t t = 1735689601234ULL; /* 0x0194 1f29 80d2 */
+        uint8_t a[SIGNAL_ID_BYTES], b[SIGNAL_ID_BYTES], c[SIGNAL_ID_BYTES];
+        static const uint8_t prefix[6] = { 0x01, 0x94, 0x1f, 0x29, 0x80, 0xd2 };
+        struct signal s;
+
+        (void)state;
+        signal_new_id(a, t);
+        signal_new_id(b, t);
+        signal_new_id(c, t + 1);
+        assert_memory_equal(a, prefix, 6);
+        assert_memory_equal(b, prefix, 6);
+        assert_memory_not_equal(a + 6, b + 6, SIGNAL_ID_BYTES - 6);
+        assert_true(memcmp(c, a, SIGNAL_ID_BYTES) > 0 && memcmp(c, b, SIGNAL_ID_BYTES) > 0);
+        signal_init(&s);
+        assert_int_equal(((uint64_t)s.id[0] << 40 | (uint64_t)s.id[1] << 32 |
+                          (uint64_t)s.id[2] << 24 | (uint64_t)s.id[3] << 16 |
+                          (uint64_t)s.id[4] << 8 | s.id[5]), s.created_ms);
+}
+
 static void test_set_enums(void **state)
 {
         struct signal s;
@@ -675,6 +698,7 @@ static void test_unpack_size(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_new_id),
                 cmocka_unit_test(test_set_enums),
                 cmocka_unit_test(test_set_vocab),
                 cmocka_unit_test(test_set_dates),
