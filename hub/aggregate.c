@@ -65,13 +65,12 @@ struct hub_aggregate {
         size_t nkeys;
         struct dirty *dirty;
         size_t ndirty, capdirty;
-        /* Changed in the ingest transaction not yet committed: they become
-         * dirty only after the commit, or a flush could read the store from
-         * before it and clear the mark. */
-        struct dirty *pending;
-        size_t npending, cappending;
         struct pace *pace;
         size_t npace, cappace;
+        /* Journal entries up to this sequence are in the contributions; the
+         * ingest deletes them from the journal in its own transactions (so the
+         * aggregation never takes the private store's writer). 0: unknown yet. */
+        uint64_t folded_seq;
         /* The ingest thread adds contributions while the aggregation thread
          * flushes: the key cache and the dirty set are shared. */
         pthread_mutex_t lock;
@@ -126,24 +125,11 @@ void hub_aggregate_free(struct hub_aggregate *ag)
                 sodium_free(ag->keys);
         }
         free(ag->dirty);
-        free(ag->pending);
         free(ag->pace);
         pthread_mutex_destroy(&ag->lock);
         free(ag->hub_dir);
         free(ag->key_dir);
         free(ag);
-}
-
-static int mark_dirty_locked(struct hub_aggregate *ag, uint32_t month, const char *material);
-
-void hub_aggregate_committed(struct hub_aggregate *ag)
-{
-        pthread_mutex_lock(&ag->lock);
-        for (size_t i = 0; i < ag->npending; i++)
-                if (mark_dirty_locked(ag, ag->pending[i].month, ag->pending[i].material) < 0)
-                        log_error("out of memory: the analytics store may lag until restart");
-        ag->npending = 0;
-        pthread_mutex_unlock(&ag->lock);
 }
 
 void hub_alert_out_free(struct hub_alert_out *alerts, size_t n)
@@ -366,27 +352,6 @@ static int mark_dirty_locked(struct hub_aggregate *ag, uint32_t month, const cha
 
 #define SUMMARY_NOTES_MAX 16
 
-/* Remembers a change of the open ingest transaction (the ingest thread only). */
-static int mark_pending(struct hub_aggregate *ag, uint32_t month, const char *material)
-{
-        for (size_t i = 0; i < ag->npending; i++)
-                if (ag->pending[i].month == month && strcmp(ag->pending[i].material, material) == 0)
-                        return 0;
-        if (ag->npending == ag->cappending) {
-                size_t cap = ag->cappending ? ag->cappending * 2 : 16;
-                struct dirty *grown = realloc(ag->pending, cap * sizeof(*grown));
-
-                if (!grown)
-                        return -ENOMEM;
-                ag->pending = grown;
-                ag->cappending = cap;
-        }
-        ag->pending[ag->npending].month = month;
-        snprintf(ag->pending[ag->npending].material, MATERIAL_MAX, "%s", material);
-        ag->npending++;
-        return 0;
-}
-
 static int mark_dirty(struct hub_aggregate *ag, uint32_t month, const char *material)
 {
         int r;
@@ -520,19 +485,19 @@ static int row_seal(const struct row *w, const struct epoch_key *ek, uint8_t **o
         return 0;
 }
 
-int hub_aggregate_add(struct hub_aggregate *ag, MDB_txn *txn, uint32_t member_id,
+int hub_aggregate_add(struct hub_aggregate *ag, MDB_txn *txn, uint32_t member_id, uint64_t seq,
                       const struct signal *s, uint64_t now_ms)
 {
         Nmo__Hub__EpochRecord *rec = NULL;
         struct epoch_key keys, *ek = &keys;
         struct row w;
-        uint8_t idbuf[4], key[CONTRIB_KEY_MAX], *val = NULL;
+        uint8_t idbuf[4], key[CONTRIB_KEY_MAX], jkey[8], *val = NULL, *entry = NULL;
         size_t klen, vlen = 0;
         uint32_t week = period_week_of_day(period_day_of_ms(now_ms));
         uint32_t month = period_month_of_week(week);
         crypto_generichash_state gs;
         MDB_val k, v;
-        int r, rc;
+        int r;
 
         memset(&w, 0, sizeof(w));
         if (strlen(s->material) >= MATERIAL_MAX)
@@ -580,67 +545,401 @@ int hub_aggregate_add(struct hub_aggregate *ag, MDB_txn *txn, uint32_t member_id
         crypto_generichash_update(&gs, (const uint8_t *)s->country, strlen(s->country) + 1);
         crypto_generichash_final(&gs, key + klen, 8);
         klen += 8;
-        k.mv_size = klen;
-        k.mv_data = key;
 
-        rc = mdb_get(txn, ag->st->contributions, &k, &v);
-        if (rc == 0) {
-                Nmo__Hub__Summary *old = summary_open(ek, &v);
-
-                if (!old) {
-                        log_error("a summary of %06u/%s does not open with its epoch key", month,
-                                  s->material);
-                        r = -EBADMSG;
-                        goto out;
-                }
-                r = row_from(&w, old);
-                nmo__hub__summary__free_unpacked(old, NULL);
-                if (r < 0)
-                        goto out;
-        } else if (rc != MDB_NOTFOUND) {
-                r = db_errno(rc);
-                goto out;
-        } else {
-                crypto_generichash(w.pseudonym, sizeof(w.pseudonym), idbuf, sizeof(idbuf),
-                                   ek->pseudonym_key, sizeof(ek->pseudonym_key));
-                w.week = week;
-                snprintf(w.event, sizeof(w.event), "%s", s->event);
-                snprintf(w.country, sizeof(w.country), "%s", s->country);
-        }
-        w.reports++;
-        w.severity[s->severity % 5]++;
-        w.status[s->status % 5]++;
-        w.share[s->share % 6]++;
-        if (s->volume_t > w.volume_t)
-                w.volume_t = s->volume_t;
+        /* This one signal as a summary of its own, folded into the row later. */
+        crypto_generichash(w.pseudonym, sizeof(w.pseudonym), idbuf, sizeof(idbuf),
+                           ek->pseudonym_key, sizeof(ek->pseudonym_key));
+        w.week = week;
+        snprintf(w.event, sizeof(w.event), "%s", s->event);
+        snprintf(w.country, sizeof(w.country), "%s", s->country);
+        w.reports = 1;
+        w.severity[s->severity % 5] = 1;
+        w.status[s->status % 5] = 1;
+        w.share[s->share % 6] = 1;
+        w.volume_t = s->volume_t;
         /* Free text reaches the aggregation only with the reporter's consent. */
-        if (s->note[0] && s->note_consent == NMO__NOTE_CONSENT__NOTE_CONSENT_MAY_BE_SHARED &&
-            w.nnotes < SUMMARY_NOTES_MAX) {
-                bool seen = false;
-
-                for (size_t i = 0; i < w.nnotes && !seen; i++)
-                        seen = strcmp(w.notes[i], s->note) == 0;
-                if (!seen) {
-                        w.notes[w.nnotes] = strdup(s->note);
-                        if (!w.notes[w.nnotes]) {
-                                r = -ENOMEM;
-                                goto out;
-                        }
-                        w.nnotes++;
+        if (s->note[0] && s->note_consent == NMO__NOTE_CONSENT__NOTE_CONSENT_MAY_BE_SHARED) {
+                w.notes[0] = strdup(s->note);
+                if (!w.notes[0]) {
+                        r = -ENOMEM;
+                        goto out;
                 }
+                w.nnotes = 1;
         }
         r = row_seal(&w, ek, &val, &vlen);
         if (r < 0)
                 goto out;
-        v.mv_size = vlen;
-        v.mv_data = val;
-        r = db_errno(mdb_put(txn, ag->st->contributions, &k, &v, 0));
-        if (r == 0)
-                r = mark_pending(ag, month, s->material);
+        entry = malloc(1 + klen + vlen);
+        if (!entry) {
+                r = -ENOMEM;
+                goto out;
+        }
+        entry[0] = (uint8_t)klen;
+        memcpy(entry + 1, key, klen);
+        memcpy(entry + 1 + klen, val, vlen);
+        hub_store_put_u64(jkey, seq);
+        k.mv_size = sizeof(jkey);
+        k.mv_data = jkey;
+        v.mv_size = 1 + klen + vlen;
+        v.mv_data = entry;
+        r = db_errno(mdb_put(txn, ag->st->journal, &k, &v, MDB_NOOVERWRITE));
 out:
         row_clear(&w);
         sodium_memzero(&keys, sizeof(keys));
         free(val);
+        free(entry);
+        return r;
+}
+
+/* Adds what d counts to w (both rows of the same member, week, event and
+ * country). */
+static int row_merge(struct row *w, const struct row *d)
+{
+        w->reports += d->reports;
+        for (size_t i = 0; i < 5; i++) {
+                w->severity[i] += d->severity[i];
+                w->status[i] += d->status[i];
+        }
+        for (size_t i = 0; i < 6; i++)
+                w->share[i] += d->share[i];
+        if (d->volume_t > w->volume_t)
+                w->volume_t = d->volume_t;
+        for (size_t j = 0; j < d->nnotes && w->nnotes < SUMMARY_NOTES_MAX; j++) {
+                bool seen = false;
+
+                for (size_t i = 0; i < w->nnotes && !seen; i++)
+                        seen = strcmp(w->notes[i], d->notes[j]) == 0;
+                if (seen)
+                        continue;
+                w->notes[w->nnotes] = strdup(d->notes[j]);
+                if (!w->notes[w->nnotes])
+                        return -ENOMEM;
+                w->nnotes++;
+        }
+        return 0;
+}
+
+/* ---- the journal ---- */
+
+/* Journal entries folded per transaction at most (a backlog is folded in
+ * several commits, each of bounded size). */
+#define JOURNAL_FOLD_MAX 4096
+
+/* One entry of the journal, as read for a fold (pointers into a read txn). */
+struct jentry {
+        uint64_t seq;
+        const uint8_t *key;      /* contributions key */
+        size_t klen;
+        MDB_val sealed;
+};
+
+/* A row after the fold: its key and sealed value (owned). */
+struct folded {
+        uint8_t key[CONTRIB_KEY_MAX];
+        size_t klen;
+        uint8_t *val;
+        size_t vlen;
+        uint32_t month;
+        char material[MATERIAL_MAX];
+};
+
+struct fold {
+        struct hub_aggregate *ag;
+        struct folded *rows;
+        size_t nrows;
+        uint64_t folded_seq;     /* the contributions hold entries up to this one */
+        uint64_t last_seq;       /* entries up to this one are folded by this fold */
+};
+
+static int jentry_cmp(const void *a, const void *b)
+{
+        const struct jentry *x = a, *y = b;
+        size_t n = x->klen < y->klen ? x->klen : y->klen;
+        int c = memcmp(x->key, y->key, n);
+
+        if (c)
+                return c;
+        if (x->klen != y->klen)
+                return x->klen < y->klen ? -1 : 1;
+        return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Parses one journal value; false when damaged. */
+static bool jentry_parse(const MDB_val *k, const MDB_val *v, struct jentry *e)
+{
+        const uint8_t *p = v->mv_data;
+        size_t klen;
+
+        if (k->mv_size != 8 || v->mv_size < 1)
+                return false;
+        klen = p[0];
+        if (klen < 4 + 2 + 8 || klen > CONTRIB_KEY_MAX || v->mv_size < 1 + klen ||
+            memchr(p + 1 + 4, 0, klen - 4 - 8) == NULL)
+                return false;
+        e->seq = hub_store_get_u64(k->mv_data);
+        e->key = p + 1;
+        e->klen = klen;
+        e->sealed.mv_data = (void *)(p + 1 + klen);
+        e->sealed.mv_size = v->mv_size - 1 - klen;
+        return true;
+}
+
+static void fold_free(struct fold *f)
+{
+        for (size_t i = 0; i < f->nrows; i++)
+                free(f->rows[i].val);
+        free(f->rows);
+        f->rows = NULL;
+        f->nrows = 0;
+}
+
+/* Reads up to JOURNAL_FOLD_MAX entries and merges them, by row, into the
+ * stored rows (all in memory; nothing written yet). *more when entries remain. */
+static int fold_read(struct fold *f, bool *more)
+{
+        struct hub_aggregate *ag = f->ag;
+        struct jentry *es = NULL;
+        size_t n = 0, cap = 0;
+        MDB_txn *txn = NULL, *ctxn = NULL;
+        MDB_cursor *cur = NULL;
+        MDB_val k, v;
+        int rc, r;
+
+        *more = false;
+        r = db_txn_begin(ag->st->env, MDB_RDONLY, &txn);
+        if (r < 0)
+                return r;
+        r = db_txn_begin(ag->st->cenv, MDB_RDONLY, &ctxn);
+        if (r < 0) {
+                ctxn = NULL;
+                goto out;
+        }
+        r = hub_store_folded_get(ctxn, ag->st, &f->folded_seq);
+        if (r < 0)
+                goto out;
+        f->last_seq = f->folded_seq;
+        rc = mdb_cursor_open(txn, ag->st->journal, &cur);
+        if (rc) {
+                r = db_errno(rc);
+                goto out;
+        }
+        {
+                uint8_t from[8];
+
+                /* What is folded already waits for the ingest to delete it. */
+                hub_store_put_u64(from, f->folded_seq + 1);
+                k.mv_size = sizeof(from);
+                k.mv_data = from;
+                rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        }
+        for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+                if (n == JOURNAL_FOLD_MAX) {
+                        *more = true;
+                        break;
+                }
+                if (n == cap) {
+                        size_t ncap = cap ? cap * 2 : 256;
+                        struct jentry *g = realloc(es, ncap * sizeof(*g));
+
+                        if (!g) {
+                                r = -ENOMEM;
+                                goto out;
+                        }
+                        es = g;
+                        cap = ncap;
+                }
+                if (!jentry_parse(&k, &v, &es[n])) {
+                        log_error("private store: a damaged journal entry is skipped");
+                        if (k.mv_size == 8)
+                                f->last_seq = hub_store_get_u64(k.mv_data);
+                        continue;
+                }
+                f->last_seq = es[n].seq;
+                n++;
+        }
+        if (rc && rc != MDB_NOTFOUND) {
+                r = db_errno(rc);
+                goto out;
+        }
+        if (n)
+                qsort(es, n, sizeof(*es), jentry_cmp);
+        f->rows = n ? calloc(n, sizeof(*f->rows)) : NULL;
+        if (n && !f->rows) {
+                r = -ENOMEM;
+                goto out;
+        }
+        for (size_t i = 0; r == 0 && i < n;) {
+                size_t j = i;
+                struct epoch_key keys, *ek = &keys;
+                struct folded *out = &f->rows[f->nrows];
+                uint32_t month = hub_store_get_u32(es[i].key);
+                const char *material = (const char *)es[i].key + 4;
+                struct row w;
+                bool have = false;
+                MDB_val ck = { es[i].klen, (void *)es[i].key }, cv;
+
+                while (j < n && es[j].klen == es[i].klen &&
+                       memcmp(es[j].key, es[i].key, es[i].klen) == 0)
+                        j++;
+                memset(&w, 0, sizeof(w));
+                r = epoch_key(ag, month, false, ek);
+                if (r == -ENOENT) {
+                        log_error("the key of epoch %06u is missing: %zu journal entries for "
+                                  "%s cannot be counted", month, j - i, material);
+                        r = 0;
+                        i = j;
+                        continue;
+                }
+                if (r < 0)
+                        break;
+                rc = mdb_get(ctxn, ag->st->contributions, &ck, &cv);
+                if (rc == 0) {
+                        Nmo__Hub__Summary *sum = summary_open(ek, &cv);
+
+                        if (!sum) {
+                                log_error("a summary of %06u/%s does not open with its epoch "
+                                          "key", month, material);
+                                r = -EBADMSG;
+                        } else {
+                                r = row_from(&w, sum);
+                                nmo__hub__summary__free_unpacked(sum, NULL);
+                                have = true;
+                        }
+                } else if (rc != MDB_NOTFOUND) {
+                        r = db_errno(rc);
+                }
+                for (size_t e = i; r == 0 && e < j; e++) {
+                        Nmo__Hub__Summary *sum = summary_open(ek, &es[e].sealed);
+                        struct row d;
+
+                        if (!sum) {
+                                log_error("a journal entry of %06u/%s does not open with its "
+                                          "epoch key; skipped", month, material);
+                                continue;
+                        }
+                        r = row_from(&d, sum);
+                        nmo__hub__summary__free_unpacked(sum, NULL);
+                        if (r == 0 && !have) {
+                                w = d;
+                                memset(&d, 0, sizeof(d));
+                                have = true;
+                        } else if (r == 0) {
+                                r = row_merge(&w, &d);
+                        }
+                        row_clear(&d);
+                }
+                if (r == 0 && have) {
+                        memcpy(out->key, es[i].key, es[i].klen);
+                        out->klen = es[i].klen;
+                        out->month = month;
+                        snprintf(out->material, MATERIAL_MAX, "%s", material);
+                        r = row_seal(&w, ek, &out->val, &out->vlen);
+                        if (r == 0)
+                                f->nrows++;
+                }
+                row_clear(&w);
+                sodium_memzero(&keys, sizeof(keys));
+                i = j;
+        }
+out:
+        if (cur)
+                mdb_cursor_close(cur);
+        if (ctxn)
+                db_txn_abort(ctxn);
+        db_txn_abort(txn);
+        free(es);
+        return r;
+}
+
+/* Writes the folded rows and how far the journal is folded, at once. */
+static int fold_rows_txn(MDB_txn *ctxn, void *userdata)
+{
+        struct fold *f = userdata;
+        MDB_val k = { sizeof(HUB_FOLD_KEY) - 1, (void *)HUB_FOLD_KEY }, v;
+        uint8_t seq[8];
+        int r;
+
+        for (size_t i = 0; i < f->nrows; i++) {
+                MDB_val rk = { f->rows[i].klen, f->rows[i].key };
+                MDB_val rv = { f->rows[i].vlen, f->rows[i].val };
+
+                r = db_errno(mdb_put(ctxn, f->ag->st->contributions, &rk, &rv, 0));
+                if (r < 0)
+                        return r;
+        }
+        hub_store_put_u64(seq, f->last_seq);
+        v.mv_size = sizeof(seq);
+        v.mv_data = seq;
+        return db_errno(mdb_put(ctxn, f->ag->st->fold, &k, &v, 0));
+}
+
+/* Deletes up to max journal entries at or below seq, oldest first. */
+static int journal_trim(MDB_txn *txn, struct hub_store *st, uint64_t seq, size_t max)
+{
+        MDB_cursor *cur = NULL;
+        MDB_val k, v;
+        size_t n = 0;
+        int rc, r = 0;
+
+        rc = mdb_cursor_open(txn, st->journal, &cur);
+        if (rc)
+                return db_errno(rc);
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && n < max;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST)) {
+                if (k.mv_size == 8 && hub_store_get_u64(k.mv_data) > seq)
+                        break;
+                rc = mdb_cursor_del(cur, 0);
+                if (rc)
+                        break;
+                n++;
+        }
+        if (rc && rc != MDB_NOTFOUND)
+                r = db_errno(rc);
+        mdb_cursor_close(cur);
+        return r;
+}
+
+int hub_aggregate_trim(struct hub_aggregate *ag, MDB_txn *txn, size_t max)
+{
+        uint64_t seq;
+
+        if (!ag->st->journal)
+                return 0;
+        pthread_mutex_lock(&ag->lock);
+        seq = ag->folded_seq;
+        pthread_mutex_unlock(&ag->lock);
+        return seq ? journal_trim(txn, ag->st, seq, max) : 0;
+}
+
+/* Folds the journal into the contribution rows (all of it, in transactions
+ * of at most JOURNAL_FOLD_MAX entries) and marks what changed dirty. Only the
+ * aggregation thread writes contribution rows, so they are read, merged and
+ * sealed outside the write transaction, which then only puts. The rows and
+ * the folded sequence commit together in the contributions environment; the
+ * ingest deletes the folded journal entries later (hub_aggregate_trim()), and
+ * entries at or below the folded sequence are never counted again. */
+static int journal_fold(struct hub_aggregate *ag)
+{
+        bool more = true;
+        int r = 0;
+
+        if (!ag->st->journal || !ag->st->cenv)
+                return 0;
+        while (r == 0 && more) {
+                struct fold f = { ag, NULL, 0, 0, 0 };
+
+                r = fold_read(&f, &more);
+                if (r == 0 && f.last_seq > f.folded_seq)
+                        r = hub_store_write_contrib(ag->st, fold_rows_txn, &f);
+                if (r == 0) {
+                        pthread_mutex_lock(&ag->lock);
+                        ag->folded_seq = f.last_seq;
+                        pthread_mutex_unlock(&ag->lock);
+                }
+                for (size_t i = 0; r == 0 && i < f.nrows; i++)
+                        r = mark_dirty(ag, f.rows[i].month, f.rows[i].material);
+                fold_free(&f);
+        }
         return r;
 }
 
@@ -675,7 +974,7 @@ static int load_contribs(struct hub_aggregate *ag, uint32_t month, const char *m
         r = epoch_key(ag, month, false, ek);
         if (r < 0)
                 return r;
-        r = db_txn_begin(ag->st->env, MDB_RDONLY, &txn);
+        r = db_txn_begin(ag->st->cenv, MDB_RDONLY, &txn);
         if (r < 0) {
                 sodium_memzero(&keys, sizeof(keys));
                 return r;
@@ -744,7 +1043,7 @@ static int load_contribs(struct hub_aggregate *ag, uint32_t month, const char *m
 out:
         if (cur)
                 mdb_cursor_close(cur);
-        mdb_txn_abort(txn);
+        db_txn_abort(txn);
         sodium_memzero(&keys, sizeof(keys));
         if (r < 0)
                 contribs_free(out);
@@ -1169,12 +1468,12 @@ static int analytics_write(struct hub_analytics *an, struct recompute *rc)
                         return r;
                 r = recompute_txn(txn, rc);
                 if (r == 0) {
-                        mrc = mdb_txn_commit(txn);
+                        mrc = db_txn_commit(txn);
                         map_full = mrc == MDB_MAP_FULL;
                         r = db_errno(mrc);
                 } else {
                         map_full = r == -ENOSPC;
-                        mdb_txn_abort(txn);
+                        db_txn_abort(txn);
                 }
                 if (!map_full)
                         return r;
@@ -1273,8 +1572,13 @@ static int flush(struct hub_aggregate *ag, uint64_t now_ms, bool paced,
 
         *alerts = NULL;
         *nalerts = 0;
-        /* Take what is dirty now; what the ingest marks meanwhile waits for
-         * the next flush. */
+        /* What the ingest journaled becomes part of its rows first. */
+        r = journal_fold(ag);
+        if (r < 0)
+                log_error("cannot fold the journal into the contributions: %s; will retry",
+                          strerror(-r));
+        /* Take what is dirty now; what is marked meanwhile waits for the next
+         * flush. */
         pthread_mutex_lock(&ag->lock);
         jobs = ag->ndirty ? calloc(ag->ndirty, sizeof(*jobs)) : NULL;
         n = 0;
@@ -1342,12 +1646,12 @@ static int materials_of(struct hub_aggregate *ag, uint32_t month, char (**out)[M
         *out = NULL;
         *n = 0;
         hub_store_put_u32(prefix, month);
-        r = db_txn_begin(ag->st->env, MDB_RDONLY, &txn);
+        r = db_txn_begin(ag->st->cenv, MDB_RDONLY, &txn);
         if (r < 0)
                 return r;
         rc = mdb_cursor_open(txn, ag->st->contributions, &cur);
         if (rc) {
-                mdb_txn_abort(txn);
+                db_txn_abort(txn);
                 return db_errno(rc);
         }
         k.mv_size = 4;
@@ -1379,7 +1683,7 @@ static int materials_of(struct hub_aggregate *ag, uint32_t month, char (**out)[M
                 (*n)++;
         }
         mdb_cursor_close(cur);
-        mdb_txn_abort(txn);
+        db_txn_abort(txn);
         return r;
 }
 
@@ -1404,7 +1708,7 @@ static int list_epochs(struct hub_aggregate *ag, struct epoch_list **out, size_t
                 return r;
         rc = mdb_cursor_open(txn, ag->st->epochs, &cur);
         if (rc) {
-                mdb_txn_abort(txn);
+                db_txn_abort(txn);
                 return db_errno(rc);
         }
         for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
@@ -1436,7 +1740,7 @@ static int list_epochs(struct hub_aggregate *ag, struct epoch_list **out, size_t
                 nmo__hub__epoch_record__free_unpacked(rec, NULL);
         }
         mdb_cursor_close(cur);
-        mdb_txn_abort(txn);
+        db_txn_abort(txn);
         return r;
 }
 
@@ -1453,10 +1757,49 @@ static int close_txn(MDB_txn *txn, void *userdata)
         uint8_t prefix[4];
         MDB_cursor *cur = NULL;
         MDB_val k, v;
+        uint64_t folded;
         int rc, r = 0;
 
         hub_store_put_u32(prefix, c->month);
-        rc = mdb_cursor_open(txn, c->ag->st->contributions, &cur);
+        /* What is folded goes; a signal of this epoch journaled after the last
+         * fold: close later, once it is counted. */
+        pthread_mutex_lock(&c->ag->lock);
+        folded = c->ag->folded_seq;
+        pthread_mutex_unlock(&c->ag->lock);
+        r = journal_trim(txn, c->ag->st, folded, SIZE_MAX);
+        if (r < 0)
+                return r;
+        rc = mdb_cursor_open(txn, c->ag->st->journal, &cur);
+        if (rc)
+                return db_errno(rc);
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+                struct jentry e;
+
+                if (jentry_parse(&k, &v, &e) && memcmp(e.key, prefix, 4) == 0) {
+                        r = -EAGAIN;
+                        break;
+                }
+        }
+        mdb_cursor_close(cur);
+        if (r < 0)
+                return r;
+        return epoch_put(txn, c->ag->st, c->month, NMO__HUB__EPOCH_STATE__EPOCH_CLOSED,
+                         c->opened_ms, c->now_ms);
+}
+
+/* Deletes the contributions of a closed epoch (again, harmlessly, after a
+ * crash). */
+static int close_contrib_txn(MDB_txn *ctxn, void *userdata)
+{
+        struct close_ctx *c = userdata;
+        uint8_t prefix[4];
+        MDB_cursor *cur = NULL;
+        MDB_val k, v;
+        int rc, r = 0;
+
+        hub_store_put_u32(prefix, c->month);
+        rc = mdb_cursor_open(ctxn, c->ag->st->contributions, &cur);
         if (rc)
                 return db_errno(rc);
         k.mv_size = 4;
@@ -1472,9 +1815,6 @@ static int close_txn(MDB_txn *txn, void *userdata)
                 }
         }
         mdb_cursor_close(cur);
-        if (r == 0)
-                r = epoch_put(txn, c->ag->st, c->month, NMO__HUB__EPOCH_STATE__EPOCH_CLOSED,
-                              c->opened_ms, c->now_ms);
         return r;
 }
 
@@ -1508,6 +1848,8 @@ static int close_epoch(struct hub_aggregate *ag, const struct epoch_list *e, uin
         if (r < 0)
                 return r;
         r = hub_store_write(ag->st, close_txn, &c);
+        if (r == 0)
+                r = hub_store_write_contrib(ag->st, close_contrib_txn, &c);
         if (r < 0)
                 return r;
         pthread_mutex_lock(&ag->lock);
@@ -1536,12 +1878,27 @@ int hub_aggregate_housekeeping(struct hub_aggregate *ag, uint64_t now_ms, bool r
         *alerts = NULL;
         *nalerts = 0;
         (void)mdb_reader_check(ag->st->env, NULL);
+        (void)mdb_reader_check(ag->st->cenv, NULL);
         (void)mdb_reader_check(ag->an->env, NULL);
-        r = list_epochs(ag, &epochs, &n);
+        /* Nothing journaled may be left behind by a close or a recount. */
+        r = journal_fold(ag);
+        if (r == 0)
+                r = list_epochs(ag, &epochs, &n);
         for (size_t i = 0; r == 0 && i < n; i++) {
                 if (epochs[i].state == NMO__HUB__EPOCH_STATE__EPOCH_CLOSED) {
-                        /* A close interrupted after the commit: the key must still go. */
-                        r = epoch_key_destroy(ag, epochs[i].month);
+                        /* A close interrupted after the commit: the contributions
+                         * and the key must still go. */
+                        struct close_ctx c = { ag, epochs[i].month, epochs[i].opened_ms,
+                                               now_ms };
+                        char (*left)[MATERIAL_MAX] = NULL;
+                        size_t nleft = 0;
+
+                        r = materials_of(ag, epochs[i].month, &left, &nleft);
+                        free(left);
+                        if (r == 0 && nleft > 0)
+                                r = hub_store_write_contrib(ag->st, close_contrib_txn, &c);
+                        if (r == 0)
+                                r = epoch_key_destroy(ag, epochs[i].month);
                 } else if (period_month_end_ms(epochs[i].month) <= now_ms) {
                         r = close_epoch(ag, &epochs[i], now_ms, &out);
                 } else if (recount) {

@@ -3,10 +3,13 @@
  * Inside the ingest transaction each accepted signal becomes a contribution of
  * its epoch (the month of ISO weeks it arrived in): the member id is replaced
  * by a pseudonym keyed with the epoch's secret key, and the record is
- * encrypted with a key derived from it. After the commit, hub_aggregate_flush()
- * recomputes the cells of every (epoch, material) that changed, applies
- * disclosure control (disclosure.h), writes the released cells to the
- * analytics store, and evaluates the alert rules over them.
+ * encrypted with a key derived from it. The ingest only appends it to the
+ * journal (one small sequential write, so a group commit touches few pages);
+ * hub_aggregate_flush() first folds the journal into the contribution rows
+ * (one summary per member, week, event and country) in one transaction of the
+ * aggregation thread, then recomputes the cells of every (epoch, material)
+ * that changed, applies disclosure control (disclosure.h), writes the
+ * released cells to the analytics store, and evaluates the alert rules.
  *
  * When an epoch ends its cells are computed a last time (marked final), its
  * contributions are deleted and its key file is overwritten and unlinked:
@@ -42,14 +45,16 @@ NMO_WUR int hub_aggregate_new(struct hub_aggregate **ret, const char *hub_dir,
 /* Wipes cached epoch keys and frees; accepts NULL. */
 void hub_aggregate_free(struct hub_aggregate *ag);
 
-/* Adds signal s from member member_id, arriving at now_ms, as a contribution,
+/* Adds signal s from member member_id, arriving at now_ms and stored as
+ * sequence seq (unique and increasing: the journal's key), as a contribution,
  * inside the caller's write transaction on the private store. */
 NMO_WUR int hub_aggregate_add(struct hub_aggregate *ag, MDB_txn *txn, uint32_t member_id,
-                              const struct signal *s, uint64_t now_ms);
+                              uint64_t seq, const struct signal *s, uint64_t now_ms);
 
-/* Call after the transaction that took hub_aggregate_add() calls has ended
- * (committed or not): what it changed is recomputed by the next flush. */
-void hub_aggregate_committed(struct hub_aggregate *ag);
+/* Deletes up to max journal entries already folded into the contributions,
+ * oldest first, inside the caller's write transaction on the private store;
+ * the ingest calls it once a batch. */
+NMO_WUR int hub_aggregate_trim(struct hub_aggregate *ag, MDB_txn *txn, size_t max);
 
 /* Recomputes what changed since the last flush and writes the analytics
  * store. New or revised alerts are returned for publishing (*alerts: free with

@@ -92,6 +92,10 @@ void hub_item_clear(struct hub_item *item)
         free(item->reply);
         item->reply = NULL;
         item->reply_len = 0;
+        free(item->body);
+        item->body = NULL;
+        item->body_len = 0;
+        item->duplicate = false;
         item->outcome = 0;
         item->reason = NMO__REASON__REASON_NONE;
 }
@@ -180,30 +184,91 @@ struct batch {
         uint64_t by_reason[RECEIPT_REASON_LAST + 1];
 };
 
-static int reply_with(struct hub_item *it, bool duplicate, const uint8_t *signed_receipt,
-                      size_t len)
+/* Keeps the receipt body for it; the batch is signed after the commit. */
+static int set_body(struct hub_item *it, const struct receipt *r)
 {
-        return reply_pack(duplicate, signed_receipt, len, &it->reply, &it->reply_len);
+        free(it->body);
+        it->body = NULL;
+        return receipt_body_pack(r, &it->body, &it->body_len);
 }
 
-/* Signs a receipt for r and wraps it in a reply for it. */
-static int sign_and_reply(struct hub_ingest *ig, struct hub_item *it, const struct receipt *r,
-                          uint8_t **signed_out, size_t *signed_len)
+/* Keeps a copy of a stored body (a repeat gets the original receipt). */
+static int set_stored_body(struct hub_item *it, const uint8_t *body, size_t len)
 {
-        uint8_t *sig = NULL;
-        size_t len = 0;
+        free(it->body);
+        it->body = malloc(len ? len : 1);
+        if (!it->body)
+                return -ENOMEM;
+        if (len)
+                memcpy(it->body, body, len);
+        it->body_len = len;
+        it->duplicate = true;
+        return 0;
+}
+
+/* The body a stored record holds: receipt_body, or inside the SignedReceipt
+ * of records written before receipt_body existed. */
+static int stored_body(struct hub_item *it, const Nmo__Hub__SignalRecord *old)
+{
+        Nmo__SignedReceipt *sr;
         int ret;
 
-        ret = receipt_sign(r, ig->hub->sign_sk, &sig, &len);
-        if (ret < 0)
-                return ret;
-        ret = reply_with(it, false, sig, len);
-        if (ret == 0 && signed_out) {
-                *signed_out = sig;
-                *signed_len = len;
-                sig = NULL;
+        if (old->has_receipt_body)
+                return set_stored_body(it, old->receipt_body.data, old->receipt_body.len);
+        if (!old->has_receipt)
+                return -EBADMSG;
+        sr = nmo__signed_receipt__unpack(NULL, old->receipt.len, old->receipt.data);
+        if (!sr || !sr->has_body) {
+                if (sr)
+                        nmo__signed_receipt__free_unpacked(sr, NULL);
+                return -EBADMSG;
         }
-        free(sig);
+        ret = set_stored_body(it, sr->body.data, sr->body.len);
+        nmo__signed_receipt__free_unpacked(sr, NULL);
+        return ret;
+}
+
+/* Signs the receipts of items[0..n) under one Merkle root and packs a reply
+ * for each. */
+static int sign_replies(struct hub_ingest *ig, struct hub_item *items, size_t n)
+{
+        uint8_t **bodies = NULL, **frames = NULL;
+        size_t *lens = NULL, *flens = NULL;
+        bool *dup = NULL;
+        int ret = -ENOMEM;
+
+        if (n == 0)
+                return 0;
+        bodies = calloc(n, sizeof(*bodies));
+        frames = calloc(n, sizeof(*frames));
+        lens = calloc(n, sizeof(*lens));
+        flens = calloc(n, sizeof(*flens));
+        dup = calloc(n, sizeof(*dup));
+        if (!bodies || !frames || !lens || !flens || !dup)
+                goto out;
+        for (size_t i = 0; i < n; i++) {
+                if (!items[i].body) {
+                        ret = -EINVAL;
+                        goto out;
+                }
+                bodies[i] = items[i].body;
+                lens[i] = items[i].body_len;
+                dup[i] = items[i].duplicate;
+        }
+        ret = receipt_sign_batch(bodies, lens, dup, n, ig->hub->sign_sk, frames, flens);
+        if (ret < 0)
+                goto out;
+        for (size_t i = 0; i < n; i++) {
+                free(items[i].reply);
+                items[i].reply = frames[i];
+                items[i].reply_len = flens[i];
+        }
+out:
+        free(bodies);
+        free(frames);
+        free(lens);
+        free(flens);
+        free(dup);
         return ret;
 }
 
@@ -219,17 +284,35 @@ static int reject(struct batch *b, struct hub_item *it, struct receipt *r, Nmo__
         b->rejected++;
         if ((unsigned int)reason < NMO_ARRAY_SIZE(b->by_reason))
                 b->by_reason[reason]++;
-        return sign_and_reply(b->ig, it, r, NULL, NULL);
+        return set_body(it, r);
+}
+
+/* Writes the dedup record: the receipt body and when it was received. */
+static int put_record(MDB_txn *txn, struct hub_ingest *ig, MDB_val *k, const struct hub_item *it,
+                      uint64_t now_ms)
+{
+        Nmo__Hub__SignalRecord rec = NMO__HUB__SIGNAL_RECORD__INIT;
+        uint8_t buf[RECEIPT_MAX];
+        MDB_val v;
+
+        rec.has_receipt_body = 1;
+        rec.receipt_body.data = it->body;
+        rec.receipt_body.len = it->body_len;
+        rec.has_received_ms = 1;
+        rec.received_ms = now_ms;
+        v.mv_size = nmo__hub__signal_record__get_packed_size(&rec);
+        if (v.mv_size > sizeof(buf))
+                return -EOVERFLOW;
+        nmo__hub__signal_record__pack(&rec, buf);
+        v.mv_data = buf;
+        return db_errno(mdb_put(txn, ig->st->signals, k, &v, MDB_NOOVERWRITE));
 }
 
 static int store_signal(MDB_txn *txn, struct batch *b, struct hub_item *it,
                         const struct hub_member *m, const struct signal *s, struct receipt *r)
 {
         struct hub_ingest *ig = b->ig;
-        Nmo__Hub__SignalRecord rec = NMO__HUB__SIGNAL_RECORD__INIT;
         uint8_t key[4 + SIGNAL_ID_BYTES];
-        uint8_t *sig = NULL, *val = NULL;
-        size_t sig_len = 0;
         MDB_val k = { sizeof(key), key }, v;
         int ret;
 
@@ -240,14 +323,11 @@ static int store_signal(MDB_txn *txn, struct batch *b, struct hub_item *it,
                 Nmo__Hub__SignalRecord *old =
                         nmo__hub__signal_record__unpack(NULL, v.mv_size, v.mv_data);
 
-                if (!old || !old->has_receipt) {
-                        if (old)
-                                nmo__hub__signal_record__free_unpacked(old, NULL);
+                ret = old ? stored_body(it, old) : -EBADMSG;
+                if (old)
+                        nmo__hub__signal_record__free_unpacked(old, NULL);
+                if (ret == -EBADMSG)
                         log_error("private store: damaged record for a stored signal");
-                        return -EBADMSG;
-                }
-                ret = reply_with(it, true, old->receipt.data, old->receipt.len);
-                nmo__hub__signal_record__free_unpacked(old, NULL);
                 if (ret == 0) {
                         it->outcome = HUB_OUTCOME_DUPLICATE;
                         b->duplicates++;
@@ -262,38 +342,22 @@ static int store_signal(MDB_txn *txn, struct batch *b, struct hub_item *it,
                 return ret;
         r->status = NMO__RECEIPT_STATUS__RECEIPT_ACCEPTED;
         r->reason = NMO__REASON__REASON_NONE;
-        ret = sign_and_reply(ig, it, r, &sig, &sig_len);
+        ret = set_body(it, r);
         if (ret < 0)
-                goto out;
+                return ret;
         /* The dedup record keeps the receipt only; the content goes to the
          * aggregation under the epoch's pseudonym, never next to the member id. */
         if (ig->ag) {
-                ret = hub_aggregate_add(ig->ag, txn, m->id, s, b->now_ms);
+                ret = hub_aggregate_add(ig->ag, txn, m->id, r->sequence, s, b->now_ms);
                 if (ret < 0)
-                        goto out;
+                        return ret;
         }
-        rec.has_receipt = 1;
-        rec.receipt.data = sig;
-        rec.receipt.len = sig_len;
-        rec.has_received_ms = 1;
-        rec.received_ms = b->now_ms;
-        v.mv_size = nmo__hub__signal_record__get_packed_size(&rec);
-        val = malloc(v.mv_size);
-        if (!val) {
-                ret = -ENOMEM;
-                goto out;
-        }
-        nmo__hub__signal_record__pack(&rec, val);
-        v.mv_data = val;
-        ret = db_errno(mdb_put(txn, ig->st->signals, &k, &v, MDB_NOOVERWRITE));
+        ret = put_record(txn, ig, &k, it, b->now_ms);
         if (ret < 0)
-                goto out;
+                return ret;
         it->outcome = HUB_OUTCOME_ACCEPTED;
         b->accepted++;
-out:
-        free(sig);
-        free(val);
-        return ret;
+        return 0;
 }
 
 /* A member announces new keys, sealed with its current ones. Stored once
@@ -304,11 +368,9 @@ static int process_rotation(MDB_txn *txn, struct batch *b, struct hub_item *it,
                             struct receipt *r)
 {
         struct hub_ingest *ig = b->ig;
-        Nmo__Hub__SignalRecord rec = NMO__HUB__SIGNAL_RECORD__INIT;
         struct envelope_rotation rot;
-        uint8_t key[4 + SIGNAL_ID_BYTES], *sig = NULL, *val = NULL;
-        size_t sig_len = 0;
-        MDB_val k = { sizeof(key), key }, v;
+        uint8_t key[4 + SIGNAL_ID_BYTES];
+        MDB_val k = { sizeof(key), key };
         Nmo__Reason reason;
         int ret;
 
@@ -328,30 +390,14 @@ static int process_rotation(MDB_txn *txn, struct batch *b, struct hub_item *it,
         r->status = NMO__RECEIPT_STATUS__RECEIPT_ACCEPTED;
         r->reason = NMO__REASON__REASON_NONE;
         snprintf(r->detail, sizeof(r->detail), "keys rotated; reconnect with the new keys");
-        ret = sign_and_reply(ig, it, r, &sig, &sig_len);
+        ret = set_body(it, r);
         if (ret < 0)
-                goto out;
-        rec.has_receipt = 1;
-        rec.receipt.data = sig;
-        rec.receipt.len = sig_len;
-        rec.has_received_ms = 1;
-        rec.received_ms = b->now_ms;
-        v.mv_size = nmo__hub__signal_record__get_packed_size(&rec);
-        val = malloc(v.mv_size);
-        if (!val) {
-                ret = -ENOMEM;
-                goto out;
-        }
-        nmo__hub__signal_record__pack(&rec, val);
-        v.mv_data = val;
-        ret = db_errno(mdb_put(txn, ig->st->signals, &k, &v, MDB_NOOVERWRITE));
+                return ret;
+        ret = put_record(txn, ig, &k, it, b->now_ms);
         if (ret == 0) {
                 it->outcome = HUB_OUTCOME_ACCEPTED;
                 log_info("member %s rotated its keys", m->name);
         }
-out:
-        free(sig);
-        free(val);
         return ret;
 }
 
@@ -442,7 +488,11 @@ static int batch_txn(MDB_txn *txn, void *userdata)
                 if (r < 0)
                         return r;
         }
-        if (b->accepted)
+        /* Twice what the batch journals: the journal shrinks, a little at a
+         * time, so no batch pays for a whole fold's worth of deletes. */
+        if (b->ig->ag)
+                r = hub_aggregate_trim(b->ig->ag, txn, 2 * b->n + 16);
+        if (!r && b->accepted)
                 r = hub_store_meta_add(txn, b->ig->st, HUB_META_SIGNALS, b->accepted, NULL);
         if (!r && b->duplicates)
                 r = hub_store_meta_add(txn, b->ig->st, HUB_META_DUPLICATES, b->duplicates, NULL);
@@ -479,9 +529,11 @@ static void refuse_all(struct hub_ingest *ig, struct hub_item *items, size_t n, 
                 snprintf(r.detail, sizeof(r.detail), "hub cannot store durably now; retry later");
                 it->outcome = HUB_OUTCOME_REJECTED;
                 it->reason = r.reason;
-                if (sign_and_reply(ig, it, &r, NULL, NULL) < 0)
-                        log_error("cannot build a store-unavailable reply");
+                if (set_body(it, &r) < 0)
+                        break;
         }
+        if (sign_replies(ig, items, n) < 0)
+                log_error("cannot build the store-unavailable replies");
         ig->totals.rejected += n;
 }
 
@@ -504,8 +556,6 @@ int hub_ingest_batch(struct hub_ingest *ig, struct hub_item *items, size_t n)
         for (size_t i = 0; i < n; i++)
                 b.rate_ok[i] = rate_take(ig, items[i].member_id, b.now_ms);
         r = hub_store_write(ig->st, batch_txn, &b);
-        if (ig->ag)
-                hub_aggregate_committed(ig->ag);
         free(b.rate_ok);
         if (r < 0) {
                 /* At most one line a second while the store stays unwritable
@@ -521,6 +571,13 @@ int hub_ingest_batch(struct hub_ingest *ig, struct hub_item *items, size_t n)
                 }
                 refuse_all(ig, items, n, b.now_ms);
                 return r;
+        }
+        r = sign_replies(ig, items, n);
+        if (r < 0) {
+                /* Committed but unanswered: the nodes resend and get duplicates. */
+                log_error("cannot sign the receipts of a batch: %s", strerror(-r));
+                for (size_t i = 0; i < n; i++)
+                        hub_item_clear(&items[i]);
         }
         ig->totals.accepted += b.accepted;
         ig->totals.duplicates += b.duplicates;

@@ -9,7 +9,8 @@
  * a signal id the member used before is answered with the original receipt.
  * Accepted signals are written and the whole batch is committed durably in one
  * LMDB transaction (group commit) before any reply leaves; every outcome, also
- * a refusal, gets a receipt signed by the hub. */
+ * a refusal, gets a receipt signed by the hub: one Ed25519 signature a batch,
+ * over the Merkle root of its receipts (PROTOCOL.md 8.1). */
 #pragma once
 
 #include <stdbool.h>
@@ -41,6 +42,10 @@ struct hub_item {
         Nmo__Reason reason;
         uint8_t *reply;          /* Reply frame to send back, owned by the item */
         size_t reply_len;
+        /* Internal: the serialised ReceiptBody before the batch is signed. */
+        uint8_t *body;
+        size_t body_len;
+        bool duplicate;
 };
 
 struct hub_ingest;
@@ -64,7 +69,7 @@ NMO_WUR int hub_ingest_batch(struct hub_ingest *ig, struct hub_item *items, size
  * key) into the item. Returns false when it is not of that form. */
 bool hub_item_set_user(struct hub_item *item, const char *user_id);
 
-/* Frees an item's reply; the item may be reused. */
+/* Frees an item's reply and receipt; the item may be reused. */
 void hub_item_clear(struct hub_item *item);
 
 /* Running totals since the pipeline started, for the daemon's log. */

@@ -23,6 +23,13 @@ uint32_t hub_store_get_u32(const uint8_t in[4])
         return (uint32_t)in[0] << 24 | (uint32_t)in[1] << 16 | (uint32_t)in[2] << 8 | in[3];
 }
 
+static bool readonly_txn(MDB_txn *txn)
+{
+        unsigned int flags = 0;
+
+        return mdb_env_get_flags(mdb_txn_env(txn), &flags) == 0 && (flags & MDB_RDONLY);
+}
+
 static int open_dbis(MDB_txn *txn, void *userdata)
 {
         struct hub_store *st = userdata;
@@ -35,12 +42,29 @@ static int open_dbis(MDB_txn *txn, void *userdata)
                 r = db_dbi_open(txn, "member_keys", MDB_CREATE, &st->member_keys);
         if (!r)
                 r = db_dbi_open(txn, "signals", MDB_CREATE, &st->signals);
-        if (!r)
-                r = db_dbi_open(txn, "contributions", MDB_CREATE, &st->contributions);
+        if (!r) {
+                r = db_dbi_open(txn, "journal", MDB_CREATE, &st->journal);
+                /* A read-only view of a store the hub has not opened since. */
+                if (r == -ENOENT && readonly_txn(txn)) {
+                        st->journal = 0;
+                        r = 0;
+                }
+        }
         if (!r)
                 r = db_dbi_open(txn, "epochs", MDB_CREATE, &st->epochs);
         if (!r)
                 r = db_dbi_open(txn, "meta", MDB_CREATE, &st->meta);
+        return r;
+}
+
+static int open_contrib_dbis(MDB_txn *txn, void *userdata)
+{
+        struct hub_store *st = userdata;
+        int r;
+
+        r = db_dbi_open(txn, "contributions", MDB_CREATE, &st->contributions);
+        if (!r)
+                r = db_dbi_open(txn, "fold", MDB_CREATE, &st->fold);
         return r;
 }
 
@@ -69,6 +93,30 @@ int hub_store_open_map(struct hub_store **ret, const char *hub_dir, bool readonl
         if (r < 0)
                 goto fail;
         free(path);
+        path = util_path(hub_dir, "private/contributions");
+        if (!path) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        r = db_env_open(&st->cenv, path, 4, initial_map, readonly ? MDB_RDONLY : 0);
+        if (r == -ENOENT && readonly) {
+                st->cenv = NULL;
+                r = 0;
+        } else if (r == 0) {
+                MDB_txn *txn = NULL;
+
+                r = db_txn_begin(st->cenv, readonly ? MDB_RDONLY : 0, &txn);
+                if (r == 0) {
+                        r = open_contrib_dbis(txn, st);
+                        if (r == 0)
+                                r = db_errno(db_txn_commit(txn));
+                        else
+                                db_txn_abort(txn);
+                }
+        }
+        if (r < 0)
+                goto fail;
+        free(path);
         *ret = st;
         return 0;
 fail:
@@ -82,39 +130,53 @@ void hub_store_free(struct hub_store *st)
         if (!st)
                 return;
         if (st->env)
-                mdb_env_close(st->env);
+                db_env_close(st->env);
+        if (st->cenv)
+                db_env_close(st->cenv);
         free(st);
 }
 
-int hub_store_write(struct hub_store *st, int (*fn)(MDB_txn *, void *), void *userdata)
+static int write_env(MDB_env *env, int (*fn)(MDB_txn *, void *), void *userdata)
 {
         for (;;) {
                 MDB_txn *txn = NULL;
                 bool map_full;
                 int r, rc;
 
-                r = db_txn_begin(st->env, 0, &txn);
+                r = db_txn_begin(env, 0, &txn);
                 if (r < 0)
                         return r;
                 r = fn(txn, userdata);
                 if (r == 0) {
-                        rc = mdb_txn_commit(txn);
+                        rc = db_txn_commit(txn);
                         /* A full map, not a full disk (which is ENOSPC too). */
                         map_full = rc == MDB_MAP_FULL;
                         r = db_errno(rc);
                 } else {
                         /* Puts do no I/O: ENOSPC from them is MDB_MAP_FULL. */
                         map_full = r == -ENOSPC;
-                        mdb_txn_abort(txn);
+                        db_txn_abort(txn);
                 }
                 if (!map_full)
                         return r;
-                r = db_env_grow(st->env);
+                r = db_env_grow(env);
                 if (r < 0) {
                         log_error("private store cannot grow further: %s", strerror(-r));
                         return r;
                 }
         }
+}
+
+int hub_store_write(struct hub_store *st, int (*fn)(MDB_txn *, void *), void *userdata)
+{
+        return write_env(st->env, fn, userdata);
+}
+
+int hub_store_write_contrib(struct hub_store *st, int (*fn)(MDB_txn *, void *), void *userdata)
+{
+        if (!st->cenv)
+                return -ENOENT;
+        return write_env(st->cenv, fn, userdata);
 }
 
 int hub_store_read(struct hub_store *st, int (*fn)(MDB_txn *, void *), void *userdata)
@@ -129,13 +191,13 @@ int hub_store_read(struct hub_store *st, int (*fn)(MDB_txn *, void *), void *use
         /* Committing a read-only transaction keeps the database handles it
          * opened; aborting would close them. */
         if (r == 0)
-                r = db_errno(mdb_txn_commit(txn));
+                r = db_errno(db_txn_commit(txn));
         else
-                mdb_txn_abort(txn);
+                db_txn_abort(txn);
         return r;
 }
 
-static void put_u64(uint8_t out[8], uint64_t v)
+void hub_store_put_u64(uint8_t out[8], uint64_t v)
 {
         for (int i = 7; i >= 0; i--) {
                 out[i] = (uint8_t)v;
@@ -143,7 +205,7 @@ static void put_u64(uint8_t out[8], uint64_t v)
         }
 }
 
-static uint64_t get_u64(const uint8_t in[8])
+uint64_t hub_store_get_u64(const uint8_t in[8])
 {
         uint64_t v = 0;
 
@@ -152,10 +214,11 @@ static uint64_t get_u64(const uint8_t in[8])
         return v;
 }
 
-int hub_store_meta_get(MDB_txn *txn, struct hub_store *st, const char *name, uint64_t *value)
+/* A u64 BE value under name in dbi (0 when absent). */
+static int counter_get(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t *value)
 {
         MDB_val k = { strlen(name), (void *)name }, v;
-        int rc = mdb_get(txn, st->meta, &k, &v);
+        int rc = mdb_get(txn, dbi, &k, &v);
 
         if (rc == MDB_NOTFOUND) {
                 *value = 0;
@@ -165,8 +228,18 @@ int hub_store_meta_get(MDB_txn *txn, struct hub_store *st, const char *name, uin
                 return db_errno(rc);
         if (v.mv_size != 8)
                 return -EBADMSG;
-        *value = get_u64(v.mv_data);
+        *value = hub_store_get_u64(v.mv_data);
         return 0;
+}
+
+int hub_store_meta_get(MDB_txn *txn, struct hub_store *st, const char *name, uint64_t *value)
+{
+        return counter_get(txn, st->meta, name, value);
+}
+
+int hub_store_folded_get(MDB_txn *ctxn, struct hub_store *st, uint64_t *seq)
+{
+        return counter_get(ctxn, st->fold, HUB_FOLD_KEY, seq);
 }
 
 int hub_store_meta_add(MDB_txn *txn, struct hub_store *st, const char *name, uint64_t delta,
@@ -181,7 +254,7 @@ int hub_store_meta_add(MDB_txn *txn, struct hub_store *st, const char *name, uin
         if (r < 0)
                 return r;
         cur += delta;
-        put_u64(buf, cur);
+        hub_store_put_u64(buf, cur);
         v.mv_size = sizeof(buf);
         v.mv_data = buf;
         r = db_errno(mdb_put(txn, st->meta, &k, &v, 0));

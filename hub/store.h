@@ -6,11 +6,23 @@
  *   member_names  name                    -> u32 BE member id
  *   member_keys   transport public key    -> u32 BE member id
  *   signals       u32 BE member id || 16-byte signal id -> SignalRecord
+ *   journal       u64 BE store sequence   -> key length (1 byte) || contributions
+ *                 key || 24-byte nonce || secretbox(Summary of that one signal):
+ *                 accepted signals not yet folded into their contribution
+ *                 (appended by the ingest transaction, folded and deleted by
+ *                 the aggregation within a second; aggregate.h)
+ *   epochs        u32 BE month            -> EpochRecord
+ *   meta          ASCII name              -> u64 BE counter
+ *
+ * and, in a second environment in DIR/private/contributions (its own writer,
+ * so that folding never holds up the ingest's commits):
  *   contributions u32 BE month || material 0x00 || 8-byte keyed hash of
  *                 (member, week, event, country) under the epoch key
  *                                         -> 24-byte nonce || secretbox(Summary)
- *   epochs        u32 BE month            -> EpochRecord
- *   meta          ASCII name              -> u64 BE counter
+ *   fold          "folded"                -> u64 BE: journal entries up to
+ *                 this sequence are in the contributions (so a fold that
+ *                 crashed before deleting them from the journal is not
+ *                 counted twice)
  *
  * Member ids never stand next to signal content: a contribution (one summary
  * per reporter, week, event and country) carries only a pseudonym keyed per
@@ -28,6 +40,9 @@
 
 #include "util.h"
 
+/* The key of the fold database. */
+#define HUB_FOLD_KEY "folded"
+
 /* Meta counter names. */
 #define HUB_META_SIGNALS "signals_stored"
 #define HUB_META_DUPLICATES "duplicates"
@@ -43,9 +58,13 @@ struct hub_store {
         MDB_dbi member_names;
         MDB_dbi member_keys;
         MDB_dbi signals;
-        MDB_dbi contributions;
+        MDB_dbi journal;        /* 0 in a read-only store written before it existed */
         MDB_dbi epochs;
         MDB_dbi meta;
+        /* The contributions environment (NULL in a read-only store without one). */
+        MDB_env *cenv;
+        MDB_dbi contributions;
+        MDB_dbi fold;
 };
 
 /* Opens (creating unless readonly) the private store of the hub directory
@@ -65,6 +84,10 @@ void hub_store_free(struct hub_store *st);
  * each call. A negative return from fn aborts and is passed back. */
 NMO_WUR int hub_store_write(struct hub_store *st, int (*fn)(MDB_txn *, void *), void *userdata);
 
+/* The same on the contributions environment. */
+NMO_WUR int hub_store_write_contrib(struct hub_store *st, int (*fn)(MDB_txn *, void *),
+                                    void *userdata);
+
 /* Runs fn in a read-only transaction. */
 NMO_WUR int hub_store_read(struct hub_store *st, int (*fn)(MDB_txn *, void *), void *userdata);
 
@@ -72,10 +95,16 @@ NMO_WUR int hub_store_read(struct hub_store *st, int (*fn)(MDB_txn *, void *), v
 NMO_WUR int hub_store_meta_get(MDB_txn *txn, struct hub_store *st, const char *name,
                                uint64_t *value);
 
+/* How far the journal is folded into the contributions (0 when never), in a
+ * transaction on the contributions environment. */
+NMO_WUR int hub_store_folded_get(MDB_txn *ctxn, struct hub_store *st, uint64_t *seq);
+
 /* Adds delta to a meta counter and optionally returns the new value. */
 NMO_WUR int hub_store_meta_add(MDB_txn *txn, struct hub_store *st, const char *name,
                                uint64_t delta, uint64_t *value);
 
 /* Big-endian helpers for keys. */
 void hub_store_put_u32(uint8_t out[4], uint32_t v);
+void hub_store_put_u64(uint8_t out[8], uint64_t v);
+uint64_t hub_store_get_u64(const uint8_t in[8]);
 uint32_t hub_store_get_u32(const uint8_t in[4]);

@@ -3,8 +3,9 @@
  *
  *   lmdb   group commit into the hub's own store (hub_store_open/_write) with
  *          the hub's record layout: per signal a 20-byte key (member id and
- *          signal id) and a SignalRecord-sized value, plus a contribution-sized
- *          value; durable commits (LMDB's default sync) of --batch signals.
+ *          time-ordered signal id) with a SignalRecord-sized value, plus a
+ *          journal entry (sequence key, sealed one-signal summary); durable
+ *          commits (LMDB's default sync) of --batch signals.
  *   curve  CurveZMQ DEALER-to-ROUTER round trips over loopback, one
  *          acknowledgement per message, --nodes clients with --window
  *          messages in flight each; the ROUTER answers at once.
@@ -64,19 +65,20 @@ struct options {
 
 /* ---- lmdb ---------------------------------------------------------------- */
 
+/* The hub's records for one accepted signal: the dedup record (member id and
+ * time-ordered signal id -> receipt body and time) and the journal entry
+ * (sequence -> contributions key and sealed one-signal summary). */
 #define LMDB_KEY_BYTES (4 + SIGNAL_ID_BYTES)
-#define LMDB_VALUE_BYTES 200
-#define LMDB_CONTRIB_BYTES 150
-#define LMDB_CONTRIB_KEY_MAX (4 + 32 + 8)
+#define LMDB_VALUE_BYTES 130
+#define LMDB_JOURNAL_BYTES 200
 
 struct lmdb_batch {
         struct hub_store *st;
         uint32_t n;
+        uint64_t seq;
         uint8_t (*keys)[LMDB_KEY_BYTES];
-        uint8_t (*ckeys)[LMDB_CONTRIB_KEY_MAX];
-        size_t *cklen;
         uint8_t value[LMDB_VALUE_BYTES];
-        uint8_t contrib[LMDB_CONTRIB_BYTES];
+        uint8_t journal[LMDB_JOURNAL_BYTES];
 };
 
 static int lmdb_txn(MDB_txn *txn, void *userdata)
@@ -85,13 +87,15 @@ static int lmdb_txn(MDB_txn *txn, void *userdata)
 
         for (uint32_t i = 0; i < b->n; i++) {
                 MDB_val k = { LMDB_KEY_BYTES, b->keys[i] }, v = { sizeof(b->value), b->value };
-                MDB_val ck = { b->cklen[i], b->ckeys[i] };
-                MDB_val cv = { sizeof(b->contrib), b->contrib };
+                MDB_val jv = { sizeof(b->journal), b->journal };
+                uint8_t jkey[8];
+                MDB_val jk = { sizeof(jkey), jkey };
                 int r;
 
+                hub_store_put_u64(jkey, b->seq + i + 1);
                 r = db_errno(mdb_put(txn, b->st->signals, &k, &v, MDB_NOOVERWRITE));
                 if (r == 0)
-                        r = db_errno(mdb_put(txn, b->st->contributions, &ck, &cv, 0));
+                        r = db_errno(mdb_put(txn, b->st->journal, &jk, &jv, MDB_NOOVERWRITE));
                 if (r < 0)
                         return r;
         }
@@ -109,9 +113,7 @@ static int floor_lmdb(const struct options *o)
         memset(&b, 0, sizeof(b));
         b.n = o->batch;
         b.keys = calloc(o->batch, sizeof(*b.keys));
-        b.ckeys = calloc(o->batch, sizeof(*b.ckeys));
-        b.cklen = calloc(o->batch, sizeof(*b.cklen));
-        if (!b.keys || !b.ckeys || !b.cklen) {
+        if (!b.keys) {
                 r = -ENOMEM;
                 goto out;
         }
@@ -124,23 +126,16 @@ static int floor_lmdb(const struct options *o)
                 goto out;
         }
         randombytes_buf(b.value, sizeof(b.value));
-        randombytes_buf(b.contrib, sizeof(b.contrib));
+        randombytes_buf(b.journal, sizeof(b.journal));
         t0 = bench_now();
         t1 = t0;
         /* Bounded by time, and by count as a guard. */
         while (t1 - t0 < o->duration && commits < 100000000u) {
                 for (uint32_t i = 0; i < b.n; i++) {
-                        const char *m = "gallium";
-                        size_t ml = strlen(m);
-
                         hub_store_put_u32(b.keys[i], 1 + (uint32_t)(signals + i) % 50);
-                        randombytes_buf(b.keys[i] + 4, SIGNAL_ID_BYTES);
-                        hub_store_put_u32(b.ckeys[i], 202607);
-                        memcpy(b.ckeys[i] + 4, m, ml);
-                        b.ckeys[i][4 + ml] = 0;
-                        randombytes_buf(b.ckeys[i] + 5 + ml, 8);
-                        b.cklen[i] = 4 + ml + 1 + 8;
+                        signal_new_id(b.keys[i] + 4, util_now_ms());
                 }
+                b.seq = signals;
                 r = hub_store_write(b.st, lmdb_txn, &b);
                 if (r < 0) {
                         fprintf(stderr, "bench-floors: commit failed: %s\n", strerror(-r));
@@ -164,8 +159,6 @@ static int floor_lmdb(const struct options *o)
 out:
         hub_store_free(b.st);
         free(b.keys);
-        free(b.ckeys);
-        free(b.cklen);
         return r;
 }
 
@@ -387,7 +380,7 @@ static int floor_open(const struct options *o)
         for (size_t i = 0; r == 0 && i < OPEN_POOL; i++) {
                 struct signal s;
 
-                r = bench_signal(&sl, i, &s);
+                r = bench_signal(&sl, 0, i, &s);
                 if (r == 0)
                         r = bench_seal(&sl, &s, NULL, &frames[i], &lens[i]);
                 if (r == 0)

@@ -39,6 +39,7 @@ struct fixture {
         struct hub_config cfg;
         int64_t day;
         uint64_t now;
+        uint64_t seq;           /* the journal's key, as the ingest's sequence */
 };
 
 struct add_ctx {
@@ -78,7 +79,7 @@ static int do_signal(MDB_txn *txn, void *u)
                 assert_int_equal(signal_set(&s, "note-consent", "note-may-be-shared", err,
                                             sizeof(err)), 0);
         }
-        return hub_aggregate_add(c->f->ag, txn, c->f->m[c->who].id, &s, c->now);
+        return hub_aggregate_add(c->f->ag, txn, c->f->m[c->who].id, ++c->f->seq, &s, c->now);
 }
 
 static void submit(struct fixture *f, int who, const char *material, const char *event,
@@ -87,7 +88,6 @@ static void submit(struct fixture *f, int who, const char *material, const char 
         struct add_ctx c = { f, who, material, event, severity, note, volume, f->now };
 
         assert_int_equal(hub_store_write(f->st, do_signal, &c), 0);
-        hub_aggregate_committed(f->ag);
 }
 
 static void fixture_up(struct fixture *f)
@@ -258,7 +258,7 @@ static void test_cells_and_privacy(void **state)
         struct fixture f;
         struct find_ctx fc;
         uint8_t pseud[NMEMBERS][16];
-        char *an_data, *priv_data, *key_path;
+        char *an_data, *priv_data, *contrib_data, *key_path;
         size_t nalerts = 0;
         struct stat st;
 
@@ -292,10 +292,11 @@ static void test_cells_and_privacy(void **state)
         assert_true(pseudonyms_of(&f, 202611, pseud));
         an_data = util_path(f.dir, "analytics/data.mdb");
         priv_data = util_path(f.dir, "private/data.mdb");
+        contrib_data = util_path(f.dir, "private/contributions/data.mdb");
         assert_no_identity(&f, an_data, (const uint8_t(*)[16])pseud);
-        {
+        for (int p = 0; p < 2; p++) {
                 size_t len = 0;
-                char *data = slurp(priv_data, &len);
+                char *data = slurp(p ? contrib_data : priv_data, &len);
                 for (int i = 0; i < NMEMBERS; i++)
                         assert_false(contains(data, len, pseud[i], 16));
                 /* No note in clear either: it is inside the encrypted contribution. */
@@ -324,15 +325,20 @@ static void test_cells_and_privacy(void **state)
                 MDB_txn *txn;
                 MDB_stat ms;
 
-                assert_int_equal(mdb_txn_begin(f.st->env, NULL, MDB_RDONLY, &txn), 0);
+                assert_int_equal(mdb_txn_begin(f.st->cenv, NULL, MDB_RDONLY, &txn), 0);
                 assert_int_equal(mdb_stat(txn, f.st->contributions, &ms), 0);
+                assert_int_equal(ms.ms_entries, 0);
+                mdb_txn_abort(txn);
+                /* Nothing of the epoch waits in the journal either. */
+                assert_int_equal(mdb_txn_begin(f.st->env, NULL, MDB_RDONLY, &txn), 0);
+                assert_int_equal(mdb_stat(txn, f.st->journal, &ms), 0);
                 assert_int_equal(ms.ms_entries, 0);
                 mdb_txn_abort(txn);
         }
         assert_no_identity(&f, an_data, (const uint8_t(*)[16])pseud);
-        {
+        for (int p = 0; p < 2; p++) {
                 size_t len = 0;
-                char *data = slurp(priv_data, &len);
+                char *data = slurp(p ? contrib_data : priv_data, &len);
                 for (int i = 0; i < NMEMBERS; i++)
                         assert_false(contains(data, len, pseud[i], 16));
                 free(data);
@@ -350,6 +356,7 @@ static void test_cells_and_privacy(void **state)
         free(key_path);
         free(an_data);
         free(priv_data);
+        free(contrib_data);
         fixture_down(&f);
 }
 

@@ -14,6 +14,7 @@
 #include "ingest.h"
 #include "member.h"
 #include "store.h"
+#include "store.pb-c.h"
 #include "unit-tmp.h"
 
 struct fixture {
@@ -185,6 +186,144 @@ static void test_outcomes(void **state)
         fixture_down(&f);
 }
 
+/* The SignedReceipt inside an item's reply (free_unpacked). */
+static Nmo__SignedReceipt *signed_of(const struct hub_item *it)
+{
+        Nmo__Reply *rp = nmo__reply__unpack(NULL, it->reply_len, it->reply);
+        Nmo__SignedReceipt *sr;
+        uint8_t buf[RECEIPT_MAX];
+        size_t n;
+
+        assert_non_null(rp);
+        assert_non_null(rp->receipt);
+        n = nmo__signed_receipt__pack(rp->receipt, buf);
+        nmo__reply__free_unpacked(rp, NULL);
+        sr = nmo__signed_receipt__unpack(NULL, n, buf);
+        assert_non_null(sr);
+        return sr;
+}
+
+struct legacy_ctx {
+        struct hub_store *st;
+        uint32_t member;
+        const uint8_t *id;
+        const uint8_t *receipt;
+        size_t len;
+};
+
+/* A dedup record as hubs before the batch form wrote it: the whole signed
+ * receipt. */
+static int do_legacy(MDB_txn *txn, void *u)
+{
+        struct legacy_ctx *c = u;
+        Nmo__Hub__SignalRecord rec = NMO__HUB__SIGNAL_RECORD__INIT;
+        uint8_t key[4 + SIGNAL_ID_BYTES], val[RECEIPT_MAX];
+        MDB_val k = { sizeof(key), key }, v;
+
+        hub_store_put_u32(key, c->member);
+        memcpy(key + 4, c->id, SIGNAL_ID_BYTES);
+        rec.has_receipt = 1;
+        rec.receipt.data = (uint8_t *)c->receipt;
+        rec.receipt.len = c->len;
+        rec.has_received_ms = 1;
+        rec.received_ms = 1;
+        v.mv_size = nmo__hub__signal_record__pack(&rec, val);
+        v.mv_data = val;
+        return mdb_put(txn, c->st->signals, &k, &v, MDB_NOOVERWRITE) ? -EIO : 0;
+}
+
+/* One signature a batch; a repeat in a later batch gets the very body of the
+ * first receipt, signed again; a record of an older hub is answered too. */
+static void test_batch_receipts(void **state)
+{
+        struct fixture f;
+        struct hub_item items[3];
+        struct receipt r;
+        uint8_t *fa = NULL, *fb = NULL, *fc = NULL, first_body[RECEIPT_MAX];
+        uint8_t first_sig[64];
+        size_t la = 0, lb = 0, lc = 0, first_len;
+        Nmo__SignedReceipt *sr;
+        bool dup;
+
+        (void)state;
+        fixture_up(&f, 1u << 20, 1000, 1000);
+        seal(&f, f.a, &fa, &la);
+        seal(&f, f.b, &fb, &lb);
+        seal(&f, f.a, &fc, &lc);
+        memset(items, 0, sizeof(items));
+        items[0] = (struct hub_item){ .member_id = f.ma.id, .frame = fa, .len = la };
+        items[1] = (struct hub_item){ .member_id = f.mb.id, .frame = fb, .len = lb };
+        items[2] = (struct hub_item){ .member_id = 0, .frame = fb, .len = lb };
+        assert_int_equal(hub_ingest_batch(f.ig, items, 3), 0);
+        for (int i = 0; i < 3; i++) {
+                reply_of(&f, &items[i], &r, &dup);
+                sr = signed_of(&items[i]);
+                assert_true(sr->has_tree_size && sr->tree_size == 3);
+                assert_true(sr->has_leaf_index && sr->leaf_index == (uint32_t)i);
+                if (i == 0) {
+                        first_len = sr->body.len;
+                        memcpy(first_body, sr->body.data, first_len);
+                        memcpy(first_sig, sr->signature.data, 64);
+                } else {
+                        /* The same signature over the batch's root. */
+                        assert_memory_equal(sr->signature.data, first_sig, 64);
+                }
+                nmo__signed_receipt__free_unpacked(sr, NULL);
+                hub_item_clear(&items[i]);
+        }
+
+        /* The repeat, in a batch of its own. */
+        items[0] = (struct hub_item){ .member_id = f.ma.id, .frame = fa, .len = la };
+        assert_int_equal(hub_ingest_batch(f.ig, items, 1), 0);
+        assert_int_equal(items[0].outcome, HUB_OUTCOME_DUPLICATE);
+        reply_of(&f, &items[0], &r, &dup);
+        assert_true(dup);
+        assert_int_equal(r.sequence, 1);
+        sr = signed_of(&items[0]);
+        assert_int_equal(sr->body.len, first_len);
+        assert_memory_equal(sr->body.data, first_body, first_len);
+        assert_memory_not_equal(sr->signature.data, first_sig, 64);
+        nmo__signed_receipt__free_unpacked(sr, NULL);
+        hub_item_clear(&items[0]);
+
+        /* A record an older hub wrote (the whole single-form receipt). */
+        {
+                struct receipt old;
+                uint8_t *signed_old = NULL, id[SIGNAL_ID_BYTES];
+                size_t signed_len = 0;
+                struct legacy_ctx c;
+
+                assert_true(envelope_peek_id(fc, lc, id));
+                memset(&old, 0, sizeof(old));
+                old.has_id = true;
+                memcpy(old.signal_id, id, SIGNAL_ID_BYTES);
+                old.status = NMO__RECEIPT_STATUS__RECEIPT_ACCEPTED;
+                old.hub_time_ms = 1735689601234ULL;
+                envelope_hash(fc, lc, old.envelope_hash);
+                memcpy(old.member_key, f.a->pub.payload, KEYS_KEY_BYTES);
+                old.sequence = 77;
+                assert_int_equal(receipt_sign(&old, f.hub->sign_sk, &signed_old, &signed_len),
+                                 0);
+                c = (struct legacy_ctx){ f.st, f.ma.id, id, signed_old, signed_len };
+                assert_int_equal(hub_store_write(f.st, do_legacy, &c), 0);
+                items[0] = (struct hub_item){ .member_id = f.ma.id, .frame = fc, .len = lc };
+                assert_int_equal(hub_ingest_batch(f.ig, items, 1), 0);
+                assert_int_equal(items[0].outcome, HUB_OUTCOME_DUPLICATE);
+                reply_of(&f, &items[0], &r, &dup);
+                assert_true(dup);
+                assert_int_equal(r.sequence, 77);
+                assert_int_equal(r.hub_time_ms, 1735689601234ULL);
+                hub_item_clear(&items[0]);
+                free(signed_old);
+        }
+        assert_int_equal(meta(&f, HUB_META_SIGNALS), 2);
+        assert_int_equal(meta(&f, HUB_META_DUPLICATES), 2);
+        free(fa);
+        free(fb);
+        free(fc);
+        fixture_down(&f);
+}
+
 static void test_rate_limit(void **state)
 {
         struct fixture f;
@@ -248,6 +387,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_outcomes),
+                cmocka_unit_test(test_batch_receipts),
                 cmocka_unit_test(test_rate_limit),
                 cmocka_unit_test(test_map_grows),
         };
