@@ -22,7 +22,7 @@ cd "$(dirname "$0")"
 # Each target with the largest input worth trying: a little above the limit
 # its parser enforces, so that the refusal of larger input is fuzzed too.
 TARGETS="envelope:4200 signal:2200 receipt:1200 keyfile:4096 hub-config:4096 node-config:4096
-jsonl:9000 alert:4200 hub-frame:4200"
+jsonl:9000 alert:4200 hub-frame:4200 announcement:1200"
 
 # The running target's temporary directory, removed however the script ends.
 work=""

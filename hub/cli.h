@@ -20,3 +20,4 @@ int hub_cmd_init(int argc, char **argv);
 int hub_cmd_serve(int argc, char **argv);
 int hub_cmd_member(int argc, char **argv);
 int hub_cmd_stats(int argc, char **argv);
+int hub_cmd_rotate(int argc, char **argv);

@@ -9,6 +9,7 @@
 
 #include "db.h"
 #include "envelope.h"
+#include "hubkey.h"
 #include "log.h"
 #include "member.h"
 #include "store.pb-c.h"
@@ -36,6 +37,15 @@ struct hub_ingest {
         struct bucket *buckets;    /* plain memory, nbuckets entries */
         size_t nbuckets;
         struct hub_aggregate *ag;
+        /* Hub key rotation: the retired keys during the overlap, and the
+         * announcement for envelopes sealed to the retired payload key. */
+        const struct keys_secret *prev;
+        struct shared_key *prev_keys;   /* as keys, with the retired payload key */
+        size_t nprev_keys;
+        const uint8_t *ann;
+        size_t ann_len;
+        uint8_t ann_key_id[ENVELOPE_KEY_ID_BYTES];
+        uint8_t prev_key_id[ENVELOPE_KEY_ID_BYTES];
         struct hub_ingest_totals totals;
         uint64_t failed_batches;        /* refused since the last log line */
         uint64_t last_failure_log_ms;
@@ -57,14 +67,36 @@ int hub_ingest_new(struct hub_ingest **ret, struct hub_store *st, const struct k
         return 0;
 }
 
+static void shared_keys_free(struct shared_key **keys, size_t *n)
+{
+        if (*keys) {
+                sodium_memzero(*keys, *n * sizeof(**keys));
+                sodium_free(*keys);
+        }
+        *keys = NULL;
+        *n = 0;
+}
+
+void hub_ingest_set_rotation(struct hub_ingest *ig, const struct keys_secret *prev,
+                             const uint8_t *ann, size_t ann_len,
+                             const uint8_t old_payload[KEYS_KEY_BYTES])
+{
+        shared_keys_free(&ig->prev_keys, &ig->nprev_keys);
+        ig->prev = ann ? prev : NULL;
+        ig->ann = ann;
+        ig->ann_len = ann ? ann_len : 0;
+        if (ann)
+                envelope_key_id(old_payload, ig->ann_key_id);
+        if (ig->prev)
+                envelope_key_id(ig->prev->pub.payload, ig->prev_key_id);
+}
+
 void hub_ingest_free(struct hub_ingest *ig)
 {
         if (!ig)
                 return;
-        if (ig->keys) {
-                sodium_memzero(ig->keys, ig->nkeys * sizeof(*ig->keys));
-                sodium_free(ig->keys);
-        }
+        shared_keys_free(&ig->keys, &ig->nkeys);
+        shared_keys_free(&ig->prev_keys, &ig->nprev_keys);
         free(ig->buckets);
         free(ig);
 }
@@ -96,6 +128,7 @@ void hub_item_clear(struct hub_item *item)
         item->body = NULL;
         item->body_len = 0;
         item->duplicate = false;
+        item->old_hub_key = false;
         item->outcome = 0;
         item->reason = NMO__REASON__REASON_NONE;
 }
@@ -105,13 +138,17 @@ void hub_ingest_totals(const struct hub_ingest *ig, struct hub_ingest_totals *ou
         *out = ig->totals;
 }
 
-/* Returns the shared key with member m, computing it when new or changed. */
-static const uint8_t *shared_key(struct hub_ingest *ig, const struct hub_member *m)
+/* Returns the shared key with member m, computing it when new or changed;
+ * with prev, the one with the retired payload key of a rotation. */
+static const uint8_t *shared_key(struct hub_ingest *ig, const struct hub_member *m, bool prev)
 {
+        struct shared_key **keys = prev ? &ig->prev_keys : &ig->keys;
+        size_t *nkeys = prev ? &ig->nprev_keys : &ig->nkeys;
+        const uint8_t *hub_sk = prev ? ig->prev->payload_sk : ig->hub->payload_sk;
         struct shared_key *e;
 
-        if (m->id >= ig->nkeys) {
-                size_t cap = ig->nkeys ? ig->nkeys : 64;
+        if (m->id >= *nkeys) {
+                size_t cap = *nkeys ? *nkeys : 64;
                 struct shared_key *grown;
 
                 while (cap <= m->id)
@@ -121,17 +158,17 @@ static const uint8_t *shared_key(struct hub_ingest *ig, const struct hub_member 
                 if (!grown)
                         return NULL;
                 sodium_memzero(grown, cap * sizeof(*grown));
-                if (ig->keys) {
-                        memcpy(grown, ig->keys, ig->nkeys * sizeof(*grown));
-                        sodium_memzero(ig->keys, ig->nkeys * sizeof(*grown));
-                        sodium_free(ig->keys);
+                if (*keys) {
+                        memcpy(grown, *keys, *nkeys * sizeof(*grown));
+                        sodium_memzero(*keys, *nkeys * sizeof(*grown));
+                        sodium_free(*keys);
                 }
-                ig->keys = grown;
-                ig->nkeys = cap;
+                *keys = grown;
+                *nkeys = cap;
         }
-        e = &ig->keys[m->id];
+        e = &(*keys)[m->id];
         if (!e->valid || sodium_memcmp(e->payload, m->payload, KEYS_KEY_BYTES) != 0) {
-                if (crypto_box_beforenm(e->key, m->payload, ig->hub->payload_sk) != 0) {
+                if (crypto_box_beforenm(e->key, m->payload, hub_sk) != 0) {
                         e->valid = 0;
                         return NULL;
                 }
@@ -184,6 +221,15 @@ struct batch {
         uint64_t by_reason[RECEIPT_REASON_LAST + 1];
 };
 
+/* Was the frame sealed to the payload key the last rotation retired? */
+static bool names_old_key(const struct hub_ingest *ig, const struct hub_item *it)
+{
+        uint8_t id[ENVELOPE_KEY_ID_BYTES];
+
+        return ig->ann && envelope_peek_hub_key_id(it->frame, it->len, id) &&
+               memcmp(id, ig->ann_key_id, sizeof(id)) == 0;
+}
+
 /* Keeps the receipt body for it; the batch is signed after the commit. */
 static int set_body(struct hub_item *it, const struct receipt *r)
 {
@@ -228,47 +274,74 @@ static int stored_body(struct hub_item *it, const Nmo__Hub__SignalRecord *old)
         return ret;
 }
 
-/* Signs the receipts of items[0..n) under one Merkle root and packs a reply
- * for each. */
-static int sign_replies(struct hub_ingest *ig, struct hub_item *items, size_t n)
+/* Signs the receipts of the items of items[0..n) that use the retired keys
+ * (prev) or the current ones under one Merkle root and packs a reply for each;
+ * a frame sealed to the retired payload key also gets the announcement. */
+static int sign_group(struct hub_ingest *ig, struct hub_item *items, size_t n, bool prev)
 {
         uint8_t **bodies = NULL, **frames = NULL;
-        size_t *lens = NULL, *flens = NULL;
-        bool *dup = NULL;
+        size_t *lens = NULL, *flens = NULL, *at = NULL, m = 0;
+        bool *dup = NULL, *announce = NULL;
         int ret = -ENOMEM;
 
-        if (n == 0)
-                return 0;
         bodies = calloc(n, sizeof(*bodies));
         frames = calloc(n, sizeof(*frames));
         lens = calloc(n, sizeof(*lens));
         flens = calloc(n, sizeof(*flens));
+        at = calloc(n, sizeof(*at));
         dup = calloc(n, sizeof(*dup));
-        if (!bodies || !frames || !lens || !flens || !dup)
+        announce = calloc(n, sizeof(*announce));
+        if (!bodies || !frames || !lens || !flens || !at || !dup || !announce)
                 goto out;
         for (size_t i = 0; i < n; i++) {
+                /* Until it has the announcement, such a node trusts the old key only. */
+                if ((items[i].old_hub_key && ig->prev) != prev)
+                        continue;
                 if (!items[i].body) {
                         ret = -EINVAL;
                         goto out;
                 }
-                bodies[i] = items[i].body;
-                lens[i] = items[i].body_len;
-                dup[i] = items[i].duplicate;
+                bodies[m] = items[i].body;
+                lens[m] = items[i].body_len;
+                dup[m] = items[i].duplicate;
+                /* A node that sealed to the retired key learns the new keys here. */
+                announce[m] = items[i].old_hub_key && ig->ann;
+                at[m++] = i;
         }
-        ret = receipt_sign_batch(bodies, lens, dup, n, ig->hub->sign_sk, frames, flens);
+        ret = 0;
+        if (m == 0)
+                goto out;
+        ret = receipt_sign_batch_ann(bodies, lens, dup, m,
+                                     prev ? ig->prev->sign_sk : ig->hub->sign_sk, announce,
+                                     ig->ann, ig->ann_len, frames, flens);
         if (ret < 0)
                 goto out;
-        for (size_t i = 0; i < n; i++) {
-                free(items[i].reply);
-                items[i].reply = frames[i];
-                items[i].reply_len = flens[i];
+        for (size_t j = 0; j < m; j++) {
+                free(items[at[j]].reply);
+                items[at[j]].reply = frames[j];
+                items[at[j]].reply_len = flens[j];
         }
 out:
         free(bodies);
         free(frames);
         free(lens);
         free(flens);
+        free(at);
         free(dup);
+        free(announce);
+        return ret;
+}
+
+/* Signs the receipts of items[0..n): one Merkle root per signing key. */
+static int sign_replies(struct hub_ingest *ig, struct hub_item *items, size_t n)
+{
+        int ret;
+
+        if (n == 0)
+                return 0;
+        ret = sign_group(ig, items, n, false);
+        if (ret == 0 && ig->prev)
+                ret = sign_group(ig, items, n, true);
         return ret;
 }
 
@@ -419,6 +492,7 @@ static int process_one(MDB_txn *txn, struct batch *b, size_t i)
         /* Refusals before the envelope is opened must still name the signal,
          * or the node could not tell which of its signals was refused. */
         r.has_id = envelope_peek_id(it->frame, it->len, r.signal_id);
+        it->old_hub_key = names_old_key(ig, it);
 
         ret = it->member_id ? hub_member_by_id(txn, ig->st, it->member_id, &m) : -ENOENT;
         if (ret == -ENOENT)
@@ -448,13 +522,14 @@ static int process_one(MDB_txn *txn, struct batch *b, size_t i)
         if (!b->rate_ok[i])
                 return reject(b, it, &r, NMO__REASON__REASON_RATE_LIMITED,
                               "member above its rate limit; retry later");
-        k = shared_key(ig, &m);
+        /* During a rotation's overlap, the retired payload key still opens. */
+        k = shared_key(ig, &m, it->old_hub_key && ig->prev);
         if (!k)
                 return reject(b, it, &r, NMO__REASON__REASON_DECRYPT_FAILED,
                               "member payload key is not usable");
         op.member_payload_pk = m.payload;
         op.shared_key = k;
-        op.hub_key_id = ig->hub_key_id;
+        op.hub_key_id = it->old_hub_key && ig->prev ? ig->prev_key_id : ig->hub_key_id;
         if (envelope_kind(it->frame, it->len) == NMO__ENVELOPE_KIND__ENVELOPE_KEY_ROTATION)
                 return process_rotation(txn, b, it, &m, &op, &r);
         reason = envelope_open(it->frame, it->len, &op, &s, r.signal_id, &r.has_id, r.detail,
@@ -516,6 +591,7 @@ static void refuse_all(struct hub_ingest *ig, struct hub_item *items, size_t n, 
                 struct receipt r;
 
                 hub_item_clear(it);
+                it->old_hub_key = names_old_key(ig, it);
                 memset(&r, 0, sizeof(r));
                 r.hub_time_ms = now_ms;
                 envelope_hash(it->frame, it->len, r.envelope_hash);

@@ -40,6 +40,7 @@ struct hub_item {
         /* Filled by hub_ingest_batch(). */
         enum hub_outcome outcome;
         Nmo__Reason reason;
+        bool old_hub_key;        /* sealed to the hub payload key a rotation retired */
         uint8_t *reply;          /* Reply frame to send back, owned by the item */
         size_t reply_len;
         /* Internal: the serialised ReceiptBody before the batch is signed. */
@@ -56,6 +57,16 @@ struct hub_ingest;
 NMO_WUR int hub_ingest_new(struct hub_ingest **ret, struct hub_store *st,
                            const struct keys_secret *hub, const struct hub_limits *limits,
                            struct hub_aggregate *ag);
+
+/* The last hub key rotation (keyrot.h), all borrowed: prev, the retired
+ * keys while the overlap runs (NULL otherwise), opens envelopes sealed to
+ * the retired payload key and signs their receipts; ann (ann_len bytes, NULL
+ * when there was no rotation) is attached to the reply to every envelope
+ * sealed to old_payload, the retired payload public key. Call again with
+ * prev NULL when the overlap ends. */
+void hub_ingest_set_rotation(struct hub_ingest *ig, const struct keys_secret *prev,
+                             const uint8_t *ann, size_t ann_len,
+                             const uint8_t old_payload[KEYS_KEY_BYTES]);
 
 /* Wipes the per-member shared keys and frees; accepts NULL. */
 void hub_ingest_free(struct hub_ingest *ig);

@@ -17,13 +17,14 @@ static const struct {
         { "serve", hub_cmd_serve, "run the hub daemon" },
         { "member", hub_cmd_member, "enrol, list, show, suspend, resume, revoke members" },
         { "stats", hub_cmd_stats, "print the hub's counters" },
+        { "rotate-keys", hub_cmd_rotate, "replace the payload and signing keys, with an overlap" },
 };
 
 static void usage(FILE *f)
 {
         fputs("Usage: nmo-hub COMMAND [OPTIONS]\n\nCommands:\n", f);
         for (size_t i = 0; i < NMO_ARRAY_SIZE(commands); i++)
-                fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].help);
+                fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].help);
         fputs("\n'nmo-hub COMMAND --help' explains each command.\n"
               "Exit status: 0 success, 1 failure, 2 usage error.\n", f);
 }

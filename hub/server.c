@@ -17,7 +17,9 @@
 
 #include "aggregate.h"
 #include "analytics.h"
+#include "hubkey.h"
 #include "ingest.h"
+#include "keyrot.h"
 #include "keys.h"
 #include "log.h"
 #include "store.h"
@@ -222,6 +224,39 @@ static bool feed_subscribed(void *feed)
         return fresh;
 }
 
+/* The announcement of the last hub key rotation, for nodes that listen to
+ * the feed only: sent with every catch-up. */
+static void feed_publish_announcement(void *feed, const struct hub_keyrot *kr)
+{
+        if (!feed || !kr->ann)
+                return;
+        if (zmq_send(feed, HUBKEY_TOPIC, strlen(HUBKEY_TOPIC), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+            zmq_send(feed, kr->ann, kr->ann_len, ZMQ_DONTWAIT) < 0)
+                log_warn("hub key announcement not published: %s", zmq_strerror(errno));
+}
+
+/* Ends the overlap of a hub key rotation once its time has come. */
+static void overlap_check(struct hub_keyrot *kr, struct hub_ingest *ig, const char *hub_dir)
+{
+        char when[32];
+        int r;
+
+        if (!kr->prev || util_now_ms() < kr->a.overlap_until_ms)
+                return;
+        hub_ingest_set_rotation(ig, NULL, kr->ann, kr->ann_len, kr->a.old_payload);
+        r = hub_keyrot_retire(kr, hub_dir);
+        util_format_time(kr->a.overlap_until_ms, when, sizeof(when));
+        if (r < 0) {
+                log_error("the overlap of the hub key rotation ended %s, but the previous keys "
+                          "cannot be removed: %s; they are no longer used", when, strerror(-r));
+                keys_free(kr->prev);
+                kr->prev = NULL;
+                return;
+        }
+        log_info("the overlap of the hub key rotation ended %s: previous keys destroyed; "
+                 "envelopes sealed to them now get unknown-hub-key", when);
+}
+
 static void publish_and_free(void *feed, struct hub_alert_out *alerts, size_t n)
 {
         feed_publish(feed, alerts, n);
@@ -387,6 +422,7 @@ static int block_signals(sigset_t *set)
 int hub_serve(const char *hub_dir, const struct hub_config *cfg)
 {
         struct keys_secret *hub = NULL;
+        struct hub_keyrot *kr = NULL;
         struct hub_store *st = NULL;
         struct hub_ingest *ig = NULL;
         struct hub_analytics *an = NULL;
@@ -428,6 +464,11 @@ int hub_serve(const char *hub_dir, const struct hub_config *cfg)
                 r = -EINVAL;
                 goto out;
         }
+        r = hub_keyrot_load(&kr, hub_dir, hub, util_now_ms(), err, sizeof(err));
+        if (r < 0) {
+                log_error("%s", err);
+                goto out;
+        }
         r = hub_store_open(&st, hub_dir, false);
         if (r < 0) {
                 log_error("cannot open the private store in %s/private: %s", hub_dir,
@@ -460,6 +501,7 @@ int hub_serve(const char *hub_dir, const struct hub_config *cfg)
         r = hub_ingest_new(&ig, st, hub, &cfg->limits, ag);
         if (r < 0)
                 goto out;
+        hub_ingest_set_rotation(ig, kr->prev, kr->ann, kr->ann_len, kr->a.old_payload);
         slots = calloc(cfg->limits.batch, sizeof(*slots));
         items = calloc(cfg->limits.batch, sizeof(*items));
         if (!slots || !items) {
@@ -559,10 +601,13 @@ int hub_serve(const char *hub_dir, const struct hub_config *cfg)
                 }
                 if (polls[3].revents & ZMQ_POLLIN)
                         feed_forward(pair, feed);
-                if (polls[2].revents & ZMQ_POLLIN && feed_subscribed(feed) &&
-                    hub_aggregate_recent_alerts(ag, util_now_ms(), HUB_ALERT_CATCHUP_DAYS,
-                                                &alerts, &nalerts) == 0)
-                        publish_and_free(feed, alerts, nalerts);
+                if (polls[2].revents & ZMQ_POLLIN && feed_subscribed(feed)) {
+                        feed_publish_announcement(feed, kr);
+                        if (hub_aggregate_recent_alerts(ag, util_now_ms(), HUB_ALERT_CATCHUP_DAYS,
+                                                        &alerts, &nalerts) == 0)
+                                publish_and_free(feed, alerts, nalerts);
+                }
+                overlap_check(kr, ig, hub_dir);
                 /* A suspension or revocation ends every subscription: all
                  * subscribers reconnect through ZAP, and the refused stay out. */
                 if (member_changes(st) != changes) {
@@ -619,6 +664,7 @@ out:
         hub_analytics_free(an);
         free(an_path);
         hub_store_free(st);
+        hub_keyrot_free(kr);
         keys_free(hub);
         free(key_path);
         if (sfd >= 0)

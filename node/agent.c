@@ -18,6 +18,8 @@
 
 #include "log.h"
 #include "client.h"
+#include "hubkey.h"
+#include "hubrot.h"
 #include "node.h"
 #include "outbox.h"
 #include "receipt.h"
@@ -263,21 +265,111 @@ static int recv_frame(void *s, zmq_msg_t *msg, bool *multipart)
         return 1;
 }
 
-/* Checks one reply frame; on success fills in and returns 0. Bad frames are
- * logged and refused, never fatal. */
-static int check_reply(struct agent *a, const uint8_t *data, size_t len, struct incoming *in)
+/* Everything in flight goes back in the queue, due now: after the hub's
+ * keys changed the re-sealed envelopes are the ones to send. */
+static int requeue_flights(struct agent *a)
 {
-        char hex[SIGNAL_ID_HEX];
         int r;
 
-        memset(in, 0, sizeof(*in));
-        r = reply_unpack(data, len, &in->duplicate, &in->signed_receipt, &in->signed_len);
+        if (a->n_flights == 0)
+                return 0;
+        for (size_t i = 0; i < a->n_flights; i++)
+                a->seqs[i] = a->flights[i].seq;
+        r = outbox_requeue(a->ob, a->seqs, a->n_flights, util_now_ms(), NULL, NULL);
         if (r < 0) {
-                log_warn("malformed reply from the hub (%zu bytes) ignored", len);
+                log_error("%s: cannot queue signals again: %s", a->node->outbox_path,
+                          strerror(-r));
                 return r;
         }
-        r = receipt_verify_cached(in->signed_receipt, in->signed_len, a->node->hub.sign,
-                                  &a->rcache, &in->receipt);
+        a->n_flights = 0;
+        a->scan_now = true;
+        return 0;
+}
+
+/* Verifies a receipt with the hub's signing key, or the retired one while a
+ * rotation's overlap runs. When neither does, hub.pub may have changed under
+ * us (`nmo-node alerts` adopted new keys): read it again and retry once. */
+static int verify_receipt(struct agent *a, struct incoming *in)
+{
+        struct node *n = a->node;
+        char err[256];
+        int r;
+
+        for (int pass = 0; pass < 2; pass++) {
+                r = receipt_verify_cached(in->signed_receipt, in->signed_len, n->hub.sign,
+                                          &a->rcache, &in->receipt);
+                if (r == -EKEYREJECTED && n->has_hub_prev)
+                        r = receipt_verify_cached(in->signed_receipt, in->signed_len,
+                                                  n->hub_prev.sign, &a->rcache, &in->receipt);
+                if (r != -EKEYREJECTED || pass == 1)
+                        break;
+                if (node_load(n, NODE_LOAD_HUB, err, sizeof(err)) < 0) {
+                        log_warn("%s", err);
+                        break;
+                }
+        }
+        return r;
+}
+
+/* A reply carried the hub's announcement of new keys: adopt it (or, when
+ * it is the rotation adopted already, re-seal what is still sealed to the
+ * retired key if reseal). A forged one changes nothing. */
+static int take_announcement(struct agent *a, const uint8_t *ann, size_t len, bool reseal)
+{
+        char err[256];
+        int r;
+
+        r = hubrot_handle(a->node, a->ob, ann, len, reseal, NULL, err, sizeof(err));
+        if (r == HUBROT_ADOPTED)
+                return requeue_flights(a);
+        if (r == HUBROT_CURRENT)
+                return 0;
+        if (r == -EKEYREJECTED || r == -EBADMSG || r == -EPROTO) {
+                log_warn("hub key announcement in a reply ignored: %s", err);
+                return 0;
+        }
+        log_error("cannot adopt the hub's new keys: %s", err);
+        return r;
+}
+
+/* Checks one reply frame; on success fills in and returns 0. Bad frames are
+ * logged and refused, never fatal; only a failure to adopt announced hub
+ * keys durably is returned as such (*fatal). */
+static int check_reply(struct agent *a, const uint8_t *data, size_t len, struct incoming *in,
+                       int *fatal)
+{
+        char hex[SIGNAL_ID_HEX];
+        uint8_t *ann = NULL;
+        size_t ann_len = 0;
+        int r;
+
+        *fatal = 0;
+        memset(in, 0, sizeof(*in));
+        r = reply_unpack(data, len, &in->duplicate, &in->signed_receipt, &in->signed_len);
+        if (r == 0)
+                r = hubkey_reply_get(data, len, &ann, &ann_len);
+        if (r < 0) {
+                log_warn("malformed reply from the hub (%zu bytes) ignored", len);
+                free(in->signed_receipt);
+                in->signed_receipt = NULL;
+                return r;
+        }
+        r = verify_receipt(a, in);
+        if (ann) {
+                /* Before the receipt is applied: its envelope may need
+                 * re-sealing, and its signature the new key. */
+                bool refused = r < 0 ||
+                               in->receipt.status == NMO__RECEIPT_STATUS__RECEIPT_REJECTED;
+
+                *fatal = take_announcement(a, ann, ann_len, refused);
+                free(ann);
+                if (*fatal < 0) {
+                        r = *fatal;
+                        goto fail;
+                }
+                if (r < 0)
+                        r = verify_receipt(a, in);
+        }
         if (r < 0) {
                 log_warn("reply from the hub with %s ignored",
                          r == -EKEYREJECTED ? "a bad signature" : "a malformed receipt");
@@ -310,12 +402,13 @@ fail:
  * one transaction. */
 static int handle_replies(struct agent *a)
 {
-        size_t n = 0, delivered = 0, duplicates = 0, rejected = 0, retry = 0;
+        size_t n = 0, delivered = 0, duplicates = 0, rejected = 0, retry = 0, stale = 0;
         int r = 0;
 
         while (n < a->cfg->replies_per_round) {
                 zmq_msg_t msg;
                 bool multipart;
+                int fatal = 0;
 
                 r = recv_frame(a->dealer, &msg, &multipart);
                 if (r <= 0)
@@ -323,9 +416,13 @@ static int handle_replies(struct agent *a)
                 if (multipart)
                         log_warn("multi-part reply from the hub ignored");
                 else if (check_reply(a, zmq_msg_data(&msg), zmq_msg_size(&msg),
-                                     &a->incoming[n]) == 0)
+                                     &a->incoming[n], &fatal) == 0)
                         n++;
                 (void)zmq_msg_close(&msg);
+                if (fatal < 0) {
+                        r = fatal;
+                        goto out;
+                }
         }
         if (r < 0) {
                 log_error("receiving from the hub failed: %s", zmq_strerror(-r));
@@ -379,6 +476,16 @@ static int handle_replies(struct agent *a)
                         log_warn("receipt for signal %s names another member's key; ignored",
                                  hex);
                         break;
+                case -ESTALE:
+                        /* Its replacement (re-sealed after a key rotation)
+                         * goes out at once instead. */
+                        log_debug("refusal of the replaced envelope of signal %s ignored", hex);
+                        if (f) {
+                                a->seqs[stale++] = f->seq;
+                                flight_remove(a, f);
+                                f = NULL;
+                        }
+                        break;
                 default:
                         log_warn("receipt for signal %s not recorded: %s", hex,
                                  strerror(-a->results[i]));
@@ -386,6 +493,15 @@ static int handle_replies(struct agent *a)
                 }
                 if (f && (a->results[i] == 0 || a->results[i] == -EALREADY))
                         flight_remove(a, f);
+        }
+        if (stale > 0) {
+                r = outbox_requeue(a->ob, a->seqs, stale, util_now_ms(), NULL, NULL);
+                if (r < 0) {
+                        log_error("%s: cannot queue signals again: %s", a->node->outbox_path,
+                                  strerror(-r));
+                        goto out;
+                }
+                a->scan_now = true;
         }
         if (delivered + rejected + retry > 0) {
                 /* A receipt proves the hub took our key: any refusal noted is over. */
@@ -624,6 +740,21 @@ int agent_run(struct node *n, const struct agent_options *opts)
         }
         if (outbox_get_hub_error(a.ob, a.hub_error, sizeof(a.hub_error), NULL) < 0)
                 a.hub_error[0] = '\0';
+        /* An adoption of new hub keys stopped before the queue was re-sealed,
+         * or signals submitted with the old bundle meanwhile: finish now. */
+        if (n->has_hub_ann) {
+                size_t resealed = 0;
+
+                r = hubrot_reseal(n, a.ob, &resealed);
+                if (r < 0) {
+                        log_error("%s: cannot re-seal queued signals to the hub's new key: %s",
+                                  n->outbox_path, strerror(-r));
+                        goto out;
+                }
+                if (resealed)
+                        log_info("%zu queued signal%s re-sealed to the hub's new payload key",
+                                 resealed, PLURAL(resealed));
+        }
 
         a.ctx = zmq_ctx_new();
         if (!a.ctx) {

@@ -71,6 +71,7 @@ struct history {
         size_t n;
         size_t cap;
         const uint8_t *sign_pk;
+        const uint8_t *prev_pk; /* the hub's retired signing key, or NULL */
         size_t unverified;      /* stored, but no longer verifying */
 };
 
@@ -187,6 +188,10 @@ static int collect_fn(const uint8_t *buf, size_t len, void *userdata)
         int r;
 
         r = feed_check_alert(buf, len, h->sign_pk, &b);
+        /* Stored before the hub rotated its keys: the announcement this node
+         * adopted was signed by that key, so its alerts stay trusted. */
+        if (r == -EKEYREJECTED && h->prev_pk)
+                r = feed_check_alert(buf, len, h->prev_pk, &b);
         if (r == -ENOMEM)
                 return r;
         if (r < 0) {
@@ -235,7 +240,8 @@ static void history_free(struct history *h)
 /* Prints the stored alerts: blocks, one JSON array, or (follow) JSON lines. */
 static int print_history(struct node *n, struct outbox *ob, struct printer *p, bool follow)
 {
-        struct history h = { NULL, 0, 0, n->hub.sign, 0 };
+        struct history h = { NULL, 0, 0, n->hub.sign, n->has_hub_ann ? n->hub_ann.old_sign : NULL,
+                             0 };
         struct json_object *arr = NULL;
         int r, walk;
 

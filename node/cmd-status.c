@@ -12,6 +12,7 @@
 #include "cmd.h"
 #include "node.h"
 #include "outbox.h"
+#include "log.h"
 #include "receipt.h"
 
 static const char status_help[] =
@@ -20,13 +21,16 @@ static const char status_help[] =
         "Show the node's outbox: how many signals are queued, in flight, delivered\n"
         "and rejected, then one line per signal with its state, when it was queued,\n"
         "the attempts so far, and its last error, receipt or rejection reason. Also\n"
-        "shows why the hub last refused the connection, if it did. Signal content is\n"
-        "never shown: the outbox holds it sealed for the hub.\n"
+        "shows the fingerprint of the hub keys in use (two while the overlap of a hub\n"
+        "key rotation runs) and why the hub last refused the connection, if it did.\n"
+        "Signal content is never shown: the outbox holds it sealed for the hub.\n"
         "\n"
         "Options:\n"
         "  -d, --dir DIR     the node directory\n"
         "  -j, --json        one JSON object: counts (queued, in_flight, delivered,\n"
-        "                    rejected), last_hub_error {message, time} when set, and\n"
+        "                    rejected), hub_fingerprint, hub_previous_fingerprint and\n"
+        "                    hub_previous_until (null unless a hub key rotation's\n"
+        "                    overlap runs), last_hub_error {message, time} when set, and\n"
         "                    signals [{id, state, queued_at, attempts, next_attempt,\n"
         "                    last_error, receipt: null or {status, reason, detail,\n"
         "                    hub_time, sequence, duplicate, signed (base64)}}]\n"
@@ -180,8 +184,46 @@ static int entry_fn(const struct outbox_entry *e, void *userdata)
         return 0;
 }
 
+/* The hub key fingerprints this node trusts: the current one and, during a
+ * hub key rotation's overlap, the retired one. hub_fp is "" when hub.pub
+ * could not be read. */
+struct hub_fps {
+        char hub_fp[KEYS_FINGERPRINT_LEN];
+        char prev_fp[KEYS_FINGERPRINT_LEN];     /* "" when none */
+        uint64_t prev_until_ms;
+};
+
+static void hub_fps_get(struct node *n, struct hub_fps *fps)
+{
+        char err[256];
+
+        memset(fps, 0, sizeof(*fps));
+        if (node_load(n, NODE_LOAD_HUB, err, sizeof(err)) < 0) {
+                log_warn("%s", err);
+                return;
+        }
+        keys_fingerprint(&n->hub, fps->hub_fp);
+        if (n->has_hub_prev) {
+                keys_fingerprint(&n->hub_prev, fps->prev_fp);
+                fps->prev_until_ms = n->hub_ann.overlap_until_ms;
+        }
+}
+
+static int add_hub_fps(struct json_object *root, const struct hub_fps *fps)
+{
+        if (cli_json_add(root, "hub_fingerprint",
+                         fps->hub_fp[0] ? json_object_new_string(fps->hub_fp) : NULL, true) < 0 ||
+            cli_json_add(root, "hub_previous_fingerprint",
+                         fps->prev_fp[0] ? json_object_new_string(fps->prev_fp) : NULL, true) < 0 ||
+            cli_json_add(root, "hub_previous_until",
+                         fps->prev_fp[0] ? json_time(fps->prev_until_ms) : NULL, true) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
 static int print_json(struct outbox *ob, const struct outbox_counts *c, const char *hub_error,
-                      uint64_t hub_error_ms, const uint8_t *id, int *walk)
+                      uint64_t hub_error_ms, const struct hub_fps *fps, const uint8_t *id,
+                      int *walk)
 {
         struct status_ctx ctx = { true, NULL };
         struct json_object *root = json_object_new_object(), *he = NULL;
@@ -192,7 +234,8 @@ static int print_json(struct outbox *ob, const struct outbox_counts *c, const ch
         if (cli_json_add(root, "queued", json_object_new_uint64(c->queued), false) < 0 ||
             cli_json_add(root, "in_flight", json_object_new_uint64(c->in_flight), false) < 0 ||
             cli_json_add(root, "delivered", json_object_new_uint64(c->delivered), false) < 0 ||
-            cli_json_add(root, "rejected", json_object_new_uint64(c->rejected), false) < 0)
+            cli_json_add(root, "rejected", json_object_new_uint64(c->rejected), false) < 0 ||
+            add_hub_fps(root, fps) < 0)
                 goto out;
         if (hub_error) {
                 he = json_object_new_object();
@@ -237,6 +280,7 @@ int cmd_status(int argc, char **argv)
         const char *dir = NULL, *id_text = NULL;
         uint8_t id[SIGNAL_ID_BYTES];
         struct outbox_counts counts;
+        struct hub_fps fps;
         struct outbox *ob = NULL;
         struct node *n = NULL;
         char hub_error[OUTBOX_TEXT_MAX + 1], t[32];
@@ -298,10 +342,11 @@ int cmd_status(int argc, char **argv)
                 goto out;
         }
         have_hub_error = r == 0;
+        hub_fps_get(n, &fps);
 
         if (json) {
                 r = print_json(ob, &counts, have_hub_error ? hub_error : NULL, hub_error_ms,
-                               id_text ? id : NULL, &walk);
+                               &fps, id_text ? id : NULL, &walk);
                 if (r < 0) {
                         cli_fail("%s: %s", n->outbox_path, strerror(-r));
                         goto out;
@@ -312,6 +357,13 @@ int cmd_status(int argc, char **argv)
                 printf("%llu queued, %llu in flight, %llu delivered, %llu rejected\n",
                        (unsigned long long)counts.queued, (unsigned long long)counts.in_flight,
                        (unsigned long long)counts.delivered, (unsigned long long)counts.rejected);
+                if (fps.hub_fp[0])
+                        printf("hub_fingerprint: %s\n", fps.hub_fp);
+                if (fps.prev_fp[0]) {
+                        util_format_time(fps.prev_until_ms, t, sizeof(t));
+                        printf("hub_previous_fingerprint: %s (retired by a hub key rotation; "
+                               "trusted until %s)\n", fps.prev_fp, t);
+                }
                 if (have_hub_error) {
                         util_format_time(hub_error_ms, t, sizeof(t));
                         printf("last_hub_error: %s (%s)\n", hub_error, t);

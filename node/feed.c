@@ -18,6 +18,8 @@
 
 #include "log.h"
 #include "client.h"
+#include "hubkey.h"
+#include "hubrot.h"
 #include "node.h"
 #include "outbox.h"
 
@@ -114,7 +116,9 @@ static int setup_sub(struct feed *f)
                 return r;
         if (zmq_setsockopt(f->sub, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) < 0)
                 return client_zmq_err();
-        if (zmq_setsockopt(f->sub, ZMQ_SUBSCRIBE, ALERT_TOPIC, strlen(ALERT_TOPIC)) < 0)
+        /* The hub's key announcement comes first in every catch-up. */
+        if (zmq_setsockopt(f->sub, ZMQ_SUBSCRIBE, HUBKEY_TOPIC, strlen(HUBKEY_TOPIC)) < 0 ||
+            zmq_setsockopt(f->sub, ZMQ_SUBSCRIBE, ALERT_TOPIC, strlen(ALERT_TOPIC)) < 0)
                 return client_zmq_err();
         return client_curve_connect(f->ctx, f->sub, f->node, me, cfg->alerts_endpoint,
                                     MONITOR_ENDPOINT, MONITOR_EVENTS, &f->monitor);
@@ -179,6 +183,10 @@ static bool check_message(struct feed *f, zmq_msg_t *topic, zmq_msg_t *payload, 
         }
         r = feed_check_alert(zmq_msg_data(payload), zmq_msg_size(payload), f->node->hub.sign,
                              body);
+        /* Issued before the hub's key rotation, during its overlap. */
+        if (r == -EKEYREJECTED && f->node->has_hub_prev)
+                r = feed_check_alert(zmq_msg_data(payload), zmq_msg_size(payload),
+                                     f->node->hub_prev.sign, body);
         if (r == -EKEYREJECTED)
                 log_warn("ignored an alert with a bad signature (not signed by the hub key "
                          "in %s)", f->node->hub_pub_path);
@@ -187,6 +195,34 @@ static bool check_message(struct feed *f, zmq_msg_t *topic, zmq_msg_t *payload, 
         else if (r < 0)
                 log_warn("ignored a malformed alert (%zu bytes)", zmq_msg_size(payload));
         return r == 0;
+}
+
+/* Is this message the hub's key announcement (topic HUBKEY_TOPIC, exactly)?
+ * Then it is handled here: verified against the hub signing key this node
+ * holds and adopted, or ignored with a warning. */
+static bool take_announcement(struct feed *f, zmq_msg_t *topic, zmq_msg_t *payload, size_t parts,
+                              int *fatal)
+{
+        size_t tlen = strlen(HUBKEY_TOPIC);
+        char err[256];
+        int r;
+
+        *fatal = 0;
+        if (zmq_msg_size(topic) != tlen || memcmp(zmq_msg_data(topic), HUBKEY_TOPIC, tlen) != 0)
+                return false;
+        if (parts != 2) {
+                log_warn("ignored a hub key announcement of %zu frames on the alert feed", parts);
+                return true;
+        }
+        r = hubrot_handle(f->node, f->ob, zmq_msg_data(payload), zmq_msg_size(payload), false,
+                          NULL, err, sizeof(err));
+        if (r == -EKEYREJECTED || r == -EBADMSG || r == -EPROTO)
+                log_warn("hub key announcement on the alert feed ignored: %s", err);
+        else if (r < 0) {
+                log_error("cannot adopt the hub's new keys: %s", err);
+                *fatal = r;
+        }
+        return true;
 }
 
 /* Reads the messages waiting now (up to cfg.alert_batch), stores the good
@@ -204,6 +240,13 @@ static int handle_messages(struct feed *f)
                 if (r <= 0)
                         break;
                 f->quiet_at = util_mono_ms() + f->cfg->alert_quiet_ms;
+                if (take_announcement(f, &topic, &f->frames[n], parts, &r)) {
+                        (void)zmq_msg_close(&topic);
+                        (void)zmq_msg_close(&f->frames[n]);
+                        if (r < 0)
+                                break;
+                        continue;
+                }
                 if (!check_message(f, &topic, &f->frames[n], parts, &f->bodies[n])) {
                         f->res->ignored++;
                         (void)zmq_msg_close(&topic);

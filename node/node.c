@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include "hubrot.h"
+
 int node_new(struct node **ret, const char *dir)
 {
         struct node *n = calloc(1, sizeof(*n));
@@ -23,10 +25,12 @@ int node_new(struct node **ret, const char *dir)
         n->member_key_next_path = util_path(dir, "keys/member.key.next");
         n->member_pub_path = util_path(dir, "keys/member.pub");
         n->hub_pub_path = util_path(dir, "keys/hub.pub");
+        n->hub_prev_path = util_path(dir, "keys/hub-previous.pub");
+        n->hub_ann_path = util_path(dir, "keys/hub-announcement");
         n->outbox_path = util_path(dir, "outbox");
         if (!n->dir || !n->conf_path || !n->keys_dir || !n->member_key_path ||
             !n->member_key_next_path || !n->member_pub_path || !n->hub_pub_path ||
-            !n->outbox_path) {
+            !n->hub_prev_path || !n->hub_ann_path || !n->outbox_path) {
                 node_free(n);
                 return -ENOMEM;
         }
@@ -64,6 +68,11 @@ int node_load(struct node *n, unsigned int flags, char *err, size_t errlen)
                         snprintf(err, errlen, "%s: not a hub public bundle", n->hub_pub_path);
                         return -EINVAL;
                 }
+                /* Finishes an adoption of new hub keys that was interrupted,
+                 * and forgets the retired ones once the overlap ended. */
+                r = hubrot_load(n, (flags & NODE_LOAD_KEYS) != 0, err, errlen);
+                if (r < 0)
+                        return r;
         }
         return 0;
 }
@@ -80,6 +89,8 @@ void node_free(struct node *n)
         free(n->member_key_next_path);
         free(n->member_pub_path);
         free(n->hub_pub_path);
+        free(n->hub_prev_path);
+        free(n->hub_ann_path);
         free(n->outbox_path);
         free(n);
 }

@@ -7,13 +7,20 @@
  *                          (nmo-node rotate-keys); `run` refuses to start with it
  *   DIR/keys/member.pub    the member's public bundle, for the hub operator
  *   DIR/keys/hub.pub       the hub's public bundle
+ *   DIR/keys/hub-previous.pub  after the hub rotated its keys (hubrot.h): the
+ *                          retired bundle, kept until the overlap ends so that
+ *                          receipts and alerts signed with it still verify
+ *   DIR/keys/hub-announcement  the hub's verified announcement of its keys
  *   DIR/outbox/            the outbox (outbox.h)
  *   DIR/agent.sock         where a running agent listens for nudges */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "util.h"
+#include "hubkey.h"
 #include "node-config.h"
 #include "keys.h"
 
@@ -25,10 +32,18 @@ struct node {
         char *member_key_next_path;
         char *member_pub_path;
         char *hub_pub_path;
+        char *hub_prev_path;
+        char *hub_ann_path;
         char *outbox_path;
         struct node_config cfg;         /* after NODE_LOAD_CONFIG */
         struct keys_secret *member;     /* after NODE_LOAD_KEYS (sodium_malloc) */
         struct keys_public hub;         /* after NODE_LOAD_KEYS */
+        /* The hub's last key rotation this node adopted (hubrot.h), and
+         * its retired keys while the overlap runs. */
+        bool has_hub_ann;
+        struct hubkey_announcement hub_ann;
+        bool has_hub_prev;
+        struct keys_public hub_prev;
 };
 
 enum node_load_flags {

@@ -733,6 +733,7 @@ static int apply_one(struct outbox *ob, MDB_txn *txn, const struct apply_ctx *ct
         uint8_t hash[ENVELOPE_HASH_BYTES];
         char text[OUTBOX_TEXT_MAX + 1];
         enum outbox_state state;
+        bool former = false;
         uint64_t seq;
         int r;
 
@@ -760,12 +761,24 @@ static int apply_one(struct outbox *ob, MDB_txn *txn, const struct apply_ctx *ct
                         r = -EKEYREJECTED;
                         goto out;
                 }
+                former = true;
         } else {
                 envelope_hash(rec->envelope.data, rec->envelope.len, hash);
                 if (sodium_memcmp(hash, rc->envelope_hash, sizeof(hash)) != 0) {
-                        r = -EPROTO;
-                        goto out;
+                        /* A hub key rotation replaced the envelope under the
+                         * same member key: the receipt of the one sent before. */
+                        if (!former_match(rec, rc)) {
+                                r = -EPROTO;
+                                goto out;
+                        }
+                        former = true;
                 }
+        }
+        /* A refusal of a replaced envelope (sealed to a retired key, say)
+         * says nothing of its replacement, which is sent and judged itself. */
+        if (former && rc->status != NMO__RECEIPT_STATUS__RECEIPT_ACCEPTED) {
+                r = -ESTALE;
+                goto out;
         }
         copy = *rec;
         if (rc->status == NMO__RECEIPT_STATUS__RECEIPT_REJECTED &&

@@ -199,10 +199,13 @@ NMO_WUR int outbox_requeue(struct outbox *ob, const uint64_t *seqs, size_t n, ui
  *   rejected, otherwise    -> rejected, reason, detail and receipt kept
  * results[i] (results may be NULL) receives 0 when receipt i was applied,
  * -ENOENT when no record has its signal id, -EALREADY when the record is
- * already final, -EPROTO when its envelope hash is not that of the stored
- * envelope, -EKEYREJECTED when a former_key receipt matches none of the
- * record's former envelopes (hash and key), -EBADMSG when the stored record
- * is corrupt. Applying any receipt clears the last hub error. Returns 0 once
+ * already final, -EPROTO when its envelope hash is neither that of the stored
+ * envelope nor that of one of the record's former envelopes (sealed with the
+ * same member key and replaced by a hub key rotation), -EKEYREJECTED when a
+ * former_key receipt matches none of the record's former envelopes (hash and
+ * key), -ESTALE when a receipt for a former envelope is a refusal (the
+ * current envelope is sent and judged by itself), -EBADMSG when the stored
+ * record is corrupt. Applying any receipt clears the last hub error. Returns 0 once
  * the transaction is committed. */
 NMO_WUR int outbox_apply_receipts(struct outbox *ob, const struct outbox_receipt *rs, size_t n,
                                   uint64_t now_ms, const struct outbox_backoff *bo,

@@ -393,3 +393,74 @@ out:
         nmo__envelope__free_unpacked(e, NULL);
         return r;
 }
+
+bool envelope_peek_hub_key_id(const uint8_t *frame, size_t len,
+                              uint8_t out[ENVELOPE_KEY_ID_BYTES])
+{
+        Nmo__Envelope *e;
+        bool ok = false;
+
+        if (len > ENVELOPE_MAX)
+                return false;
+        e = nmo__envelope__unpack(NULL, len, frame);
+        if (!e)
+                return false;
+        if (e->has_hub_key_id && e->hub_key_id.len == ENVELOPE_KEY_ID_BYTES) {
+                memcpy(out, e->hub_key_id.data, ENVELOPE_KEY_ID_BYTES);
+                ok = true;
+        }
+        nmo__envelope__free_unpacked(e, NULL);
+        return ok;
+}
+
+int envelope_reseal_hub(const uint8_t *frame, size_t len, const struct keys_secret *member,
+                        const uint8_t old_hub_pk[KEYS_KEY_BYTES],
+                        const uint8_t new_hub_pk[KEYS_KEY_BYTES], uint8_t **out, size_t *out_len)
+{
+        uint8_t old_id[ENVELOPE_KEY_ID_BYTES], new_id[ENVELOPE_KEY_ID_BYTES];
+        Nmo__Envelope *e;
+        uint8_t *plain = NULL;
+        size_t plen = 0;
+        int r = -EBADMSG;
+
+        if (len > ENVELOPE_MAX)
+                return -EBADMSG;
+        e = nmo__envelope__unpack(NULL, len, frame);
+        if (!e)
+                return -EBADMSG;
+        if (!e->has_sender || e->sender.len != KEYS_KEY_BYTES || !e->has_box ||
+            e->box.len < crypto_box_MACBYTES || !e->has_nonce ||
+            e->nonce.len != ENVELOPE_NONCE_BYTES || !e->has_signal_id ||
+            e->signal_id.len != SIGNAL_ID_BYTES || !e->has_hub_key_id ||
+            e->hub_key_id.len != ENVELOPE_KEY_ID_BYTES ||
+            sodium_memcmp(e->sender.data, member->pub.payload, KEYS_KEY_BYTES) != 0)
+                goto out;
+        envelope_key_id(old_hub_pk, old_id);
+        envelope_key_id(new_hub_pk, new_id);
+        if (memcmp(e->hub_key_id.data, new_id, sizeof(new_id)) == 0) {
+                r = -EALREADY;
+                goto out;
+        }
+        if (memcmp(e->hub_key_id.data, old_id, sizeof(old_id)) != 0)
+                goto out;
+        plen = e->box.len - crypto_box_MACBYTES;
+        plain = malloc(plen ? plen : 1);
+        if (!plain) {
+                r = -ENOMEM;
+                goto out;
+        }
+        /* The member opens its own box with the old hub key (crypto_box is
+         * symmetric) and seals the same plaintext to the new one. */
+        if (crypto_box_open_easy(plain, e->box.data, e->box.len, e->nonce.data, old_hub_pk,
+                                 member->payload_sk) != 0)
+                goto out;
+        r = seal_plain(plain, plen, e->has_kind ? e->kind : NMO__ENVELOPE_KIND__ENVELOPE_SIGNAL,
+                       e->signal_id.data, member, new_hub_pk, NULL, out, out_len);
+out:
+        if (plain) {
+                sodium_memzero(plain, plen);
+                free(plain);
+        }
+        nmo__envelope__free_unpacked(e, NULL);
+        return r;
+}

@@ -98,3 +98,18 @@ struct envelope_opener {
 Nmo__Reason envelope_open(const uint8_t *frame, size_t len, const struct envelope_opener *op,
                           struct signal *out, uint8_t id_out[SIGNAL_ID_BYTES], bool *has_id,
                           char *detail, size_t detail_len);
+
+/* Reads the hub payload key id a frame names, without opening it. Returns
+ * true when the frame decodes and carries an id of ENVELOPE_KEY_ID_BYTES. */
+bool envelope_peek_hub_key_id(const uint8_t *frame, size_t len,
+                              uint8_t out[ENVELOPE_KEY_ID_BYTES]);
+
+/* Re-seals a frame that member sealed to the hub payload key old_hub_pk to
+ * new_hub_pk instead (a hub key rotation, PROTOCOL.md 16): same id, kind and
+ * content, a fresh nonce. -EALREADY when it names new_hub_pk already,
+ * -EBADMSG when it is not member's or names neither key. *out is fresh
+ * (free()). */
+NMO_WUR int envelope_reseal_hub(const uint8_t *frame, size_t len, const struct keys_secret *member,
+                                const uint8_t old_hub_pk[KEYS_KEY_BYTES],
+                                const uint8_t new_hub_pk[KEYS_KEY_BYTES], uint8_t **out,
+                                size_t *out_len);

@@ -207,6 +207,15 @@ int receipt_sign_batch(uint8_t *const *bodies, const size_t *lens, const bool *d
                        const uint8_t sign_sk[KEYS_SIGN_SECRET_BYTES], uint8_t **frames,
                        size_t *frame_lens)
 {
+        return receipt_sign_batch_ann(bodies, lens, dup, n, sign_sk, NULL, NULL, 0, frames,
+                                      frame_lens);
+}
+
+int receipt_sign_batch_ann(uint8_t *const *bodies, const size_t *lens, const bool *dup, size_t n,
+                           const uint8_t sign_sk[KEYS_SIGN_SECRET_BYTES], const bool *announce,
+                           const uint8_t *ann, size_t ann_len, uint8_t **frames,
+                           size_t *frame_lens)
+{
         uint8_t msg[BATCH_MESSAGE_BYTES], sig[crypto_sign_BYTES];
         uint8_t path[16 * RECEIPT_HASH_BYTES];
         size_t levels, root_at = 0, count = n;
@@ -261,6 +270,11 @@ int receipt_sign_batch(uint8_t *const *bodies, const size_t *lens, const bool *d
                 rp.has_duplicate = 1;
                 rp.duplicate = dup ? dup[i] : false;
                 rp.receipt = &sr;
+                if (announce && announce[i] && ann) {
+                        rp.has_hub_key_announcement = 1;
+                        rp.hub_key_announcement.data = (uint8_t *)ann;
+                        rp.hub_key_announcement.len = ann_len;
+                }
                 size = nmo__reply__get_packed_size(&rp);
                 buf = malloc(size);
                 if (!buf) {

@@ -47,6 +47,14 @@ NMO_WUR int receipt_sign_batch(uint8_t *const *bodies, const size_t *lens, const
                                size_t n, const uint8_t sign_sk[KEYS_SIGN_SECRET_BYTES],
                                uint8_t **frames, size_t *frame_lens);
 
+/* The same; the frames i with announce[i] also carry ann (ann_len bytes, a
+ * SignedHubKeyAnnouncement) in Reply.hub_key_announcement. announce and ann
+ * may be NULL. */
+NMO_WUR int receipt_sign_batch_ann(uint8_t *const *bodies, const size_t *lens, const bool *dup,
+                                   size_t n, const uint8_t sign_sk[KEYS_SIGN_SECRET_BYTES],
+                                   const bool *announce, const uint8_t *ann, size_t ann_len,
+                                   uint8_t **frames, size_t *frame_lens);
+
 /* Roots whose batch signature a node checked already, so that the receipts of
  * one batch cost one Ed25519 verification, not one each. Zero it to start. */
 #define RECEIPT_CACHE_SLOTS 8

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "alert.h"
+#include "hubkey.h"
 #include "config.h"
 #include "fuzz-common.h"
 #include "keys.h"
@@ -458,6 +459,43 @@ static void gen_alerts(void)
         put_alert("short-id", &b);
 }
 
+/* Hub key announcements signed with the fuzz hub key as both the old and
+ * the new key (so that both signatures verify in the target), its body, and
+ * a Reply carrying one. */
+static void gen_announcements(void)
+{
+        const struct fuzz_keys *k = fuzz_keys();
+        struct hubkey_announcement a;
+        uint8_t *ann = NULL, *sr = NULL, *frame = NULL;
+        size_t len = 0, srlen = 0, flen = 0;
+        Nmo__SignedHubKeyAnnouncement *sa;
+        struct receipt r;
+
+        memset(&a, 0, sizeof(a));
+        memcpy(a.old_payload, k->hub.pub.payload, KEYS_KEY_BYTES);
+        memcpy(a.old_sign, k->hub.pub.sign, KEYS_KEY_BYTES);
+        memcpy(a.new_transport, k->hub.pub.transport, KEYS_KEY_BYTES);
+        memcpy(a.new_payload, k->member.pub.payload, KEYS_KEY_BYTES);
+        memcpy(a.new_sign, k->hub.pub.sign, KEYS_KEY_BYTES);
+        a.created_ms = 1735689600000u;
+        a.overlap_until_ms = 1738281600000u;
+        must(hubkey_sign(&a, k->hub.sign_sk, k->hub.sign_sk, &ann, &len), "hubkey_sign");
+        put("announcement", "signed", ann, len);
+        sa = nmo__signed_hub_key_announcement__unpack(NULL, len, ann);
+        if (!sa)
+                must(-EBADMSG, "unpack");
+        put("announcement", "body", sa->body.data, sa->body.len);
+        nmo__signed_hub_key_announcement__free_unpacked(sa, NULL);
+        memset(&r, 0, sizeof(r));
+        r.status = NMO__RECEIPT_STATUS__RECEIPT_ACCEPTED;
+        must(receipt_sign(&r, k->hub.sign_sk, &sr, &srlen), "receipt_sign");
+        must(hubkey_reply_pack(false, sr, srlen, ann, len, &frame, &flen), "hubkey_reply_pack");
+        put("announcement", "reply", frame, flen);
+        free(frame);
+        free(sr);
+        free(ann);
+}
+
 int main(int argc, char **argv)
 {
         if (argc != 2) {
@@ -476,5 +514,6 @@ int main(int argc, char **argv)
         gen_node_configs();
         gen_jsonl();
         gen_alerts();
+        gen_announcements();
         return 0;
 }

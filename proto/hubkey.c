@@ -1,0 +1,269 @@
+/* hubkey.c: see hubkey.h. */
+#include "hubkey.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+
+#include "envelope.pb-c.h"
+#include "receipt.h"
+
+static const char old_context[] = "nmo-signal hub key v1";
+static const char new_context[] = "nmo-signal hub key possession v1";
+
+/* context || 0x00 || body, the bytes a signature covers. */
+static uint8_t *signed_message(const char *context, size_t clen, const uint8_t *body,
+                               size_t len, size_t *mlen)
+{
+        uint8_t *m = malloc(clen + len);
+
+        if (!m)
+                return NULL;
+        memcpy(m, context, clen); /* clen includes the NUL */
+        if (len)
+                memcpy(m + clen, body, len);
+        *mlen = clen + len;
+        return m;
+}
+
+static bool key_field_ok(protobuf_c_boolean has, ProtobufCBinaryData d)
+{
+        return has && d.len == KEYS_KEY_BYTES;
+}
+
+/* Decodes and checks a body; *a is filled only on success. */
+static int body_decode(const uint8_t *body, size_t len, struct hubkey_announcement *a)
+{
+        static const uint8_t one[KEYS_KEY_BYTES] = { 1 };
+        Nmo__HubKeyAnnouncement *b;
+        uint8_t low[KEYS_KEY_BYTES];
+        int r = -EBADMSG;
+
+        b = nmo__hub_key_announcement__unpack(NULL, len, body);
+        if (!b)
+                return -EBADMSG;
+        if (!b->has_version || b->version != 1 || !key_field_ok(b->has_old_payload, b->old_payload) ||
+            !key_field_ok(b->has_old_sign, b->old_sign) ||
+            !key_field_ok(b->has_new_transport, b->new_transport) ||
+            !key_field_ok(b->has_new_payload, b->new_payload) ||
+            !key_field_ok(b->has_new_sign, b->new_sign) || !b->has_created_ms ||
+            !b->has_overlap_until_ms)
+                goto out;
+        /* A payload key of small order would give every node the same secret. */
+        if (crypto_scalarmult(low, one, b->new_payload.data) != 0 ||
+            crypto_scalarmult(low, one, b->new_transport.data) != 0)
+                goto out;
+        memcpy(a->old_payload, b->old_payload.data, KEYS_KEY_BYTES);
+        memcpy(a->old_sign, b->old_sign.data, KEYS_KEY_BYTES);
+        memcpy(a->new_transport, b->new_transport.data, KEYS_KEY_BYTES);
+        memcpy(a->new_payload, b->new_payload.data, KEYS_KEY_BYTES);
+        memcpy(a->new_sign, b->new_sign.data, KEYS_KEY_BYTES);
+        a->created_ms = b->created_ms;
+        a->overlap_until_ms = b->overlap_until_ms;
+        r = 0;
+out:
+        nmo__hub_key_announcement__free_unpacked(b, NULL);
+        return r;
+}
+
+int hubkey_sign(const struct hubkey_announcement *a,
+                const uint8_t old_sign_sk[KEYS_SIGN_SECRET_BYTES],
+                const uint8_t new_sign_sk[KEYS_SIGN_SECRET_BYTES], uint8_t **out, size_t *len)
+{
+        Nmo__HubKeyAnnouncement b = NMO__HUB_KEY_ANNOUNCEMENT__INIT;
+        Nmo__SignedHubKeyAnnouncement sa = NMO__SIGNED_HUB_KEY_ANNOUNCEMENT__INIT;
+        uint8_t old_sig[crypto_sign_BYTES], new_sig[crypto_sign_BYTES];
+        uint8_t *body = NULL, *msg = NULL, *buf = NULL;
+        size_t body_len, mlen = 0, n;
+        int r = -ENOMEM;
+
+        /* libsodium's secret key holds its public key in the second half. */
+        if (sodium_memcmp(old_sign_sk + 32, a->old_sign, KEYS_KEY_BYTES) != 0 ||
+            sodium_memcmp(new_sign_sk + 32, a->new_sign, KEYS_KEY_BYTES) != 0)
+                return -EINVAL;
+        b.has_version = 1;
+        b.version = 1;
+        b.has_old_payload = 1;
+        b.old_payload.data = (uint8_t *)a->old_payload;
+        b.old_payload.len = KEYS_KEY_BYTES;
+        b.has_old_sign = 1;
+        b.old_sign.data = (uint8_t *)a->old_sign;
+        b.old_sign.len = KEYS_KEY_BYTES;
+        b.has_new_transport = 1;
+        b.new_transport.data = (uint8_t *)a->new_transport;
+        b.new_transport.len = KEYS_KEY_BYTES;
+        b.has_new_payload = 1;
+        b.new_payload.data = (uint8_t *)a->new_payload;
+        b.new_payload.len = KEYS_KEY_BYTES;
+        b.has_new_sign = 1;
+        b.new_sign.data = (uint8_t *)a->new_sign;
+        b.new_sign.len = KEYS_KEY_BYTES;
+        b.has_created_ms = 1;
+        b.created_ms = a->created_ms;
+        b.has_overlap_until_ms = 1;
+        b.overlap_until_ms = a->overlap_until_ms;
+        body_len = nmo__hub_key_announcement__get_packed_size(&b);
+        body = malloc(body_len);
+        if (!body)
+                goto out;
+        nmo__hub_key_announcement__pack(&b, body);
+        msg = signed_message(old_context, sizeof(old_context), body, body_len, &mlen);
+        if (!msg)
+                goto out;
+        crypto_sign_detached(old_sig, NULL, msg, mlen, old_sign_sk);
+        free(msg);
+        msg = signed_message(new_context, sizeof(new_context), body, body_len, &mlen);
+        if (!msg)
+                goto out;
+        crypto_sign_detached(new_sig, NULL, msg, mlen, new_sign_sk);
+        sa.has_body = 1;
+        sa.body.data = body;
+        sa.body.len = body_len;
+        sa.has_old_signature = 1;
+        sa.old_signature.data = old_sig;
+        sa.old_signature.len = sizeof(old_sig);
+        sa.has_new_signature = 1;
+        sa.new_signature.data = new_sig;
+        sa.new_signature.len = sizeof(new_sig);
+        n = nmo__signed_hub_key_announcement__get_packed_size(&sa);
+        if (n > HUBKEY_ANNOUNCEMENT_MAX) {
+                r = -E2BIG;
+                goto out;
+        }
+        buf = malloc(n);
+        if (!buf)
+                goto out;
+        *len = nmo__signed_hub_key_announcement__pack(&sa, buf);
+        *out = buf;
+        r = 0;
+out:
+        free(body);
+        free(msg);
+        return r;
+}
+
+/* Decodes the signed wrapper and its body; with trusted_sign_pk, checks both
+ * signatures too. */
+static int unpack_checked(const uint8_t *buf, size_t len, const uint8_t *trusted_sign_pk,
+                          struct hubkey_announcement *a)
+{
+        Nmo__SignedHubKeyAnnouncement *sa = NULL;
+        uint8_t *msg = NULL;
+        size_t mlen = 0;
+        int r = -EBADMSG;
+
+        memset(a, 0, sizeof(*a));
+        if (!buf || len == 0 || len > HUBKEY_ANNOUNCEMENT_MAX)
+                return -EBADMSG;
+        sa = nmo__signed_hub_key_announcement__unpack(NULL, len, buf);
+        if (!sa || !sa->has_body || !sa->has_old_signature ||
+            sa->old_signature.len != crypto_sign_BYTES || !sa->has_new_signature ||
+            sa->new_signature.len != crypto_sign_BYTES)
+                goto out;
+        r = body_decode(sa->body.data, sa->body.len, a);
+        if (r < 0 || !trusted_sign_pk)
+                goto out;
+        r = -EKEYREJECTED;
+        if (sodium_memcmp(a->old_sign, trusted_sign_pk, KEYS_KEY_BYTES) != 0)
+                goto out;
+        msg = signed_message(old_context, sizeof(old_context), sa->body.data, sa->body.len, &mlen);
+        if (!msg) {
+                r = -ENOMEM;
+                goto out;
+        }
+        if (crypto_sign_verify_detached(sa->old_signature.data, msg, mlen, trusted_sign_pk) != 0)
+                goto out;
+        free(msg);
+        msg = signed_message(new_context, sizeof(new_context), sa->body.data, sa->body.len, &mlen);
+        if (!msg) {
+                r = -ENOMEM;
+                goto out;
+        }
+        if (crypto_sign_verify_detached(sa->new_signature.data, msg, mlen, a->new_sign) != 0)
+                goto out;
+        r = 0;
+out:
+        if (r < 0)
+                memset(a, 0, sizeof(*a));
+        free(msg);
+        if (sa)
+                nmo__signed_hub_key_announcement__free_unpacked(sa, NULL);
+        return r;
+}
+
+int hubkey_verify(const uint8_t *buf, size_t len, const uint8_t trusted_sign_pk[KEYS_KEY_BYTES],
+                  struct hubkey_announcement *a)
+{
+        return unpack_checked(buf, len, trusted_sign_pk, a);
+}
+
+int hubkey_decode(const uint8_t *buf, size_t len, struct hubkey_announcement *a)
+{
+        return unpack_checked(buf, len, NULL, a);
+}
+
+int hubkey_reply_pack(bool duplicate, const uint8_t *signed_receipt, size_t signed_len,
+                      const uint8_t *ann, size_t ann_len, uint8_t **frame, size_t *len)
+{
+        Nmo__Reply rp = NMO__REPLY__INIT;
+        Nmo__SignedReceipt *sr;
+        uint8_t *buf;
+        size_t n;
+
+        sr = nmo__signed_receipt__unpack(NULL, signed_len, signed_receipt);
+        if (!sr)
+                return -EBADMSG;
+        rp.has_version = 1;
+        rp.version = 1;
+        rp.has_duplicate = 1;
+        rp.duplicate = duplicate;
+        rp.receipt = sr;
+        if (ann) {
+                rp.has_hub_key_announcement = 1;
+                rp.hub_key_announcement.data = (uint8_t *)ann;
+                rp.hub_key_announcement.len = ann_len;
+        }
+        n = nmo__reply__get_packed_size(&rp);
+        buf = malloc(n);
+        if (!buf) {
+                nmo__signed_receipt__free_unpacked(sr, NULL);
+                return -ENOMEM;
+        }
+        *len = nmo__reply__pack(&rp, buf);
+        *frame = buf;
+        nmo__signed_receipt__free_unpacked(sr, NULL);
+        return 0;
+}
+
+int hubkey_reply_get(const uint8_t *frame, size_t len, uint8_t **ann, size_t *ann_len)
+{
+        Nmo__Reply *rp;
+        int r = -EBADMSG;
+
+        *ann = NULL;
+        *ann_len = 0;
+        if (len > RECEIPT_MAX)
+                return -EBADMSG;
+        rp = nmo__reply__unpack(NULL, len, frame);
+        if (!rp)
+                return -EBADMSG;
+        if (!rp->has_hub_key_announcement) {
+                r = 0;
+                goto out;
+        }
+        if (rp->hub_key_announcement.len == 0 ||
+            rp->hub_key_announcement.len > HUBKEY_ANNOUNCEMENT_MAX)
+                goto out;
+        *ann = malloc(rp->hub_key_announcement.len);
+        if (!*ann) {
+                r = -ENOMEM;
+                goto out;
+        }
+        memcpy(*ann, rp->hub_key_announcement.data, rp->hub_key_announcement.len);
+        *ann_len = rp->hub_key_announcement.len;
+        r = 0;
+out:
+        nmo__reply__free_unpacked(rp, NULL);
+        return r;
+}
