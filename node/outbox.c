@@ -734,7 +734,7 @@ static int apply_one(struct outbox *ob, MDB_txn *txn, const struct apply_ctx *ct
         char text[OUTBOX_TEXT_MAX + 1];
         enum outbox_state state;
         bool former = false;
-        uint64_t seq;
+        uint64_t seq = 0;
         int r;
 
         *fatal = 0;
@@ -1066,7 +1066,7 @@ int outbox_get(struct outbox *ob, const uint8_t id[SIGNAL_ID_BYTES], outbox_entr
         Nmo__Node__Record *rec = NULL;
         struct outbox_entry e;
         MDB_txn *txn = NULL;
-        uint64_t seq;
+        uint64_t seq = 0;
         int r;
 
         r = db_txn_begin(ob->env, MDB_RDONLY, &txn);
