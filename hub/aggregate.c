@@ -71,6 +71,8 @@ struct hub_aggregate {
          * ingest deletes them from the journal in its own transactions (so the
          * aggregation never takes the private store's writer). 0: unknown yet. */
         uint64_t folded_seq;
+        /* Journal entries above this sequence may not be durable yet. */
+        uint64_t durable_seq;
         /* The ingest thread adds contributions while the aggregation thread
          * flushes: the key cache and the dirty set are shared. */
         pthread_mutex_t lock;
@@ -109,6 +111,7 @@ int hub_aggregate_new(struct hub_aggregate **ret, const char *hub_dir, struct hu
         ag->hub = hub;
         ag->privacy = cfg->privacy;
         ag->rules = cfg->alerts;
+        ag->durable_seq = UINT64_MAX;
         *ret = ag;
         return 0;
 fail:
@@ -703,6 +706,7 @@ static int fold_read(struct fold *f, bool *more)
         MDB_txn *txn = NULL, *ctxn = NULL;
         MDB_cursor *cur = NULL;
         MDB_val k, v;
+        uint64_t durable;
         int rc, r;
 
         *more = false;
@@ -732,7 +736,12 @@ static int fold_read(struct fold *f, bool *more)
                 k.mv_data = from;
                 rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
         }
+        pthread_mutex_lock(&ag->lock);
+        durable = ag->durable_seq;
+        pthread_mutex_unlock(&ag->lock);
         for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+                if (k.mv_size == 8 && hub_store_get_u64(k.mv_data) > durable)
+                        break;
                 if (n == JOURNAL_FOLD_MAX) {
                         *more = true;
                         break;
@@ -897,6 +906,13 @@ static int journal_trim(MDB_txn *txn, struct hub_store *st, uint64_t seq, size_t
                 r = db_errno(rc);
         mdb_cursor_close(cur);
         return r;
+}
+
+void hub_aggregate_durable(struct hub_aggregate *ag, uint64_t seq)
+{
+        pthread_mutex_lock(&ag->lock);
+        ag->durable_seq = seq;
+        pthread_mutex_unlock(&ag->lock);
 }
 
 int hub_aggregate_trim(struct hub_aggregate *ag, MDB_txn *txn, size_t max)
@@ -1848,6 +1864,9 @@ static int close_epoch(struct hub_aggregate *ag, const struct epoch_list *e, uin
         if (r < 0)
                 return r;
         r = hub_store_write(ag->st, close_txn, &c);
+        /* Durable before anything is destroyed (the hub defers meta syncs). */
+        if (r == 0)
+                r = db_errno(mdb_env_sync(ag->st->env, 1));
         if (r == 0)
                 r = hub_store_write_contrib(ag->st, close_contrib_txn, &c);
         if (r < 0)

@@ -51,6 +51,11 @@ void hub_aggregate_free(struct hub_aggregate *ag);
 NMO_WUR int hub_aggregate_add(struct hub_aggregate *ag, MDB_txn *txn, uint32_t member_id,
                               uint64_t seq, const struct signal *s, uint64_t now_ms);
 
+/* The private store is durable up to store sequence seq: journal entries
+ * above it are not folded yet (a crash of the machine could still undo them,
+ * and the node would send them again). Without a call nothing is held back. */
+void hub_aggregate_durable(struct hub_aggregate *ag, uint64_t seq);
+
 /* Deletes up to max journal entries already folded into the contributions,
  * oldest first, inside the caller's write transaction on the private store;
  * the ingest calls it once a batch. */

@@ -47,14 +47,35 @@ struct hub_ingest {
         uint8_t ann_key_id[ENVELOPE_KEY_ID_BYTES];
         uint8_t prev_key_id[ENVELOPE_KEY_ID_BYTES];
         struct hub_ingest_totals totals;
+        /* The private store defers its meta page sync (MDB_NOMETASYNC): a
+         * commit is durable once the next commit or a sync has flushed. */
+        bool deferred;
+        uint64_t committed_seq;         /* store sequence after the last commit */
         uint64_t failed_batches;        /* refused since the last log line */
         uint64_t last_failure_log_ms;
 };
+
+static int read_next_seq(MDB_txn *txn, void *userdata)
+{
+        struct hub_ingest *ig = userdata;
+
+        return hub_store_meta_get(txn, ig->st, HUB_META_NEXT_SEQ, &ig->committed_seq);
+}
+
+/* Tells the aggregation how far the store is durable: it counts no signal
+ * that a crash of the machine could still undo. */
+static void durable_up_to(struct hub_ingest *ig, uint64_t seq)
+{
+        if (ig->ag && ig->deferred)
+                hub_aggregate_durable(ig->ag, seq);
+}
 
 int hub_ingest_new(struct hub_ingest **ret, struct hub_store *st, const struct keys_secret *hub,
                    const struct hub_limits *limits, struct hub_aggregate *ag)
 {
         struct hub_ingest *ig = calloc(1, sizeof(*ig));
+        unsigned int flags = 0;
+        int r;
 
         if (!ig)
                 return -ENOMEM;
@@ -63,8 +84,32 @@ int hub_ingest_new(struct hub_ingest **ret, struct hub_store *st, const struct k
         ig->limits = *limits;
         ig->ag = ag;
         envelope_key_id(hub->pub.payload, ig->hub_key_id);
+        ig->deferred = mdb_env_get_flags(st->env, &flags) == 0 && (flags & MDB_NOMETASYNC);
+        if (ig->deferred) {
+                /* Whatever is in the store now, durable now. */
+                r = db_errno(mdb_env_sync(st->env, 1));
+                if (r == 0)
+                        r = hub_store_read(st, read_next_seq, ig);
+                if (r < 0) {
+                        free(ig);
+                        return r;
+                }
+                durable_up_to(ig, ig->committed_seq);
+        }
         *ret = ig;
         return 0;
+}
+
+int hub_ingest_sync(struct hub_ingest *ig)
+{
+        int r = 0;
+
+        if (ig->deferred) {
+                r = db_errno(mdb_env_sync(ig->st->env, 1));
+                if (r == 0)
+                        durable_up_to(ig, ig->committed_seq);
+        }
+        return r;
 }
 
 static void shared_keys_free(struct shared_key **keys, size_t *n)
@@ -213,6 +258,7 @@ static bool rate_take(struct hub_ingest *ig, uint32_t id, uint64_t now_ms)
 
 struct batch {
         struct hub_ingest *ig;
+        uint64_t last_seq;      /* the store sequence at the end of the batch */
         struct hub_item *items;
         bool *rate_ok;
         size_t n;
@@ -580,6 +626,8 @@ static int batch_txn(MDB_txn *txn, void *userdata)
                          reason_name((Nmo__Reason)i));
                 r = hub_store_meta_add(txn, b->ig->st, name, b->by_reason[i], NULL);
         }
+        if (!r)
+                r = hub_store_meta_get(txn, b->ig->st, HUB_META_NEXT_SEQ, &b->last_seq);
         return r;
 }
 
@@ -648,6 +696,11 @@ int hub_ingest_batch(struct hub_ingest *ig, struct hub_item *items, size_t n)
                 refuse_all(ig, items, n, b.now_ms);
                 return r;
         }
+        /* This commit flushed the one before it, and, without deferral, itself. */
+        durable_up_to(ig, ig->committed_seq);
+        ig->committed_seq = b.last_seq;
+        if (!ig->deferred)
+                durable_up_to(ig, ig->committed_seq);
         r = sign_replies(ig, items, n);
         if (r < 0) {
                 /* Committed but unanswered: the nodes resend and get duplicates. */

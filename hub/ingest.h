@@ -73,8 +73,18 @@ void hub_ingest_free(struct hub_ingest *ig);
 
 /* Processes n items as one group commit. Every item gets a reply, also when
  * the store cannot commit (then every item is rejected with
- * REASON_STORE_UNAVAILABLE, which nodes retry, and the error is returned). */
+ * REASON_STORE_UNAVAILABLE, which nodes retry, and the error is returned).
+ *
+ * When the private store defers its meta page sync (MDB_NOMETASYNC, as
+ * nmo-hub serve opens it: one device flush a commit instead of two), a
+ * committed batch is durable only once the next hub_ingest_batch() has
+ * committed (its flush covers the one before) or hub_ingest_sync() has
+ * returned 0; its replies must not leave before. Without the flag every
+ * commit is durable at once. */
 NMO_WUR int hub_ingest_batch(struct hub_ingest *ig, struct hub_item *items, size_t n);
+
+/* Makes every committed batch durable (a sync of the private store). */
+NMO_WUR int hub_ingest_sync(struct hub_ingest *ig);
 
 /* Parses a ZAP User-Id "ID:TAG" (TAG: 8 hex digits of the member's transport
  * key) into the item. Returns false when it is not of that form. */

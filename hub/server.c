@@ -14,6 +14,7 @@
 #include <zmq.h>
 
 #include "alert.h"
+#include "db.h"
 
 #include "aggregate.h"
 #include "analytics.h"
@@ -156,6 +157,39 @@ static void send_reply(void *router, struct msg_slot *slot, const struct hub_ite
                 else
                         c->send_dropped++;
         }
+}
+
+/* A batch whose replies wait until its commit is durable. */
+struct pending {
+        struct msg_slot *slots;
+        struct hub_item *items;
+        size_t n;
+};
+
+/* Sends the replies of p (after a sync unless durable says its commit is
+ * durable already) and empties it. When the sync fails the replies are
+ * dropped: the nodes send again, and a repeat is answered from the store
+ * once it is durable. */
+static void release(void *router, struct hub_ingest *ig, struct pending *p, bool durable,
+                    struct counters *c)
+{
+        int r = 0;
+
+        if (p->n == 0)
+                return;
+        if (!durable)
+                r = hub_ingest_sync(ig);
+        if (r < 0)
+                log_error("cannot sync the private store: %s; %zu replies held back (the "
+                          "nodes will send again)", strerror(-r), p->n);
+        for (size_t i = 0; i < p->n; i++) {
+                if (r == 0)
+                        send_reply(router, &p->slots[i], &p->items[i], c);
+                hub_item_clear(&p->items[i]);
+                zmq_msg_close(&p->slots[i].id);
+                zmq_msg_close(&p->slots[i].body);
+        }
+        p->n = 0;
 }
 
 /* The alert feed: an XPUB socket, CurveZMQ server, admitted by the same ZAP
@@ -430,8 +464,7 @@ int hub_serve(const char *hub_dir, const struct hub_config *cfg)
         struct hub_alert_out *alerts = NULL;
         size_t nalerts = 0;
         struct hub_zap *zap = NULL;
-        struct msg_slot *slots = NULL;
-        struct hub_item *items = NULL;
+        struct pending held = { NULL, NULL, 0 }, next = { NULL, NULL, 0 };
         struct counters c = { 0, 0 };
         void *ctx = NULL, *router = NULL, *feed = NULL;
         char err[512], *key_path = NULL, *an_path = NULL;
@@ -475,6 +508,16 @@ int hub_serve(const char *hub_dir, const struct hub_config *cfg)
                           strerror(-r));
                 goto out;
         }
+        /* What an earlier run committed, durable now; from here on a commit
+         * flushes once and the next commit (or a sync) makes it durable: the
+         * loop below holds each batch's replies until then (ingest.h). */
+        r = db_errno(mdb_env_sync(st->env, 1));
+        if (r == 0)
+                r = db_errno(mdb_env_set_flags(st->env, MDB_NOMETASYNC, 1));
+        if (r < 0) {
+                log_error("cannot sync the private store: %s", strerror(-r));
+                goto out;
+        }
         an_path = util_path(hub_dir, "analytics");
         if (!an_path) {
                 r = -ENOMEM;
@@ -502,9 +545,11 @@ int hub_serve(const char *hub_dir, const struct hub_config *cfg)
         if (r < 0)
                 goto out;
         hub_ingest_set_rotation(ig, kr->prev, kr->ann, kr->ann_len, kr->a.old_payload);
-        slots = calloc(cfg->limits.batch, sizeof(*slots));
-        items = calloc(cfg->limits.batch, sizeof(*items));
-        if (!slots || !items) {
+        held.slots = calloc(cfg->limits.batch, sizeof(*held.slots));
+        held.items = calloc(cfg->limits.batch, sizeof(*held.items));
+        next.slots = calloc(cfg->limits.batch, sizeof(*next.slots));
+        next.items = calloc(cfg->limits.batch, sizeof(*next.items));
+        if (!held.slots || !held.items || !next.slots || !next.items) {
                 r = -ENOMEM;
                 goto out;
         }
@@ -562,7 +607,8 @@ int hub_serve(const char *hub_dir, const struct hub_config *cfg)
                 };
                 size_t n = 0;
 
-                if (zmq_poll(polls, 4, 1000) < 0) {
+                /* Replies held for durability: look, do not wait. */
+                if (zmq_poll(polls, 4, held.n ? 0 : 1000) < 0) {
                         if (errno == EINTR)
                                 continue;
                         r = -errno;
@@ -581,7 +627,7 @@ int hub_serve(const char *hub_dir, const struct hub_config *cfg)
                 /* Take all that waits, up to the batch limit; also while stopping,
                  * so what was received before the signal is answered. */
                 while (n < cfg->limits.batch) {
-                        int got = recv_one(router, &slots[n], &items[n]);
+                        int got = recv_one(router, &next.slots[n], &next.items[n]);
                         if (got <= 0) {
                                 if (got < 0 && got != -EINTR)
                                         log_warn("receive failed: %s", zmq_strerror(-got));
@@ -589,15 +635,25 @@ int hub_serve(const char *hub_dir, const struct hub_config *cfg)
                         }
                         n++;
                 }
+                next.n = n;
                 if (n > 0) {
                         /* Failures are answered inside: every item has a reply. */
-                        (void)!hub_ingest_batch(ig, items, n);
-                        for (size_t i = 0; i < n; i++) {
-                                send_reply(router, &slots[i], &items[i], &c);
-                                hub_item_clear(&items[i]);
-                                zmq_msg_close(&slots[i].id);
-                                zmq_msg_close(&slots[i].body);
+                        int committed = hub_ingest_batch(ig, next.items, n) == 0;
+
+                        /* This commit made the held batch durable; if it failed,
+                         * a sync must. */
+                        release(router, ig, &held, committed, &c);
+                        if (committed) {
+                                struct pending t = held;
+
+                                held = next;
+                                next = t;
+                        } else {
+                                /* Refusals only, nothing stored: answer now. */
+                                release(router, ig, &next, true, &c);
                         }
+                } else if (held.n) {
+                        release(router, ig, &held, false, &c);
                 }
                 if (polls[3].revents & ZMQ_POLLIN)
                         feed_forward(pair, feed);
@@ -637,6 +693,7 @@ int hub_serve(const char *hub_dir, const struct hub_config *cfg)
                         last_report = util_mono_ms();
                 }
         }
+        release(router, ig, &held, false, &c);
         if (stopping) {
                 log_info("stopped cleanly");
                 r = 0;
@@ -657,8 +714,10 @@ out:
                 hub_zap_stop(zap);
                 zmq_ctx_term(ctx);
         }
-        free(items);
-        free(slots);
+        free(held.items);
+        free(held.slots);
+        free(next.items);
+        free(next.slots);
         hub_ingest_free(ig);
         hub_aggregate_free(ag);
         hub_analytics_free(an);

@@ -216,8 +216,10 @@ fi
 sleep 5
 read -r pend_full deliv_full rej_full su_full < <(counts)
 kill -0 "$hub_first_pid" 2>/dev/null || fails+=("the hub died while the disk was full")
-mdb_stat -e "$priv" >"$work/mdb_stat-full.txt" 2>&1 || fails+=("mdb_stat fails on the full store")
-mdb_dump -a "$priv" >/dev/null 2>"$work/mdb_dump-full.err" || fails+=("mdb_dump -a fails on the full store")
+for env in "$priv" "$priv/contributions"; do
+        mdb_stat -e "$env" >>"$work/mdb_stat-full.txt" 2>&1 || fails+=("mdb_stat fails on the full store ($env)")
+        mdb_dump -a "$env" >/dev/null 2>>"$work/mdb_dump-full.err" || fails+=("mdb_dump -a fails on the full store ($env)")
+done
 "$HUB" stats --dir "$work/hub" --json >"$work/stats-full.json" 2>&1 || fails+=("nmo-hub stats fails while the disk is full")
 say "while full: $pend_full signals queued, $deliv_full delivered, $su_full signals last refused with store-unavailable, $rej_full rejected for good"
 [ "$pend_full" -gt 0 ] || fails+=("nothing was left queued while the disk was full")
@@ -247,8 +249,10 @@ stop_hub
 for p in "${node_pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
 wait "${node_pids[@]}" 2>/dev/null
 node_pids=()
-mdb_stat -e "$priv" >"$work/mdb_stat.txt" 2>&1 || fails+=("mdb_stat fails on the store after the drain")
-mdb_dump -a "$priv" >/dev/null 2>>"$work/mdb_dump.err" || fails+=("mdb_dump -a fails on the store after the drain")
+for env in "$priv" "$priv/contributions"; do
+        mdb_stat -e "$env" >>"$work/mdb_stat.txt" 2>&1 || fails+=("mdb_stat fails on the store after the drain ($env)")
+        mdb_dump -a "$env" >/dev/null 2>>"$work/mdb_dump.err" || fails+=("mdb_dump -a fails on the store after the drain ($env)")
+done
 mdb_dump -s signals "$priv" >"$work/signals.dump" 2>>"$work/mdb_dump.err"
 "$HUB" member list --dir "$work/hub" --json >"$work/members.json" 2>>"$work/status.err"
 "$ANALYST" --store "$work/hub/analytics" cells --json >"$work/cells-before.json" 2>>"$work/analyst.err"
