@@ -120,32 +120,35 @@ static bool date_ok(const char *s)
         return true;
 }
 
+/* The enumerated fields: their names (index 0, "unspecified", settable only
+ * where first is 0) and where they sit in struct signal. */
+static const struct {
+        const char *field;
+        const char *const *names;
+        size_t n;
+        size_t first;
+        size_t offset;
+} enums[] = {
+        { "severity", severity_names, NMO_ARRAY_SIZE(severity_names), 1,
+          offsetof(struct signal, severity) },
+        { "status", status_names, NMO_ARRAY_SIZE(status_names), 1,
+          offsetof(struct signal, status) },
+        { "stage", stage_names, NMO_ARRAY_SIZE(stage_names), 1,
+          offsetof(struct signal, stage) },
+        { "impact", impact_names, NMO_ARRAY_SIZE(impact_names), 1,
+          offsetof(struct signal, impact) },
+        { "share", share_names, NMO_ARRAY_SIZE(share_names), 1,
+          offsetof(struct signal, share) },
+        { "confidence", confidence_names, NMO_ARRAY_SIZE(confidence_names), 1,
+          offsetof(struct signal, confidence) },
+        { "source", source_names, NMO_ARRAY_SIZE(source_names), 1,
+          offsetof(struct signal, source) },
+        { "note-consent", consent_names, NMO_ARRAY_SIZE(consent_names), 0,
+          offsetof(struct signal, note_consent) },
+};
+
 int signal_set(struct signal *s, const char *field, const char *value, char *err, size_t errlen)
 {
-        static const struct {
-                const char *field;
-                const char *const *names;
-                size_t n;
-                size_t first;
-                size_t offset;
-        } enums[] = {
-                { "severity", severity_names, NMO_ARRAY_SIZE(severity_names), 1,
-                  offsetof(struct signal, severity) },
-                { "status", status_names, NMO_ARRAY_SIZE(status_names), 1,
-                  offsetof(struct signal, status) },
-                { "stage", stage_names, NMO_ARRAY_SIZE(stage_names), 1,
-                  offsetof(struct signal, stage) },
-                { "impact", impact_names, NMO_ARRAY_SIZE(impact_names), 1,
-                  offsetof(struct signal, impact) },
-                { "share", share_names, NMO_ARRAY_SIZE(share_names), 1,
-                  offsetof(struct signal, share) },
-                { "confidence", confidence_names, NMO_ARRAY_SIZE(confidence_names), 1,
-                  offsetof(struct signal, confidence) },
-                { "source", source_names, NMO_ARRAY_SIZE(source_names), 1,
-                  offsetof(struct signal, source) },
-                { "note-consent", consent_names, NMO_ARRAY_SIZE(consent_names), 0,
-                  offsetof(struct signal, note_consent) },
-        };
         char choices[160];
         uint64_t v64;
         uint32_t v32;
@@ -250,8 +253,7 @@ int signal_set(struct signal *s, const char *field, const char *value, char *err
 
 int signal_validate(const struct signal *s, char *err, size_t errlen)
 {
-        char buf[SIGNAL_NOTE_MAX + 1];
-        struct signal copy;
+        char buf[32];
         int r;
 
         if (!s->material[0] || !s->event[0] || s->severity == NMO__SEVERITY__SEVERITY_UNSPECIFIED ||
@@ -269,43 +271,48 @@ int signal_validate(const struct signal *s, char *err, size_t errlen)
                 util_set_err(err, errlen, "note-consent: note-may-be-shared given without a note");
                 return -EINVAL;
         }
-        /* Every text field goes once more through the setter: one set of rules. */
-        copy = *s;
-#define RECHECK(field, value)                                                     \
+        /* The setter's rules, checked in place; a field that breaks one goes
+         * through the setter (on a copy) for its exact message. */
+#define RECHECK(ok, field, value)                                                 \
         do {                                                                      \
-                r = signal_set(&copy, field, value, err, errlen);                 \
-                if (r < 0)                                                        \
-                        return r;                                                 \
+                if (!(ok)) {                                                      \
+                        struct signal *copy = malloc(sizeof(*copy));              \
+                        r = copy ? signal_set(copy, field, value, err, errlen)    \
+                                 : -ENOMEM;                                       \
+                        free(copy);                                               \
+                        return r < 0 ? r : -EINVAL;                               \
+                }                                                                 \
         } while (0)
-        RECHECK("material", s->material);
-        RECHECK("event", s->event);
-        RECHECK("country", s->country);
-        RECHECK("severity", signal_severity_name(s->severity));
-        if (s->status)
-                RECHECK("status", signal_status_name(s->status));
-        if (s->stage)
-                RECHECK("stage", signal_stage_name(s->stage));
+        RECHECK(vocab_material(s->material), "material", s->material);
+        RECHECK(vocab_event(s->event), "event", s->event);
+        RECHECK(vocab_country(s->country), "country", s->country);
+        /* Enumerated values: those a setter could have made (unpacking
+         * range-checked them already; a caller's struct may hold anything). */
+        for (size_t i = 0; i < NMO_ARRAY_SIZE(enums); i++) {
+                int v = *(const int *)(const void *)((const char *)s + enums[i].offset);
+
+                if (v == 0)
+                        continue; /* absent: severity was checked above */
+                if (v < (int)enums[i].first || (size_t)v >= enums[i].n) {
+                        util_set_err(err, errlen, "%s: unknown value %d", enums[i].field, v);
+                        return -EINVAL;
+                }
+        }
         if (s->start_date[0])
-                RECHECK("start-date", s->start_date);
-        if (s->impact)
-                RECHECK("impact", signal_impact_name(s->impact));
-        if (s->share)
-                RECHECK("share", signal_share_name(s->share));
-        if (s->confidence)
-                RECHECK("confidence", signal_confidence_name(s->confidence));
-        if (s->source)
-                RECHECK("source", signal_source_name(s->source));
-        RECHECK("note-consent", signal_consent_name(s->note_consent));
-        if (s->duration_days) {
+                RECHECK(date_ok(s->start_date), "start-date", s->start_date);
+        if (s->duration_days > SIGNAL_DURATION_MAX) {
                 snprintf(buf, sizeof(buf), "%u", s->duration_days);
-                RECHECK("duration-days", buf);
+                RECHECK(false, "duration-days", buf);
         }
-        if (s->volume_t) {
+        if (s->volume_t > SIGNAL_VOLUME_MAX) {
                 snprintf(buf, sizeof(buf), "%llu", (unsigned long long)s->volume_t);
-                RECHECK("volume", buf);
+                RECHECK(false, "volume", buf);
         }
-        if (s->note[0])
-                RECHECK("note", s->note);
+        if (s->note[0]) {
+                size_t n = strnlen(s->note, sizeof(s->note));
+
+                RECHECK(n <= SIGNAL_NOTE_MAX && util_text_ok(s->note, n), "note", s->note);
+        }
 #undef RECHECK
         return 0;
 }
