@@ -8,24 +8,10 @@
 
 #include "envelope.pb-c.h"
 #include "receipt.h"
+#include "signed.h"
 
 static const char old_context[] = "nmo-signal hub key v1";
 static const char new_context[] = "nmo-signal hub key possession v1";
-
-/* context || 0x00 || body, the bytes a signature covers. */
-static uint8_t *signed_message(const char *context, size_t clen, const uint8_t *body,
-                               size_t len, size_t *mlen)
-{
-        uint8_t *m = malloc(clen + len);
-
-        if (!m)
-                return NULL;
-        memcpy(m, context, clen); /* clen includes the NUL */
-        if (len)
-                memcpy(m + clen, body, len);
-        *mlen = clen + len;
-        return m;
-}
 
 static bool key_field_ok(protobuf_c_boolean has, ProtobufCBinaryData d)
 {
@@ -74,8 +60,8 @@ int hubkey_sign(const struct hubkey_announcement *a,
         Nmo__HubKeyAnnouncement b = NMO__HUB_KEY_ANNOUNCEMENT__INIT;
         Nmo__SignedHubKeyAnnouncement sa = NMO__SIGNED_HUB_KEY_ANNOUNCEMENT__INIT;
         uint8_t old_sig[crypto_sign_BYTES], new_sig[crypto_sign_BYTES];
-        uint8_t *body = NULL, *msg = NULL, *buf = NULL;
-        size_t body_len, mlen = 0, n;
+        uint8_t *body = NULL, *buf = NULL;
+        size_t body_len, n;
         int r = -ENOMEM;
 
         /* libsodium's secret key holds its public key in the second half. */
@@ -108,15 +94,9 @@ int hubkey_sign(const struct hubkey_announcement *a,
         if (!body)
                 goto out;
         nmo__hub_key_announcement__pack(&b, body);
-        msg = signed_message(old_context, sizeof(old_context), body, body_len, &mlen);
-        if (!msg)
+        if (signed_sign(old_context, body, body_len, old_sign_sk, old_sig) < 0 ||
+            signed_sign(new_context, body, body_len, new_sign_sk, new_sig) < 0)
                 goto out;
-        crypto_sign_detached(old_sig, NULL, msg, mlen, old_sign_sk);
-        free(msg);
-        msg = signed_message(new_context, sizeof(new_context), body, body_len, &mlen);
-        if (!msg)
-                goto out;
-        crypto_sign_detached(new_sig, NULL, msg, mlen, new_sign_sk);
         sa.has_body = 1;
         sa.body.data = body;
         sa.body.len = body_len;
@@ -139,7 +119,6 @@ int hubkey_sign(const struct hubkey_announcement *a,
         r = 0;
 out:
         free(body);
-        free(msg);
         return r;
 }
 
@@ -149,8 +128,6 @@ static int unpack_checked(const uint8_t *buf, size_t len, const uint8_t *trusted
                           struct hubkey_announcement *a)
 {
         Nmo__SignedHubKeyAnnouncement *sa = NULL;
-        uint8_t *msg = NULL;
-        size_t mlen = 0;
         int r = -EBADMSG;
 
         memset(a, 0, sizeof(*a));
@@ -167,26 +144,14 @@ static int unpack_checked(const uint8_t *buf, size_t len, const uint8_t *trusted
         r = -EKEYREJECTED;
         if (sodium_memcmp(a->old_sign, trusted_sign_pk, KEYS_KEY_BYTES) != 0)
                 goto out;
-        msg = signed_message(old_context, sizeof(old_context), sa->body.data, sa->body.len, &mlen);
-        if (!msg) {
-                r = -ENOMEM;
-                goto out;
-        }
-        if (crypto_sign_verify_detached(sa->old_signature.data, msg, mlen, trusted_sign_pk) != 0)
-                goto out;
-        free(msg);
-        msg = signed_message(new_context, sizeof(new_context), sa->body.data, sa->body.len, &mlen);
-        if (!msg) {
-                r = -ENOMEM;
-                goto out;
-        }
-        if (crypto_sign_verify_detached(sa->new_signature.data, msg, mlen, a->new_sign) != 0)
-                goto out;
-        r = 0;
+        r = signed_verify(old_context, sa->body.data, sa->body.len, sa->old_signature.data,
+                          trusted_sign_pk);
+        if (r == 0)
+                r = signed_verify(new_context, sa->body.data, sa->body.len,
+                                  sa->new_signature.data, a->new_sign);
 out:
         if (r < 0)
                 memset(a, 0, sizeof(*a));
-        free(msg);
         if (sa)
                 nmo__signed_hub_key_announcement__free_unpacked(sa, NULL);
         return r;

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "signed.h"
+
 static const char receipt_context[] = "nmo-signal receipt v1";
 static const char receipt_batch_context[] = "nmo-signal receipt batch v1";
 
@@ -35,34 +37,18 @@ bool reason_is_temporary(Nmo__Reason reason)
         }
 }
 
-/* context || 0x00 || body, the bytes the signature covers. */
-static uint8_t *signed_message(const uint8_t *body, size_t len, size_t *mlen)
+/* The batch form signs, under its own context, tree_size (4 bytes,
+ * big-endian) || root. */
+#define BATCH_BODY_BYTES (4 + RECEIPT_HASH_BYTES)
+
+static void batch_body(uint32_t tree_size, const uint8_t root[RECEIPT_HASH_BYTES],
+                       uint8_t m[BATCH_BODY_BYTES])
 {
-        uint8_t *m = malloc(sizeof(receipt_context) + len);
-
-        if (!m)
-                return NULL;
-        memcpy(m, receipt_context, sizeof(receipt_context)); /* includes the NUL */
-        if (len) /* an empty protobuf bytes field has no data pointer */
-                memcpy(m + sizeof(receipt_context), body, len);
-        *mlen = sizeof(receipt_context) + len;
-        return m;
-}
-
-/* The batch form signs context || 0x00 || tree_size (4 bytes, big-endian) || root. */
-#define BATCH_MESSAGE_BYTES (sizeof(receipt_batch_context) + 4 + RECEIPT_HASH_BYTES)
-
-static void batch_message(uint32_t tree_size, const uint8_t root[RECEIPT_HASH_BYTES],
-                          uint8_t m[BATCH_MESSAGE_BYTES])
-{
-        uint8_t *p = m + sizeof(receipt_batch_context);
-
-        memcpy(m, receipt_batch_context, sizeof(receipt_batch_context));
-        p[0] = (uint8_t)(tree_size >> 24);
-        p[1] = (uint8_t)(tree_size >> 16);
-        p[2] = (uint8_t)(tree_size >> 8);
-        p[3] = (uint8_t)tree_size;
-        memcpy(p + 4, root, RECEIPT_HASH_BYTES);
+        m[0] = (uint8_t)(tree_size >> 24);
+        m[1] = (uint8_t)(tree_size >> 16);
+        m[2] = (uint8_t)(tree_size >> 8);
+        m[3] = (uint8_t)tree_size;
+        memcpy(m + 4, root, RECEIPT_HASH_BYTES);
 }
 
 /* Leaf hash: BLAKE2b-256(0x00 || body); inner node: BLAKE2b-256(0x01 || left ||
@@ -134,18 +120,17 @@ int receipt_sign(const struct receipt *r, const uint8_t sign_sk[KEYS_SIGN_SECRET
 {
         Nmo__SignedReceipt sr = NMO__SIGNED_RECEIPT__INIT;
         uint8_t sig[crypto_sign_BYTES];
-        uint8_t *body = NULL, *msg = NULL, *buf = NULL;
-        size_t body_len = 0, msg_len = 0, n;
+        uint8_t *body = NULL, *buf = NULL;
+        size_t body_len = 0, n;
         int ret;
 
         ret = receipt_body_pack(r, &body, &body_len);
         if (ret < 0)
                 return ret;
-        ret = -ENOMEM;
-        msg = signed_message(body, body_len, &msg_len);
-        if (!msg)
+        ret = signed_sign(receipt_context, body, body_len, sign_sk, sig);
+        if (ret < 0)
                 goto out;
-        crypto_sign_detached(sig, NULL, msg, msg_len, sign_sk);
+        ret = -ENOMEM;
         sr.has_body = 1;
         sr.body.data = body;
         sr.body.len = body_len;
@@ -161,7 +146,6 @@ int receipt_sign(const struct receipt *r, const uint8_t sign_sk[KEYS_SIGN_SECRET
         ret = 0;
 out:
         free(body);
-        free(msg);
         return ret;
 }
 
@@ -216,7 +200,7 @@ int receipt_sign_batch_ann(uint8_t *const *bodies, const size_t *lens, const boo
                            const uint8_t *ann, size_t ann_len, uint8_t **frames,
                            size_t *frame_lens)
 {
-        uint8_t msg[BATCH_MESSAGE_BYTES], sig[crypto_sign_BYTES];
+        uint8_t msg[BATCH_BODY_BYTES], sig[crypto_sign_BYTES];
         uint8_t path[16 * RECEIPT_HASH_BYTES];
         size_t levels, root_at = 0, count = n;
         uint8_t *tree;
@@ -230,8 +214,11 @@ int receipt_sign_batch_ann(uint8_t *const *bodies, const size_t *lens, const boo
                 root_at += count;
                 count = (count + 1) / 2;
         }
-        batch_message((uint32_t)n, tree + root_at * RECEIPT_HASH_BYTES, msg);
-        crypto_sign_detached(sig, NULL, msg, sizeof(msg), sign_sk);
+        batch_body((uint32_t)n, tree + root_at * RECEIPT_HASH_BYTES, msg);
+        if (signed_sign(receipt_batch_context, msg, sizeof(msg), sign_sk, sig) < 0) {
+                free(tree);
+                return -ENOMEM;
+        }
 
         for (size_t i = 0; i < n; i++) {
                 Nmo__SignedReceipt sr = NMO__SIGNED_RECEIPT__INIT;
@@ -332,21 +319,14 @@ static bool fold_path(uint32_t index, uint32_t size, const uint8_t leaf[RECEIPT_
 static int check_signature(const Nmo__SignedReceipt *sr, const uint8_t sign_pk[KEYS_KEY_BYTES],
                            struct receipt_cache *cache)
 {
-        uint8_t leaf[RECEIPT_HASH_BYTES], root[RECEIPT_HASH_BYTES], msg[BATCH_MESSAGE_BYTES];
-        uint8_t *single;
-        size_t single_len = 0;
-        int ok;
+        uint8_t leaf[RECEIPT_HASH_BYTES], root[RECEIPT_HASH_BYTES], msg[BATCH_BODY_BYTES];
+        int r;
 
         if (!sr->has_tree_size) {
                 if (sr->has_leaf_index || sr->has_path)
                         return -EBADMSG;
-                single = signed_message(sr->body.data, sr->body.len, &single_len);
-                if (!single)
-                        return -ENOMEM;
-                ok = crypto_sign_verify_detached(sr->signature.data, single, single_len,
-                                                 sign_pk) == 0;
-                free(single);
-                return ok ? 0 : -EKEYREJECTED;
+                return signed_verify(receipt_context, sr->body.data, sr->body.len,
+                                     sr->signature.data, sign_pk);
         }
         if (!sr->has_leaf_index || sr->tree_size == 0 || sr->tree_size > RECEIPT_BATCH_MAX ||
             sr->leaf_index >= sr->tree_size ||
@@ -366,9 +346,10 @@ static int check_signature(const Nmo__SignedReceipt *sr, const uint8_t sign_pk[K
                                 return 0;
                 }
         }
-        batch_message(sr->tree_size, root, msg);
-        if (crypto_sign_verify_detached(sr->signature.data, msg, sizeof(msg), sign_pk) != 0)
-                return -EKEYREJECTED;
+        batch_body(sr->tree_size, root, msg);
+        r = signed_verify(receipt_batch_context, msg, sizeof(msg), sr->signature.data, sign_pk);
+        if (r < 0)
+                return r;
         if (cache) {
                 unsigned int s = cache->next++ % RECEIPT_CACHE_SLOTS;
 
