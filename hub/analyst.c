@@ -945,8 +945,9 @@ static json_object *counts_json(const struct count_field *f, size_t n, const uin
         return o;
 }
 
-static json_object *cell_json(const struct cell *c)
+static json_object *cell_json(const void *item)
 {
+        const struct cell *c = item;
         json_object *o = json_object_new_object(), *notes;
         bool released = c->suppression == NMO__HUB__SUPPRESSION__SUPPRESSION_NONE;
 
@@ -992,15 +993,17 @@ static json_object *cell_json(const struct cell *c)
         return o;
 }
 
-NMO_WUR static int cells_print_json(const struct cell_list *l)
+/* Prints n items of size bytes as one JSON array, each made by to_json. */
+NMO_WUR static int print_json_array(const void *items, size_t n, size_t size,
+                                    json_object *(*to_json)(const void *item))
 {
         json_object *a = json_object_new_array();
         int r = -ENOMEM;
 
         if (!a)
                 return -ENOMEM;
-        for (size_t i = 0; i < l->n; i++) {
-                json_object *o = cell_json(&l->v[i]);
+        for (size_t i = 0; i < n; i++) {
+                json_object *o = to_json((const char *)items + i * size);
 
                 if (!o || json_object_array_add(a, o) < 0) {
                         json_object_put(o);
@@ -1011,6 +1014,11 @@ NMO_WUR static int cells_print_json(const struct cell_list *l)
 out:
         json_object_put(a);
         return r;
+}
+
+NMO_WUR static int cells_print_json(const struct cell_list *l)
+{
+        return print_json_array(l->v, l->n, sizeof(*l->v), cell_json);
 }
 
 NMO_WUR static int cells_print_csv(const struct cell_list *l)
@@ -1607,8 +1615,9 @@ static int alert_cmp(const void *pa, const void *pb)
         return r;
 }
 
-static json_object *alert_json(const struct alert *a)
+static json_object *alert_json(const void *item)
 {
+        const struct alert *a = item;
         json_object *o = json_object_new_object();
 
         if (!o)
@@ -1639,23 +1648,7 @@ static json_object *alert_json(const struct alert *a)
 
 NMO_WUR static int alerts_print_json(const struct alert_list *l)
 {
-        json_object *a = json_object_new_array();
-        int r = -ENOMEM;
-
-        if (!a)
-                return -ENOMEM;
-        for (size_t i = 0; i < l->n; i++) {
-                json_object *o = alert_json(&l->v[i]);
-
-                if (!o || json_object_array_add(a, o) < 0) {
-                        json_object_put(o);
-                        goto out;
-                }
-        }
-        r = print_json(a);
-out:
-        json_object_put(a);
-        return r;
+        return print_json_array(l->v, l->n, sizeof(*l->v), alert_json);
 }
 
 static void alerts_print_csv(const struct alert_list *l)

@@ -508,14 +508,12 @@ int hub_serve(const char *hub_dir, const struct hub_config *cfg)
                           strerror(-r));
                 goto out;
         }
-        /* What an earlier run committed, durable now; from here on a commit
-         * flushes once and the next commit (or a sync) makes it durable: the
-         * loop below holds each batch's replies until then (ingest.h). */
-        r = db_errno(mdb_env_sync(st->env, 1));
-        if (r == 0)
-                r = db_errno(mdb_env_set_flags(st->env, MDB_NOMETASYNC, 1));
+        /* From here on a commit flushes once and the next commit (or a sync)
+         * makes it durable: the loop below holds each batch's replies until
+         * then (ingest.h). hub_ingest_new() makes what is there durable. */
+        r = db_errno(mdb_env_set_flags(st->env, MDB_NOMETASYNC, 1));
         if (r < 0) {
-                log_error("cannot sync the private store: %s", strerror(-r));
+                log_error("cannot set up the private store: %s", strerror(-r));
                 goto out;
         }
         an_path = util_path(hub_dir, "analytics");
@@ -533,6 +531,11 @@ int hub_serve(const char *hub_dir, const struct hub_config *cfg)
                 log_error("cannot set up aggregation: %s", strerror(-r));
                 goto out;
         }
+        r = hub_ingest_new(&ig, st, hub, &cfg->limits, ag);
+        if (r < 0) {
+                log_error("cannot sync the private store: %s", strerror(-r));
+                goto out;
+        }
         /* Close epochs that ended while the hub was down, and make the
          * analytics store equal a recount of the open epochs. */
         r = hub_aggregate_housekeeping(ag, util_now_ms(), true, &alerts, &nalerts);
@@ -541,9 +544,6 @@ int hub_serve(const char *hub_dir, const struct hub_config *cfg)
          * let the periodic housekeeping try again. */
         if (r < 0)
                 log_error("cannot bring the analytics store up to date yet: %s", strerror(-r));
-        r = hub_ingest_new(&ig, st, hub, &cfg->limits, ag);
-        if (r < 0)
-                goto out;
         hub_ingest_set_rotation(ig, kr->prev, kr->ann, kr->ann_len, kr->a.old_payload);
         held.slots = calloc(cfg->limits.batch, sizeof(*held.slots));
         held.items = calloc(cfg->limits.batch, sizeof(*held.items));

@@ -17,6 +17,7 @@
 #include <zmq.h>
 
 #include "log.h"
+#include "stopsig.h"
 #include "client.h"
 #include "hubkey.h"
 #include "hubrot.h"
@@ -690,7 +691,7 @@ static uint64_t min_u64(uint64_t x, uint64_t y)
 int agent_run(struct node *n, const struct agent_options *opts)
 {
         struct agent a;
-        sigset_t mask, old_mask;
+        sigset_t old_mask;
         uint64_t start, queued = 0, in_flight = 0;
         bool mask_set = false;
         int r;
@@ -702,19 +703,9 @@ int agent_run(struct node *n, const struct agent_options *opts)
         a.bo.min_ms = n->cfg.retry_min_ms;
         a.bo.max_ms = n->cfg.retry_max_ms;
 
-        /* Block the signals before ZeroMQ starts its threads, so they inherit
-         * the mask and only the signalfd sees SIGTERM and SIGINT. */
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
-        if (sigprocmask(SIG_BLOCK, &mask, &old_mask) < 0) {
-                r = -errno;
-                goto out;
-        }
-        mask_set = true;
-        a.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+        a.sigfd = util_stop_signalfd(&old_mask, &mask_set);
         if (a.sigfd < 0) {
-                r = -errno;
+                r = a.sigfd;
                 log_error("signalfd: %s", strerror(-r));
                 goto out;
         }

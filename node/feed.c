@@ -17,6 +17,7 @@
 #include <zmq.h>
 
 #include "log.h"
+#include "stopsig.h"
 #include "client.h"
 #include "hubkey.h"
 #include "hubrot.h"
@@ -405,7 +406,7 @@ int feed_run(struct node *n, struct outbox *ob, const struct feed_options *opts,
              struct feed_result *res)
 {
         struct feed f;
-        sigset_t mask, old_mask;
+        sigset_t old_mask;
         uint64_t deadline;
         bool mask_set = false;
         int r;
@@ -421,19 +422,9 @@ int feed_run(struct node *n, struct outbox *ob, const struct feed_options *opts,
 
         if (!n->cfg.alerts_endpoint[0] || n->cfg.alert_batch == 0)
                 return -EINVAL;
-        /* Block the signals before ZeroMQ starts its threads, so they inherit
-         * the mask and only the signalfd sees SIGTERM and SIGINT. */
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
-        if (sigprocmask(SIG_BLOCK, &mask, &old_mask) < 0) {
-                r = -errno;
-                goto out;
-        }
-        mask_set = true;
-        f.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+        f.sigfd = util_stop_signalfd(&old_mask, &mask_set);
         if (f.sigfd < 0) {
-                r = -errno;
+                r = f.sigfd;
                 log_error("signalfd: %s", strerror(-r));
                 goto out;
         }

@@ -346,14 +346,45 @@ int envelope_seal_rotation(const struct keys_secret *member, const struct keys_p
                           hub_payload_pk, NULL, frame, len);
 }
 
+/* An envelope with everything a re-seal needs: sender, nonce, box, id. */
+static bool resealable(const Nmo__Envelope *e)
+{
+        return e->has_sender && e->sender.len == KEYS_KEY_BYTES && e->has_box &&
+               e->box.len >= crypto_box_MACBYTES && e->has_nonce &&
+               e->nonce.len == ENVELOPE_NONCE_BYTES && e->has_signal_id &&
+               e->signal_id.len == SIGNAL_ID_BYTES;
+}
+
+/* Opens e's box as its sender (crypto_box is symmetric: the sender opens its
+ * own box with the recipient's public key and its own secret key), then seals
+ * the same plaintext, kind and id from member to hub_payload_pk. */
+static int reopen_reseal(const Nmo__Envelope *e, const uint8_t open_pk[KEYS_KEY_BYTES],
+                         const uint8_t open_sk[KEYS_KEY_BYTES], const struct keys_secret *member,
+                         const uint8_t hub_payload_pk[KEYS_KEY_BYTES], uint8_t **out,
+                         size_t *out_len)
+{
+        size_t plen = e->box.len - crypto_box_MACBYTES;
+        uint8_t *plain = malloc(plen ? plen : 1);
+        int r = -EBADMSG;
+
+        if (!plain)
+                return -ENOMEM;
+        if (crypto_box_open_easy(plain, e->box.data, e->box.len, e->nonce.data, open_pk,
+                                 open_sk) == 0)
+                r = seal_plain(plain, plen,
+                               e->has_kind ? e->kind : NMO__ENVELOPE_KIND__ENVELOPE_SIGNAL,
+                               e->signal_id.data, member, hub_payload_pk, NULL, out, out_len);
+        sodium_memzero(plain, plen);
+        free(plain);
+        return r;
+}
+
 int envelope_reseal(const uint8_t *frame, size_t len, const struct keys_secret *old_member,
                     const struct keys_secret *new_member,
                     const uint8_t hub_payload_pk[KEYS_KEY_BYTES], uint8_t **out,
                     size_t *out_len)
 {
         Nmo__Envelope *e;
-        uint8_t *plain = NULL;
-        size_t plen = 0;
         int r = -EBADMSG;
 
         if (len > ENVELOPE_MAX)
@@ -361,10 +392,7 @@ int envelope_reseal(const uint8_t *frame, size_t len, const struct keys_secret *
         e = nmo__envelope__unpack(NULL, len, frame);
         if (!e)
                 return -EBADMSG;
-        if (!e->has_sender || e->sender.len != KEYS_KEY_BYTES || !e->has_box ||
-            e->box.len < crypto_box_MACBYTES || !e->has_nonce ||
-            e->nonce.len != ENVELOPE_NONCE_BYTES || !e->has_signal_id ||
-            e->signal_id.len != SIGNAL_ID_BYTES)
+        if (!resealable(e))
                 goto out;
         if (sodium_memcmp(e->sender.data, new_member->pub.payload, KEYS_KEY_BYTES) == 0) {
                 r = -EALREADY;
@@ -372,24 +400,9 @@ int envelope_reseal(const uint8_t *frame, size_t len, const struct keys_secret *
         }
         if (sodium_memcmp(e->sender.data, old_member->pub.payload, KEYS_KEY_BYTES) != 0)
                 goto out;
-        plen = e->box.len - crypto_box_MACBYTES;
-        plain = malloc(plen ? plen : 1);
-        if (!plain) {
-                r = -ENOMEM;
-                goto out;
-        }
-        /* crypto_box is symmetric: the sender opens its own box with the
-         * recipient's public key and its own secret key. */
-        if (crypto_box_open_easy(plain, e->box.data, e->box.len, e->nonce.data, hub_payload_pk,
-                                 old_member->payload_sk) != 0)
-                goto out;
-        r = seal_plain(plain, plen, e->has_kind ? e->kind : NMO__ENVELOPE_KIND__ENVELOPE_SIGNAL,
-                       e->signal_id.data, new_member, hub_payload_pk, NULL, out, out_len);
+        r = reopen_reseal(e, hub_payload_pk, old_member->payload_sk, new_member, hub_payload_pk,
+                          out, out_len);
 out:
-        if (plain) {
-                sodium_memzero(plain, plen);
-                free(plain);
-        }
         nmo__envelope__free_unpacked(e, NULL);
         return r;
 }
@@ -419,8 +432,6 @@ int envelope_reseal_hub(const uint8_t *frame, size_t len, const struct keys_secr
 {
         uint8_t old_id[ENVELOPE_KEY_ID_BYTES], new_id[ENVELOPE_KEY_ID_BYTES];
         Nmo__Envelope *e;
-        uint8_t *plain = NULL;
-        size_t plen = 0;
         int r = -EBADMSG;
 
         if (len > ENVELOPE_MAX)
@@ -428,10 +439,7 @@ int envelope_reseal_hub(const uint8_t *frame, size_t len, const struct keys_secr
         e = nmo__envelope__unpack(NULL, len, frame);
         if (!e)
                 return -EBADMSG;
-        if (!e->has_sender || e->sender.len != KEYS_KEY_BYTES || !e->has_box ||
-            e->box.len < crypto_box_MACBYTES || !e->has_nonce ||
-            e->nonce.len != ENVELOPE_NONCE_BYTES || !e->has_signal_id ||
-            e->signal_id.len != SIGNAL_ID_BYTES || !e->has_hub_key_id ||
+        if (!resealable(e) || !e->has_hub_key_id ||
             e->hub_key_id.len != ENVELOPE_KEY_ID_BYTES ||
             sodium_memcmp(e->sender.data, member->pub.payload, KEYS_KEY_BYTES) != 0)
                 goto out;
@@ -443,24 +451,10 @@ int envelope_reseal_hub(const uint8_t *frame, size_t len, const struct keys_secr
         }
         if (memcmp(e->hub_key_id.data, old_id, sizeof(old_id)) != 0)
                 goto out;
-        plen = e->box.len - crypto_box_MACBYTES;
-        plain = malloc(plen ? plen : 1);
-        if (!plain) {
-                r = -ENOMEM;
-                goto out;
-        }
-        /* The member opens its own box with the old hub key (crypto_box is
-         * symmetric) and seals the same plaintext to the new one. */
-        if (crypto_box_open_easy(plain, e->box.data, e->box.len, e->nonce.data, old_hub_pk,
-                                 member->payload_sk) != 0)
-                goto out;
-        r = seal_plain(plain, plen, e->has_kind ? e->kind : NMO__ENVELOPE_KIND__ENVELOPE_SIGNAL,
-                       e->signal_id.data, member, new_hub_pk, NULL, out, out_len);
+        /* The member opens its own box with the old hub key and seals the
+         * same plaintext to the new one. */
+        r = reopen_reseal(e, old_hub_pk, member->payload_sk, member, new_hub_pk, out, out_len);
 out:
-        if (plain) {
-                sodium_memzero(plain, plen);
-                free(plain);
-        }
         nmo__envelope__free_unpacked(e, NULL);
         return r;
 }

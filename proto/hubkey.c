@@ -171,34 +171,7 @@ int hubkey_decode(const uint8_t *buf, size_t len, struct hubkey_announcement *a)
 int hubkey_reply_pack(bool duplicate, const uint8_t *signed_receipt, size_t signed_len,
                       const uint8_t *ann, size_t ann_len, uint8_t **frame, size_t *len)
 {
-        Nmo__Reply rp = NMO__REPLY__INIT;
-        Nmo__SignedReceipt *sr;
-        uint8_t *buf;
-        size_t n;
-
-        sr = nmo__signed_receipt__unpack(NULL, signed_len, signed_receipt);
-        if (!sr)
-                return -EBADMSG;
-        rp.has_version = 1;
-        rp.version = 1;
-        rp.has_duplicate = 1;
-        rp.duplicate = duplicate;
-        rp.receipt = sr;
-        if (ann) {
-                rp.has_hub_key_announcement = 1;
-                rp.hub_key_announcement.data = (uint8_t *)ann;
-                rp.hub_key_announcement.len = ann_len;
-        }
-        n = nmo__reply__get_packed_size(&rp);
-        buf = malloc(n);
-        if (!buf) {
-                nmo__signed_receipt__free_unpacked(sr, NULL);
-                return -ENOMEM;
-        }
-        *len = nmo__reply__pack(&rp, buf);
-        *frame = buf;
-        nmo__signed_receipt__free_unpacked(sr, NULL);
-        return 0;
+        return reply_pack_ann(duplicate, signed_receipt, signed_len, ann, ann_len, frame, len);
 }
 
 int hubkey_reply_get(const uint8_t *frame, size_t len, uint8_t **ann, size_t *ann_len)

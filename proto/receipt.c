@@ -417,6 +417,12 @@ out:
 int reply_pack(bool duplicate, const uint8_t *signed_receipt, size_t signed_len,
                uint8_t **frame, size_t *len)
 {
+        return reply_pack_ann(duplicate, signed_receipt, signed_len, NULL, 0, frame, len);
+}
+
+int reply_pack_ann(bool duplicate, const uint8_t *signed_receipt, size_t signed_len,
+                   const uint8_t *ann, size_t ann_len, uint8_t **frame, size_t *len)
+{
         Nmo__Reply rp = NMO__REPLY__INIT;
         Nmo__SignedReceipt *sr;
         uint8_t *buf;
@@ -430,6 +436,11 @@ int reply_pack(bool duplicate, const uint8_t *signed_receipt, size_t signed_len,
         rp.has_duplicate = 1;
         rp.duplicate = duplicate;
         rp.receipt = sr;
+        if (ann) {
+                rp.has_hub_key_announcement = 1;
+                rp.hub_key_announcement.data = (uint8_t *)ann;
+                rp.hub_key_announcement.len = ann_len;
+        }
         n = nmo__reply__get_packed_size(&rp);
         buf = malloc(n);
         if (!buf) {

@@ -91,6 +91,11 @@ NMO_WUR int receipt_verify_cached(const uint8_t *buf, size_t len,
 NMO_WUR int reply_pack(bool duplicate, const uint8_t *signed_receipt, size_t signed_len,
                        uint8_t **frame, size_t *len);
 
+/* The same, with ann (ann_len bytes, a SignedHubKeyAnnouncement) in
+ * Reply.hub_key_announcement when ann is not NULL. */
+NMO_WUR int reply_pack_ann(bool duplicate, const uint8_t *signed_receipt, size_t signed_len,
+                           const uint8_t *ann, size_t ann_len, uint8_t **frame, size_t *len);
+
 /* Decodes a Reply frame; *signed_receipt is a fresh copy (free()). */
 NMO_WUR int reply_unpack(const uint8_t *frame, size_t len, bool *duplicate,
                          uint8_t **signed_receipt, size_t *signed_len);
