@@ -18,7 +18,8 @@
 #include "util.h"
 
 /* Largest SignedHubKeyAnnouncement either side produces or accepts; a real
- * one is about 340 bytes, so a Reply with it stays within RECEIPT_MAX. */
+ * one is 321 bytes (PROTOCOL.md 16.1), so a Reply with it stays within
+ * RECEIPT_MAX. */
 #define HUBKEY_ANNOUNCEMENT_MAX 512
 /* The alert feed topic frame before an announcement (PROTOCOL.md 16.5). */
 #define HUBKEY_TOPIC "hub-key"
