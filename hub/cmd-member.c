@@ -181,14 +181,52 @@ struct txn_ctx {
         struct hub_member out;
         json_object *list;
         bool json;
+        char why[256];          /* what an enrolment refused with -EEXIST collides with */
 };
+
+/* Says in t->why which earlier enrolment the name or a key of t->pk collides with. */
+static void explain_collision(MDB_txn *txn, struct txn_ctx *t)
+{
+        const uint8_t *keys[2] = { t->pk->transport, t->pk->payload };
+        static const char *const what[2] = { "transport", "payload" };
+        struct hub_member other;
+
+        if (hub_member_by_name(txn, t->st, t->name, &other) == 0) {
+                snprintf(t->why, sizeof(t->why), "the name %s is already enrolled (names are "
+                         "never reused; see 'nmo-hub member list')", t->name);
+                return;
+        }
+        for (int i = 0; i < 2; i++) {
+                enum hub_member_key_use use = HUB_MEMBER_KEY_TRANSPORT;
+                uint32_t id = 0;
+                bool current;
+
+                if (hub_member_key_user(txn, t->st, keys[i], &id, &use) < 0 ||
+                    hub_member_by_id(txn, t->st, id, &other) < 0)
+                        continue;
+                /* Public keys: a plain comparison. */
+                current = memcmp(keys[i], use == HUB_MEMBER_KEY_PAYLOAD ? other.payload :
+                                        other.transport, KEYS_KEY_BYTES) == 0;
+                snprintf(t->why, sizeof(t->why), "the bundle's %s key is the %s %s key of "
+                         "member %s (keys are never reused, not even rotated-out ones); ask "
+                         "for a bundle with freshly generated keys", what[i],
+                         current ? "current" : "retired",
+                         use == HUB_MEMBER_KEY_PAYLOAD ? "payload" : "transport", other.name);
+                return;
+        }
+        snprintf(t->why, sizeof(t->why), "a key of this bundle is already enrolled (keys are "
+                 "never reused; see 'nmo-hub member list')");
+}
 
 static int add_txn(MDB_txn *txn, void *userdata)
 {
         struct txn_ctx *t = userdata;
+        int r = hub_member_add_expiring(txn, t->st, t->name, t->pk, util_now_ms(), t->expires_ms,
+                                        &t->out);
 
-        return hub_member_add_expiring(txn, t->st, t->name, t->pk, util_now_ms(), t->expires_ms,
-                                       &t->out);
+        if (r == -EEXIST)
+                explain_collision(txn, t);
+        return r;
 }
 
 /* "YYYY-MM-DD" (00:00 UTC that day) or "never" (0). */
@@ -218,6 +256,7 @@ static int cmd_add(struct hub_store *st, const struct args *a)
         if (!keys_name_ok(a->name))
                 return hub_cli_usage("member", "--name: 1 to 63 letters, digits, '.', '_' or "
                                      "'-', starting with a letter or digit");
+        /* Also refuses unusable keys and a secret key file given by mistake. */
         if (keys_load_public(&pk, a->pub, err, sizeof(err)) < 0) {
                 fprintf(stderr, "nmo-hub member add: %s\n", err);
                 return HUB_EXIT_FAIL;
@@ -247,9 +286,7 @@ static int cmd_add(struct hub_store *st, const struct args *a)
         }
         r = hub_store_write(st, add_txn, &t);
         if (r == -EEXIST) {
-                fprintf(stderr, "nmo-hub member add: the name %s or this key is already "
-                        "enrolled (names and keys are never reused; see 'nmo-hub member "
-                        "list')\n", a->name);
+                fprintf(stderr, "nmo-hub member add: not enrolled: %s\n", t.why);
                 return HUB_EXIT_FAIL;
         }
         if (r < 0) {

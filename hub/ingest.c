@@ -427,8 +427,57 @@ static int put_record(MDB_txn *txn, struct hub_ingest *ig, MDB_val *k, const str
         return db_errno(mdb_put(txn, ig->st->signals, k, &v, MDB_NOOVERWRITE));
 }
 
+/* The key of a box in the boxes index: its signal id, then the box's hash.
+ * Led by the id, which starts with its creation time, so that the index grows
+ * at its end like the dedup records do. */
+static void box_key(uint8_t key[SIGNAL_ID_BYTES + ENVELOPE_HASH_BYTES],
+                    const uint8_t id[SIGNAL_ID_BYTES], const uint8_t hash[ENVELOPE_HASH_BYTES])
+{
+        memcpy(key, id, SIGNAL_ID_BYTES);
+        memcpy(key + SIGNAL_ID_BYTES, hash, ENVELOPE_HASH_BYTES);
+}
+
+/* Was this sealed box stored before? Then it came first over another
+ * member's connection (a member's own repeat is found by its signal id
+ * first): 0 not seen, 1 seen, or a negative errno. */
+static int box_seen(MDB_txn *txn, struct hub_ingest *ig, const uint8_t id[SIGNAL_ID_BYTES],
+                    const uint8_t hash[ENVELOPE_HASH_BYTES])
+{
+        uint8_t key[SIGNAL_ID_BYTES + ENVELOPE_HASH_BYTES];
+        MDB_val k = { sizeof(key), key }, v;
+        int rc;
+
+        box_key(key, id, hash);
+        rc = mdb_get(txn, ig->st->boxes, &k, &v);
+        if (rc == MDB_NOTFOUND)
+                return 0;
+        return rc ? db_errno(rc) : 1;
+}
+
+/* Remembers a stored box. The value is empty: the index says that a box was
+ * stored, not by whom. */
+static int box_put(MDB_txn *txn, struct hub_ingest *ig, const uint8_t id[SIGNAL_ID_BYTES],
+                   const uint8_t hash[ENVELOPE_HASH_BYTES])
+{
+        uint8_t key[SIGNAL_ID_BYTES + ENVELOPE_HASH_BYTES];
+        MDB_val k = { sizeof(key), key }, v = { 0, NULL };
+
+        box_key(key, id, hash);
+        return db_errno(mdb_put(txn, ig->st->boxes, &k, &v, MDB_NOOVERWRITE));
+}
+
+/* The refusal of a box that another member's connection delivered first.
+ * Worded as open_box() words a box sealed by another key, so the sender
+ * learns nothing about what the hub holds, and is credited with nothing. */
+static int reject_foreign_box(struct batch *b, struct hub_item *it, struct receipt *r)
+{
+        return reject(b, it, r, NMO__REASON__REASON_SENDER_MISMATCH,
+                      "sealed by a key other than this connection's member");
+}
+
 static int store_signal(MDB_txn *txn, struct batch *b, struct hub_item *it,
-                        const struct hub_member *m, const struct signal *s, struct receipt *r)
+                        const struct hub_member *m, const struct signal *s,
+                        const uint8_t box_hash[ENVELOPE_HASH_BYTES], struct receipt *r)
 {
         struct hub_ingest *ig = b->ig;
         uint8_t key[4 + SIGNAL_ID_BYTES];
@@ -455,6 +504,11 @@ static int store_signal(MDB_txn *txn, struct batch *b, struct hub_item *it,
         }
         if (ret != MDB_NOTFOUND)
                 return db_errno(ret);
+        ret = box_seen(txn, ig, s->id, box_hash);
+        if (ret < 0)
+                return ret;
+        if (ret)
+                return reject_foreign_box(b, it, r);
 
         ret = hub_store_meta_add(txn, ig->st, HUB_META_NEXT_SEQ, 1, &r->sequence);
         if (ret < 0)
@@ -472,6 +526,8 @@ static int store_signal(MDB_txn *txn, struct batch *b, struct hub_item *it,
                         return ret;
         }
         ret = put_record(txn, ig, &k, it, b->now_ms);
+        if (ret == 0)
+                ret = box_put(txn, ig, s->id, box_hash);
         if (ret < 0)
                 return ret;
         it->outcome = HUB_OUTCOME_ACCEPTED;
@@ -499,11 +555,21 @@ static int process_rotation(MDB_txn *txn, struct batch *b, struct hub_item *it,
                 return reject(b, it, r, reason, r->detail);
         hub_store_put_u32(key, m->id);
         memcpy(key + 4, r->signal_id, SIGNAL_ID_BYTES);
+        ret = box_seen(txn, ig, r->signal_id, op->box_hash);
+        if (ret < 0)
+                return ret;
+        if (ret)
+                return reject_foreign_box(b, it, r);
         ret = hub_member_rotate(txn, ig->st, m->id, rot.new_transport, rot.new_payload,
                                 b->now_ms, NULL);
         if (ret == -EEXIST)
                 return reject(b, it, r, NMO__REASON__REASON_INVALID_SIGNAL,
-                              "the new transport key is enrolled already");
+                              "a new key is one that a member has used before (keys are never "
+                              "reused); generate new keys");
+        if (ret == -EINVAL)
+                return reject(b, it, r, NMO__REASON__REASON_INVALID_SIGNAL,
+                              "the new keys are not usable (all zeros, small order, or the "
+                              "same key twice)");
         if (ret < 0)
                 return ret;
         r->status = NMO__RECEIPT_STATUS__RECEIPT_ACCEPTED;
@@ -513,6 +579,8 @@ static int process_rotation(MDB_txn *txn, struct batch *b, struct hub_item *it,
         if (ret < 0)
                 return ret;
         ret = put_record(txn, ig, &k, it, b->now_ms);
+        if (ret == 0)
+                ret = box_put(txn, ig, r->signal_id, op->box_hash);
         if (ret == 0) {
                 it->outcome = HUB_OUTCOME_ACCEPTED;
                 log_info("member %s rotated its keys", m->name);
@@ -528,6 +596,7 @@ static int process_one(MDB_txn *txn, struct batch *b, size_t i)
         struct hub_member m;
         struct signal s;
         struct receipt r;
+        uint8_t box_hash[ENVELOPE_HASH_BYTES];
         const uint8_t *k;
         Nmo__Reason reason;
         int ret;
@@ -576,6 +645,7 @@ static int process_one(MDB_txn *txn, struct batch *b, size_t i)
         op.member_payload_pk = m.payload;
         op.shared_key = k;
         op.hub_key_id = it->old_hub_key && ig->prev ? ig->prev_key_id : ig->hub_key_id;
+        op.box_hash = box_hash;
         if (envelope_kind(it->frame, it->len) == NMO__ENVELOPE_KIND__ENVELOPE_KEY_ROTATION)
                 return process_rotation(txn, b, it, &m, &op, &r);
         reason = envelope_open(it->frame, it->len, &op, &s, r.signal_id, &r.has_id, r.detail,
@@ -589,7 +659,7 @@ static int process_one(MDB_txn *txn, struct batch *b, size_t i)
         if (reason != NMO__REASON__REASON_NONE)
                 ret = reject(b, it, &r, reason, r.detail);
         else
-                ret = store_signal(txn, b, it, &m, &s, &r);
+                ret = store_signal(txn, b, it, &m, &s, box_hash, &r);
         sodium_memzero(&s, sizeof(s));
         return ret;
 }

@@ -3,10 +3,14 @@
  * For every envelope, in order: the member of the connection must still be
  * active (checked inside the write transaction, so a revocation committed by
  * the operator applies to the very next message); the member must be within
- * its rate; the envelope must open under the key shared with that member (so a
- * payload sealed by one member and sent over another member's connection is
- * refused); the signal must validate and not be dated ahead of the hub clock;
- * a signal id the member used before is answered with the original receipt.
+ * its rate; the member's enrolled payload key must be usable; the envelope
+ * must open under the key shared with that member (so a payload sealed by one
+ * member and sent over another member's connection is refused: no two members
+ * ever share a payload key, member.h); the signal must validate and not be
+ * dated ahead of the hub clock; a signal id the member used before is answered
+ * with the original receipt; a sealed box stored before (so first delivered
+ * over another member's connection) is refused as sealed by another key
+ * (SENDER_MISMATCH), crediting the sender with nothing.
  * Accepted signals are written and the whole batch is committed durably in one
  * LMDB transaction (group commit) before any reply leaves; every outcome, also
  * a refusal, gets a receipt signed by the hub: one Ed25519 signature a batch,

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "log.h"
 #include "store.pb-c.h"
 
 const char *hub_member_state_name(enum hub_member_state state)
@@ -152,6 +153,124 @@ bool hub_member_expired(const struct hub_member *m, uint64_t now_ms)
         return m->expires_ms != 0 && now_ms >= m->expires_ms;
 }
 
+int hub_member_key_user(MDB_txn *txn, struct hub_store *st, const uint8_t key[KEYS_KEY_BYTES],
+                        uint32_t *id, enum hub_member_key_use *use)
+{
+        MDB_val k = { KEYS_KEY_BYTES, (void *)key }, v;
+        int rc;
+
+        if (!st->used_keys)
+                return -ENOENT; /* a read-only store written before the index */
+        rc = mdb_get(txn, st->used_keys, &k, &v);
+        if (rc)
+                return db_errno(rc);
+        if (v.mv_size != 5)
+                return -EBADMSG;
+        if (id)
+                *id = hub_store_get_u32(v.mv_data);
+        if (use)
+                *use = (enum hub_member_key_use)((const uint8_t *)v.mv_data)[4];
+        return 0;
+}
+
+/* Records that member id uses key; a key recorded before keeps its first
+ * user (-EEXIST, which only the indexing of an old registry tolerates). */
+static int key_record(MDB_txn *txn, struct hub_store *st, const uint8_t key[KEYS_KEY_BYTES],
+                      uint32_t id, enum hub_member_key_use use)
+{
+        uint8_t val[5];
+        MDB_val k = { KEYS_KEY_BYTES, (void *)key }, v = { sizeof(val), val };
+
+        hub_store_put_u32(val, id);
+        val[4] = (uint8_t)use;
+        return db_errno(mdb_put(txn, st->used_keys, &k, &v, MDB_NOOVERWRITE));
+}
+
+struct index_ctx {
+        MDB_txn *txn;
+        struct hub_store *st;
+};
+
+static int index_one(const struct hub_member *m, void *userdata)
+{
+        const struct index_ctx *c = userdata;
+        MDB_txn *txn = c->txn;
+        struct hub_store *st = c->st;
+        const uint8_t *keys[4] = { m->transport, m->payload, m->previous_transport,
+                                   m->previous_payload };
+        size_t n = m->rotated ? 4 : 2;
+
+        for (size_t i = 0; i < n; i++) {
+                uint32_t other = 0;
+                int r = key_record(txn, st, keys[i], m->id,
+                                   i % 2 ? HUB_MEMBER_KEY_PAYLOAD : HUB_MEMBER_KEY_TRANSPORT);
+
+                if (r == -EEXIST && hub_member_key_user(txn, st, keys[i], &other, NULL) == 0 &&
+                    other != m->id)
+                        /* Enrolled before keys were checked: the operator must
+                         * decide which of the two is genuine. */
+                        log_warn("member %s (id %u) has a key that member id %u has too; "
+                                 "revoke the one that is not genuine", m->name, m->id, other);
+                else if (r < 0 && r != -EEXIST)
+                        return r;
+        }
+        return 0;
+}
+
+/* Fills used_keys with the keys of the members enrolled before it existed,
+ * once. Keys rotated out before the last rotation were not kept then and
+ * cannot be recovered. */
+static int keys_indexed(MDB_txn *txn, struct hub_store *st)
+{
+        struct index_ctx ctx = { txn, st };
+        uint64_t done = 0;
+        int r;
+
+        r = hub_store_meta_get(txn, st, HUB_META_KEYS_INDEXED, &done);
+        if (r < 0 || done)
+                return r;
+        r = hub_member_foreach(txn, st, index_one, &ctx);
+        if (r == 0)
+                r = hub_store_meta_add(txn, st, HUB_META_KEYS_INDEXED, 1, NULL);
+        return r;
+}
+
+/* May pk's keys be enrolled? -EINVAL when they fail keys_public_check(),
+ * -EEXIST when a member (any, in any state, also with keys it has rotated
+ * out) has used either of them. */
+static int keys_available(MDB_txn *txn, struct hub_store *st, const struct keys_public *pk)
+{
+        struct hub_member other;
+        int r;
+
+        if (keys_public_check(pk, NULL, 0) < 0)
+                return -EINVAL;
+        r = keys_indexed(txn, st);
+        if (r < 0)
+                return r;
+        for (int i = 0; i < 2; i++) {
+                r = hub_member_key_user(txn, st, i ? pk->payload : pk->transport, NULL, NULL);
+                if (r == 0)
+                        return -EEXIST;
+                if (r != -ENOENT)
+                        return r;
+        }
+        r = hub_member_by_transport(txn, st, pk->transport, &other);
+        if (r == 0)
+                return -EEXIST;
+        return r == -ENOENT ? 0 : r;
+}
+
+/* Records both keys of member m as used. */
+static int keys_record(MDB_txn *txn, struct hub_store *st, const struct hub_member *m)
+{
+        int r = key_record(txn, st, m->transport, m->id, HUB_MEMBER_KEY_TRANSPORT);
+
+        if (r == 0)
+                r = key_record(txn, st, m->payload, m->id, HUB_MEMBER_KEY_PAYLOAD);
+        return r;
+}
+
 int hub_member_add(MDB_txn *txn, struct hub_store *st, const char *name,
                    const struct keys_public *pk, uint64_t now_ms, struct hub_member *out)
 {
@@ -163,7 +282,8 @@ int hub_member_rotate(MDB_txn *txn, struct hub_store *st, uint32_t id,
                       const uint8_t new_payload[KEYS_KEY_BYTES], uint64_t now_ms,
                       struct hub_member *out)
 {
-        struct hub_member m, other;
+        struct hub_member m;
+        struct keys_public next;
         uint8_t idkey[4];
         MDB_val k, v = { sizeof(idkey), idkey };
         int r;
@@ -173,10 +293,14 @@ int hub_member_rotate(MDB_txn *txn, struct hub_store *st, uint32_t id,
                 return r;
         if (m.state != HUB_MEMBER_ACTIVE)
                 return -EPERM;
-        r = hub_member_by_transport(txn, st, new_transport, &other);
-        if (r == 0)
-                return -EEXIST;
-        if (r != -ENOENT)
+        memset(&next, 0, sizeof(next));
+        next.role = KEYS_ROLE_MEMBER;
+        memcpy(next.transport, new_transport, KEYS_KEY_BYTES);
+        memcpy(next.payload, new_payload, KEYS_KEY_BYTES);
+        /* Also the member's own current keys count as used: a rotation that
+         * kept one would not retire it. */
+        r = keys_available(txn, st, &next);
+        if (r < 0)
                 return r;
         k.mv_size = KEYS_KEY_BYTES;
         k.mv_data = m.transport;
@@ -195,6 +319,8 @@ int hub_member_rotate(MDB_txn *txn, struct hub_store *st, uint32_t id,
         hub_store_put_u32(idkey, m.id);
         k.mv_data = m.transport;
         r = db_errno(mdb_put(txn, st->member_keys, &k, &v, MDB_NOOVERWRITE));
+        if (r == 0)
+                r = keys_record(txn, st, &m);
         /* Alert subscribers authenticate again, and the old key no longer passes. */
         if (r == 0)
                 r = hub_store_meta_add(txn, st, HUB_META_MEMBER_CHANGES, 1, NULL);
@@ -242,10 +368,8 @@ int hub_member_add_expiring(MDB_txn *txn, struct hub_store *st, const char *name
                 return -EEXIST;
         if (r != -ENOENT)
                 return r;
-        r = hub_member_by_transport(txn, st, pk->transport, &m);
-        if (r == 0)
-                return -EEXIST;
-        if (r != -ENOENT)
+        r = keys_available(txn, st, pk);
+        if (r < 0)
                 return r;
         r = hub_store_meta_add(txn, st, HUB_META_NEXT_MEMBER, 1, &next);
         if (r < 0)
@@ -272,6 +396,8 @@ int hub_member_add_expiring(MDB_txn *txn, struct hub_store *st, const char *name
         k.mv_size = KEYS_KEY_BYTES;
         k.mv_data = m.transport;
         r = db_errno(mdb_put(txn, st->member_keys, &k, &v, MDB_NOOVERWRITE));
+        if (r == 0)
+                r = keys_record(txn, st, &m);
         if (r < 0)
                 return r;
         if (out)

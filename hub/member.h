@@ -2,8 +2,10 @@
  * look-ups by id, name and transport key, and state changes.
  *
  * States: active (admitted), suspended (refused until resumed), revoked
- * (refused for good). Ids and names are never reused, and a key enrolled once
- * cannot be enrolled again under another name. All functions work inside a
+ * (refused for good). Ids and names are never reused, and no public key,
+ * transport or payload, serves two members or two jobs: a key enrolled or
+ * rotated in once (also one since rotated out, or of a revoked member) is
+ * never accepted again, for anyone. All functions work inside a
  * transaction the caller holds, so the daemon and the operator's commands see
  * one consistent registry (LMDB serialises the writers of both processes). */
 #pragma once
@@ -38,9 +40,10 @@ struct hub_member {
 
 /* Replaces the keys of member id with the announced new ones (a rotation the
  * member sealed with its current keys). The old transport key stops passing
- * the handshake, and messages on connections it opened are refused. -EEXIST
- * when the new transport key is enrolled already (for anyone), -EPERM when the
- * member is not active. */
+ * the handshake, and messages on connections it opened are refused. -EINVAL
+ * when the new keys fail keys_public_check() (unusable, or both the same),
+ * -EEXIST when either new key was ever used by a member (anyone, this one
+ * included, current or retired), -EPERM when the member is not active. */
 NMO_WUR int hub_member_rotate(MDB_txn *txn, struct hub_store *st, uint32_t id,
                               const uint8_t new_transport[KEYS_KEY_BYTES],
                               const uint8_t new_payload[KEYS_KEY_BYTES], uint64_t now_ms,
@@ -58,14 +61,29 @@ NMO_WUR int hub_member_set_expiry(MDB_txn *txn, struct hub_store *st, const char
 
 const char *hub_member_state_name(enum hub_member_state state);
 
-/* Enrols pk under name as active. -EEXIST when the name or the transport key is
- * already enrolled (in any state), -EINVAL for a bad name or a hub key. */
+/* Enrols pk under name as active. -EEXIST when the name, or either key, was
+ * ever used by a member (in any state, also a key it has rotated out;
+ * hub_member_key_user() says which), -EINVAL for a bad name, a hub key, or
+ * keys that fail keys_public_check(). */
 NMO_WUR int hub_member_add(MDB_txn *txn, struct hub_store *st, const char *name,
                            const struct keys_public *pk, uint64_t now_ms, struct hub_member *out);
 /* The same with an expiry (0: never). */
 NMO_WUR int hub_member_add_expiring(MDB_txn *txn, struct hub_store *st, const char *name,
                                     const struct keys_public *pk, uint64_t now_ms,
                                     uint64_t expires_ms, struct hub_member *out);
+
+/* What a public key was used for. */
+enum hub_member_key_use {
+        HUB_MEMBER_KEY_TRANSPORT = 1,
+        HUB_MEMBER_KEY_PAYLOAD = 2,
+};
+
+/* Which member ever used key, and as which key (id and use may be NULL).
+ * -ENOENT when none did, as far as the registry knows: keys rotated out more
+ * than one rotation before this index existed are not known. */
+NMO_WUR int hub_member_key_user(MDB_txn *txn, struct hub_store *st,
+                                const uint8_t key[KEYS_KEY_BYTES], uint32_t *id,
+                                enum hub_member_key_use *use);
 
 /* Look-ups; -ENOENT when there is no such member, -EBADMSG for a damaged record. */
 NMO_WUR int hub_member_by_id(MDB_txn *txn, struct hub_store *st, uint32_t id,

@@ -5,6 +5,13 @@
  *   members       u32 BE member id        -> MemberRecord
  *   member_names  name                    -> u32 BE member id
  *   member_keys   transport public key    -> u32 BE member id
+ *   used_keys     every public key a member was ever enrolled or rotated
+ *                 with, transport and payload, current and retired
+ *                 -> u32 BE member id || 1 byte use (1 transport, 2 payload):
+ *                 never deleted, so no key ever serves two members
+ *   boxes         16-byte signal id || BLAKE2b-256 of the sealed box, of
+ *                 every stored signal and key rotation -> empty: one box is
+ *                 stored once, whichever member's connection delivers it
  *   signals       u32 BE member id || 16-byte signal id -> SignalRecord
  *   journal       u64 BE store sequence   -> key length (1 byte) || contributions
  *                 key || 24-byte nonce || secretbox(Summary of that one signal):
@@ -50,6 +57,8 @@
 #define HUB_META_NEXT_SEQ "next_sequence"
 #define HUB_META_NEXT_MEMBER "next_member_id"
 #define HUB_META_MEMBER_CHANGES "member_changes"
+/* 1 once used_keys holds the keys of the members enrolled before it existed. */
+#define HUB_META_KEYS_INDEXED "used_keys_indexed"
 /* Per-reason rejection counters are "rejected.<reason-name>". */
 
 struct hub_store {
@@ -59,6 +68,8 @@ struct hub_store {
         MDB_dbi member_keys;
         MDB_dbi signals;
         MDB_dbi journal;        /* 0 in a read-only store written before it existed */
+        MDB_dbi used_keys;      /* the same */
+        MDB_dbi boxes;          /* the same */
         MDB_dbi epochs;
         MDB_dbi meta;
         /* The contributions environment (NULL in a read-only store without one). */

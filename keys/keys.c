@@ -138,6 +138,68 @@ bool keys_public_equal(const struct keys_public *a, const struct keys_public *b)
                sodium_memcmp(a->sign, b->sign, KEYS_KEY_BYTES) == 0;
 }
 
+bool keys_x25519_usable(const uint8_t key[KEYS_KEY_BYTES])
+{
+        /* Clamped, this scalar is a multiple of the cofactor: X25519 with any
+         * point of small order (all zeros among them) gives the all-zero
+         * output, which crypto_scalarmult() refuses. */
+        static const uint8_t scalar[KEYS_KEY_BYTES] = { 1 };
+        uint8_t out[KEYS_KEY_BYTES];
+        bool ok = crypto_scalarmult(out, scalar, key) == 0;
+
+        sodium_memzero(out, sizeof(out));
+        return ok;
+}
+
+/* Says why key, named what, is not a usable X25519 public key. */
+static int x25519_check(const uint8_t key[KEYS_KEY_BYTES], const char *what, char *err,
+                        size_t errlen)
+{
+        if (keys_x25519_usable(key))
+                return 0;
+        if (sodium_is_zero(key, KEYS_KEY_BYTES))
+                util_set_err(err, errlen, "%s is all zeros, not a usable public key", what);
+        else
+                util_set_err(err, errlen, "%s is a point of small order, not a usable public key "
+                             "(every secret shared with it is predictable)", what);
+        return -EINVAL;
+}
+
+int keys_public_check(const struct keys_public *pk, char *err, size_t errlen)
+{
+        int r;
+
+        r = x25519_check(pk->transport, "transport-public", err, errlen);
+        if (r == 0)
+                r = x25519_check(pk->payload, "payload-public", err, errlen);
+        if (r < 0)
+                return r;
+        /* One key for both jobs would let the transport handshake and the
+         * payload seal stand in for each other (PROTOCOL.md 2.1). */
+        if (sodium_memcmp(pk->transport, pk->payload, KEYS_KEY_BYTES) == 0) {
+                util_set_err(err, errlen, "transport-public and payload-public are the same key; "
+                             "they must be two different keys");
+                return -EINVAL;
+        }
+        if (pk->role == KEYS_ROLE_HUB && !crypto_core_ed25519_is_valid_point(pk->sign)) {
+                util_set_err(err, errlen, "sign-public is not a usable Ed25519 public key "
+                             "(all zeros, small order or not a point)");
+                return -EINVAL;
+        }
+        return 0;
+}
+
+bool keys_public_share_key(const struct keys_public *a, const struct keys_public *b)
+{
+        const uint8_t *ka[2] = { a->transport, a->payload }, *kb[2] = { b->transport, b->payload };
+
+        for (int i = 0; i < 2; i++)
+                for (int j = 0; j < 2; j++)
+                        if (sodium_memcmp(ka[i], kb[j], KEYS_KEY_BYTES) == 0)
+                                return true;
+        return false;
+}
+
 /* Appends "name: base64(bin)\n" to buf at *off. */
 static int put_b64(char *buf, size_t cap, size_t *off, const char *name, const uint8_t *bin,
                    size_t len)
@@ -178,6 +240,10 @@ static int format_keys(const struct keys_public *pk, const struct keys_secret *s
         size_t off = 0;
         int r;
 
+        /* Never write a bundle that every reader must refuse. */
+        r = keys_public_check(pk, NULL, 0);
+        if (r < 0)
+                return r;
         keys_fingerprint(pk, fp);
         r = put_line(buf, cap, &off,
                      KEYS_MAGIC "\n"
@@ -330,10 +396,11 @@ static int get_b64(const char *val, uint8_t *out, size_t len)
 }
 
 /* Parses text (a writable, NUL-terminated copy that this function scribbles on)
- * into pk and, when sk is not NULL, the secrets too. want_secret asks that the
- * file be a secret file. */
+ * into pk and, when sk is not NULL, the secrets too (then the file must be a
+ * secret file). *was_secret (may be NULL) tells whether it was one. */
 static int parse_keys(char *text, struct keys_public *pk, struct keys_secret *sk,
-                      const char *pass, size_t passlen, char *err, size_t errlen)
+                      const char *pass, size_t passlen, bool *was_secret, char *err,
+                      size_t errlen)
 {
         struct keys_public p;
         struct protection prot;
@@ -585,6 +652,10 @@ static int parse_keys(char *text, struct keys_public *pk, struct keys_secret *sk
                         goto out;
                 }
         }
+        if (keys_public_check(&p, err, errlen) < 0) {
+                r = -EINVAL;
+                goto out;
+        }
         if (sk) {
                 if (!secret) {
                         util_set_err(err, errlen, "this is a public bundle, not a secret key file");
@@ -597,6 +668,8 @@ static int parse_keys(char *text, struct keys_public *pk, struct keys_secret *sk
                 sk->pub = p;
         }
         *pk = p;
+        if (was_secret)
+                *was_secret = secret;
         r = 0;
 out:
         sodium_memzero(tsec, sizeof(tsec));
@@ -626,7 +699,7 @@ int keys_parse_public(struct keys_public *pk, const char *text, size_t len, char
                 return -ENOMEM;
         memcpy(copy, text, len);
         copy[len] = '\0';
-        r = parse_keys(copy, pk, NULL, NULL, 0, err, errlen);
+        r = parse_keys(copy, pk, NULL, NULL, 0, NULL, err, errlen);
         sodium_memzero(copy, len + 1);
         sodium_free(copy);
         return r;
@@ -726,7 +799,7 @@ int keys_load_secret_pass(struct keys_secret **ret, const char *path, const char
                 goto out;
         }
         sodium_memzero(sk, sizeof(*sk));
-        r = parse_keys(text, &pk, sk, pass, passlen, why, sizeof(why));
+        r = parse_keys(text, &pk, sk, pass, passlen, NULL, why, sizeof(why));
         if (r < 0) {
                 util_set_err(err, errlen, "%s: %s", path, why);
                 goto out;
@@ -740,20 +813,42 @@ out:
         return r;
 }
 
-int keys_load_public(struct keys_public *pk, const char *path, char *err, size_t errlen)
+/* Loads the public keys of path; a secret key file only when allow_secret. */
+static int load_public(struct keys_public *pk, const char *path, bool allow_secret, char *err,
+                       size_t errlen)
 {
         char *text = NULL;
         char why[200] = "";
         size_t len = 0;
+        bool secret = false;
         int r;
 
         r = read_key_file(path, false, &text, &len, err, errlen);
         if (r < 0)
                 return r;
-        r = parse_keys(text, pk, NULL, NULL, 0, why, sizeof(why));
+        r = parse_keys(text, pk, NULL, NULL, 0, &secret, why, sizeof(why));
         if (r < 0)
                 util_set_err(err, errlen, "%s: %s", path, why);
+        if (r == 0 && secret && !allow_secret) {
+                /* Whoever handed this file over has handed over the secrets. */
+                util_set_err(err, errlen, "%s: this is a secret key file, not a public bundle; "
+                             "give the public bundle (.pub) instead. If this file was copied "
+                             "or sent anywhere, its secret keys may have leaked: rotate them",
+                             path);
+                memset(pk, 0, sizeof(*pk));
+                r = -EPERM;
+        }
         sodium_memzero(text, len + 1);
         sodium_free(text);
         return r;
+}
+
+int keys_load_public(struct keys_public *pk, const char *path, char *err, size_t errlen)
+{
+        return load_public(pk, path, false, err, errlen);
+}
+
+int keys_load_public_any(struct keys_public *pk, const char *path, char *err, size_t errlen)
+{
+        return load_public(pk, path, true, err, errlen);
 }

@@ -74,8 +74,8 @@ NMO_WUR int keys_save_public(const struct keys_public *pk, const char *path);
 NMO_WUR int keys_format_public(const struct keys_public *pk, char **text);
 
 /* Loads a secret key file. Refuses files readable by group or others (-EACCES),
- * malformed files (-EBADMSG) and files whose public halves do not match their
- * secrets (-EBADMSG). On failure err (may be NULL) says why in one line. */
+ * malformed files (-EBADMSG), files whose public halves do not match their
+ * secrets (-EBADMSG) and keys that fail keys_public_check() (-EINVAL). On failure err (may be NULL) says why in one line. */
 NMO_WUR int keys_load_secret(struct keys_secret **ret, const char *path, char *err,
                              size_t errlen);
 
@@ -100,16 +100,40 @@ void keys_passphrase_free(char *pass);
 NMO_WUR int keys_load_secret_auto(struct keys_secret **ret, const char *path,
                                   const char *passphrase_file, char *err, size_t errlen);
 
-/* Loads a public bundle, or the public half of a secret file. A fingerprint
- * line, when present, must match the keys. */
+/* Loads a public bundle, for every option that takes one. A fingerprint
+ * line, when present, must match the keys, and the keys must pass
+ * keys_public_check() (-EINVAL). A secret key file is refused with -EPERM: err
+ * then says so and that its secrets may have leaked, since whoever gave it
+ * where a bundle belongs may have copied or sent it. */
 NMO_WUR int keys_load_public(struct keys_public *pk, const char *path, char *err, size_t errlen);
 
-/* Parses public bundle text of len bytes (need not be NUL terminated). */
+/* The same, but the public half of a secret key file is taken too (for
+ * nmo-keys show and fingerprint, which print a secret file's bundle). */
+NMO_WUR int keys_load_public_any(struct keys_public *pk, const char *path, char *err,
+                                 size_t errlen);
+
+/* Parses public bundle text of len bytes (need not be NUL terminated); the
+ * text of a secret file gives its public half. The keys must pass
+ * keys_public_check() (-EINVAL). */
 NMO_WUR int keys_parse_public(struct keys_public *pk, const char *text, size_t len, char *err,
                               size_t errlen);
 
 /* The short fingerprint of the public keys: 20 hex digits in groups of four. */
 void keys_fingerprint(const struct keys_public *pk, char out[KEYS_FINGERPRINT_LEN]);
+
+/* Is key a usable X25519 (Curve25519) public key: not all zeros and not a
+ * point of small order, with which every shared secret is predictable? */
+bool keys_x25519_usable(const uint8_t key[KEYS_KEY_BYTES]);
+
+/* The one check every door applies to public keys (bundles read or written,
+ * enrolment, key rotations announced to the hub): transport and payload keys
+ * usable (keys_x25519_usable()) and different from each other (PROTOCOL.md
+ * 2.1), and a hub's signing key a valid Ed25519 point of large order.
+ * Returns 0, or -EINVAL with err (may be NULL) naming the key that is wrong. */
+NMO_WUR int keys_public_check(const struct keys_public *pk, char *err, size_t errlen);
+
+/* Does any transport or payload key of a equal one of b (in either job)? */
+bool keys_public_share_key(const struct keys_public *a, const struct keys_public *b);
 
 /* Constant-time equality of two public key sets (role and keys; not the name). */
 bool keys_public_equal(const struct keys_public *a, const struct keys_public *b);

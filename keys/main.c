@@ -235,7 +235,7 @@ out:
 static int load_any(const char *path, struct keys_public *pk)
 {
         char err[256];
-        int r = keys_load_public(pk, path, err, sizeof(err));
+        int r = keys_load_public_any(pk, path, err, sizeof(err));
 
         if (r < 0)
                 fprintf(stderr, "nmo-keys: %s\n", err);

@@ -97,8 +97,9 @@ static int load_or_make_next(const struct node *n, const struct keys_secret *cur
                                      n->member_key_next_path);
                         return -EINVAL;
                 }
-                if (keys_public_equal(&(*next)->pub, &cur->pub)) {
-                        util_set_err(err, errlen, "%s holds the current keys; remove it and run "
+                /* The hub refuses a key used before, the current ones too. */
+                if (keys_public_share_key(&(*next)->pub, &cur->pub)) {
+                        util_set_err(err, errlen, "%s reuses a current key; remove it and run "
                                      "again", n->member_key_next_path);
                         return -EINVAL;
                 }

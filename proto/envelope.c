@@ -211,6 +211,9 @@ static Nmo__Reason open_box(const uint8_t *frame, size_t len, const struct envel
                                 "box does not authenticate");
                 goto out;
         }
+        if (op->box_hash)
+                crypto_generichash(op->box_hash, ENVELOPE_HASH_BYTES, e->box.data, e->box.len,
+                                   NULL, 0);
         *plain_out = plain;
         *plain_len = plen;
         plain = NULL;
@@ -279,7 +282,9 @@ Nmo__Reason envelope_open_rotation(const uint8_t *frame, size_t len,
                                    size_t detail_len)
 {
         Nmo__KeyRotation *kr = NULL;
-        uint8_t *plain = NULL, low[KEYS_KEY_BYTES];
+        struct keys_public next;
+        char why[120] = "";
+        uint8_t *plain = NULL;
         size_t plain_len = 0;
         Nmo__Reason reason;
 
@@ -301,11 +306,14 @@ Nmo__Reason envelope_open_rotation(const uint8_t *frame, size_t len,
                                 "envelope id differs from the sealed rotation's id");
                 goto out;
         }
-        /* Keys that are all zero or of small order give no secret at all. */
-        if (crypto_scalarmult(low, (const uint8_t[KEYS_KEY_BYTES]){ 1 }, kr->new_payload.data) != 0 ||
-            crypto_scalarmult(low, (const uint8_t[KEYS_KEY_BYTES]){ 1 }, kr->new_transport.data) != 0) {
+        /* The check every door applies: usable keys, two different ones. */
+        memset(&next, 0, sizeof(next));
+        next.role = KEYS_ROLE_MEMBER;
+        memcpy(next.transport, kr->new_transport.data, KEYS_KEY_BYTES);
+        memcpy(next.payload, kr->new_payload.data, KEYS_KEY_BYTES);
+        if (keys_public_check(&next, why, sizeof(why)) < 0) {
                 reason = refuse(NMO__REASON__REASON_INVALID_SIGNAL, detail, detail_len,
-                                "a new key is not a usable Curve25519 public key");
+                                "new keys refused: %s", why);
                 goto out;
         }
         memcpy(out->new_transport, kr->new_transport.data, KEYS_KEY_BYTES);

@@ -21,9 +21,8 @@ static bool key_field_ok(protobuf_c_boolean has, ProtobufCBinaryData d)
 /* Decodes and checks a body; *a is filled only on success. */
 static int body_decode(const uint8_t *body, size_t len, struct hubkey_announcement *a)
 {
-        static const uint8_t one[KEYS_KEY_BYTES] = { 1 };
         Nmo__HubKeyAnnouncement *b;
-        uint8_t low[KEYS_KEY_BYTES];
+        struct keys_public next;
         int r = -EBADMSG;
 
         b = nmo__hub_key_announcement__unpack(NULL, len, body);
@@ -36,9 +35,14 @@ static int body_decode(const uint8_t *body, size_t len, struct hubkey_announceme
             !key_field_ok(b->has_new_sign, b->new_sign) || !b->has_created_ms ||
             !b->has_overlap_until_ms)
                 goto out;
-        /* A payload key of small order would give every node the same secret. */
-        if (crypto_scalarmult(low, one, b->new_payload.data) != 0 ||
-            crypto_scalarmult(low, one, b->new_transport.data) != 0)
+        /* The check every door applies: a payload key of small order would
+         * give every node the same secret. */
+        memset(&next, 0, sizeof(next));
+        next.role = KEYS_ROLE_HUB;
+        memcpy(next.transport, b->new_transport.data, KEYS_KEY_BYTES);
+        memcpy(next.payload, b->new_payload.data, KEYS_KEY_BYTES);
+        memcpy(next.sign, b->new_sign.data, KEYS_KEY_BYTES);
+        if (keys_public_check(&next, NULL, 0) < 0)
                 goto out;
         memcpy(a->old_payload, b->old_payload.data, KEYS_KEY_BYTES);
         memcpy(a->old_sign, b->old_sign.data, KEYS_KEY_BYTES);

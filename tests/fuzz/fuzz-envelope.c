@@ -14,7 +14,7 @@
 static void open_one(const uint8_t *frame, size_t len)
 {
         const struct fuzz_keys *k = fuzz_keys();
-        struct envelope_opener op = { k->member.pub.payload, k->shared, k->hub_key_id };
+        struct envelope_opener op = { k->member.pub.payload, k->shared, k->hub_key_id, NULL };
         uint8_t id[SIGNAL_ID_BYTES], peek[SIGNAL_ID_BYTES];
         char detail[RECEIPT_DETAIL_MAX + 1], why[200];
         struct envelope_rotation rot;

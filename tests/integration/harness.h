@@ -99,6 +99,9 @@ struct h_client {
 
 /* Connects with the keys of node directory node_dir to the hub. */
 void h_client_open(struct h_client *c, struct h_hub *h, const char *node_dir);
+/* The same with keys held in memory (a copy is taken): keys that no key file
+ * could hold, such as an attacker's announced keys. */
+void h_client_open_keys(struct h_client *c, struct h_hub *h, const struct keys_secret *member);
 void h_client_close(struct h_client *c);
 /* Seals a valid signal (material) with the client's member keys. */
 void h_client_seal(struct h_client *c, const char *material, uint8_t **frame, size_t *len,

@@ -383,6 +383,102 @@ static void test_map_grows(void **state)
         fixture_down(&f);
 }
 
+struct share_ctx {
+        struct hub_store *st;
+        uint32_t id;
+        const uint8_t *payload;
+};
+
+/* Gives member id the payload key payload, as a registry written before
+ * enrolment checked that keys are unique could hold. */
+static int do_share(MDB_txn *txn, void *u)
+{
+        struct share_ctx *c = u;
+        Nmo__Hub__MemberRecord *rec;
+        uint8_t key[4], buf[256];
+        MDB_val k = { sizeof(key), key }, v;
+        int r = -EIO;
+
+        hub_store_put_u32(key, c->id);
+        if (mdb_get(txn, c->st->members, &k, &v))
+                return -EIO;
+        rec = nmo__hub__member_record__unpack(NULL, v.mv_size, v.mv_data);
+        if (!rec)
+                return -EIO;
+        memcpy(rec->payload_key.data, c->payload, KEYS_KEY_BYTES);
+        v.mv_size = nmo__hub__member_record__pack(rec, buf);
+        v.mv_data = buf;
+        if (mdb_put(txn, c->st->members, &k, &v, 0) == 0)
+                r = 0;
+        nmo__hub__member_record__free_unpacked(rec, NULL);
+        return r;
+}
+
+/* One sealed box is stored once, whichever member's connection delivers it:
+ * even where two members share a payload key (a registry from before keys were
+ * checked), the second is refused as sealed by another key and is credited
+ * with nothing, in the same batch or a later one. */
+static void test_box_stored_once(void **state)
+{
+        struct fixture f;
+        struct hub_item items[2];
+        struct share_ctx c;
+        struct receipt r;
+        uint8_t *fa = NULL, *fa2 = NULL;
+        size_t la = 0, la2 = 0;
+        bool dup;
+
+        (void)state;
+        fixture_up(&f, 1u << 20, 1000, 1000);
+        c = (struct share_ctx){ f.st, f.mb.id, f.a->pub.payload };
+        assert_int_equal(hub_store_write(f.st, do_share, &c), 0);
+        seal(&f, f.a, &fa, &la);
+        seal(&f, f.a, &fa2, &la2);
+        memset(items, 0, sizeof(items));
+
+        /* The same batch: a's own delivery, then b's replay. */
+        items[0] = (struct hub_item){ .member_id = f.ma.id, .frame = fa, .len = la };
+        items[1] = (struct hub_item){ .member_id = f.mb.id, .frame = fa, .len = la };
+        assert_int_equal(hub_ingest_batch(f.ig, items, 2), 0);
+        assert_int_equal(items[0].outcome, HUB_OUTCOME_ACCEPTED);
+        assert_int_equal(items[1].outcome, HUB_OUTCOME_REJECTED);
+        assert_int_equal(items[1].reason, NMO__REASON__REASON_SENDER_MISMATCH);
+        reply_of(&f, &items[1], &r, &dup);
+        assert_false(dup);
+        assert_int_equal(r.sequence, 0);
+        hub_item_clear(&items[0]);
+        hub_item_clear(&items[1]);
+
+        /* A later batch: b replays, again and again; a repeats its own. */
+        for (int i = 0; i < 2; i++) {
+                items[0] = (struct hub_item){ .member_id = f.mb.id, .frame = fa, .len = la };
+                assert_int_equal(hub_ingest_batch(f.ig, items, 1), 0);
+                assert_int_equal(items[0].outcome, HUB_OUTCOME_REJECTED);
+                assert_int_equal(items[0].reason, NMO__REASON__REASON_SENDER_MISMATCH);
+                hub_item_clear(&items[0]);
+        }
+        items[0] = (struct hub_item){ .member_id = f.ma.id, .frame = fa, .len = la };
+        assert_int_equal(hub_ingest_batch(f.ig, items, 1), 0);
+        assert_int_equal(items[0].outcome, HUB_OUTCOME_DUPLICATE);
+        hub_item_clear(&items[0]);
+
+        /* Another box of a's: stored for a, refused for b. */
+        items[0] = (struct hub_item){ .member_id = f.ma.id, .frame = fa2, .len = la2 };
+        assert_int_equal(hub_ingest_batch(f.ig, items, 1), 0);
+        assert_int_equal(items[0].outcome, HUB_OUTCOME_ACCEPTED);
+        hub_item_clear(&items[0]);
+        items[0] = (struct hub_item){ .member_id = f.mb.id, .frame = fa2, .len = la2 };
+        assert_int_equal(hub_ingest_batch(f.ig, items, 1), 0);
+        assert_int_equal(items[0].reason, NMO__REASON__REASON_SENDER_MISMATCH);
+        hub_item_clear(&items[0]);
+
+        assert_int_equal(meta(&f, HUB_META_SIGNALS), 2);
+        assert_int_equal(meta(&f, "rejected.sender-mismatch"), 4);
+        free(fa);
+        free(fa2);
+        fixture_down(&f);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -390,6 +486,7 @@ int main(void)
                 cmocka_unit_test(test_batch_receipts),
                 cmocka_unit_test(test_rate_limit),
                 cmocka_unit_test(test_map_grows),
+                cmocka_unit_test(test_box_stored_once),
         };
 
         if (sodium_init() < 0)

@@ -216,7 +216,7 @@ static void check_round_trip(enum keys_role role)
         assert_int_equal(keys_load_public(&pub, s.public_path, err, sizeof(err)), 0);
         assert_true(keys_public_equal(&pub, &s.sk->pub));
         assert_string_equal(pub.name, "acme-nl.prod_1");
-        assert_int_equal(keys_load_public(&from_secret, s.secret_path, err, sizeof(err)), 0);
+        assert_int_equal(keys_load_public_any(&from_secret, s.secret_path, err, sizeof(err)), 0);
         assert_true(keys_public_equal(&from_secret, &pub));
         /* The bundle holds no secret. */
         assert_null(strstr(s.public_text, "-secret"));
@@ -301,7 +301,7 @@ static void test_secret_mode_refused(void **state)
                 assert_null(sk);
                 assert_non_null(strstr(err, "chmod 600"));
                 /* Its public half can still be shown. */
-                assert_int_equal(keys_load_public(&pk, s.secret_path, err, sizeof(err)), 0);
+                assert_int_equal(keys_load_public_any(&pk, s.secret_path, err, sizeof(err)), 0);
         }
         /* Owner-only modes are fine. */
         assert_int_equal(chmod(s.secret_path, 0400), 0);
@@ -463,7 +463,7 @@ static void test_fingerprint(void **state)
                 else
                         assert_non_null(strchr("0123456789abcdef", fp[i]));
         }
-        assert_int_equal(keys_load_public(&pk, s.secret_path, err, sizeof(err)), 0);
+        assert_int_equal(keys_load_public_any(&pk, s.secret_path, err, sizeof(err)), 0);
         keys_fingerprint(&pk, fp2);
         assert_string_equal(fp, fp2);
         assert_int_equal(keys_load_public(&pk, s.public_path, err, sizeof(err)), 0);
@@ -955,7 +955,7 @@ static void test_passphrase(void **state)
                 /* The public half still loads without it. */
                 {
                         struct keys_public pk;
-                        assert_int_equal(keys_load_public(&pk, path, err, sizeof(err)), 0);
+                        assert_int_equal(keys_load_public_any(&pk, path, err, sizeof(err)), 0);
                         assert_true(keys_public_equal(&pk, &sk->pub));
                 }
 
@@ -993,6 +993,110 @@ static void test_passphrase(void **state)
                 free(path);
                 free(pfile);
                 keys_free(sk);
+        }
+}
+
+/* Public keys of small order (X25519 with them gives all zeros): zero, one,
+ * a point of order 8, and p - 1. */
+static const uint8_t small_order[][KEYS_KEY_BYTES] = {
+        { 0 },
+        { 1 },
+        { 0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae, 0x16, 0x56, 0xe3, 0xfa, 0xf1, 0x9f, 0xc4, 0x6a,
+          0xda, 0x09, 0x8d, 0xeb, 0x9c, 0x32, 0xb1, 0xfd, 0x86, 0x62, 0x05, 0x16, 0x5f, 0x49, 0xb8, 0x00 },
+        { 0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+          0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f },
+};
+
+/* Expects keys_public_check() to refuse pk with a reason that contains want. */
+static void expect_check_fail(const struct keys_public *pk, const char *want)
+{
+        char err[256] = "";
+
+        assert_int_equal(keys_public_check(pk, err, sizeof(err)), -EINVAL);
+        if (!strstr(err, want))
+                fail_msg("refusal \"%s\" does not say \"%s\"", err, want);
+}
+
+/* Unusable keys and a bundle whose two keys are one are refused by the
+ * shared check, when a bundle is read and when one is written. */
+static void test_unusable_keys(void **state)
+{
+        struct saved s;
+        struct keys_public pk;
+        char line[200], *t, *t2, err[256];
+        char *text = NULL, *path;
+
+        (void)state;
+        saved_make(&s, KEYS_ROLE_HUB, NULL);
+        assert_int_equal(keys_public_check(&s.sk->pub, err, sizeof(err)), 0);
+        for (size_t i = 0; i < NMO_ARRAY_SIZE(small_order); i++) {
+                assert_false(keys_x25519_usable(small_order[i]));
+                pk = s.sk->pub;
+                memcpy(pk.payload, small_order[i], KEYS_KEY_BYTES);
+                expect_check_fail(&pk, "payload-public");
+                pk = s.sk->pub;
+                memcpy(pk.transport, small_order[i], KEYS_KEY_BYTES);
+                expect_check_fail(&pk, "transport-public");
+        }
+        assert_true(keys_x25519_usable(s.sk->pub.payload));
+        pk = s.sk->pub;
+        memset(pk.payload, 0, KEYS_KEY_BYTES);
+        expect_check_fail(&pk, "all zeros");
+        pk = s.sk->pub;
+        memcpy(pk.payload, pk.transport, KEYS_KEY_BYTES);
+        expect_check_fail(&pk, "same key");
+        pk = s.sk->pub;
+        memset(pk.sign, 0, KEYS_KEY_BYTES);
+        expect_check_fail(&pk, "sign-public");
+        /* Nothing writes such a bundle. */
+        assert_int_equal(keys_format_public(&pk, &text), -EINVAL);
+        assert_null(text);
+
+        /* Nor reads one: an all-zero payload key, and one key twice. */
+        t = edit_line(s.public_text, "fingerprint: ", NULL, false);
+        b64_line(line, sizeof(line), "payload-public", small_order[0], KEYS_KEY_BYTES);
+        t2 = edit_line(t, "payload-public: ", line, false);
+        expect_parse_fail(t2, -EINVAL, "all-zero payload key");
+        path = new_path("zero-payload");
+        write_text(path, t2, strlen(t2), 0644);
+        assert_int_equal(keys_load_public(&pk, path, err, sizeof(err)), -EINVAL);
+        assert_non_null(strstr(err, "payload-public is all zeros"));
+        free(path);
+        free(t2);
+        b64_line(line, sizeof(line), "payload-public", s.sk->pub.transport, KEYS_KEY_BYTES);
+        t2 = edit_line(t, "payload-public: ", line, false);
+        expect_parse_fail(t2, -EINVAL, "transport key equal to payload key");
+        free(t2);
+        b64_line(line, sizeof(line), "sign-public", small_order[1], KEYS_KEY_BYTES);
+        t2 = edit_line(t, "sign-public: ", line, false);
+        expect_parse_fail(t2, -EINVAL, "small-order signing key");
+        free(t2);
+        free(t);
+        saved_free(&s);
+}
+
+/* A secret key file where a public bundle belongs is refused, with a warning
+ * that its secrets may have leaked; nmo-keys show still reads its public half. */
+static void test_secret_as_bundle(void **state)
+{
+        enum keys_role roles[] = { KEYS_ROLE_MEMBER, KEYS_ROLE_HUB };
+        struct keys_public pk;
+        char err[512];
+
+        (void)state;
+        for (size_t i = 0; i < NMO_ARRAY_SIZE(roles); i++) {
+                struct saved s;
+
+                saved_make(&s, roles[i], NULL);
+                err[0] = '\0';
+                assert_int_equal(keys_load_public(&pk, s.secret_path, err, sizeof(err)), -EPERM);
+                assert_non_null(strstr(err, "secret key file"));
+                assert_non_null(strstr(err, "leaked"));
+                assert_non_null(strstr(err, "rotate"));
+                assert_int_equal(keys_load_public_any(&pk, s.secret_path, err, sizeof(err)), 0);
+                assert_true(keys_public_equal(&pk, &s.sk->pub));
+                assert_int_equal(keys_load_public(&pk, s.public_path, err, sizeof(err)), 0);
+                saved_free(&s);
         }
 }
 
@@ -1048,6 +1152,8 @@ int main(void)
                 cmocka_unit_test(test_fingerprint_mismatch),
                 cmocka_unit_test(test_nul_oversized_empty),
                 cmocka_unit_test(test_name_ok),
+                cmocka_unit_test(test_unusable_keys),
+                cmocka_unit_test(test_secret_as_bundle),
                 cmocka_unit_test(test_passphrase),
         };
         int r;
