@@ -5,6 +5,7 @@
 #include <sodium.h>
 
 #include "cli.h"
+#include "dirlock.h"
 #include "config.h"
 #include "log.h"
 #include "server.h"
@@ -49,7 +50,7 @@ int hub_cmd_serve(int argc, char **argv)
         const char *dir = NULL, *listen = NULL, *alerts = NULL;
         enum log_level level = LOG_LEVEL_INFO;
         char err[512];
-        int c;
+        int c, r, lock_fd = -1;
 
         while ((c = getopt_long(argc, argv, "vqh", opts, NULL)) != -1) {
                 switch (c) {
@@ -92,5 +93,11 @@ int hub_cmd_serve(int argc, char **argv)
                 snprintf(cfg.listen, sizeof(cfg.listen), "%s", listen);
         if (alerts)
                 snprintf(cfg.alerts_listen, sizeof(cfg.alerts_listen), "%s", alerts);
-        return hub_serve(dir, &cfg) == 0 ? HUB_EXIT_OK : HUB_EXIT_FAIL;
+        /* Before anything is opened for writing, and for the life of the hub:
+         * a second hub on the same directory would write beside this one. */
+        if (hub_cli_lock(dir, "serve", &lock_fd) < 0)
+                return HUB_EXIT_FAIL;
+        r = hub_serve(dir, &cfg);
+        dirlock_release(lock_fd);
+        return r == 0 ? HUB_EXIT_OK : HUB_EXIT_FAIL;
 }

@@ -16,6 +16,7 @@
 #include <sodium.h>
 #include <zmq.h>
 
+#include "dirlock.h"
 #include "log.h"
 #include "stopsig.h"
 #include "client.h"
@@ -683,6 +684,21 @@ static void agent_close(struct agent *a)
         free(a->seqs);
 }
 
+/* Names the agent that holds the lock, when its lock file says. */
+static void log_busy(const struct node *n)
+{
+        char *path = util_path(n->outbox_path, OUTBOX_AGENT_LOCK);
+        pid_t holder = 0;
+
+        if (path && dirlock_check(path, &holder) == -EBUSY && holder > 0)
+                log_error("%s: another agent (pid %ld) is already running for this node",
+                          n->outbox_path, (long)holder);
+        else
+                log_error("%s: another agent is already running for this node",
+                          n->outbox_path);
+        free(path);
+}
+
 static uint64_t min_u64(uint64_t x, uint64_t y)
 {
         return x < y ? x : y;
@@ -722,8 +738,7 @@ int agent_run(struct node *n, const struct agent_options *opts)
         r = outbox_open(&a.ob, n->outbox_path, OUTBOX_AGENT, 0);
         if (r < 0) {
                 if (r == -EBUSY)
-                        log_error("%s: another agent is already running for this node",
-                                  n->outbox_path);
+                        log_busy(n);
                 else
                         log_error("%s: cannot open the outbox: %s", n->outbox_path,
                                   strerror(-r));

@@ -13,6 +13,7 @@
 
 #include "alert.h"
 #include "db.h"
+#include "dirlock.h"
 #include "envelope.h"
 #include "log.h"
 #include "receipt.h"
@@ -292,16 +293,13 @@ out:
 
 static int take_agent_lock(struct outbox *ob, const char *dir)
 {
-        char *path = util_path(dir, "agent.lock");
-        int r = 0;
+        char *path = util_path(dir, OUTBOX_AGENT_LOCK);
+        pid_t holder;
+        int r;
 
         if (!path)
                 return -ENOMEM;
-        ob->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (ob->lock_fd < 0)
-                r = -errno;
-        else if (flock(ob->lock_fd, LOCK_EX | LOCK_NB) < 0)
-                r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+        r = dirlock_take(path, &ob->lock_fd, &holder);
         free(path);
         return r;
 }
@@ -373,7 +371,7 @@ void outbox_free(struct outbox *ob)
         if (ob->env)
                 db_env_close(ob->env);
         if (ob->lock_fd >= 0)
-                close(ob->lock_fd); /* releases the flock */
+                dirlock_release(ob->lock_fd);
         free(ob);
 }
 

@@ -34,6 +34,9 @@ struct receipt;
 
 /* Largest record value read back from disk; a larger one is corrupt. */
 #define OUTBOX_RECORD_MAX 16384
+/* The agent's lock file inside the outbox directory (common/dirlock.h); it
+ * holds the running agent's pid. */
+#define OUTBOX_AGENT_LOCK "agent.lock"
 /* Length of an alert id: 32 lower-case hex digits. */
 #define OUTBOX_ALERT_ID_LEN 32
 /* Initial LMDB map; it grows by doubling as needed, up to DB_MAP_MAX. */
