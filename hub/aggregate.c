@@ -1492,33 +1492,16 @@ static int recompute_txn(MDB_txn *txn, struct recompute *rc)
         return r;
 }
 
+static int recompute_fn(MDB_txn *txn, void *userdata)
+{
+        return recompute_txn(txn, userdata);
+}
+
 /* Writes every job in one durable write transaction on the analytics store
  * (one sync however many materials changed), growing its map when full. */
 static int analytics_write(struct hub_analytics *an, struct recompute *rc)
 {
-        for (;;) {
-                MDB_txn *txn = NULL;
-                bool map_full;
-                int r, mrc;
-
-                r = db_txn_begin(an->env, 0, &txn);
-                if (r < 0)
-                        return r;
-                r = recompute_txn(txn, rc);
-                if (r == 0) {
-                        mrc = db_txn_commit(txn);
-                        map_full = mrc == MDB_MAP_FULL;
-                        r = db_errno(mrc);
-                } else {
-                        map_full = r == -ENOSPC;
-                        db_txn_abort(txn);
-                }
-                if (!map_full)
-                        return r;
-                r = db_env_grow(an->env);
-                if (r < 0)
-                        return r;
-        }
+        return db_write(an->env, recompute_fn, rc);
 }
 
 /* Loads and computes every job, then writes them all at once. A job whose

@@ -116,8 +116,9 @@ static int note_hub_error(struct agent *a, const char *msg)
                 return 0;
         r = outbox_set_hub_error(a->ob, msg, util_now_ms());
         if (r < 0) {
-                log_error("%s: cannot record the hub error: %s", a->node->outbox_path,
-                          strerror(-r));
+                if (r != -ENOSPC) /* said once by the outbox */
+                        log_error("%s: cannot record the hub error: %s", a->node->outbox_path,
+                                  strerror(-r));
                 return r;
         }
         snprintf(a->hub_error, sizeof(a->hub_error), "%s", msg ? msg : "");
@@ -227,8 +228,9 @@ static int fill_window(struct agent *a)
                 return 0;
         r = outbox_mark_in_flight(a->ob, a->seqs, sent);
         if (r < 0) {
-                log_error("%s: cannot record signals in flight: %s", a->node->outbox_path,
-                          strerror(-r));
+                if (r != -ENOSPC) /* said once by the outbox */
+                        log_error("%s: cannot record signals in flight: %s", a->node->outbox_path,
+                                  strerror(-r));
                 return r;
         }
         log_info("sent %zu signal%s to the hub (%zu in flight)", sent, PLURAL(sent), a->n_flights);
@@ -441,7 +443,9 @@ static int handle_replies(struct agent *a)
         }
         r = outbox_apply_receipts(a->ob, a->batch, n, util_now_ms(), &a->bo, a->results);
         if (r < 0) {
-                log_error("%s: cannot record receipts: %s", a->node->outbox_path, strerror(-r));
+                if (r != -ENOSPC) /* said once by the outbox */
+                        log_error("%s: cannot record receipts: %s", a->node->outbox_path,
+                                  strerror(-r));
                 goto out;
         }
         for (size_t i = 0; i < n; i++) {
@@ -608,22 +612,29 @@ static int expire_flights(struct agent *a, uint64_t now)
         size_t n = 0;
         int r;
 
-        for (size_t i = 0; i < a->n_flights;) {
-                if (a->flights[i].deadline_ms <= now) {
+        for (size_t i = 0; i < a->n_flights; i++)
+                if (a->flights[i].deadline_ms <= now)
                         a->seqs[n++] = a->flights[i].seq;
-                        flight_remove(a, &a->flights[i]);
-                } else {
-                        i++;
-                }
-        }
         if (n == 0)
                 return 0;
         snprintf(why, sizeof(why), "no reply from the hub within %u ms", a->cfg->reply_timeout_ms);
         r = outbox_requeue(a->ob, a->seqs, n, util_now_ms(), &a->bo, why);
         if (r < 0) {
-                log_error("%s: cannot queue signals again: %s", a->node->outbox_path,
-                          strerror(-r));
+                /* Kept in flight here too, and tried again a rescan later (a full
+                 * disk has been reported once already). */
+                for (size_t i = 0; i < a->n_flights; i++)
+                        if (a->flights[i].deadline_ms <= now)
+                                a->flights[i].deadline_ms = now + a->cfg->rescan_ms;
+                if (r != -ENOSPC)
+                        log_error("%s: cannot queue signals again: %s", a->node->outbox_path,
+                                  strerror(-r));
                 return r;
+        }
+        for (size_t i = 0; i < a->n_flights;) {
+                if (a->flights[i].deadline_ms <= now)
+                        flight_remove(a, &a->flights[i]);
+                else
+                        i++;
         }
         log_info("%zu signal%s got no reply in time; queued again with backoff (%zu in "
                  "flight)", n, PLURAL(n), a->n_flights);
@@ -697,6 +708,14 @@ static void log_busy(const struct node *n)
                 log_error("%s: another agent is already running for this node",
                           n->outbox_path);
         free(path);
+}
+
+/* A full disk stops the outbox's writes, not the agent: db_write() said so
+ * once, what was not recorded is done again (a receipt the hub sends again,
+ * a signal sent again) and the agent tries on at its next turn. */
+static int keep_going(int r)
+{
+        return r == -ENOSPC ? 0 : r;
 }
 
 static uint64_t min_u64(uint64_t x, uint64_t y)
@@ -801,7 +820,7 @@ int agent_run(struct node *n, const struct agent_options *opts)
                         }
                 }
                 if (a.scan_now || now >= a.next_scan_ms) {
-                        r = fill_window(&a);
+                        r = keep_going(fill_window(&a));
                         if (r < 0)
                                 goto out;
                         a.scan_now = false;
@@ -840,18 +859,18 @@ int agent_run(struct node *n, const struct agent_options *opts)
                         a.stop = true;
                 }
                 if (items[1].revents & ZMQ_POLLIN) {
-                        r = handle_monitor(&a);
+                        r = keep_going(handle_monitor(&a));
                         if (r < 0)
                                 goto out;
                 }
                 if (items[0].revents & ZMQ_POLLIN) {
-                        r = handle_replies(&a);
+                        r = keep_going(handle_replies(&a));
                         if (r < 0)
                                 goto out;
                 }
                 if (ipull >= 0 && (items[ipull].revents & ZMQ_POLLIN))
                         drain_nudges(&a);
-                r = expire_flights(&a, util_mono_ms());
+                r = keep_going(expire_flights(&a, util_mono_ms()));
                 if (r < 0)
                         goto out;
                 if (a.stop) {

@@ -179,29 +179,27 @@ static int seq_of(struct outbox *ob, MDB_txn *txn, const uint8_t id[SIGNAL_ID_BY
 
 typedef int (*write_fn)(struct outbox *ob, MDB_txn *txn, void *userdata);
 
-/* Runs fn in one write transaction and commits it. When the map is full, the
- * transaction is aborted, the map doubled and fn run again from scratch (so fn
- * must reset whatever it reports through userdata). */
+struct write_call {
+        struct outbox *ob;
+        write_fn fn;
+        void *userdata;
+};
+
+static int write_trampoline(MDB_txn *txn, void *userdata)
+{
+        struct write_call *c = userdata;
+
+        return c->fn(c->ob, txn, c->userdata);
+}
+
+/* Runs fn in one write transaction and commits it (db_write(): a full map is
+ * grown and fn run again from scratch, so fn must reset whatever it reports
+ * through userdata; a full disk is -ENOSPC). */
 static int outbox_write(struct outbox *ob, write_fn fn, void *userdata)
 {
-        for (;;) {
-                MDB_txn *txn = NULL;
-                int r;
+        struct write_call c = { ob, fn, userdata };
 
-                r = db_txn_begin(ob->env, 0, &txn);
-                if (r < 0)
-                        return r;
-                r = fn(ob, txn, userdata);
-                if (r < 0)
-                        db_txn_abort(txn);
-                else
-                        r = db_errno(db_txn_commit(txn));
-                if (r != -ENOSPC)
-                        return r;
-                r = db_env_grow(ob->env);
-                if (r < 0)
-                        return r;
-        }
+        return db_write(ob->env, write_trampoline, &c);
 }
 
 static int open_dbis(struct outbox *ob, MDB_txn *txn, unsigned int flags)

@@ -14,7 +14,8 @@
  *
  * Records are never deleted: a delivered or rejected signal stays visible with
  * its signed receipt. Every write is one durable LMDB transaction; when the map
- * is full the transaction is aborted, the map grown and the transaction retried.
+ * is full the transaction is aborted, the map grown and the transaction retried;
+ * when the disk is full, the write fails with -ENOSPC and nothing grows.
  * The outbox holds ciphertext only: callers hand it sealed envelopes.
  *
  * Several processes may open the same outbox: `submit` and `alerts` write,

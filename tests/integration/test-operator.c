@@ -158,10 +158,117 @@ static void test_hub_lock(void **state)
         free(priv);
 }
 
+/* The map size an LMDB environment records (read-only). */
+static size_t env_mapsize(const char *dir)
+{
+        MDB_env *env = NULL;
+        MDB_envinfo info;
+        size_t size = 0;
+
+        if (mdb_env_create(&env) == 0 && mdb_env_open(env, dir, MDB_RDONLY, 0600) == 0 &&
+            mdb_env_info(env, &info) == 0)
+                size = info.me_mapsize;
+        mdb_env_close(env);
+        return size;
+}
+
+static char *mounted; /* a tmpfs to unmount at teardown */
+
+static int teardown_mount(void **state)
+{
+        if (mounted) {
+                if (umount(mounted) < 0)
+                        (void)umount2(mounted, MNT_DETACH);
+                free(mounted);
+                mounted = NULL;
+        }
+        return teardown(state);
+}
+
+/* Fills the file system of dir with a ballast file, to the last byte. */
+static void fill(const char *dir)
+{
+        char *path = util_path(dir, "ballast"), buf[65536];
+        FILE *f = fopen(path, "w");
+
+        assert_non_null(f);
+        memset(buf, 0xa5, sizeof(buf));
+        setvbuf(f, NULL, _IONBF, 0);
+        while (fwrite(buf, 1, sizeof(buf), f) == sizeof(buf))
+                ;
+        while (fwrite(buf, 1, 512, f) == 512)
+                ;
+        fclose(f);
+        free(path);
+}
+
+static int submit(const char *node_dir, char **err)
+{
+        char *argv[] = { (char *)h_node_bin(), "submit", "--dir", (char *)node_dir,
+                         "--material", "gallium", "--event", "export-licensing",
+                         "--severity", "high", "--country", "CN", NULL };
+
+        return h_run(argv, NULL, err);
+}
+
+/* The node's directory on a small tmpfs that fills up: submit says "disk
+ * full" with exit status 3, the outbox map is not grown, and once space is
+ * freed submit and delivery work again. */
+static void test_node_disk_full(void **state)
+{
+        char *node = h_node_create(&hub, "full", true), *init = NULL, cmd[4096], *err = NULL;
+        char *outbox = util_path(node, "outbox"), *ballast = util_path(node, "ballast");
+        int rc = 0, tries;
+
+        (void)state;
+        assert_true(asprintf(&init, "%s.init", node) > 0);
+        assert_int_equal(rename(node, init), 0);
+        assert_int_equal(mkdir(node, 0700), 0);
+        if (mount("tmpfs", node, "tmpfs", 0, "size=2m,mode=0700") < 0) {
+                fprintf(stderr, "cannot mount a tmpfs (%s): skipped\n", strerror(errno));
+                skip();
+        }
+        mounted = strdup(node);
+        snprintf(cmd, sizeof(cmd), "cp -a '%s/.' '%s/'", init, node);
+        assert_int_equal(system(cmd), 0);
+        assert_non_null(h_node_submit(node, "germanium"));
+        fill(node);
+        /* LMDB reuses the pages it has; a few submits use them up. */
+        for (tries = 0; tries < 50; tries++) {
+                free(err);
+                err = NULL;
+                rc = submit(node, &err);
+                if (rc != 0)
+                        break;
+        }
+        assert_int_equal(rc, 3);
+        assert_non_null(strstr(err, "disk full"));
+        assert_non_null(strstr(err, "bytes free"));
+        assert_null(strstr(err, "store map grown"));
+        assert_int_equal(count_in(err, "disk full on"), 1);
+        free(err);
+        err = NULL;
+        assert_true(env_mapsize(outbox) <= ((size_t)16 << 20));
+        /* Space again: the same outbox takes and delivers signals. */
+        assert_int_equal(unlink(ballast), 0);
+        assert_int_equal(submit(node, &err), 0);
+        assert_null(strstr(err, "store map grown"));
+        free(err);
+        assert_int_equal(h_node_run_once(node, 10), 0);
+        assert_int_equal(h_node_count(node, "queued") + h_node_count(node, "in_flight"), 0);
+        assert_true(h_node_count(node, "delivered") >= 2);
+        assert_true(env_mapsize(outbox) <= ((size_t)16 << 20));
+        free(ballast);
+        free(outbox);
+        free(init);
+        free(node);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_hub_lock, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_node_disk_full, setup, teardown_mount),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
