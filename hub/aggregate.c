@@ -1336,9 +1336,15 @@ static bool is_export_restriction(const char *event)
 static int evaluate_alerts(MDB_txn *txn, struct hub_aggregate *ag, const char *material,
                            const struct dc_result *res, uint64_t now_ms, struct alert_list *out)
 {
-        const struct hub_alert_rules *ru = &ag->rules;
+        struct hub_alert_rules rules;
+        const struct hub_alert_rules *ru = &rules;
         char summary[256], period[12], wstart[12];
         int r = 0;
+
+        /* A reload may change them from the hub's loop meanwhile. */
+        pthread_mutex_lock(&ag->lock);
+        rules = ag->rules;
+        pthread_mutex_unlock(&ag->lock);
 
         for (size_t i = 0; i < res->ncells && r == 0; i++) {
                 const struct dc_cell *d = &res->cells[i];
@@ -1993,4 +1999,11 @@ int hub_aggregate_recent_alerts(struct hub_aggregate *ag, uint64_t now_ms, unsig
         *alerts = out.a;
         *nalerts = out.n;
         return 0;
+}
+
+void hub_aggregate_set_rules(struct hub_aggregate *ag, const struct hub_alert_rules *rules)
+{
+        pthread_mutex_lock(&ag->lock);
+        ag->rules = *rules;
+        pthread_mutex_unlock(&ag->lock);
 }

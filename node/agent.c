@@ -7,6 +7,7 @@
 #include "agent.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,12 +70,14 @@ struct agent {
         void *pull;
         char *pull_endpoint;
         int sigfd;
-        struct flight *flights;         /* cfg->window entries */
+        bool log_level_set;             /* agent_options */
+        size_t cap;                     /* entries of flights and seqs, >= cfg->window */
+        struct flight *flights;         /* cap entries */
         size_t n_flights;
         struct incoming *incoming;      /* cfg->replies_per_round entries */
         struct outbox_receipt *batch;
         int *results;
-        uint64_t *seqs;                 /* scratch, cfg->window entries */
+        uint64_t *seqs;                 /* scratch, cap entries */
         struct receipt_cache rcache;    /* batch roots verified already */
         bool connected;
         bool stop;
@@ -695,6 +698,100 @@ static void agent_close(struct agent *a)
         free(a->seqs);
 }
 
+/* The settings of node.conf, and whether a running agent applies a change. */
+static const struct {
+        const char *name;
+        size_t offset;
+        bool endpoint;          /* a string, else a uint32_t */
+        bool live;
+} reload_settings[] = {
+        { "[hub] endpoint", offsetof(struct node_config, hub_endpoint), true, false },
+        { "[hub] alerts", offsetof(struct node_config, alerts_endpoint), true, false },
+        { "window", offsetof(struct node_config, window), false, true },
+        { "reply_timeout_ms", offsetof(struct node_config, reply_timeout_ms), false, true },
+        { "retry_min_ms", offsetof(struct node_config, retry_min_ms), false, true },
+        { "retry_max_ms", offsetof(struct node_config, retry_max_ms), false, true },
+        { "[log] level", offsetof(struct node_config, log_level), false, true },
+};
+
+static void describe_change(char *buf, size_t len, const char *name, const char *from,
+                            const char *to, bool endpoint)
+{
+        static const char *const levels[] = { "error", "warning", "info", "debug" };
+        size_t used = strlen(buf);
+        uint32_t x, y;
+
+        if (used >= len - 1)
+                return;
+        if (endpoint) {
+                snprintf(buf + used, len - used, "%s%s %s -> %s", used ? ", " : "", name, from,
+                         to);
+                return;
+        }
+        memcpy(&x, from, sizeof(x));
+        memcpy(&y, to, sizeof(y));
+        if (strcmp(name, "[log] level") == 0 && x < 4 && y < 4)
+                snprintf(buf + used, len - used, "%s%s %s -> %s", used ? ", " : "", name,
+                         levels[x], levels[y]);
+        else
+                snprintf(buf + used, len - used, "%s%s %u -> %u", used ? ", " : "", name, x, y);
+}
+
+/* SIGHUP: node.conf again. [delivery] and [log] apply at once (a smaller
+ * window lets what is in flight finish); the hub endpoints are bound to the
+ * sockets and wait for a restart. A node.conf that does not parse changes
+ * nothing. Returns 0, or -ENOMEM when a larger window cannot be had. */
+static int reload(struct agent *a)
+{
+        struct node_config next, *cur = &a->node->cfg;
+        char err[512], applied[512] = "", fixed[768] = "";
+
+        if (node_config_load(&next, a->node->conf_path, err, sizeof(err)) < 0) {
+                log_error("reload refused: %s; the settings in use stay", err);
+                return 0;
+        }
+        if (a->log_level_set)
+                next.log_level = cur->log_level;
+        if (next.window > a->cap) {
+                struct flight *f = realloc(a->flights, next.window * sizeof(*f));
+                uint64_t *q;
+
+                if (!f)
+                        return -ENOMEM;
+                a->flights = f;
+                q = realloc(a->seqs, next.window * sizeof(*q));
+                if (!q)
+                        return -ENOMEM;
+                a->seqs = q;
+                a->cap = next.window;
+        }
+        for (size_t i = 0; i < NMO_ARRAY_SIZE(reload_settings); i++) {
+                char *from = (char *)cur + reload_settings[i].offset;
+                const char *to = (const char *)&next + reload_settings[i].offset;
+                size_t size = reload_settings[i].endpoint ? NODE_ENDPOINT_MAX + 1
+                                                          : sizeof(uint32_t);
+
+                if (reload_settings[i].endpoint ? strcmp(from, to) == 0
+                                                : memcmp(from, to, size) == 0)
+                        continue;
+                describe_change(reload_settings[i].live ? applied : fixed,
+                                reload_settings[i].live ? sizeof(applied) : sizeof(fixed),
+                                reload_settings[i].name, from, to, reload_settings[i].endpoint);
+                if (reload_settings[i].live)
+                        memcpy(from, to, size);
+        }
+        a->bo.min_ms = cur->retry_min_ms;
+        a->bo.max_ms = cur->retry_max_ms;
+        log_setup(NULL, (enum log_level)cur->log_level);
+        log_info("reloaded %s: %s%s", a->node->conf_path, applied[0] ? "applied " : "",
+                 applied[0] ? applied : fixed[0] ? "nothing applied now" : "nothing changed");
+        if (fixed[0])
+                log_warn("%s: changed but applied only at a restart of nmo-node run (still "
+                         "using the old values): %s", a->node->conf_path, fixed);
+        a->scan_now = true;
+        return 0;
+}
+
 /* Names the agent that holds the lock, when its lock file says. */
 static void log_busy(const struct node *n)
 {
@@ -738,7 +835,7 @@ int agent_run(struct node *n, const struct agent_options *opts)
         a.bo.min_ms = n->cfg.retry_min_ms;
         a.bo.max_ms = n->cfg.retry_max_ms;
 
-        a.sigfd = util_stop_signalfd(&old_mask, &mask_set);
+        a.sigfd = util_stop_signalfd(&old_mask, &mask_set, true);
         if (a.sigfd < 0) {
                 r = a.sigfd;
                 log_error("signalfd: %s", strerror(-r));
@@ -746,8 +843,10 @@ int agent_run(struct node *n, const struct agent_options *opts)
         }
 
         r = -ENOMEM;
-        a.flights = calloc(a.cfg->window, sizeof(*a.flights));
-        a.seqs = calloc(a.cfg->window, sizeof(*a.seqs));
+        a.log_level_set = opts->log_level_set;
+        a.cap = a.cfg->window;
+        a.flights = calloc(a.cap, sizeof(*a.flights));
+        a.seqs = calloc(a.cap, sizeof(*a.seqs));
         a.incoming = calloc(a.cfg->replies_per_round, sizeof(*a.incoming));
         a.batch = calloc(a.cfg->replies_per_round, sizeof(*a.batch));
         a.results = calloc(a.cfg->replies_per_round, sizeof(*a.results));
@@ -854,9 +953,16 @@ int agent_run(struct node *n, const struct agent_options *opts)
                 if (items[2].revents & ZMQ_POLLIN) {
                         struct signalfd_siginfo si;
 
-                        if (read(a.sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+                        if (read(a.sigfd, &si, sizeof(si)) != (ssize_t)sizeof(si)) {
+                                a.stop = true;
+                        } else if (si.ssi_signo == SIGHUP) {
+                                r = reload(&a);
+                                if (r < 0)
+                                        goto out;
+                        } else {
                                 log_info("%s received; stopping", strsignal((int)si.ssi_signo));
-                        a.stop = true;
+                                a.stop = true;
+                        }
                 }
                 if (items[1].revents & ZMQ_POLLIN) {
                         r = keep_going(handle_monitor(&a));

@@ -422,7 +422,7 @@ int feed_run(struct node *n, struct outbox *ob, const struct feed_options *opts,
 
         if (!n->cfg.alerts_endpoint[0] || n->cfg.alert_batch == 0)
                 return -EINVAL;
-        f.sigfd = util_stop_signalfd(&old_mask, &mask_set);
+        f.sigfd = util_stop_signalfd(&old_mask, &mask_set, false);
         if (f.sigfd < 0) {
                 r = f.sigfd;
                 log_error("signalfd: %s", strerror(-r));

@@ -11,12 +11,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <lmdb.h>
+#include <sodium.h>
 
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "envelope.h"
 #include "harness.h"
 #include "util.h"
 
@@ -264,12 +266,147 @@ static void test_node_disk_full(void **state)
         free(node);
 }
 
+/* Replaces the first line starting with key in file by line. */
+static void conf_set(const char *file, const char *key, const char *line)
+{
+        char *text = slurp(file), *p = strstr(text, key), *end, *out = NULL;
+        FILE *f;
+
+        assert_non_null(p);
+        end = strchr(p, '\n');
+        assert_non_null(end);
+        assert_true(asprintf(&out, "%.*s%s%s", (int)(p - text), text, line, end) > 0);
+        f = fopen(file, "w");
+        assert_non_null(f);
+        fputs(out, f);
+        fclose(f);
+        free(out);
+        free(text);
+}
+
+static void conf_append(const char *file, const char *text)
+{
+        FILE *f = fopen(file, "a");
+
+        assert_non_null(f);
+        fputs(text, f);
+        fclose(f);
+}
+
+/* Sends one fresh signal over c; returns the receipt's reason (0: accepted). */
+static int send_one(struct h_client *c)
+{
+        uint8_t *frame = NULL, id[SIGNAL_ID_BYTES];
+        struct receipt r;
+        size_t len = 0;
+        bool dup;
+
+        h_client_seal(c, "gallium", &frame, &len, id);
+        assert_int_equal(h_client_send(c, frame, len, 5000, &r, &dup), 0);
+        free(frame);
+        return r.status == NMO__RECEIPT_STATUS__RECEIPT_ACCEPTED ? 0 : (int)r.reason;
+}
+
+/* SIGHUP: the hub keeps running and applies a changed member rate limit at
+ * once, says which changes wait for a restart, and refuses a hub.conf that
+ * does not parse, keeping the settings in use. */
+static void test_hub_reload(void **state)
+{
+        char *conf = util_path(hub.hub_dir, "hub.conf"), *m, line[96], *log;
+        struct h_client c;
+
+        (void)state;
+        m = h_member_create(&hub, "hup", true);
+        h_client_open(&c, &hub, m);
+        assert_int_equal(send_one(&c), 0);
+        assert_int_equal(send_one(&c), 0);
+        conf_set(conf, "member_rate =", "member_rate = 1");
+        conf_set(conf, "member_burst =", "member_burst = 1");
+        snprintf(line, sizeof(line), "listen = tcp://127.0.0.1:%d", h_free_port());
+        conf_set(conf, "listen =", line);
+        assert_int_equal(kill(hub.pid, SIGHUP), 0);
+        assert_true(wait_log(hub.log, "member_burst 2000 -> 1", 5000));
+        assert_true(wait_log(hub.log, "applied only at a restart", 1000));
+        log = slurp(hub.log);
+        assert_non_null(strstr(log, "member_rate 500 -> 1"));
+        assert_non_null(strstr(log, "[hub] listen"));
+        free(log);
+        assert_int_equal(h_wait(hub.pid, 200), -1000);
+        /* Applied: a burst of one, so the second of two at once is refused. A
+         * new member bucket starts full, so use a fresh member. */
+        h_client_close(&c);
+        free(m);
+        m = h_member_create(&hub, "hup2", true);
+        h_client_open(&c, &hub, m);
+        assert_int_equal(send_one(&c), 0);
+        assert_int_equal(send_one(&c), NMO__REASON__REASON_RATE_LIMITED);
+        /* A broken hub.conf is refused; the limits in use stay. */
+        conf_append(conf, "[limits]\nmember_rate = lots\n");
+        assert_int_equal(kill(hub.pid, SIGHUP), 0);
+        assert_true(wait_log(hub.log, "reload refused", 5000));
+        assert_int_equal(h_wait(hub.pid, 200), -1000);
+        assert_int_equal(send_one(&c), NMO__REASON__REASON_RATE_LIMITED);
+        h_client_close(&c);
+        assert_int_equal(h_hub_stop(&hub, SIGTERM), 0);
+        free(m);
+        free(conf);
+}
+
+/* SIGHUP: `nmo-node run` keeps running, applies [delivery] and [log] at
+ * once (a debug line appears), names a changed endpoint as waiting for a
+ * restart, and refuses a node.conf that does not parse. */
+static void test_node_reload(void **state)
+{
+        char *node = h_node_create(&hub, "hupnode", true), *conf = util_path(node, "node.conf");
+        char *logpath = util_path(hub.dir, "hupnode.log"), *log;
+        char *argv[] = { (char *)h_node_bin(), "run", "--dir", node, NULL };
+        pid_t pid;
+
+        (void)state;
+        pid = h_spawn(argv, logpath);
+        assert_true(wait_log(logpath, "agent running", 5000));
+        conf_set(conf, "window =", "window = 8");
+        conf_append(conf, "[log]\nlevel = debug\n");
+        conf_set(conf, "endpoint =", "endpoint = tcp://127.0.0.1:1");
+        assert_int_equal(kill(pid, SIGHUP), 0);
+        assert_true(wait_log(logpath, "window 64 -> 8", 5000));
+        log = slurp(logpath);
+        assert_non_null(strstr(log, "[log] level info -> debug"));
+        assert_non_null(strstr(log, "applied only at a restart"));
+        assert_non_null(strstr(log, "[hub] endpoint"));
+        free(log);
+        assert_int_equal(h_wait(pid, 200), -1000);
+        /* Debug lines now: a submit nudges the agent, which says so. */
+        assert_non_null(h_node_submit(node, "gallium"));
+        assert_true(wait_log(logpath, "nudged", 5000));
+        /* Still connected to the hub it started with: delivered. */
+        for (int i = 0; i < 100 && h_node_count(node, "delivered") < 1; i++)
+                usleep(50000);
+        assert_int_equal(h_node_count(node, "delivered"), 1);
+        /* A broken node.conf: refused, the agent runs on with what it had. */
+        conf_append(conf, "window = many\n");
+        assert_int_equal(kill(pid, SIGHUP), 0);
+        assert_true(wait_log(logpath, "reload refused", 5000));
+        assert_int_equal(h_wait(pid, 200), -1000);
+        log = slurp(logpath);
+        assert_int_equal(count_in(log, "window 64 -> 8"), 1);
+        free(log);
+        assert_int_equal(h_stop(pid, SIGTERM), 0);
+        free(logpath);
+        free(conf);
+        free(node);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_hub_lock, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_node_disk_full, setup, teardown_mount),
+                cmocka_unit_test_setup_teardown(test_hub_reload, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_node_reload, setup, teardown),
         };
 
+        if (sodium_init() < 0)
+                return 1;
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
