@@ -31,7 +31,9 @@
 #define MONITOR_EVENTS                                                                   \
         (ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED |  \
          ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |         \
-         ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+         ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_CONNECT_RETRIED)
+/* The longest a probe for the cause of a failed connection may take. */
+#define PROBE_MS 300
 /* Nudges are empty frames; a few queued ones mean the same as one. The size
  * bound also applies to the ZMTP handshake's READY command, so it cannot be
  * tiny (16 bytes makes every handshake fail). */
@@ -39,9 +41,15 @@
 #define NUDGE_MAX_SIZE 256
 #define PLURAL(n) ((n) == 1 ? "" : "s")
 
-static const char auth_error_text[] =
-        "the hub refused this node's key: not enrolled, suspended or revoked; "
-        "ask the hub operator";
+/* Why the hub connection is down, as last reported (each cause is logged
+ * once, not at every retry). */
+enum link_problem {
+        LINK_NONE = 0,
+        LINK_UNREACHABLE,       /* no TCP connection: libzmq retries with its backoff */
+        LINK_KEY_MISMATCH,      /* handshake failed without detail: hub.pub is wrong */
+        LINK_REFUSED,           /* ZAP refused our key */
+        LINK_PROTOCOL,          /* handshake failed with a protocol error */
+};
 
 /* A signal sent and not yet answered. */
 struct flight {
@@ -84,6 +92,14 @@ struct agent {
         bool scan_now;
         uint64_t next_scan_ms;          /* monotonic */
         char hub_error[OUTBOX_TEXT_MAX + 1]; /* last recorded, "" when none */
+        /* The hub connection (status shows it through the outbox's hub_link). */
+        enum link_problem problem;
+        char probe_cause[96];           /* LINK_UNREACHABLE: why, in words */
+        unsigned int failures;          /* handshakes failed in a row */
+        bool detached;                  /* disconnected by us, to back off */
+        bool tcp_reached;               /* a TCP connection since the last retry */
+        uint64_t reconnect_at_ms;       /* monotonic, when detached */
+        struct outbox_hub_link link;
 };
 
 static struct flight *flight_find(struct agent *a, const uint8_t id[SIGNAL_ID_BYTES])
@@ -529,6 +545,58 @@ out:
         return r;
 }
 
+/* Records the connection state for `status`; a failure is logged, the
+ * outbox said why once when it is the disk. */
+static int save_link(struct agent *a)
+{
+        int r = outbox_set_hub_link(a->ob, &a->link);
+
+        if (r < 0 && r != -ENOSPC)
+                log_error("%s: cannot record the hub connection state: %s",
+                          a->node->outbox_path, strerror(-r));
+        return r;
+}
+
+/* A connection attempt failed for cause (in words) of kind: says so once per
+ * cause (with the delay before the next try), records it for `status`, and,
+ * unless libzmq backs off by itself (unreachable), disconnects so that the
+ * next try waits delay_ms. */
+static int link_failed(struct agent *a, enum link_problem kind, const char *cause,
+                       uint64_t delay_ms)
+{
+        char text[2 * OUTBOX_TEXT_MAX];
+        int r;
+
+        snprintf(text, sizeof(text), "hub at %s: %s", a->cfg->hub_endpoint, cause);
+        if (kind != a->problem || strncmp(text, a->hub_error, OUTBOX_TEXT_MAX) != 0)
+                log_error("%s; retrying in %llu s", text,
+                          (unsigned long long)((delay_ms + 999) / 1000));
+        else
+                log_debug("%s; retrying in %llu ms", text, (unsigned long long)delay_ms);
+        a->problem = kind;
+        a->connected = false;
+        if (kind != LINK_UNREACHABLE && !a->detached) {
+                /* libzmq would try again within a second, for ever: back off. */
+                if (zmq_disconnect(a->dealer, a->cfg->hub_endpoint) == 0) {
+                        a->detached = true;
+                        a->reconnect_at_ms = util_mono_ms() + delay_ms;
+                }
+        }
+        a->link.next_retry_ms = util_now_ms() + delay_ms;
+        r = note_hub_error(a, text);
+        if (r < 0)
+                return r;
+        return save_link(a);
+}
+
+/* The delay before the next handshake after failures in a row. */
+static uint64_t handshake_backoff(struct agent *a)
+{
+        a->failures++;
+        return util_backoff_ms(a->failures, a->cfg->reconnect_ivl_ms,
+                               a->cfg->reconnect_ivl_max_ms);
+}
+
 static int handle_monitor(struct agent *a)
 {
         for (;;) {
@@ -551,6 +619,7 @@ static int handle_monitor(struct agent *a)
 
                 switch (event) {
                 case ZMQ_EVENT_CONNECTED:
+                        a->tcp_reached = true;
                         log_debug("TCP connection to %s up; handshake next", a->cfg->hub_endpoint);
                         break;
                 case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
@@ -558,40 +627,86 @@ static int handle_monitor(struct agent *a)
                                 log_info("connected to the hub at %s", a->cfg->hub_endpoint);
                         a->connected = true;
                         a->scan_now = true;
+                        a->failures = 0;
+                        a->problem = LINK_NONE;
+                        /* ZAP took our key: a refusal noted before is over. */
+                        r = note_hub_error(a, NULL);
+                        if (r < 0)
+                                return r;
+                        a->link.last_contact_ms = util_now_ms();
+                        a->link.next_retry_ms = 0;
+                        r = save_link(a);
+                        if (r < 0)
+                                return r;
                         break;
                 case ZMQ_EVENT_DISCONNECTED:
-                        if (a->connected)
+                        if (a->connected) {
                                 log_warn("lost the connection to the hub; reconnecting");
+                                a->link.last_contact_ms = util_now_ms();
+                                r = save_link(a);
+                                if (r < 0)
+                                        return r;
+                        }
                         a->connected = false;
                         break;
+                case ZMQ_EVENT_CONNECT_RETRIED:
+                        /* After a TCP connection, the handshake's failure (or
+                         * the loss of the connection) is the story, and after
+                         * our disconnect the retry will not happen. */
+                        if (a->tcp_reached || a->detached) {
+                                a->tcp_reached = false;
+                                log_debug("reconnect to the hub scheduled in %u ms", value);
+                                break;
+                        }
+                        /* value: libzmq's next reconnect interval. It does not
+                         * say why; a probe does, once per episode. */
+                        if (a->problem != LINK_UNREACHABLE)
+                                snprintf(a->probe_cause, sizeof(a->probe_cause), "%s",
+                                         client_probe_text(client_probe(a->cfg->hub_endpoint,
+                                                                        PROBE_MS)));
+                        r = link_failed(a, LINK_UNREACHABLE, a->probe_cause, value);
+                        if (r < 0)
+                                return r;
+                        break;
                 case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
-                        a->connected = false;
-                        snprintf(text, sizeof(text), "%s (ZAP status %u)", auth_error_text, value);
-                        if (strcmp(text, a->hub_error) != 0)
-                                log_error("%s", text);
-                        r = note_hub_error(a, text);
+                        snprintf(text, sizeof(text), "%s (ZAP status %u)", CLIENT_REFUSED_TEXT,
+                                 value);
+                        r = link_failed(a, LINK_REFUSED, text, handshake_backoff(a));
                         if (r < 0)
                                 return r;
                         break;
                 case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
-                        a->connected = false;
-                        snprintf(text, sizeof(text), "handshake with the hub failed (protocol "
-                                 "error 0x%x): check the endpoint in node.conf and keys/hub.pub",
-                                 value);
-                        if (strcmp(text, a->hub_error) != 0)
-                                log_error("%s", text);
-                        r = note_hub_error(a, text);
+                        snprintf(text, sizeof(text), "handshake failed (protocol error 0x%x): "
+                                 "check [hub] endpoint in node.conf and keys/hub.pub", value);
+                        r = link_failed(a, LINK_PROTOCOL, text, handshake_backoff(a));
                         if (r < 0)
                                 return r;
                         break;
                 case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
-                        a->connected = false;
-                        log_warn("handshake with the hub failed (errno %u); retrying", value);
+                        /* The hub closes the connection when it cannot open our
+                         * HELLO: sealed to another key than its own. */
+                        log_debug("handshake with the hub failed (errno %u)", value);
+                        r = link_failed(a, LINK_KEY_MISMATCH, CLIENT_KEY_MISMATCH_TEXT,
+                                        handshake_backoff(a));
+                        if (r < 0)
+                                return r;
                         break;
                 default:
                         break;
                 }
         }
+}
+
+/* Connects again once the backoff after a failed handshake is over. */
+static void reconnect_due(struct agent *a, uint64_t now)
+{
+        if (!a->detached || now < a->reconnect_at_ms)
+                return;
+        a->detached = false;
+        log_debug("connecting to the hub at %s again", a->cfg->hub_endpoint);
+        if (zmq_connect(a->dealer, a->cfg->hub_endpoint) < 0)
+                log_error("%s: cannot connect to %s: %s", a->node->conf_path,
+                          a->cfg->hub_endpoint, zmq_strerror(zmq_errno()));
 }
 
 static void drain_nudges(struct agent *a)
@@ -864,6 +979,9 @@ int agent_run(struct node *n, const struct agent_options *opts)
         }
         if (outbox_get_hub_error(a.ob, a.hub_error, sizeof(a.hub_error), NULL) < 0)
                 a.hub_error[0] = '\0';
+        /* Keeps the last contact of earlier runs; a retry is due at once. */
+        if (outbox_get_hub_link(a.ob, &a.link) < 0)
+                memset(&a.link, 0, sizeof(a.link));
         /* An adoption of new hub keys stopped before the queue was re-sealed,
          * or signals submitted with the old bundle meanwhile: finish now. */
         if (n->has_hub_ann) {
@@ -918,6 +1036,7 @@ int agent_run(struct node *n, const struct agent_options *opts)
                                 break;
                         }
                 }
+                reconnect_due(&a, now);
                 if (a.scan_now || now >= a.next_scan_ms) {
                         r = keep_going(fill_window(&a));
                         if (r < 0)
@@ -927,6 +1046,8 @@ int agent_run(struct node *n, const struct agent_options *opts)
                 }
 
                 wait = a.next_scan_ms > now ? a.next_scan_ms - now : 0;
+                if (a.detached)
+                        wait = min_u64(wait, a.reconnect_at_ms > now ? a.reconnect_at_ms - now : 0);
                 for (size_t i = 0; i < a.n_flights; i++)
                         wait = min_u64(wait, a.flights[i].deadline_ms > now
                                                      ? a.flights[i].deadline_ms - now : 0);

@@ -362,7 +362,10 @@ static void handle_monitor(struct feed *f)
                         note_problem(f, text);
                         break;
                 case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+                        /* The hub drops a HELLO it cannot open: sealed to
+                         * another key than its own. */
                         f->connected = false;
+                        f->res->key_mismatch = true;
                         log_debug("handshake with the alert feed failed (errno %u); retrying",
                                   value);
                         break;

@@ -28,6 +28,7 @@
 
 static const char meta_hub_error[] = "last_hub_error";
 static const char meta_sealing_key[] = "sealing_key";
+static const char meta_hub_link[] = "hub_link";
 
 struct outbox {
         MDB_env *env;
@@ -1219,6 +1220,65 @@ int outbox_get_hub_error(struct outbox *ob, char *buf, size_t len, uint64_t *tim
 out:
         if (he)
                 nmo__node__hub_error__free_unpacked(he, NULL);
+        db_txn_abort(txn);
+        return r;
+}
+
+static int hub_link_fn(struct outbox *ob, MDB_txn *txn, void *userdata)
+{
+        const struct outbox_hub_link *link = userdata;
+        MDB_val k = { sizeof(meta_hub_link) - 1, (void *)meta_hub_link }, v;
+        Nmo__Node__HubLink hl = NMO__NODE__HUB_LINK__INIT;
+        int rc;
+
+        hl.has_last_contact_ms = 1;
+        hl.last_contact_ms = link->last_contact_ms;
+        hl.has_next_retry_ms = 1;
+        hl.next_retry_ms = link->next_retry_ms;
+        v.mv_size = nmo__node__hub_link__get_packed_size(&hl);
+        v.mv_data = NULL;
+        rc = mdb_put(txn, ob->meta, &k, &v, MDB_RESERVE);
+        if (rc)
+                return db_errno(rc);
+        nmo__node__hub_link__pack(&hl, v.mv_data);
+        return 0;
+}
+
+int outbox_set_hub_link(struct outbox *ob, const struct outbox_hub_link *link)
+{
+        if (ob->readonly)
+                return -EROFS;
+        return outbox_write(ob, hub_link_fn, (void *)(uintptr_t)link);
+}
+
+int outbox_get_hub_link(struct outbox *ob, struct outbox_hub_link *link)
+{
+        MDB_val k = { sizeof(meta_hub_link) - 1, (void *)meta_hub_link }, v;
+        Nmo__Node__HubLink *hl = NULL;
+        MDB_txn *txn = NULL;
+        int rc, r;
+
+        memset(link, 0, sizeof(*link));
+        r = db_txn_begin(ob->env, MDB_RDONLY, &txn);
+        if (r < 0)
+                return r;
+        rc = mdb_get(txn, ob->meta, &k, &v);
+        if (rc) {
+                r = db_errno(rc);
+                goto out;
+        }
+        r = -EBADMSG;
+        if (v.mv_size > META_MAX)
+                goto out;
+        hl = nmo__node__hub_link__unpack(NULL, v.mv_size, v.mv_data);
+        if (!hl)
+                goto out;
+        link->last_contact_ms = hl->has_last_contact_ms ? hl->last_contact_ms : 0;
+        link->next_retry_ms = hl->has_next_retry_ms ? hl->next_retry_ms : 0;
+        r = 0;
+out:
+        if (hl)
+                nmo__node__hub_link__free_unpacked(hl, NULL);
         db_txn_abort(txn);
         return r;
 }

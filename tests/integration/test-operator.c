@@ -397,6 +397,155 @@ static void test_node_reload(void **state)
         free(node);
 }
 
+/* Runs `nmo-node run -v` on node for ms, then stops it; returns its log. */
+static char *run_for(const char *node, const char *name, int ms)
+{
+        char *logpath = util_path(hub.dir, name), *log;
+        char *argv[] = { (char *)h_node_bin(), "run", "--dir", (char *)node, "-v", NULL };
+        pid_t pid = h_spawn(argv, logpath);
+
+        usleep((useconds_t)ms * 1000);
+        assert_int_equal(h_stop(pid, SIGTERM), 0);
+        log = slurp(logpath);
+        free(logpath);
+        return log;
+}
+
+static json_object *status_json(const char *node)
+{
+        char *argv[] = { (char *)h_node_bin(), "status", "--dir", (char *)node, "--json", NULL };
+        json_object *o = h_run_json(argv);
+
+        assert_non_null(o);
+        return o;
+}
+
+/* A string member of o, "" when missing or null. */
+static const char *json_str(json_object *o, const char *key)
+{
+        json_object *v;
+
+        if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+                return "";
+        return json_object_get_string(v);
+}
+
+/* A hub that nothing listens for: said once, with the cause, and `status`
+ * shows the error and when the agent tries again. */
+static void test_node_hub_unreachable(void **state)
+{
+        char *node = h_node_create(&hub, "lonely", true), *conf = util_path(node, "node.conf");
+        char line[96], *log, *out = NULL;
+        json_object *st;
+
+        (void)state;
+        snprintf(line, sizeof(line), "endpoint = tcp://127.0.0.1:%d", h_free_port());
+        conf_set(conf, "endpoint =", line);
+        assert_non_null(h_node_submit(node, "gallium"));
+        log = run_for(node, "lonely.log", 3000);
+        /* Once as an error; the retries only at debug level. */
+        assert_int_equal(count_in(log, "error: hub at"), 1);
+        assert_non_null(strstr(log, "connection refused"));
+        assert_non_null(strstr(log, "retrying in"));
+        free(log);
+        st = status_json(node);
+        assert_non_null(strstr(json_str(st, "last_error"), "connection refused"));
+        assert_true(strlen(json_str(st, "next_retry")) == 20);
+        assert_string_equal(json_str(st, "last_contact"), "");
+        json_object_put(st);
+        {
+                char *argv[] = { (char *)h_node_bin(), "status", "--dir", node, NULL };
+                assert_int_equal(h_run(argv, &out, NULL), 0);
+                assert_non_null(strstr(out, "last_contact: never"));
+                assert_non_null(strstr(out, "next_retry: "));
+                assert_non_null(strstr(out, "connection refused"));
+                free(out);
+        }
+        free(conf);
+        free(node);
+}
+
+/* The wrong hub.pub: one clear line naming hub.pub, not one a retry; the
+ * agent backs off; status and alerts say it. */
+static void test_node_wrong_hub_pub(void **state)
+{
+        char *node = h_node_create(&hub, "mismatch", true), *other = util_path(hub.dir, "other");
+        char *key = util_path(other, "hub.key"), *pub = util_path(other, "hub.key.pub");
+        char *hub_pub = util_path(node, "keys/hub.pub"), cmd[4096], *log, *err = NULL;
+        json_object *st;
+
+        (void)state;
+        assert_int_equal(util_mkdir_p(other, 0700), 0);
+        {
+                char *argv[] = { (char *)h_keys_bin(), "generate", "--out", key, "--role", "hub",
+                                 "--name", "impostor", NULL };
+                assert_int_equal(h_run(argv, NULL, NULL), 0);
+        }
+        snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", pub, hub_pub);
+        assert_int_equal(system(cmd), 0);
+        log = run_for(node, "mismatch.log", 5000);
+        assert_int_equal(count_in(log, "error: hub at"), 1);
+        assert_non_null(strstr(log, "does not match the hub (check hub.pub"));
+        /* Backed off: 0.5, 1, 2, 4 s... not a try every half second. */
+        assert_true(count_in(log, "handshake with the hub failed") >= 2);
+        assert_true(count_in(log, "handshake with the hub failed") <= 6);
+        free(log);
+        st = status_json(node);
+        assert_non_null(strstr(json_str(st, "last_error"), "hub.pub"));
+        assert_true(strlen(json_str(st, "next_retry")) == 20);
+        json_object_put(st);
+        {
+                char *argv[] = { (char *)h_node_bin(), "alerts", "--dir", node, NULL };
+                assert_int_equal(h_run(argv, NULL, &err), 1);
+                assert_non_null(strstr(err, "hub key mismatch"));
+                free(err);
+        }
+        free(hub_pub);
+        free(pub);
+        free(key);
+        free(other);
+        free(node);
+}
+
+/* A node the hub does not admit (never enrolled, or revoked): said once,
+ * status says refused, alerts says the key was not accepted. */
+static void test_node_refused(void **state)
+{
+        char *node = h_node_create(&hub, "stranger", false), *log, *err = NULL;
+        json_object *st;
+
+        (void)state;
+        log = run_for(node, "stranger.log", 3000);
+        assert_int_equal(count_in(log, "error: hub at"), 1);
+        assert_non_null(strstr(log, "not enrolled, suspended or revoked"));
+        free(log);
+        st = status_json(node);
+        assert_non_null(strstr(json_str(st, "last_error"), "refused this node's key"));
+        assert_true(strlen(json_str(st, "next_retry")) == 20);
+        json_object_put(st);
+        {
+                char *argv[] = { (char *)h_node_bin(), "alerts", "--dir", node, NULL };
+                assert_int_equal(h_run(argv, NULL, &err), 1);
+                assert_non_null(strstr(err, "key not accepted"));
+                free(err);
+        }
+        free(node);
+        /* Revoked after delivering: the same, and the last contact stays. */
+        node = h_node_create(&hub, "revoked", true);
+        assert_non_null(h_node_submit(node, "gallium"));
+        assert_int_equal(h_node_run_once(node, 10), 0);
+        assert_int_equal(h_member(&hub, "revoke", "revoked"), 0);
+        log = run_for(node, "revoked.log", 2500);
+        assert_int_equal(count_in(log, "error: hub at"), 1);
+        assert_non_null(strstr(log, "not enrolled, suspended or revoked"));
+        free(log);
+        st = status_json(node);
+        assert_non_null(strstr(json_str(st, "last_error"), "refused this node's key"));
+        assert_true(strlen(json_str(st, "last_contact")) == 20);
+        json_object_put(st);
+        free(node);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -404,6 +553,9 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_node_disk_full, setup, teardown_mount),
                 cmocka_unit_test_setup_teardown(test_hub_reload, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_node_reload, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_node_hub_unreachable, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_node_wrong_hub_pub, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_node_refused, setup, teardown),
         };
 
         if (sodium_init() < 0)
