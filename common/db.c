@@ -73,7 +73,7 @@ int db_env_open(MDB_env **ret, const char *dir, unsigned int maxdbs, size_t maps
         if (rc)
                 return db_errno(rc);
         {
-                struct env_lock *l = malloc(sizeof(*l));
+                struct env_lock *l = calloc(1, sizeof(*l));
 
                 if (!l || pthread_rwlock_init(&l->lock, NULL) != 0) {
                         free(l);

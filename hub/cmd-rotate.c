@@ -112,7 +112,7 @@ static int rotate(const char *dir, uint32_t days, bool force, bool end)
                 }
                 printf("previous hub keys destroyed: envelopes sealed to them get "
                        "unknown-hub-key from the hub's next start on.\n"
-                       "start the hub:  nmo-hub serve --dir %s\n", dir);
+                       "restart the hub:  nmo-hub serve --dir %s\n", dir);
                 return HUB_EXIT_OK;
         }
         r = hub_keyrot_rotate(dir, (uint64_t)days * 86400000u, force, util_now_ms(), &res, err,
@@ -129,7 +129,7 @@ static int rotate(const char *dir, uint32_t days, bool force, bool end)
                "overlap until:       %s  (old keys still accepted until then)\n"
                "\n"
                "Now:\n"
-               "  1. start the hub again: nmo-hub serve --dir %s;\n"
+               "  1. restart the hub (stopped for the rotation): nmo-hub serve --dir %s;\n"
                "  2. nothing else for members whose nodes connect during the overlap: their\n"
                "     nodes verify the announcement with the old key and adopt the new one;\n"
                "  3. send the new public bundle to members whose nodes stay offline for the\n"
