@@ -3,8 +3,11 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "log.h"
 
@@ -18,7 +21,7 @@ int db_errno(int rc)
         case MDB_KEYEXIST:
                 return -EEXIST;
         case MDB_MAP_FULL:
-                return -ENOSPC;
+                return -EFBIG;
         case MDB_MAP_RESIZED:
         case MDB_READERS_FULL:
                 return -EAGAIN;
@@ -43,6 +46,8 @@ int db_errno(int rc)
 /* Held shared by every transaction of this process, exclusively to resize. */
 struct env_lock {
         pthread_rwlock_t lock;
+        /* A write found the disk full and said so; cleared by a commit. */
+        int disk_full;
 };
 
 static pthread_rwlock_t *env_lock(MDB_env *env)
@@ -68,7 +73,7 @@ int db_env_open(MDB_env **ret, const char *dir, unsigned int maxdbs, size_t maps
         if (rc)
                 return db_errno(rc);
         {
-                struct env_lock *l = malloc(sizeof(*l));
+                struct env_lock *l = calloc(1, sizeof(*l));
 
                 if (!l || pthread_rwlock_init(&l->lock, NULL) != 0) {
                         free(l);
@@ -179,7 +184,7 @@ int db_env_grow(MDB_env *env)
         if (rc)
                 goto out;
         if (info.me_mapsize >= DB_MAP_MAX) {
-                rc = ENOSPC;
+                rc = EFBIG;
                 goto out;
         }
         next = info.me_mapsize * 2;
@@ -192,7 +197,62 @@ int db_env_grow(MDB_env *env)
 out:
         if (l)
                 pthread_rwlock_unlock(l);
-        return rc == ENOSPC ? -ENOSPC : db_errno(rc);
+        return rc == EFBIG ? -EFBIG : db_errno(rc);
+}
+
+/* Says once that the disk of env is full, with what is left, and once that
+ * it is not any longer. */
+static void note_disk_full(MDB_env *env, bool full)
+{
+        struct env_lock *l = mdb_env_get_userctx(env);
+        const char *path = NULL;
+        struct statvfs vfs;
+
+        if (!l || __atomic_exchange_n(&l->disk_full, full, __ATOMIC_RELAXED) == (int)full)
+                return;
+        if (mdb_env_get_path(env, &path) != 0 || !path)
+                path = "?";
+        if (!full)
+                log_info("disk space on %s suffices again: writes go on", path);
+        else if (statvfs(path, &vfs) == 0)
+                log_error("disk full on %s: %llu bytes free; not growing the store, "
+                          "retrying later", path,
+                          (unsigned long long)vfs.f_bavail * (unsigned long long)vfs.f_frsize);
+        else
+                log_error("disk full on %s; not growing the store, retrying later", path);
+}
+
+int db_write(MDB_env *env, int (*fn)(MDB_txn *txn, void *userdata), void *userdata)
+{
+        const char *path = NULL;
+
+        for (;;) {
+                MDB_txn *txn = NULL;
+                int r;
+
+                r = db_txn_begin(env, 0, &txn);
+                if (r < 0)
+                        return r;
+                r = fn(txn, userdata);
+                if (r < 0)
+                        db_txn_abort(txn);
+                else
+                        r = db_errno(db_txn_commit(txn));
+                if (r == -ENOSPC)
+                        note_disk_full(env, true);
+                else if (r == 0)
+                        note_disk_full(env, false);
+                if (r != -EFBIG)
+                        return r;
+                r = db_env_grow(env);
+                if (r < 0) {
+                        if (mdb_env_get_path(env, &path) != 0 || !path)
+                                path = "?";
+                        log_error("store %s cannot grow further: %s", path,
+                                  r == -EFBIG ? "its map reached 1 TiB" : strerror(-r));
+                        return r;
+                }
+        }
 }
 
 int db_dbi_open(MDB_txn *txn, const char *name, unsigned int flags, MDB_dbi *dbi)

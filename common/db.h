@@ -14,7 +14,10 @@
 /* Largest map any store grows to: a bound, not an allocation (the map is sparse). */
 #define DB_MAP_MAX ((size_t)1 << 40)
 
-/* Converts an LMDB return code (MDB_* or errno) into a negative errno. */
+/* Converts an LMDB return code (MDB_* or errno) into a negative errno.
+ * MDB_MAP_FULL (the map, a bound we set, is full) is -EFBIG; -ENOSPC is left
+ * for the file system (a write failed because the disk is full), which a
+ * larger map would not help. */
 int db_errno(int mdb_rc);
 
 /* Opens the environment in directory dir (created with mode 0700 unless
@@ -43,8 +46,21 @@ void db_txn_abort(MDB_txn *txn);
 
 /* Doubles the map size after MDB_MAP_FULL. The calling thread must have no
  * transaction open in env; other threads' transactions are waited for.
- * Returns -ENOSPC once DB_MAP_MAX is reached. */
+ * Returns -EFBIG once DB_MAP_MAX is reached. */
 NMO_WUR int db_env_grow(MDB_env *env);
+
+/* Runs fn(txn, userdata) in one write transaction of env (opened with
+ * db_env_open()) and commits it durably; fn returns 0 or a negative errno
+ * (LMDB codes through db_errno()), and a failure aborts the transaction.
+ *
+ * A full map (-EFBIG from fn, MDB_MAP_FULL from the commit) aborts, grows the
+ * map (db_env_grow()) and runs fn again from scratch, so fn must reset
+ * whatever it reports through userdata. A full file system (-ENOSPC) is not
+ * a full map: nothing is grown, "disk full on DIR: N bytes free" is logged
+ * once (until a commit succeeds again, which is logged too) and -ENOSPC
+ * returned, for the caller to refuse or retry later. -EFBIG when the map
+ * reached DB_MAP_MAX; otherwise what fn or the commit failed with. */
+NMO_WUR int db_write(MDB_env *env, int (*fn)(MDB_txn *txn, void *userdata), void *userdata);
 
 /* Opens (creating unless the transaction is read-only) the named database. */
 NMO_WUR int db_dbi_open(MDB_txn *txn, const char *name, unsigned int flags, MDB_dbi *dbi);

@@ -4,7 +4,7 @@
 #include <errno.h>
 #include <sys/signalfd.h>
 
-int util_stop_signalfd(sigset_t *old, bool *blocked)
+int util_stop_signalfd(sigset_t *old, bool *blocked, bool reload)
 {
         sigset_t mask;
         int fd;
@@ -13,6 +13,8 @@ int util_stop_signalfd(sigset_t *old, bool *blocked)
         sigemptyset(&mask);
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
+        if (reload)
+                sigaddset(&mask, SIGHUP);
         if (sigprocmask(SIG_BLOCK, &mask, old) < 0)
                 return -errno;
         *blocked = true;

@@ -1336,9 +1336,15 @@ static bool is_export_restriction(const char *event)
 static int evaluate_alerts(MDB_txn *txn, struct hub_aggregate *ag, const char *material,
                            const struct dc_result *res, uint64_t now_ms, struct alert_list *out)
 {
-        const struct hub_alert_rules *ru = &ag->rules;
+        struct hub_alert_rules rules;
+        const struct hub_alert_rules *ru = &rules;
         char summary[256], period[12], wstart[12];
         int r = 0;
+
+        /* A reload may change them from the hub's loop meanwhile. */
+        pthread_mutex_lock(&ag->lock);
+        rules = ag->rules;
+        pthread_mutex_unlock(&ag->lock);
 
         for (size_t i = 0; i < res->ncells && r == 0; i++) {
                 const struct dc_cell *d = &res->cells[i];
@@ -1492,33 +1498,16 @@ static int recompute_txn(MDB_txn *txn, struct recompute *rc)
         return r;
 }
 
+static int recompute_fn(MDB_txn *txn, void *userdata)
+{
+        return recompute_txn(txn, userdata);
+}
+
 /* Writes every job in one durable write transaction on the analytics store
  * (one sync however many materials changed), growing its map when full. */
 static int analytics_write(struct hub_analytics *an, struct recompute *rc)
 {
-        for (;;) {
-                MDB_txn *txn = NULL;
-                bool map_full;
-                int r, mrc;
-
-                r = db_txn_begin(an->env, 0, &txn);
-                if (r < 0)
-                        return r;
-                r = recompute_txn(txn, rc);
-                if (r == 0) {
-                        mrc = db_txn_commit(txn);
-                        map_full = mrc == MDB_MAP_FULL;
-                        r = db_errno(mrc);
-                } else {
-                        map_full = r == -ENOSPC;
-                        db_txn_abort(txn);
-                }
-                if (!map_full)
-                        return r;
-                r = db_env_grow(an->env);
-                if (r < 0)
-                        return r;
-        }
+        return db_write(an->env, recompute_fn, rc);
 }
 
 /* Loads and computes every job, then writes them all at once. A job whose
@@ -2010,4 +1999,11 @@ int hub_aggregate_recent_alerts(struct hub_aggregate *ag, uint64_t now_ms, unsig
         *alerts = out.a;
         *nalerts = out.n;
         return 0;
+}
+
+void hub_aggregate_set_rules(struct hub_aggregate *ag, const struct hub_alert_rules *rules)
+{
+        pthread_mutex_lock(&ag->lock);
+        ag->rules = *rules;
+        pthread_mutex_unlock(&ag->lock);
 }

@@ -82,6 +82,10 @@ NMO_WUR int hub_aggregate_housekeeping(struct hub_aggregate *ag, uint64_t now_ms
                                        struct hub_alert_out **alerts, size_t *nalerts);
 
 /* Signed alerts issued within the last days days (for a new subscriber). */
+/* Evaluates alerts with rules from the next recomputation on (a reload);
+ * safe while the aggregation thread runs. */
+void hub_aggregate_set_rules(struct hub_aggregate *ag, const struct hub_alert_rules *rules);
+
 NMO_WUR int hub_aggregate_recent_alerts(struct hub_aggregate *ag, uint64_t now_ms,
                                         unsigned int days, struct hub_alert_out **alerts,
                                         size_t *nalerts);

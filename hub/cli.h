@@ -13,6 +13,17 @@
 /* Prints "nmo-hub CMD: msg" and the --help hint to stderr; returns 2. */
 int hub_cli_usage(const char *cmd, const char *msg);
 
+/* Name of the lock file in a hub directory that `serve` holds for its life
+ * (common/dirlock.h). */
+#define HUB_LOCK_FILE "hub.lock"
+
+/* Takes the hub directory's lock for command cmd ("serve", "init",
+ * "rotate-keys"), which writes what a running hub uses. When a hub runs on dir
+ * prints "nmo-hub CMD: a hub is running on DIR (pid N); ..." and returns
+ * -EBUSY; other failures are printed too. On success *fd holds the lock;
+ * release it with dirlock_release(). */
+NMO_WUR int hub_cli_lock(const char *dir, const char *cmd, int *fd);
+
 /* Opens the private store of dir, printing why not on failure. */
 NMO_WUR int hub_cli_open_store(const char *dir, bool readonly, struct hub_store **st);
 

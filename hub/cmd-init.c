@@ -9,6 +9,7 @@
 #include "analytics.h"
 #include "cli.h"
 #include "config.h"
+#include "dirlock.h"
 #include "keys.h"
 #include "server.h"
 #include "store.h"
@@ -19,7 +20,8 @@ static const char help[] =
         "\n"
         "Creates a hub directory: the hub's secret keys (DIR/keys/hub.key, mode 0600),\n"
         "its public bundle (DIR/keys/hub.pub, to send to every member), the config\n"
-        "DIR/hub.conf and the private store DIR/private. Refuses to overwrite keys.\n"
+        "DIR/hub.conf and the private store DIR/private. Refuses to overwrite keys, and\n"
+        "exits 1 naming its pid while 'nmo-hub serve' runs on DIR.\n"
         "\n"
         "  --dir DIR        hub directory (created with mode 0700)\n"
         "  --listen EP      endpoint to serve on (default " HUB_DEFAULT_LISTEN ")\n"
@@ -42,7 +44,7 @@ int hub_cmd_init(int argc, char **argv)
         struct hub_config cfg;
         const char *dir = NULL, *name = "gdn-hub";
         char fp[KEYS_FINGERPRINT_LEN], *keydir = NULL, *sec = NULL, *pub = NULL;
-        int c, r, ret = HUB_EXIT_FAIL;
+        int c, r, ret = HUB_EXIT_FAIL, lock_fd = -1;
 
         hub_config_defaults(&cfg);
         while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -81,14 +83,21 @@ int hub_cmd_init(int argc, char **argv)
         pub = hub_public_key_path(dir);
         if (!keydir || !sec || !pub)
                 goto out;
+        r = util_mkdir_p(dir, 0700);
+        if (r < 0) {
+                fprintf(stderr, "nmo-hub init: cannot create %s: %s\n", dir, strerror(-r));
+                goto out;
+        }
+        /* Held while the directory is made, so that a hub started meanwhile
+         * waits for a whole one; a running hub is named. */
+        if (hub_cli_lock(dir, "init", &lock_fd) < 0)
+                goto out;
         if (access(sec, F_OK) == 0) {
                 fprintf(stderr, "nmo-hub init: %s already exists; this directory has a hub. "
                         "Refusing to replace its keys.\n", sec);
                 goto out;
         }
-        r = util_mkdir_p(dir, 0700);
-        if (r == 0)
-                r = util_mkdir_p(keydir, 0700);
+        r = util_mkdir_p(keydir, 0700);
         if (r < 0) {
                 fprintf(stderr, "nmo-hub init: cannot create %s: %s\n", keydir, strerror(-r));
                 goto out;
@@ -136,6 +145,7 @@ int hub_cmd_init(int argc, char **argv)
         ret = HUB_EXIT_OK;
 out:
         hub_store_free(st);
+        dirlock_release(lock_fd);
         keys_free(sk);
         free(keydir);
         free(sec);

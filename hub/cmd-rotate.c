@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "dirlock.h"
 #include "keyrot.h"
 #include "server.h"
 
@@ -26,8 +27,9 @@ static const char help[] =
         "while it runs); envelopes sealed to them then get unknown-hub-key, with the\n"
         "announcement attached so that an up-to-date node still re-seals and resends.\n"
         "\n"
-        "Restart the hub afterwards ('nmo-hub serve'). An interrupted run is finished by\n"
-        "running the command again; until then 'serve' refuses to start.\n"
+        "Stop the hub first: rotate-keys refuses to run while 'nmo-hub serve' runs on DIR\n"
+        "(it names its pid); start the hub again afterwards. An interrupted run is\n"
+        "finished by running the command again; until then 'serve' refuses to start.\n"
         "\n"
         "  --dir DIR          hub directory made by 'nmo-hub init'\n"
         "  --overlap-days N   days the old keys keep working (default 30, 0..365; 0: they\n"
@@ -35,10 +37,13 @@ static const char help[] =
         "  --force            rotate although the overlap of the last rotation still runs\n"
         "                     (its previous keys are destroyed first)\n"
         "  --end-overlap      end the running overlap now: destroy hub-previous.key\n"
-        "                     (then restart the hub)\n"
+        "                     (hub stopped; start it again afterwards)\n"
         "  -h, --help         show this help\n"
         "\n"
-        "Exit status: 0 rotated, 1 failure (also: an overlap is running), 2 usage error.\n";
+        "Exit status: 0 rotated, 1 failure (also: an overlap is running, or the hub is\n"
+        "running), 2 usage error.\n";
+
+static int rotate(const char *dir, uint32_t days, bool force, bool end);
 
 int hub_cmd_rotate(int argc, char **argv)
 {
@@ -50,12 +55,10 @@ int hub_cmd_rotate(int argc, char **argv)
                 { "help", no_argument, NULL, 'h' },
                 { NULL, 0, NULL, 0 },
         };
-        struct hub_keyrot_result res;
         const char *dir = NULL;
         uint32_t days = HUB_KEYROT_DEFAULT_DAYS;
         bool force = false, end = false, days_set = false;
-        char err[768], when[32], *pub = NULL;
-        int c, r;
+        int c, r, lock_fd = -1;
 
         while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
                 switch (c) {
@@ -85,6 +88,21 @@ int hub_cmd_rotate(int argc, char **argv)
                 return hub_cli_usage("rotate-keys", "--dir DIR is required");
         if (end && (force || days_set))
                 return hub_cli_usage("rotate-keys", "--end-overlap takes no other option");
+        /* A running hub retires keys by itself and holds the current ones:
+         * the files must not change under it. */
+        if (hub_cli_lock(dir, "rotate-keys", &lock_fd) < 0)
+                return HUB_EXIT_FAIL;
+        r = rotate(dir, days, force, end);
+        dirlock_release(lock_fd);
+        return r;
+}
+
+static int rotate(const char *dir, uint32_t days, bool force, bool end)
+{
+        struct hub_keyrot_result res;
+        char err[768], when[32], *pub = NULL;
+        int r;
+
         if (end) {
                 r = hub_keyrot_retire(NULL, dir);
                 if (r < 0) {
@@ -111,7 +129,7 @@ int hub_cmd_rotate(int argc, char **argv)
                "overlap until:       %s  (old keys still accepted until then)\n"
                "\n"
                "Now:\n"
-               "  1. restart the hub: stop 'nmo-hub serve --dir %s' and start it again;\n"
+               "  1. restart the hub (stopped for the rotation): nmo-hub serve --dir %s;\n"
                "  2. nothing else for members whose nodes connect during the overlap: their\n"
                "     nodes verify the announcement with the old key and adopt the new one;\n"
                "  3. send the new public bundle to members whose nodes stay offline for the\n"

@@ -5,6 +5,7 @@
 #include <sodium.h>
 
 #include "cli.h"
+#include "dirlock.h"
 #include "config.h"
 #include "log.h"
 #include "server.h"
@@ -16,12 +17,19 @@ static const char help[] =
         "each signal, stores it once in DIR/private and answers with a signed receipt\n"
         "after the store is durable. Logs go to stderr; they never hold signal content.\n"
         "SIGTERM or SIGINT: what is in flight is committed and answered, then exit 0.\n"
+        "SIGHUP (systemctl reload): DIR/hub.conf is read again and what can change\n"
+        "while running is applied at once: [log] level, [limits] member_rate and\n"
+        "member_burst, the [alerts] rules. One line says what changed (or \"nothing\n"
+        "changed\"); another names changed settings that wait for a restart (listen\n"
+        "addresses, max_message, queue, batch, handshake_ms, [privacy]). A hub.conf\n"
+        "that does not parse is refused with an error line; the settings in use stay.\n"
+        "Only one serve runs on a DIR: a second one exits 1 naming the first's pid.\n"
         "\n"
         "  --dir DIR        hub directory made by 'nmo-hub init'\n"
         "  --listen EP      endpoint, overriding [hub] listen in DIR/hub.conf\n"
         "  --alerts-listen EP  alert feed endpoint, overriding [alerts] listen\n"
-        "  -v, --verbose    log each batch\n"
-        "  -q, --quiet      log errors only\n"
+        "  -v, --verbose    log each batch (overrides [log] level in hub.conf)\n"
+        "  -q, --quiet      log errors only (overrides [log] level)\n"
         "  -h, --help       show this help\n"
         "\n"
         "Limits ([limits] in DIR/hub.conf): max_message (bytes, larger frames\n"
@@ -48,8 +56,9 @@ int hub_cmd_serve(int argc, char **argv)
         struct hub_config cfg;
         const char *dir = NULL, *listen = NULL, *alerts = NULL;
         enum log_level level = LOG_LEVEL_INFO;
+        bool level_set = false;
         char err[512];
-        int c;
+        int c, r, lock_fd = -1;
 
         while ((c = getopt_long(argc, argv, "vqh", opts, NULL)) != -1) {
                 switch (c) {
@@ -69,9 +78,11 @@ int hub_cmd_serve(int argc, char **argv)
                         break;
                 case 'v':
                         level = LOG_LEVEL_DEBUG;
+                        level_set = true;
                         break;
                 case 'q':
                         level = LOG_LEVEL_ERROR;
+                        level_set = true;
                         break;
                 case 'h':
                         fputs(help, stdout);
@@ -92,5 +103,17 @@ int hub_cmd_serve(int argc, char **argv)
                 snprintf(cfg.listen, sizeof(cfg.listen), "%s", listen);
         if (alerts)
                 snprintf(cfg.alerts_listen, sizeof(cfg.alerts_listen), "%s", alerts);
-        return hub_serve(dir, &cfg) == 0 ? HUB_EXIT_OK : HUB_EXIT_FAIL;
+        cfg.listen_set = listen != NULL;
+        cfg.alerts_listen_set = alerts != NULL;
+        if (level_set)
+                cfg.log_level = level;
+        cfg.log_level_set = level_set;
+        log_setup("nmo-hub", (enum log_level)cfg.log_level);
+        /* Before anything is opened for writing, and for the life of the hub:
+         * a second hub on the same directory would write beside this one. */
+        if (hub_cli_lock(dir, "serve", &lock_fd) < 0)
+                return HUB_EXIT_FAIL;
+        r = hub_serve(dir, &cfg);
+        dirlock_release(lock_fd);
+        return r == 0 ? HUB_EXIT_OK : HUB_EXIT_FAIL;
 }

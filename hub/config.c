@@ -7,6 +7,8 @@
 #include <string.h>
 #include <ini.h>
 
+#include "log.h"
+
 void hub_config_defaults(struct hub_config *cfg)
 {
         memset(cfg, 0, sizeof(*cfg));
@@ -18,6 +20,7 @@ void hub_config_defaults(struct hub_config *cfg)
         cfg->limits.member_burst = 2000;
         cfg->limits.handshake_ms = 10000;
         snprintf(cfg->alerts_listen, sizeof(cfg->alerts_listen), "%s", HUB_DEFAULT_ALERTS);
+        cfg->log_level = LOG_LEVEL_INFO;
         cfg->privacy.min_reporters = 3;
         cfg->privacy.dominance_n = 2;
         cfg->privacy.dominance_k = 85;
@@ -94,10 +97,22 @@ static int on_entry(void *user, const char *section, const char *name, const cha
                 { "hub", "listen", offsetof(struct hub_config, listen) },
                 { "alerts", "listen", offsetof(struct hub_config, alerts_listen) },
         };
+        static const char *const levels[] = { "error", "warning", "info", "debug" };
         struct parse_state *ps = user;
 
         if (ps->failed)
                 return 0;
+        if (strcmp(section, "log") == 0 && strcmp(name, "level") == 0) {
+                for (size_t i = 0; i < NMO_ARRAY_SIZE(levels); i++) {
+                        if (strcmp(value, levels[i]) == 0) {
+                                ps->cfg->log_level = (uint32_t)i;
+                                return 1;
+                        }
+                }
+                snprintf(ps->err, ps->errlen, "[log] level must be error, warning, info or "
+                         "debug");
+                goto fail;
+        }
         for (size_t i = 0; i < NMO_ARRAY_SIZE(endpoints); i++) {
                 if (strcmp(section, endpoints[i].section) != 0 ||
                     strcmp(name, endpoints[i].name) != 0)

@@ -41,6 +41,12 @@ struct hub_alert_rules {
 struct hub_config {
         char listen[HUB_ENDPOINT_MAX];
         char alerts_listen[HUB_ENDPOINT_MAX];
+        uint32_t log_level;     /* [log] level: enum log_level (common/log.h) */
+        /* Given on the command line of `serve`, so hub.conf's value does not
+         * apply (also not when it is reloaded). */
+        bool listen_set;
+        bool alerts_listen_set;
+        bool log_level_set;
         struct hub_limits limits;
         struct hub_privacy privacy;
         struct hub_alert_rules alerts;

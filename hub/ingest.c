@@ -784,3 +784,9 @@ int hub_ingest_batch(struct hub_ingest *ig, struct hub_item *items, size_t n)
         ig->totals.batches++;
         return 0;
 }
+
+void hub_ingest_set_rates(struct hub_ingest *ig, const struct hub_limits *limits)
+{
+        ig->limits.member_rate = limits->member_rate;
+        ig->limits.member_burst = limits->member_burst;
+}

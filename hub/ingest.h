@@ -105,3 +105,8 @@ struct hub_ingest_totals {
         uint64_t batches;
 };
 void hub_ingest_totals(const struct hub_ingest *ig, struct hub_ingest_totals *out);
+
+/* Takes the per-member rate limits (member_rate, member_burst) of limits from
+ * the next batch on (a reload); the other limits stay as they were at
+ * hub_ingest_new(). Call it from the thread that runs the batches. */
+void hub_ingest_set_rates(struct hub_ingest *ig, const struct hub_limits *limits);

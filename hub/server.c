@@ -23,6 +23,7 @@
 #include "keyrot.h"
 #include "keys.h"
 #include "log.h"
+#include "reload.h"
 #include "store.h"
 #include "zap.h"
 
@@ -453,8 +454,24 @@ static int block_signals(sigset_t *set)
         return -pthread_sigmask(SIG_BLOCK, set, NULL);
 }
 
+/* SIGHUP: hub.conf again; what may change while running is applied. */
+static void reload(const char *hub_dir, struct hub_config *live, struct hub_ingest *ig,
+                   struct hub_aggregate *ag)
+{
+        struct hub_config next;
+
+        if (hub_reload_config(hub_dir, live, &next) < 0)
+                return;
+        log_setup(NULL, (enum log_level)next.log_level);
+        hub_ingest_set_rates(ig, &next.limits);
+        hub_aggregate_set_rules(ag, &next.alerts);
+        *live = next;
+}
+
 int hub_serve(const char *hub_dir, const struct hub_config *cfg)
 {
+        /* The settings in use; a reload changes some (reload.h). */
+        struct hub_config live = *cfg;
         struct keys_secret *hub = NULL;
         struct hub_keyrot *kr = NULL;
         struct hub_store *st = NULL;
@@ -618,7 +635,11 @@ int hub_serve(const char *hub_dir, const struct hub_config *cfg)
                 if (polls[1].revents & ZMQ_POLLIN) {
                         struct signalfd_siginfo si;
 
-                        if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+                        if (read(sfd, &si, sizeof(si)) != (ssize_t)sizeof(si)) {
+                                /* Nothing read: nothing to do. */
+                        } else if (si.ssi_signo == SIGHUP) {
+                                reload(hub_dir, &live, ig, ag);
+                        } else {
                                 log_info("signal %u received: finishing what is in flight",
                                          si.ssi_signo);
                                 stopping = true;

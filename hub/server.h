@@ -5,12 +5,15 @@
  * commits them in one transaction, then sends their receipts. While one batch
  * is being committed the next one queues in ZeroMQ, so under load the batches
  * grow and the cost of fsync is shared (group commit). SIGTERM or SIGINT: the
- * batch in hand is finished and answered, then the hub exits cleanly. */
+ * batch in hand is finished and answered, then the hub exits cleanly. SIGHUP:
+ * hub.conf is read again and what can change while running is applied
+ * (reload.h). */
 #pragma once
 
 #include "config.h"
 
-/* Runs the hub of directory hub_dir with cfg until SIGTERM/SIGINT. Returns 0
+/* Runs the hub of directory hub_dir with cfg until SIGTERM/SIGINT (the
+ * caller holds the directory's lock, cli.h hub_cli_lock()). Returns 0
  * after a clean stop, or a negative errno when it could not start (and logs
  * why). */
 NMO_WUR int hub_serve(const char *hub_dir, const struct hub_config *cfg);

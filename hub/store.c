@@ -150,47 +150,16 @@ void hub_store_free(struct hub_store *st)
         free(st);
 }
 
-static int write_env(MDB_env *env, int (*fn)(MDB_txn *, void *), void *userdata)
-{
-        for (;;) {
-                MDB_txn *txn = NULL;
-                bool map_full;
-                int r, rc;
-
-                r = db_txn_begin(env, 0, &txn);
-                if (r < 0)
-                        return r;
-                r = fn(txn, userdata);
-                if (r == 0) {
-                        rc = db_txn_commit(txn);
-                        /* A full map, not a full disk (which is ENOSPC too). */
-                        map_full = rc == MDB_MAP_FULL;
-                        r = db_errno(rc);
-                } else {
-                        /* Puts do no I/O: ENOSPC from them is MDB_MAP_FULL. */
-                        map_full = r == -ENOSPC;
-                        db_txn_abort(txn);
-                }
-                if (!map_full)
-                        return r;
-                r = db_env_grow(env);
-                if (r < 0) {
-                        log_error("private store cannot grow further: %s", strerror(-r));
-                        return r;
-                }
-        }
-}
-
 int hub_store_write(struct hub_store *st, int (*fn)(MDB_txn *, void *), void *userdata)
 {
-        return write_env(st->env, fn, userdata);
+        return db_write(st->env, fn, userdata);
 }
 
 int hub_store_write_contrib(struct hub_store *st, int (*fn)(MDB_txn *, void *), void *userdata)
 {
         if (!st->cenv)
                 return -ENOENT;
-        return write_env(st->cenv, fn, userdata);
+        return db_write(st->cenv, fn, userdata);
 }
 
 int hub_store_read(struct hub_store *st, int (*fn)(MDB_txn *, void *), void *userdata)

@@ -38,7 +38,8 @@
  *
  * Every write goes through hub_store_write(), which grows the map and runs the
  * transaction again when LMDB reports it full, so a growing store never fails
- * a write that a bigger map would take. */
+ * a write that a bigger map would take. A full disk is not a full map: the
+ * write fails with -ENOSPC (logged once, db_write()) and nothing grows. */
 #pragma once
 
 #include <stdbool.h>
@@ -92,7 +93,8 @@ void hub_store_free(struct hub_store *st);
 
 /* Runs fn(txn, userdata) in a write transaction and commits durably. fn may be
  * called more than once (after the map grew), so it must start from scratch
- * each call. A negative return from fn aborts and is passed back. */
+ * each call. A negative return from fn aborts and is passed back; -ENOSPC
+ * when the disk is full (common/db.h db_write()). */
 NMO_WUR int hub_store_write(struct hub_store *st, int (*fn)(MDB_txn *, void *), void *userdata);
 
 /* The same on the contributions environment. */

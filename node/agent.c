@@ -7,6 +7,7 @@
 #include "agent.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include <sodium.h>
 #include <zmq.h>
 
+#include "dirlock.h"
 #include "log.h"
 #include "stopsig.h"
 #include "client.h"
@@ -29,7 +31,9 @@
 #define MONITOR_EVENTS                                                                   \
         (ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED |  \
          ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |         \
-         ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+         ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_CONNECT_RETRIED)
+/* The longest a probe for the cause of a failed connection may take. */
+#define PROBE_MS 300
 /* Nudges are empty frames; a few queued ones mean the same as one. The size
  * bound also applies to the ZMTP handshake's READY command, so it cannot be
  * tiny (16 bytes makes every handshake fail). */
@@ -37,9 +41,15 @@
 #define NUDGE_MAX_SIZE 256
 #define PLURAL(n) ((n) == 1 ? "" : "s")
 
-static const char auth_error_text[] =
-        "the hub refused this node's key: not enrolled, suspended or revoked; "
-        "ask the hub operator";
+/* Why the hub connection is down, as last reported (each cause is logged
+ * once, not at every retry). */
+enum link_problem {
+        LINK_NONE = 0,
+        LINK_UNREACHABLE,       /* no TCP connection: libzmq retries with its backoff */
+        LINK_KEY_MISMATCH,      /* handshake failed without detail: hub.pub is wrong */
+        LINK_REFUSED,           /* ZAP refused our key */
+        LINK_PROTOCOL,          /* handshake failed with a protocol error */
+};
 
 /* A signal sent and not yet answered. */
 struct flight {
@@ -68,18 +78,28 @@ struct agent {
         void *pull;
         char *pull_endpoint;
         int sigfd;
-        struct flight *flights;         /* cfg->window entries */
+        bool log_level_set;             /* agent_options */
+        size_t cap;                     /* entries of flights and seqs, >= cfg->window */
+        struct flight *flights;         /* cap entries */
         size_t n_flights;
         struct incoming *incoming;      /* cfg->replies_per_round entries */
         struct outbox_receipt *batch;
         int *results;
-        uint64_t *seqs;                 /* scratch, cfg->window entries */
+        uint64_t *seqs;                 /* scratch, cap entries */
         struct receipt_cache rcache;    /* batch roots verified already */
         bool connected;
         bool stop;
         bool scan_now;
         uint64_t next_scan_ms;          /* monotonic */
         char hub_error[OUTBOX_TEXT_MAX + 1]; /* last recorded, "" when none */
+        /* The hub connection (status shows it through the outbox's hub_link). */
+        enum link_problem problem;
+        char probe_cause[96];           /* LINK_UNREACHABLE: why, in words */
+        unsigned int failures;          /* handshakes failed in a row */
+        bool detached;                  /* disconnected by us, to back off */
+        bool tcp_reached;               /* a TCP connection since the last retry */
+        uint64_t reconnect_at_ms;       /* monotonic, when detached */
+        struct outbox_hub_link link;
 };
 
 static struct flight *flight_find(struct agent *a, const uint8_t id[SIGNAL_ID_BYTES])
@@ -115,8 +135,9 @@ static int note_hub_error(struct agent *a, const char *msg)
                 return 0;
         r = outbox_set_hub_error(a->ob, msg, util_now_ms());
         if (r < 0) {
-                log_error("%s: cannot record the hub error: %s", a->node->outbox_path,
-                          strerror(-r));
+                if (r != -ENOSPC) /* said once by the outbox */
+                        log_error("%s: cannot record the hub error: %s", a->node->outbox_path,
+                                  strerror(-r));
                 return r;
         }
         snprintf(a->hub_error, sizeof(a->hub_error), "%s", msg ? msg : "");
@@ -226,8 +247,9 @@ static int fill_window(struct agent *a)
                 return 0;
         r = outbox_mark_in_flight(a->ob, a->seqs, sent);
         if (r < 0) {
-                log_error("%s: cannot record signals in flight: %s", a->node->outbox_path,
-                          strerror(-r));
+                if (r != -ENOSPC) /* said once by the outbox */
+                        log_error("%s: cannot record signals in flight: %s", a->node->outbox_path,
+                                  strerror(-r));
                 return r;
         }
         log_info("sent %zu signal%s to the hub (%zu in flight)", sent, PLURAL(sent), a->n_flights);
@@ -440,7 +462,9 @@ static int handle_replies(struct agent *a)
         }
         r = outbox_apply_receipts(a->ob, a->batch, n, util_now_ms(), &a->bo, a->results);
         if (r < 0) {
-                log_error("%s: cannot record receipts: %s", a->node->outbox_path, strerror(-r));
+                if (r != -ENOSPC) /* said once by the outbox */
+                        log_error("%s: cannot record receipts: %s", a->node->outbox_path,
+                                  strerror(-r));
                 goto out;
         }
         for (size_t i = 0; i < n; i++) {
@@ -521,6 +545,58 @@ out:
         return r;
 }
 
+/* Records the connection state for `status`; a failure is logged, the
+ * outbox said why once when it is the disk. */
+static int save_link(struct agent *a)
+{
+        int r = outbox_set_hub_link(a->ob, &a->link);
+
+        if (r < 0 && r != -ENOSPC)
+                log_error("%s: cannot record the hub connection state: %s",
+                          a->node->outbox_path, strerror(-r));
+        return r;
+}
+
+/* A connection attempt failed for cause (in words) of kind: says so once per
+ * cause (with the delay before the next try), records it for `status`, and,
+ * unless libzmq backs off by itself (unreachable), disconnects so that the
+ * next try waits delay_ms. */
+static int link_failed(struct agent *a, enum link_problem kind, const char *cause,
+                       uint64_t delay_ms)
+{
+        char text[2 * OUTBOX_TEXT_MAX];
+        int r;
+
+        snprintf(text, sizeof(text), "hub at %s: %s", a->cfg->hub_endpoint, cause);
+        if (kind != a->problem || strncmp(text, a->hub_error, OUTBOX_TEXT_MAX) != 0)
+                log_error("%s; retrying in %llu s", text,
+                          (unsigned long long)((delay_ms + 999) / 1000));
+        else
+                log_debug("%s; retrying in %llu ms", text, (unsigned long long)delay_ms);
+        a->problem = kind;
+        a->connected = false;
+        if (kind != LINK_UNREACHABLE && !a->detached) {
+                /* libzmq would try again within a second, for ever: back off. */
+                if (zmq_disconnect(a->dealer, a->cfg->hub_endpoint) == 0) {
+                        a->detached = true;
+                        a->reconnect_at_ms = util_mono_ms() + delay_ms;
+                }
+        }
+        a->link.next_retry_ms = util_now_ms() + delay_ms;
+        r = note_hub_error(a, text);
+        if (r < 0)
+                return r;
+        return save_link(a);
+}
+
+/* The delay before the next handshake after failures in a row. */
+static uint64_t handshake_backoff(struct agent *a)
+{
+        a->failures++;
+        return util_backoff_ms(a->failures, a->cfg->reconnect_ivl_ms,
+                               a->cfg->reconnect_ivl_max_ms);
+}
+
 static int handle_monitor(struct agent *a)
 {
         for (;;) {
@@ -543,6 +619,7 @@ static int handle_monitor(struct agent *a)
 
                 switch (event) {
                 case ZMQ_EVENT_CONNECTED:
+                        a->tcp_reached = true;
                         log_debug("TCP connection to %s up; handshake next", a->cfg->hub_endpoint);
                         break;
                 case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
@@ -550,40 +627,86 @@ static int handle_monitor(struct agent *a)
                                 log_info("connected to the hub at %s", a->cfg->hub_endpoint);
                         a->connected = true;
                         a->scan_now = true;
+                        a->failures = 0;
+                        a->problem = LINK_NONE;
+                        /* ZAP took our key: a refusal noted before is over. */
+                        r = note_hub_error(a, NULL);
+                        if (r < 0)
+                                return r;
+                        a->link.last_contact_ms = util_now_ms();
+                        a->link.next_retry_ms = 0;
+                        r = save_link(a);
+                        if (r < 0)
+                                return r;
                         break;
                 case ZMQ_EVENT_DISCONNECTED:
-                        if (a->connected)
+                        if (a->connected) {
                                 log_warn("lost the connection to the hub; reconnecting");
+                                a->link.last_contact_ms = util_now_ms();
+                                r = save_link(a);
+                                if (r < 0)
+                                        return r;
+                        }
                         a->connected = false;
                         break;
+                case ZMQ_EVENT_CONNECT_RETRIED:
+                        /* After a TCP connection, the handshake's failure (or
+                         * the loss of the connection) is the story, and after
+                         * our disconnect the retry will not happen. */
+                        if (a->tcp_reached || a->detached) {
+                                a->tcp_reached = false;
+                                log_debug("reconnect to the hub scheduled in %u ms", value);
+                                break;
+                        }
+                        /* value: libzmq's next reconnect interval. It does not
+                         * say why; a probe does, once per episode. */
+                        if (a->problem != LINK_UNREACHABLE)
+                                snprintf(a->probe_cause, sizeof(a->probe_cause), "%s",
+                                         client_probe_text(client_probe(a->cfg->hub_endpoint,
+                                                                        PROBE_MS)));
+                        r = link_failed(a, LINK_UNREACHABLE, a->probe_cause, value);
+                        if (r < 0)
+                                return r;
+                        break;
                 case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
-                        a->connected = false;
-                        snprintf(text, sizeof(text), "%s (ZAP status %u)", auth_error_text, value);
-                        if (strcmp(text, a->hub_error) != 0)
-                                log_error("%s", text);
-                        r = note_hub_error(a, text);
+                        snprintf(text, sizeof(text), "%s (ZAP status %u)", CLIENT_REFUSED_TEXT,
+                                 value);
+                        r = link_failed(a, LINK_REFUSED, text, handshake_backoff(a));
                         if (r < 0)
                                 return r;
                         break;
                 case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
-                        a->connected = false;
-                        snprintf(text, sizeof(text), "handshake with the hub failed (protocol "
-                                 "error 0x%x): check the endpoint in node.conf and keys/hub.pub",
-                                 value);
-                        if (strcmp(text, a->hub_error) != 0)
-                                log_error("%s", text);
-                        r = note_hub_error(a, text);
+                        snprintf(text, sizeof(text), "handshake failed (protocol error 0x%x): "
+                                 "check [hub] endpoint in node.conf and keys/hub.pub", value);
+                        r = link_failed(a, LINK_PROTOCOL, text, handshake_backoff(a));
                         if (r < 0)
                                 return r;
                         break;
                 case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
-                        a->connected = false;
-                        log_warn("handshake with the hub failed (errno %u); retrying", value);
+                        /* The hub closes the connection when it cannot open our
+                         * HELLO: sealed to another key than its own. */
+                        log_debug("handshake with the hub failed (errno %u)", value);
+                        r = link_failed(a, LINK_KEY_MISMATCH, CLIENT_KEY_MISMATCH_TEXT,
+                                        handshake_backoff(a));
+                        if (r < 0)
+                                return r;
                         break;
                 default:
                         break;
                 }
         }
+}
+
+/* Connects again once the backoff after a failed handshake is over. */
+static void reconnect_due(struct agent *a, uint64_t now)
+{
+        if (!a->detached || now < a->reconnect_at_ms)
+                return;
+        a->detached = false;
+        log_debug("connecting to the hub at %s again", a->cfg->hub_endpoint);
+        if (zmq_connect(a->dealer, a->cfg->hub_endpoint) < 0)
+                log_error("%s: cannot connect to %s: %s", a->node->conf_path,
+                          a->cfg->hub_endpoint, zmq_strerror(zmq_errno()));
 }
 
 static void drain_nudges(struct agent *a)
@@ -607,22 +730,29 @@ static int expire_flights(struct agent *a, uint64_t now)
         size_t n = 0;
         int r;
 
-        for (size_t i = 0; i < a->n_flights;) {
-                if (a->flights[i].deadline_ms <= now) {
+        for (size_t i = 0; i < a->n_flights; i++)
+                if (a->flights[i].deadline_ms <= now)
                         a->seqs[n++] = a->flights[i].seq;
-                        flight_remove(a, &a->flights[i]);
-                } else {
-                        i++;
-                }
-        }
         if (n == 0)
                 return 0;
         snprintf(why, sizeof(why), "no reply from the hub within %u ms", a->cfg->reply_timeout_ms);
         r = outbox_requeue(a->ob, a->seqs, n, util_now_ms(), &a->bo, why);
         if (r < 0) {
-                log_error("%s: cannot queue signals again: %s", a->node->outbox_path,
-                          strerror(-r));
+                /* Kept in flight here too, and tried again a rescan later (a full
+                 * disk has been reported once already). */
+                for (size_t i = 0; i < a->n_flights; i++)
+                        if (a->flights[i].deadline_ms <= now)
+                                a->flights[i].deadline_ms = now + a->cfg->rescan_ms;
+                if (r != -ENOSPC)
+                        log_error("%s: cannot queue signals again: %s", a->node->outbox_path,
+                                  strerror(-r));
                 return r;
+        }
+        for (size_t i = 0; i < a->n_flights;) {
+                if (a->flights[i].deadline_ms <= now)
+                        flight_remove(a, &a->flights[i]);
+                else
+                        i++;
         }
         log_info("%zu signal%s got no reply in time; queued again with backoff (%zu in "
                  "flight)", n, PLURAL(n), a->n_flights);
@@ -683,6 +813,123 @@ static void agent_close(struct agent *a)
         free(a->seqs);
 }
 
+/* The settings of node.conf, and whether a running agent applies a change. */
+static const struct {
+        const char *name;
+        size_t offset;
+        bool endpoint;          /* a string, else a uint32_t */
+        bool live;
+} reload_settings[] = {
+        { "[hub] endpoint", offsetof(struct node_config, hub_endpoint), true, false },
+        { "[hub] alerts", offsetof(struct node_config, alerts_endpoint), true, false },
+        { "window", offsetof(struct node_config, window), false, true },
+        { "reply_timeout_ms", offsetof(struct node_config, reply_timeout_ms), false, true },
+        { "retry_min_ms", offsetof(struct node_config, retry_min_ms), false, true },
+        { "retry_max_ms", offsetof(struct node_config, retry_max_ms), false, true },
+        { "[log] level", offsetof(struct node_config, log_level), false, true },
+};
+
+static void describe_change(char *buf, size_t len, const char *name, const char *from,
+                            const char *to, bool endpoint)
+{
+        static const char *const levels[] = { "error", "warning", "info", "debug" };
+        size_t used = strlen(buf);
+        uint32_t x, y;
+
+        if (used >= len - 1)
+                return;
+        if (endpoint) {
+                snprintf(buf + used, len - used, "%s%s %s -> %s", used ? ", " : "", name, from,
+                         to);
+                return;
+        }
+        memcpy(&x, from, sizeof(x));
+        memcpy(&y, to, sizeof(y));
+        if (strcmp(name, "[log] level") == 0 && x < 4 && y < 4)
+                snprintf(buf + used, len - used, "%s%s %s -> %s", used ? ", " : "", name,
+                         levels[x], levels[y]);
+        else
+                snprintf(buf + used, len - used, "%s%s %u -> %u", used ? ", " : "", name, x, y);
+}
+
+/* SIGHUP: node.conf again. [delivery] and [log] apply at once (a smaller
+ * window lets what is in flight finish); the hub endpoints are bound to the
+ * sockets and wait for a restart. A node.conf that does not parse changes
+ * nothing. Returns 0, or -ENOMEM when a larger window cannot be had. */
+static int reload(struct agent *a)
+{
+        struct node_config next, *cur = &a->node->cfg;
+        char err[512], applied[512] = "", fixed[768] = "";
+
+        if (node_config_load(&next, a->node->conf_path, err, sizeof(err)) < 0) {
+                log_error("reload refused: %s; the settings in use stay", err);
+                return 0;
+        }
+        if (a->log_level_set)
+                next.log_level = cur->log_level;
+        if (next.window > a->cap) {
+                struct flight *f = realloc(a->flights, next.window * sizeof(*f));
+                uint64_t *q;
+
+                if (!f)
+                        return -ENOMEM;
+                a->flights = f;
+                q = realloc(a->seqs, next.window * sizeof(*q));
+                if (!q)
+                        return -ENOMEM;
+                a->seqs = q;
+                a->cap = next.window;
+        }
+        for (size_t i = 0; i < NMO_ARRAY_SIZE(reload_settings); i++) {
+                char *from = (char *)cur + reload_settings[i].offset;
+                const char *to = (const char *)&next + reload_settings[i].offset;
+                size_t size = reload_settings[i].endpoint ? NODE_ENDPOINT_MAX + 1
+                                                          : sizeof(uint32_t);
+
+                if (reload_settings[i].endpoint ? strcmp(from, to) == 0
+                                                : memcmp(from, to, size) == 0)
+                        continue;
+                describe_change(reload_settings[i].live ? applied : fixed,
+                                reload_settings[i].live ? sizeof(applied) : sizeof(fixed),
+                                reload_settings[i].name, from, to, reload_settings[i].endpoint);
+                if (reload_settings[i].live)
+                        memcpy(from, to, size);
+        }
+        a->bo.min_ms = cur->retry_min_ms;
+        a->bo.max_ms = cur->retry_max_ms;
+        log_setup(NULL, (enum log_level)cur->log_level);
+        log_info("reloaded %s: %s%s", a->node->conf_path, applied[0] ? "applied " : "",
+                 applied[0] ? applied : fixed[0] ? "nothing applied now" : "nothing changed");
+        if (fixed[0])
+                log_warn("%s: changed but applied only at a restart of nmo-node run (still "
+                         "using the old values): %s", a->node->conf_path, fixed);
+        a->scan_now = true;
+        return 0;
+}
+
+/* Names the agent that holds the lock, when its lock file says. */
+static void log_busy(const struct node *n)
+{
+        char *path = util_path(n->outbox_path, OUTBOX_AGENT_LOCK);
+        pid_t holder = 0;
+
+        if (path && dirlock_check(path, &holder) == -EBUSY && holder > 0)
+                log_error("%s: another agent (pid %ld) is already running for this node",
+                          n->outbox_path, (long)holder);
+        else
+                log_error("%s: another agent is already running for this node",
+                          n->outbox_path);
+        free(path);
+}
+
+/* A full disk stops the outbox's writes, not the agent: db_write() said so
+ * once, what was not recorded is done again (a receipt the hub sends again,
+ * a signal sent again) and the agent tries on at its next turn. */
+static int keep_going(int r)
+{
+        return r == -ENOSPC ? 0 : r;
+}
+
 static uint64_t min_u64(uint64_t x, uint64_t y)
 {
         return x < y ? x : y;
@@ -703,7 +950,7 @@ int agent_run(struct node *n, const struct agent_options *opts)
         a.bo.min_ms = n->cfg.retry_min_ms;
         a.bo.max_ms = n->cfg.retry_max_ms;
 
-        a.sigfd = util_stop_signalfd(&old_mask, &mask_set);
+        a.sigfd = util_stop_signalfd(&old_mask, &mask_set, true);
         if (a.sigfd < 0) {
                 r = a.sigfd;
                 log_error("signalfd: %s", strerror(-r));
@@ -711,8 +958,10 @@ int agent_run(struct node *n, const struct agent_options *opts)
         }
 
         r = -ENOMEM;
-        a.flights = calloc(a.cfg->window, sizeof(*a.flights));
-        a.seqs = calloc(a.cfg->window, sizeof(*a.seqs));
+        a.log_level_set = opts->log_level_set;
+        a.cap = a.cfg->window;
+        a.flights = calloc(a.cap, sizeof(*a.flights));
+        a.seqs = calloc(a.cap, sizeof(*a.seqs));
         a.incoming = calloc(a.cfg->replies_per_round, sizeof(*a.incoming));
         a.batch = calloc(a.cfg->replies_per_round, sizeof(*a.batch));
         a.results = calloc(a.cfg->replies_per_round, sizeof(*a.results));
@@ -722,8 +971,7 @@ int agent_run(struct node *n, const struct agent_options *opts)
         r = outbox_open(&a.ob, n->outbox_path, OUTBOX_AGENT, 0);
         if (r < 0) {
                 if (r == -EBUSY)
-                        log_error("%s: another agent is already running for this node",
-                                  n->outbox_path);
+                        log_busy(n);
                 else
                         log_error("%s: cannot open the outbox: %s", n->outbox_path,
                                   strerror(-r));
@@ -731,6 +979,9 @@ int agent_run(struct node *n, const struct agent_options *opts)
         }
         if (outbox_get_hub_error(a.ob, a.hub_error, sizeof(a.hub_error), NULL) < 0)
                 a.hub_error[0] = '\0';
+        /* Keeps the last contact of earlier runs; a retry is due at once. */
+        if (outbox_get_hub_link(a.ob, &a.link) < 0)
+                memset(&a.link, 0, sizeof(a.link));
         /* An adoption of new hub keys stopped before the queue was re-sealed,
          * or signals submitted with the old bundle meanwhile: finish now. */
         if (n->has_hub_ann) {
@@ -785,8 +1036,9 @@ int agent_run(struct node *n, const struct agent_options *opts)
                                 break;
                         }
                 }
+                reconnect_due(&a, now);
                 if (a.scan_now || now >= a.next_scan_ms) {
-                        r = fill_window(&a);
+                        r = keep_going(fill_window(&a));
                         if (r < 0)
                                 goto out;
                         a.scan_now = false;
@@ -794,6 +1046,8 @@ int agent_run(struct node *n, const struct agent_options *opts)
                 }
 
                 wait = a.next_scan_ms > now ? a.next_scan_ms - now : 0;
+                if (a.detached)
+                        wait = min_u64(wait, a.reconnect_at_ms > now ? a.reconnect_at_ms - now : 0);
                 for (size_t i = 0; i < a.n_flights; i++)
                         wait = min_u64(wait, a.flights[i].deadline_ms > now
                                                      ? a.flights[i].deadline_ms - now : 0);
@@ -820,23 +1074,30 @@ int agent_run(struct node *n, const struct agent_options *opts)
                 if (items[2].revents & ZMQ_POLLIN) {
                         struct signalfd_siginfo si;
 
-                        if (read(a.sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+                        if (read(a.sigfd, &si, sizeof(si)) != (ssize_t)sizeof(si)) {
+                                a.stop = true;
+                        } else if (si.ssi_signo == SIGHUP) {
+                                r = reload(&a);
+                                if (r < 0)
+                                        goto out;
+                        } else {
                                 log_info("%s received; stopping", strsignal((int)si.ssi_signo));
-                        a.stop = true;
+                                a.stop = true;
+                        }
                 }
                 if (items[1].revents & ZMQ_POLLIN) {
-                        r = handle_monitor(&a);
+                        r = keep_going(handle_monitor(&a));
                         if (r < 0)
                                 goto out;
                 }
                 if (items[0].revents & ZMQ_POLLIN) {
-                        r = handle_replies(&a);
+                        r = keep_going(handle_replies(&a));
                         if (r < 0)
                                 goto out;
                 }
                 if (ipull >= 0 && (items[ipull].revents & ZMQ_POLLIN))
                         drain_nudges(&a);
-                r = expire_flights(&a, util_mono_ms());
+                r = keep_going(expire_flights(&a, util_mono_ms()));
                 if (r < 0)
                         goto out;
                 if (a.stop) {

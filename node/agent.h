@@ -10,7 +10,10 @@
  * A PULL socket on ipc://DIR/agent.sock takes nudges from `submit`; the outbox
  * is also re-scanned every second. SIGTERM and SIGINT (through a signalfd)
  * stop the agent cleanly: receipts already received are recorded and signals
- * in flight are queued again. */
+ * in flight are queued again. SIGHUP reads node.conf again: [delivery] and
+ * [log] apply at once, a changed [hub] endpoint at the next start (both
+ * logged); a node.conf that does not parse is refused and the settings in use
+ * stay. */
 #pragma once
 
 #include <stdbool.h>
@@ -26,6 +29,9 @@ struct agent_options {
         bool once;
         /* With once: give up after this long (0: never) with -ETIMEDOUT. */
         uint64_t timeout_ms;
+        /* -v or -q was given: node.conf's [log] level does not apply, also
+         * not on a reload. */
+        bool log_level_set;
 };
 
 /* Runs the agent for node n, whose configuration and keys are loaded. Returns

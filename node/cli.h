@@ -2,7 +2,7 @@
  * (--help, --verbose, --quiet), option errors and failure messages.
  *
  * Exit codes: 0 success, 1 failure (one line on stderr saying what and which
- * file or option), 2 usage error (and a hint to --help). */
+ * file or option), 2 usage error (and a hint to --help), 3 disk full (submit). */
 #pragma once
 
 #include <getopt.h>
@@ -16,6 +16,8 @@ enum {
         CLI_EXIT_OK = 0,
         CLI_EXIT_FAIL = 1,
         CLI_EXIT_USAGE = 2,
+        /* The disk holding the node directory is full (submit: nothing queued). */
+        CLI_EXIT_DISK_FULL = 3,
 };
 
 /* Values above any character, for options without a short form. */

@@ -2,6 +2,13 @@
 #include "client.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "log.h"
@@ -45,4 +52,88 @@ int client_curve_connect(void *ctx, void *sock, const struct node *n,
                 return r;
         }
         return 0;
+}
+
+/* Connects a non-blocking socket to ai; 0, or a negative errno. */
+static int probe_one(const struct addrinfo *ai, int timeout_ms)
+{
+        struct pollfd p;
+        socklen_t len = sizeof(int);
+        int fd, e = 0, r;
+
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                    ai->ai_protocol);
+        if (fd < 0)
+                return -errno;
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+                r = 0;
+                goto out;
+        }
+        if (errno != EINPROGRESS) {
+                r = -errno;
+                goto out;
+        }
+        p = (struct pollfd){ .fd = fd, .events = POLLOUT };
+        r = poll(&p, 1, timeout_ms);
+        if (r == 0) {
+                r = -ETIMEDOUT;
+                goto out;
+        }
+        if (r < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) < 0) {
+                r = -errno;
+                goto out;
+        }
+        r = -e;
+out:
+        close(fd);
+        return r;
+}
+
+int client_probe(const char *endpoint, int timeout_ms)
+{
+        struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res = NULL;
+        char host[256];
+        const char *h, *colon;
+        size_t hlen;
+        int r;
+
+        if (strncmp(endpoint, "tcp://", 6) != 0)
+                return -EINVAL;
+        h = endpoint + 6;
+        colon = strrchr(h, ':');
+        if (!colon)
+                return -EINVAL;
+        hlen = (size_t)(colon - h);
+        if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']') {
+                h++;
+                hlen -= 2;
+        }
+        if (hlen == 0 || hlen >= sizeof(host))
+                return -EINVAL;
+        memcpy(host, h, hlen);
+        host[hlen] = '\0';
+        if (getaddrinfo(host, colon + 1, &hints, &res) != 0 || !res)
+                return -ENXIO;
+        r = probe_one(res, timeout_ms);
+        freeaddrinfo(res);
+        return r;
+}
+
+const char *client_probe_text(int r)
+{
+        switch (r) {
+        case 0:
+                return "the TCP connection opens but ZeroMQ cannot use it";
+        case -ECONNREFUSED:
+                return "connection refused (is nmo-hub serve running there?)";
+        case -ETIMEDOUT:
+                return "no answer (the host is down or a firewall drops the port)";
+        case -EHOSTUNREACH:
+        case -ENETUNREACH:
+                return "host unreachable";
+        case -ENXIO:
+                return "the host name does not resolve";
+        default:
+                return strerror(-r);
+        }
 }

@@ -22,3 +22,21 @@ NMO_WUR int client_set_int(void *sock, int opt, int value);
 NMO_WUR int client_curve_connect(void *ctx, void *sock, const struct node *n,
                                  const struct keys_secret *keys, const char *endpoint,
                                  const char *monitor_endpoint, int events, void **monitor);
+
+/* How a failed connection to the hub is put in words, the same by the agent
+ * (`run`, `status`) and by `alerts`. */
+#define CLIENT_KEY_MISMATCH_TEXT                                                         \
+        "CurveZMQ handshake failed - the hub's public key in keys/hub.pub does not "     \
+        "match the hub (check hub.pub, or that the endpoint is an nmo-hub)"
+#define CLIENT_REFUSED_TEXT                                                              \
+        "the hub refused this node's key: this node's key is not enrolled, suspended "   \
+        "or revoked; ask the hub operator"
+
+/* Tries a plain TCP connection to endpoint (tcp://HOST:PORT) for at most
+ * timeout_ms, to learn why ZeroMQ cannot connect (it does not say). Returns 0
+ * when something accepts, or a negative errno: -ECONNREFUSED, -ETIMEDOUT,
+ * -EHOSTUNREACH, -ENETUNREACH, -ENXIO when the host name does not resolve. */
+NMO_WUR int client_probe(const char *endpoint, int timeout_ms);
+
+/* The cause of client_probe()'s result in words ("connection refused", ...). */
+const char *client_probe_text(int r);

@@ -10,6 +10,7 @@
 #include <json-c/json.h>
 
 #include "cli.h"
+#include "client.h"
 #include "cmd.h"
 #include "feed.h"
 #include "log.h"
@@ -54,11 +55,15 @@ static const char alerts_help[] =
         "The feed is [hub] alerts in DIR/node.conf; by default the hub endpoint with\n"
         "port + 1.\n"
         "\n"
+        "When no alert arrives, stderr says why: \"hub not reachable\" (with the cause,\n"
+        "e.g. connection refused), \"key not accepted\" (the hub refused this node's\n"
+        "key: not enrolled, suspended or revoked) or \"hub key mismatch\" (keys/hub.pub\n"
+        "is not the hub's key).\n"
+        "\n"
         "Exit status: 0 success, also when the hub could not be reached (the stored\n"
-        "alerts are shown, with a note on stderr); 1 the hub refused this node's key\n"
-        "(not enrolled, suspended or revoked) or the handshake failed, and no alert\n"
-        "arrived (the stored alerts are still shown), or another failure; 2 usage\n"
-        "error.\n";
+        "alerts are shown, with a note on stderr); 1 the hub refused this node's key,\n"
+        "the hub key did not match or the handshake failed, and no alert arrived (the\n"
+        "stored alerts are still shown), or another failure; 2 usage error.\n";
 
 struct printer {
         bool json;              /* JSON: an array (history) or lines (follow) */
@@ -405,8 +410,13 @@ int cmd_alerts(int argc, char **argv)
         if (res.received > 0 || res.connected || res.interrupted)
                 goto out;
         if (res.refused) {
-                cli_fail("the hub refused this node's key on the alert feed (not enrolled, "
-                         "suspended or revoked; ask the hub operator); showing stored alerts");
+                cli_fail("key not accepted: the hub refused this node's key on the alert feed "
+                         "(not enrolled, suspended or revoked; ask the hub operator); showing "
+                         "stored alerts");
+                ret = CLI_EXIT_FAIL;
+        } else if (res.key_mismatch) {
+                cli_fail("hub key mismatch: alert feed at %s: " CLIENT_KEY_MISMATCH_TEXT
+                         "; showing stored alerts", n->cfg.alerts_endpoint);
                 ret = CLI_EXIT_FAIL;
         } else if (res.protocol_error) {
                 cli_fail("handshake with the alert feed at %s failed: check [hub] alerts in %s "
@@ -414,7 +424,11 @@ int cmd_alerts(int argc, char **argv)
                          n->hub_pub_path);
                 ret = CLI_EXIT_FAIL;
         } else {
-                log_warn("%s: hub not reachable; showing stored alerts", n->cfg.alerts_endpoint);
+                log_warn("hub not reachable: alert feed at %s: %s; showing stored alerts",
+                         n->cfg.alerts_endpoint,
+                         res.reached ? "no answer to the handshake"
+                                     : client_probe_text(client_probe(n->cfg.alerts_endpoint,
+                                                                      300)));
         }
 out:
         outbox_free(ob);

@@ -5,6 +5,7 @@
 
 #include "agent.h"
 #include "cli.h"
+#include "log.h"
 #include "cmd.h"
 #include "node.h"
 
@@ -14,7 +15,15 @@ static const char run_help[] =
         "Deliver the queued signals of a node to its hub over CurveZMQ and record the\n"
         "hub's signed receipts in the outbox. Runs until SIGTERM or SIGINT; signals\n"
         "are kept and retried with backoff while the hub is unreachable. Logs go to\n"
-        "stderr and never contain signal content.\n"
+        "stderr and never contain signal content. A hub that cannot be reached or\n"
+        "refuses the node is logged once with the cause, retried with backoff and\n"
+        "shown by `nmo-node status` (last_error, next retry).\n"
+        "\n"
+        "SIGHUP (systemctl reload) reads DIR/node.conf again: [delivery] (window,\n"
+        "reply_timeout_ms, retry_min_ms, retry_max_ms) and [log] level apply at once,\n"
+        "with one log line saying what changed (or \"nothing changed\"); a changed\n"
+        "[hub] endpoint or alerts is logged as waiting for a restart. A node.conf that\n"
+        "does not parse is refused with an error line and the settings in use stay.\n"
         "\n"
         "Options:\n"
         "  -d, --dir DIR          the node directory\n"
@@ -25,15 +34,15 @@ static const char run_help[] =
         "                         until they clear\n"
         "      --timeout SECONDS  with --once: give up after SECONDS and exit 1 if\n"
         "                         signals are still queued or in flight\n"
-        "  -v, --verbose          more log output\n"
-        "  -q, --quiet            errors only\n"
+        "  -v, --verbose          more log output (overrides [log] level)\n"
+        "  -q, --quiet            errors only (overrides [log] level)\n"
         "  -h, --help             show this help\n"
         "\n"
         "Refuses to start while a key rotation is unfinished (DIR/keys/member.key.next\n"
         "exists): finish it with nmo-node rotate-keys first.\n"
         "\n"
         "Delivery limits are set in DIR/node.conf ([delivery] window, reply_timeout_ms,\n"
-        "retry_min_ms, retry_max_ms).\n"
+        "retry_min_ms, retry_max_ms; [log] level: error, warning, info or debug).\n"
         "\n"
         "Exit status: 0 stopped cleanly or (--once) nothing left, 1 failure or\n"
         "--timeout reached, 2 usage error.\n";
@@ -48,7 +57,7 @@ int cmd_run(int argc, char **argv)
                 CLI_COMMON_OPTIONS,
                 { NULL, 0, NULL, 0 },
         };
-        struct agent_options ao = { false, 0 };
+        struct agent_options ao = { false, 0, false };
         const char *dir = NULL, *timeout = NULL;
         struct node *n = NULL;
         char err[512];
@@ -112,6 +121,10 @@ int cmd_run(int argc, char **argv)
                 cli_fail("%s%s", err, r == -ENOENT ? " (run `nmo-node init` first)" : "");
                 goto out;
         }
+        /* -v and -q win over node.conf's [log] level. */
+        ao.log_level_set = verbosity != 0;
+        if (!ao.log_level_set)
+                log_setup(NULL, (enum log_level)n->cfg.log_level);
         r = agent_run(n, &ao);
         if (r == -ETIMEDOUT)
                 cli_fail("--timeout: signals still queued or in flight after %llu seconds "

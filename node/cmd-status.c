@@ -22,7 +22,9 @@ static const char status_help[] =
         "and rejected, then one line per signal with its state, when it was queued,\n"
         "the attempts so far, and its last error, receipt or rejection reason. Also\n"
         "shows the fingerprint of the hub keys in use (two while the overlap of a hub\n"
-        "key rotation runs) and why the hub last refused the connection, if it did.\n"
+        "key rotation runs) and the agent's connection to the hub: last_contact (last\n"
+        "handshake, or loss of the connection), last_hub_error (why it cannot connect:\n"
+        "hub not reachable, hub key mismatch, this node's key refused) and next_retry.\n"
         "Signal content is never shown: the outbox holds it sealed for the hub.\n"
         "\n"
         "Options:\n"
@@ -30,7 +32,9 @@ static const char status_help[] =
         "  -j, --json        one JSON object: counts (queued, in_flight, delivered,\n"
         "                    rejected), hub_fingerprint, hub_previous_fingerprint and\n"
         "                    hub_previous_until (null unless a hub key rotation's\n"
-        "                    overlap runs), last_hub_error {message, time} when set, and\n"
+        "                    overlap runs), last_contact, last_error and next_retry (the\n"
+        "                    hub connection; null when none), last_hub_error {message,\n"
+        "                    time} when set, and\n"
         "                    signals [{id, state, queued_at, attempts, next_attempt,\n"
         "                    last_error, receipt: null or {status, reason, detail,\n"
         "                    hub_time, sequence, duplicate, signed (base64)}}]\n"
@@ -222,8 +226,8 @@ static int add_hub_fps(struct json_object *root, const struct hub_fps *fps)
 }
 
 static int print_json(struct outbox *ob, const struct outbox_counts *c, const char *hub_error,
-                      uint64_t hub_error_ms, const struct hub_fps *fps, const uint8_t *id,
-                      int *walk)
+                      uint64_t hub_error_ms, const struct outbox_hub_link *link,
+                      const struct hub_fps *fps, const uint8_t *id, int *walk)
 {
         struct status_ctx ctx = { true, NULL };
         struct json_object *root = json_object_new_object(), *he = NULL;
@@ -236,6 +240,15 @@ static int print_json(struct outbox *ob, const struct outbox_counts *c, const ch
             cli_json_add(root, "delivered", json_object_new_uint64(c->delivered), false) < 0 ||
             cli_json_add(root, "rejected", json_object_new_uint64(c->rejected), false) < 0 ||
             add_hub_fps(root, fps) < 0)
+                goto out;
+        /* The hub connection: null where there is nothing to say. */
+        if (cli_json_add(root, "last_contact",
+                         link->last_contact_ms ? json_time(link->last_contact_ms) : NULL,
+                         true) < 0 ||
+            cli_json_add(root, "last_error",
+                         hub_error ? json_object_new_string(hub_error) : NULL, true) < 0 ||
+            cli_json_add(root, "next_retry",
+                         link->next_retry_ms ? json_time(link->next_retry_ms) : NULL, true) < 0)
                 goto out;
         if (hub_error) {
                 he = json_object_new_object();
@@ -283,6 +296,7 @@ int cmd_status(int argc, char **argv)
         struct hub_fps fps;
         struct outbox *ob = NULL;
         struct node *n = NULL;
+        struct outbox_hub_link link;
         char hub_error[OUTBOX_TEXT_MAX + 1], t[32];
         uint64_t hub_error_ms = 0;
         bool json = false, have_hub_error;
@@ -342,11 +356,20 @@ int cmd_status(int argc, char **argv)
                 goto out;
         }
         have_hub_error = r == 0;
+        r = outbox_get_hub_link(ob, &link);
+        if (r < 0 && r != -ENOENT) {
+                cli_fail("%s: cannot read the hub connection state: %s", n->outbox_path,
+                         strerror(-r));
+                goto out;
+        }
+        /* A next retry only while an error stands: connected otherwise. */
+        if (!have_hub_error)
+                link.next_retry_ms = 0;
         hub_fps_get(n, &fps);
 
         if (json) {
                 r = print_json(ob, &counts, have_hub_error ? hub_error : NULL, hub_error_ms,
-                               &fps, id_text ? id : NULL, &walk);
+                               &link, &fps, id_text ? id : NULL, &walk);
                 if (r < 0) {
                         cli_fail("%s: %s", n->outbox_path, strerror(-r));
                         goto out;
@@ -364,9 +387,21 @@ int cmd_status(int argc, char **argv)
                         printf("hub_previous_fingerprint: %s (retired by a hub key rotation; "
                                "trusted until %s)\n", fps.prev_fp, t);
                 }
+                if (link.last_contact_ms) {
+                        util_format_time(link.last_contact_ms, t, sizeof(t));
+                        printf("last_contact: %s\n", t);
+                } else {
+                        printf("last_contact: never\n");
+                }
                 if (have_hub_error) {
                         util_format_time(hub_error_ms, t, sizeof(t));
                         printf("last_hub_error: %s (%s)\n", hub_error, t);
+                }
+                if (link.next_retry_ms) {
+                        util_format_time(link.next_retry_ms, t, sizeof(t));
+                        printf("next_retry: %s%s\n", t,
+                               link.next_retry_ms + 60000 < util_now_ms()
+                                       ? " (past: is nmo-node run running?)" : "");
                 }
                 if (counts.queued + counts.in_flight + counts.delivered + counts.rejected > 0 ||
                     id_text) {

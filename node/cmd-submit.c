@@ -112,7 +112,18 @@ static void usage(void)
               "\n"
               "See `nmo-node vocabulary materials|events|countries` for the ids.\n"
               "\n"
-              "Exit status: 0 queued, 1 failure (nothing queued), 2 usage error.\n", stdout);
+              "Exit status: 0 queued, 1 failure (nothing queued), 2 usage error, 3 the\n"
+              "disk holding DIR is full (nothing queued; free space and submit again).\n",
+              stdout);
+}
+
+/* A full disk is the operator's to fix, not a bad signal: its own words and
+ * exit status, so that a script can wait and submit again. */
+static int disk_full(const struct node *n)
+{
+        cli_fail("%s: disk full: no space left on the file system holding the outbox; "
+                 "nothing queued. Free space there and submit again.", n->outbox_path);
+        return CLI_EXIT_DISK_FULL;
 }
 
 static int file_on_signal(void *userdata, size_t line, const struct signal *s)
@@ -345,6 +356,10 @@ int cmd_submit(int argc, char **argv)
                         items[i] = (struct outbox_new){ b.items[i].id, b.items[i].envelope,
                                                         b.items[i].len };
                 r = outbox_open(&ob, n->outbox_path, 0, 0);
+                if (r == -ENOSPC) {
+                        ret = disk_full(n);
+                        goto out;
+                }
                 if (r < 0) {
                         cli_fail("%s: cannot open the outbox: %s", n->outbox_path,
                                  strerror(-r));
@@ -360,6 +375,10 @@ int cmd_submit(int argc, char **argv)
                                          ? "Finish the rotation with nmo-node rotate-keys, "
                                            "then submit again."
                                          : "Submit again.");
+                        goto out;
+                }
+                if (r == -ENOSPC) {
+                        ret = disk_full(n);
                         goto out;
                 }
                 if (r < 0) {

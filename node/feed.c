@@ -362,7 +362,10 @@ static void handle_monitor(struct feed *f)
                         note_problem(f, text);
                         break;
                 case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+                        /* The hub drops a HELLO it cannot open: sealed to
+                         * another key than its own. */
                         f->connected = false;
+                        f->res->key_mismatch = true;
                         log_debug("handshake with the alert feed failed (errno %u); retrying",
                                   value);
                         break;
@@ -422,7 +425,7 @@ int feed_run(struct node *n, struct outbox *ob, const struct feed_options *opts,
 
         if (!n->cfg.alerts_endpoint[0] || n->cfg.alert_batch == 0)
                 return -EINVAL;
-        f.sigfd = util_stop_signalfd(&old_mask, &mask_set);
+        f.sigfd = util_stop_signalfd(&old_mask, &mask_set, false);
         if (f.sigfd < 0) {
                 r = f.sigfd;
                 log_error("signalfd: %s", strerror(-r));

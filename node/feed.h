@@ -49,7 +49,8 @@ struct feed_result {
         bool reached;           /* a TCP connection was made */
         bool connected;         /* a CurveZMQ handshake succeeded */
         bool refused;           /* the hub refused this node's key (ZAP) */
-        bool protocol_error;    /* a handshake failed for another reason */
+        bool protocol_error;    /* a handshake failed with a protocol error */
+        bool key_mismatch;      /* a handshake failed without detail: hub.pub is wrong */
         bool interrupted;       /* stopped by SIGINT or SIGTERM */
 };
 

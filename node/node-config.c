@@ -12,6 +12,7 @@
 void node_config_defaults(struct node_config *cfg)
 {
         memset(cfg, 0, sizeof(*cfg));
+        cfg->log_level = 2; /* info (common/log.h) */
         cfg->window = 64;
         cfg->reply_timeout_ms = 10000;
         cfg->retry_min_ms = 500;
@@ -97,7 +98,10 @@ enum conf_key {
         KEY_REPLY_TIMEOUT,
         KEY_RETRY_MIN,
         KEY_RETRY_MAX,
+        KEY_LOG_LEVEL,
 };
+
+static const char *const log_levels[] = { "error", "warning", "info", "debug" };
 
 static const struct {
         const char *section;
@@ -116,6 +120,7 @@ static const struct {
                             offsetof(struct node_config, retry_min_ms) },
         [KEY_RETRY_MAX] = { "delivery", "retry_max_ms", 10, 86400000,
                             offsetof(struct node_config, retry_max_ms) },
+        [KEY_LOG_LEVEL] = { "log", "level", 0, 0, offsetof(struct node_config, log_level) },
 };
 
 struct parse_ctx {
@@ -158,10 +163,11 @@ static void check_section_line(struct parse_ctx *ctx, const char *line, size_t l
                 return; /* inih reports the syntax error */
         n = (size_t)(close - p - 1);
         if ((n == 3 && memcmp(p + 1, "hub", 3) == 0) ||
-            (n == 8 && memcmp(p + 1, "delivery", 8) == 0))
+            (n == 8 && memcmp(p + 1, "delivery", 8) == 0) ||
+            (n == 3 && memcmp(p + 1, "log", 3) == 0))
                 return;
-        parse_fail(ctx, "unknown section [%.*s] (known: [hub], [delivery])", (int)(n > 40 ? 40 : n),
-                   p + 1);
+        parse_fail(ctx, "unknown section [%.*s] (known: [hub], [delivery], [log])",
+                   (int)(n > 40 ? 40 : n), p + 1);
 }
 
 /* fgets-like reader over the file's bytes, so the handler knows line numbers. */
@@ -227,6 +233,17 @@ static int conf_handler(void *user, const char *section, const char *name, const
                         return 1;
                 }
                 field = (uint32_t *)(void *)((char *)ctx->cfg + conf_keys[i].offset);
+                if (i == KEY_LOG_LEVEL) {
+                        for (size_t l = 0; l < NMO_ARRAY_SIZE(log_levels); l++) {
+                                if (strcmp(value, log_levels[l]) == 0) {
+                                        *field = (uint32_t)l;
+                                        return 1;
+                                }
+                        }
+                        parse_fail(ctx, "level: \"%.40s\" is not error, warning, info or debug",
+                                   value);
+                        return 0;
+                }
                 if (util_parse_u32(value, conf_keys[i].min, conf_keys[i].max, field) < 0) {
                         parse_fail(ctx, "%s: \"%.40s\" is not a whole number from %u to %u",
                                    name, value, conf_keys[i].min, conf_keys[i].max);

@@ -13,6 +13,11 @@
  *   reply_timeout_ms = 10000           ; 100..3600000
  *   retry_min_ms = 500                 ; 10..3600000
  *   retry_max_ms = 60000               ; retry_min_ms..86400000
+ *   [log]
+ *   level = info                       ; error, warning, info or debug
+ *
+ * `nmo-node run` reads it again on SIGHUP: [delivery] and [log] apply at
+ * once, the [hub] endpoints at the next start.
  */
 #pragma once
 
@@ -37,6 +42,7 @@ struct node_config {
         uint32_t reply_timeout_ms;      /* wait for a reply before trying again */
         uint32_t retry_min_ms;          /* first backoff step */
         uint32_t retry_max_ms;          /* largest backoff step */
+        uint32_t log_level;             /* [log] level: enum log_level (common/log.h) */
         /* Fixed limits (not in node.conf): */
         uint32_t rescan_ms;             /* outbox re-scan even without a nudge */
         uint32_t heartbeat_ivl_ms;      /* ZMTP heartbeats to notice a dead hub */

@@ -13,6 +13,7 @@
 
 #include "alert.h"
 #include "db.h"
+#include "dirlock.h"
 #include "envelope.h"
 #include "log.h"
 #include "receipt.h"
@@ -27,6 +28,7 @@
 
 static const char meta_hub_error[] = "last_hub_error";
 static const char meta_sealing_key[] = "sealing_key";
+static const char meta_hub_link[] = "hub_link";
 
 struct outbox {
         MDB_env *env;
@@ -178,29 +180,27 @@ static int seq_of(struct outbox *ob, MDB_txn *txn, const uint8_t id[SIGNAL_ID_BY
 
 typedef int (*write_fn)(struct outbox *ob, MDB_txn *txn, void *userdata);
 
-/* Runs fn in one write transaction and commits it. When the map is full, the
- * transaction is aborted, the map doubled and fn run again from scratch (so fn
- * must reset whatever it reports through userdata). */
+struct write_call {
+        struct outbox *ob;
+        write_fn fn;
+        void *userdata;
+};
+
+static int write_trampoline(MDB_txn *txn, void *userdata)
+{
+        struct write_call *c = userdata;
+
+        return c->fn(c->ob, txn, c->userdata);
+}
+
+/* Runs fn in one write transaction and commits it (db_write(): a full map is
+ * grown and fn run again from scratch, so fn must reset whatever it reports
+ * through userdata; a full disk is -ENOSPC). */
 static int outbox_write(struct outbox *ob, write_fn fn, void *userdata)
 {
-        for (;;) {
-                MDB_txn *txn = NULL;
-                int r;
+        struct write_call c = { ob, fn, userdata };
 
-                r = db_txn_begin(ob->env, 0, &txn);
-                if (r < 0)
-                        return r;
-                r = fn(ob, txn, userdata);
-                if (r < 0)
-                        db_txn_abort(txn);
-                else
-                        r = db_errno(db_txn_commit(txn));
-                if (r != -ENOSPC)
-                        return r;
-                r = db_env_grow(ob->env);
-                if (r < 0)
-                        return r;
-        }
+        return db_write(ob->env, write_trampoline, &c);
 }
 
 static int open_dbis(struct outbox *ob, MDB_txn *txn, unsigned int flags)
@@ -292,16 +292,13 @@ out:
 
 static int take_agent_lock(struct outbox *ob, const char *dir)
 {
-        char *path = util_path(dir, "agent.lock");
-        int r = 0;
+        char *path = util_path(dir, OUTBOX_AGENT_LOCK);
+        pid_t holder;
+        int r;
 
         if (!path)
                 return -ENOMEM;
-        ob->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (ob->lock_fd < 0)
-                r = -errno;
-        else if (flock(ob->lock_fd, LOCK_EX | LOCK_NB) < 0)
-                r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+        r = dirlock_take(path, &ob->lock_fd, &holder);
         free(path);
         return r;
 }
@@ -373,7 +370,7 @@ void outbox_free(struct outbox *ob)
         if (ob->env)
                 db_env_close(ob->env);
         if (ob->lock_fd >= 0)
-                close(ob->lock_fd); /* releases the flock */
+                dirlock_release(ob->lock_fd);
         free(ob);
 }
 
@@ -1223,6 +1220,65 @@ int outbox_get_hub_error(struct outbox *ob, char *buf, size_t len, uint64_t *tim
 out:
         if (he)
                 nmo__node__hub_error__free_unpacked(he, NULL);
+        db_txn_abort(txn);
+        return r;
+}
+
+static int hub_link_fn(struct outbox *ob, MDB_txn *txn, void *userdata)
+{
+        const struct outbox_hub_link *link = userdata;
+        MDB_val k = { sizeof(meta_hub_link) - 1, (void *)meta_hub_link }, v;
+        Nmo__Node__HubLink hl = NMO__NODE__HUB_LINK__INIT;
+        int rc;
+
+        hl.has_last_contact_ms = 1;
+        hl.last_contact_ms = link->last_contact_ms;
+        hl.has_next_retry_ms = 1;
+        hl.next_retry_ms = link->next_retry_ms;
+        v.mv_size = nmo__node__hub_link__get_packed_size(&hl);
+        v.mv_data = NULL;
+        rc = mdb_put(txn, ob->meta, &k, &v, MDB_RESERVE);
+        if (rc)
+                return db_errno(rc);
+        nmo__node__hub_link__pack(&hl, v.mv_data);
+        return 0;
+}
+
+int outbox_set_hub_link(struct outbox *ob, const struct outbox_hub_link *link)
+{
+        if (ob->readonly)
+                return -EROFS;
+        return outbox_write(ob, hub_link_fn, (void *)(uintptr_t)link);
+}
+
+int outbox_get_hub_link(struct outbox *ob, struct outbox_hub_link *link)
+{
+        MDB_val k = { sizeof(meta_hub_link) - 1, (void *)meta_hub_link }, v;
+        Nmo__Node__HubLink *hl = NULL;
+        MDB_txn *txn = NULL;
+        int rc, r;
+
+        memset(link, 0, sizeof(*link));
+        r = db_txn_begin(ob->env, MDB_RDONLY, &txn);
+        if (r < 0)
+                return r;
+        rc = mdb_get(txn, ob->meta, &k, &v);
+        if (rc) {
+                r = db_errno(rc);
+                goto out;
+        }
+        r = -EBADMSG;
+        if (v.mv_size > META_MAX)
+                goto out;
+        hl = nmo__node__hub_link__unpack(NULL, v.mv_size, v.mv_data);
+        if (!hl)
+                goto out;
+        link->last_contact_ms = hl->has_last_contact_ms ? hl->last_contact_ms : 0;
+        link->next_retry_ms = hl->has_next_retry_ms ? hl->next_retry_ms : 0;
+        r = 0;
+out:
+        if (hl)
+                nmo__node__hub_link__free_unpacked(hl, NULL);
         db_txn_abort(txn);
         return r;
 }

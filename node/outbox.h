@@ -6,7 +6,8 @@
  *   pending  sequence -> state (1 byte) and next attempt (8 bytes, big-endian ms),
  *            for the records still queued or in flight, so the agent's scans
  *            do not grow with the delivered history
- *   meta     name -> value ("last_hub_error": a HubError; "sealing_key": the
+ *   meta     name -> value ("last_hub_error": a HubError; "hub_link": a HubLink,
+ *            the agent's connection for `status`; "sealing_key": the
  *            member payload public key envelopes must be sealed with, set by
  *            a key rotation)
  *   alerts   alert id (32 hex digits) -> the hub's SignedAlert bytes, as received
@@ -14,7 +15,8 @@
  *
  * Records are never deleted: a delivered or rejected signal stays visible with
  * its signed receipt. Every write is one durable LMDB transaction; when the map
- * is full the transaction is aborted, the map grown and the transaction retried.
+ * is full the transaction is aborted, the map grown and the transaction retried;
+ * when the disk is full, the write fails with -ENOSPC and nothing grows.
  * The outbox holds ciphertext only: callers hand it sealed envelopes.
  *
  * Several processes may open the same outbox: `submit` and `alerts` write,
@@ -34,6 +36,9 @@ struct receipt;
 
 /* Largest record value read back from disk; a larger one is corrupt. */
 #define OUTBOX_RECORD_MAX 16384
+/* The agent's lock file inside the outbox directory (common/dirlock.h); it
+ * holds the running agent's pid. */
+#define OUTBOX_AGENT_LOCK "agent.lock"
 /* Length of an alert id: 32 lower-case hex digits. */
 #define OUTBOX_ALERT_ID_LEN 32
 /* Initial LMDB map; it grows by doubling as needed, up to DB_MAP_MAX. */
@@ -263,6 +268,19 @@ NMO_WUR int outbox_set_hub_error(struct outbox *ob, const char *message, uint64_
 /* Reads the last hub error into buf (len bytes, NUL terminated) and its time.
  * -ENOENT when none is recorded. */
 NMO_WUR int outbox_get_hub_error(struct outbox *ob, char *buf, size_t len, uint64_t *time_ms);
+
+/* The agent's connection to the hub (wall-clock ms; 0: unknown or none). */
+struct outbox_hub_link {
+        uint64_t last_contact_ms;       /* last handshake with the hub, or loss of it */
+        uint64_t next_retry_ms;         /* next attempt to connect; 0 while connected */
+};
+
+/* Records the agent's connection state (meta "hub_link"), replacing what was
+ * there. -EROFS on a read-only outbox. */
+NMO_WUR int outbox_set_hub_link(struct outbox *ob, const struct outbox_hub_link *link);
+
+/* Reads what outbox_set_hub_link() recorded; -ENOENT when nothing is. */
+NMO_WUR int outbox_get_hub_link(struct outbox *ob, struct outbox_hub_link *link);
 
 /* "queued", "in-flight", "delivered", "rejected" (or "unknown"). */
 const char *outbox_state_name(enum outbox_state state);

@@ -519,7 +519,8 @@ static void test_feed_catch_up_and_history(void **state)
         rc = run_alerts(NULL, dir, json_short, NULL, &out, &err, NULL);
         assert_int_equal(rc, 0);
         expect_two(out);
-        assert_non_null(strstr(err, "hub not reachable; showing stored alerts"));
+        assert_non_null(strstr(err, "hub not reachable: alert feed at "));
+        assert_non_null(strstr(err, "; showing stored alerts"));
         free(out);
         free(err);
 
