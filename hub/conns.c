@@ -383,25 +383,42 @@ static void read_events(struct hub_conns *c, enum hub_conn_socket s)
         }
 }
 
-/* Gives each admission the oldest connection in handshake from its address. */
+static int by_order(const void *a, const void *b)
+{
+        const struct conn *x = *(struct conn *const *)a, *y = *(struct conn *const *)b;
+
+        return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* Gives each admission the oldest connection in handshake from its address.
+ * The connections in handshake are gathered once, oldest first, so that a
+ * storm of reconnections costs admissions x handshakes, not x descriptors. */
 static void match_admissions(struct hub_conns *c)
 {
-        size_t kept = 0;
+        struct conn **hs[HUB_CONN_SOCKETS] = { NULL, NULL };
+        size_t nhs[HUB_CONN_SOCKETS] = { 0, 0 }, kept = 0;
 
+        for (int s = 0; s < HUB_CONN_SOCKETS; s++) {
+                struct table *t = &c->t[s];
+
+                hs[s] = malloc((c->handshaking + 1) * sizeof(*hs[s]));
+                if (!hs[s])
+                        goto out;
+                for (size_t fd = 0; fd < t->size && nhs[s] < c->handshaking; fd++)
+                        if (t->by_fd[fd].state == CONN_HANDSHAKE)
+                                hs[s][nhs[s]++] = &t->by_fd[fd];
+                qsort(hs[s], nhs[s], sizeof(*hs[s]), by_order);
+        }
         pthread_mutex_lock(&c->lock);
         for (size_t i = 0; i < c->nadmissions; i++) {
                 struct admission *a = &c->admissions[i];
-                struct table *t = &c->t[a->s];
                 struct conn *best = NULL;
                 struct member_count *m;
 
-                for (size_t fd = 0; fd < t->size; fd++) {
-                        struct conn *e = &t->by_fd[fd];
-
-                        if (e->state == CONN_HANDSHAKE && strcmp(e->ip, a->ip) == 0 &&
-                            (!best || e->order < best->order))
-                                best = e;
-                }
+                for (size_t k = 0; k < nhs[a->s] && !best; k++)
+                        if (hs[a->s][k]->state == CONN_HANDSHAKE &&
+                            strcmp(hs[a->s][k]->ip, a->ip) == 0)
+                                best = hs[a->s][k];
                 if (!best) {
                         /* Its ACCEPTED event is not read yet. */
                         c->admissions[kept++] = *a;
@@ -418,6 +435,9 @@ static void match_admissions(struct hub_conns *c)
         }
         c->nadmissions = kept;
         pthread_mutex_unlock(&c->lock);
+out:
+        free(hs[0]);
+        free(hs[1]);
 }
 
 /* Closes the oldest connections in handshake beyond the limit. */
