@@ -550,6 +550,36 @@ void hub_conns_unwatch(struct hub_conns *c, enum hub_conn_socket s)
         table_forget(c, s);
 }
 
+/* A connection still counted in handshake speaks for member: it takes that
+ * member's oldest admission from its address (or, when another connection
+ * took it, counts as the member's without one). */
+static void take_admission(struct hub_conns *c, enum hub_conn_socket s, struct conn *e,
+                           uint32_t member)
+{
+        struct member_count *m;
+        size_t i;
+
+        pthread_mutex_lock(&c->lock);
+        for (i = 0; i < c->nadmissions; i++)
+                if (c->admissions[i].s == s && c->admissions[i].member == member &&
+                    strcmp(c->admissions[i].ip, e->ip) == 0)
+                        break;
+        m = member_get(c, member, true);
+        if (i < c->nadmissions) {
+                memmove(&c->admissions[i], &c->admissions[i + 1],
+                        (c->nadmissions - i - 1) * sizeof(c->admissions[0]));
+                c->nadmissions--;
+                if (m && m->admitted[s] > 0)
+                        m->admitted[s]--;
+        }
+        if (m)
+                m->live[s]++;
+        pthread_mutex_unlock(&c->lock);
+        e->state = CONN_UP;
+        e->member = member;
+        c->handshaking--;
+}
+
 bool hub_conns_message(struct hub_conns *c, enum hub_conn_socket s, const zmq_msg_t *msg,
                        uint32_t member, uint32_t *count)
 {
@@ -566,6 +596,10 @@ bool hub_conns_message(struct hub_conns *c, enum hub_conn_socket s, const zmq_ms
                 e->messages++;
         if (count)
                 *count = e->messages;
+        if (e->state == CONN_HANDSHAKE && member) {
+                take_admission(c, s, e, member);
+                return true;
+        }
         if (e->state != CONN_UP || !member || e->member == member)
                 return true;
         /* Two members handshook from one address at once and the admissions
