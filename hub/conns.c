@@ -243,8 +243,8 @@ static bool same_peer(int fd, const struct conn *e)
                memcmp(&sa, &e->peer, len) == 0;
 }
 
-/* Forgets what e counts. */
-static void conn_release(struct hub_conns *c, enum hub_conn_socket s, struct conn *e)
+/* Stops counting e, in handshake or against its member. */
+static void conn_uncount(struct hub_conns *c, enum hub_conn_socket s, struct conn *e)
 {
         if (e->state == CONN_HANDSHAKE)
                 c->handshaking--;
@@ -259,6 +259,12 @@ static void conn_release(struct hub_conns *c, enum hub_conn_socket s, struct con
                         member_tidy(c, m);
                 pthread_mutex_unlock(&c->lock);
         }
+}
+
+/* Forgets e. */
+static void conn_release(struct hub_conns *c, enum hub_conn_socket s, struct conn *e)
+{
+        conn_uncount(c, s, e);
         memset(e, 0, sizeof(*e));
 }
 
@@ -269,20 +275,8 @@ static bool conn_shut(struct hub_conns *c, enum hub_conn_socket s, int fd)
 
         if (!same_peer(fd, e) || shutdown(fd, SHUT_RDWR) < 0)
                 return false;
-        if (e->state == CONN_HANDSHAKE)
-                c->handshaking--;
-        if (e->state == CONN_UP && e->member) {
-                struct member_count *m;
-
-                /* Closing: it no longer counts against the member. */
-                pthread_mutex_lock(&c->lock);
-                m = member_get(c, e->member, false);
-                if (m && m->live[s] > 0)
-                        m->live[s]--;
-                if (m)
-                        member_tidy(c, m);
-                pthread_mutex_unlock(&c->lock);
-        }
+        /* Closing: it no longer counts against its member or the handshakes. */
+        conn_uncount(c, s, e);
         e->state = CONN_CLOSING;
         e->member = 0;
         return true;
@@ -475,9 +469,14 @@ static void shed(struct hub_conns *c)
 
 void hub_conns_events(struct hub_conns *c)
 {
+        bool admitted;
+
         for (int s = 0; s < HUB_CONN_SOCKETS; s++)
                 read_events(c, (enum hub_conn_socket)s);
-        if (c->nadmissions)
+        pthread_mutex_lock(&c->lock);
+        admitted = c->nadmissions > 0;
+        pthread_mutex_unlock(&c->lock);
+        if (admitted)
                 match_admissions(c);
         shed(c);
 }
