@@ -25,7 +25,8 @@ static const char help[] =
         "\n"
         "  --dir DIR        hub directory (created with mode 0700)\n"
         "  --listen EP      endpoint to serve on (default " HUB_DEFAULT_LISTEN ")\n"
-        "  --alerts-listen EP  endpoint of the alert feed (default " HUB_DEFAULT_ALERTS ")\n"
+        "  --alerts-listen EP  endpoint of the alert feed (default: the host of --listen,\n"
+        "                   its port plus one)\n"
         "  --name NAME      label in the public bundle (default gdn-hub)\n"
         "  -h, --help       show this help\n";
 

@@ -19,7 +19,15 @@ void hub_config_defaults(struct hub_config *cfg)
         cfg->limits.member_rate = 500;
         cfg->limits.member_burst = 2000;
         cfg->limits.handshake_ms = 10000;
-        snprintf(cfg->alerts_listen, sizeof(cfg->alerts_listen), "%s", HUB_DEFAULT_ALERTS);
+        /* Far above what a node's window (at most 1024 in flight) ever leaves
+         * unread, and 40 times below queue: a peer that stops reading costs
+         * the hub this many replies, not queue. */
+        cfg->limits.reply_queue = 256;
+        /* A node needs one for envelopes and one for alerts; a few more
+         * cover a restart while the old connection is still timing out. */
+        cfg->limits.member_connections = 4;
+        cfg->limits.unauthenticated = 512;
+        snprintf(cfg->alerts_listen, sizeof(cfg->alerts_listen), "%s", HUB_ALERTS_FROM_LISTEN);
         cfg->log_level = LOG_LEVEL_INFO;
         cfg->privacy.min_reporters = 3;
         cfg->privacy.dominance_n = 2;
@@ -29,6 +37,26 @@ void hub_config_defaults(struct hub_config *cfg)
         cfg->alerts.surge_weeks = 8;
         cfg->alerts.surge_min_reports = 5;
         cfg->alerts.new_restriction = 1;
+}
+
+int hub_config_alerts_endpoint(const struct hub_config *cfg, char out[HUB_ENDPOINT_MAX])
+{
+        const char *colon;
+        uint32_t port;
+        int n;
+
+        if (cfg->alerts_listen[0]) {
+                snprintf(out, HUB_ENDPOINT_MAX, "%s", cfg->alerts_listen);
+                return 0;
+        }
+        if (!hub_config_endpoint_ok(cfg->listen))
+                return -EINVAL;
+        colon = strrchr(cfg->listen, ':');
+        if (util_parse_u32(colon + 1, 1, 65534, &port) < 0)
+                return -EINVAL;
+        n = snprintf(out, HUB_ENDPOINT_MAX, "%.*s:%u", (int)(colon - cfg->listen), cfg->listen,
+                     port + 1);
+        return n > 0 && n < HUB_ENDPOINT_MAX ? 0 : -EINVAL;
 }
 
 bool hub_config_endpoint_ok(const char *s)
@@ -71,6 +99,12 @@ static int on_entry(void *user, const char *section, const char *name, const cha
                   10000000 },
                 { "limits", "handshake_ms", offsetof(struct hub_config, limits.handshake_ms), 100,
                   600000 },
+                { "limits", "reply_queue", offsetof(struct hub_config, limits.reply_queue), 16,
+                  1000000 },
+                { "limits", "member_connections",
+                  offsetof(struct hub_config, limits.member_connections), 1, 1000 },
+                { "limits", "unauthenticated", offsetof(struct hub_config, limits.unauthenticated),
+                  16, 1000000 },
                 /* Never below 3: the floor the network promises its members. */
                 { "privacy", "min_reporters", offsetof(struct hub_config, privacy.min_reporters),
                   3, 1000 },
@@ -209,12 +243,15 @@ int hub_config_load(struct hub_config *cfg, const char *hub_dir, char *err, size
 
 int hub_config_write(const struct hub_config *cfg, const char *hub_dir)
 {
-        char buf[4096];
+        char buf[4096], alerts[HUB_ENDPOINT_MAX];
         char *path = util_path(hub_dir, "hub.conf");
         int n, r;
 
         if (!path)
                 return -ENOMEM;
+        /* Unset, the line is written commented out, with the endpoint it stands for. */
+        if (hub_config_alerts_endpoint(cfg, alerts) < 0)
+                snprintf(alerts, sizeof(alerts), "%s", HUB_DEFAULT_ALERTS);
         n = snprintf(buf, sizeof(buf),
                      "; nmo-hub configuration. `nmo-hub serve --help` explains each setting.\n"
                      "[hub]\n"
@@ -233,6 +270,12 @@ int hub_config_write(const struct hub_config *cfg, const char *hub_dir)
                      "member_burst = %u\n"
                      "; milliseconds a peer gets to complete the CURVE handshake\n"
                      "handshake_ms = %u\n"
+                     "; replies queued for one connection; one that does not read them is closed\n"
+                     "reply_queue = %u\n"
+                     "; connections one member key may hold, on each of the two sockets\n"
+                     "member_connections = %u\n"
+                     "; connections still in the handshake; beyond it the oldest is closed\n"
+                     "unauthenticated = %u\n"
                      "\n"
                      "[privacy]\n"
                      "; a cell is released only with this many distinct reporting members (>= 3)\n"
@@ -243,8 +286,9 @@ int hub_config_write(const struct hub_config *cfg, const char *hub_dir)
                      "dominance_k = %u\n"
                      "\n"
                      "[alerts]\n"
-                     "; where members subscribe to the signed alert feed (CurveZMQ)\n"
-                     "listen = %s\n"
+                     "; where members subscribe to the signed alert feed (CurveZMQ); without it,\n"
+                     "; the host of [hub] listen with the port plus one\n"
+                     "%slisten = %s\n"
                      "; alert when this many companies report high or critical severity for a\n"
                      "; material within 14 days\n"
                      "severity_reporters = %u\n"
@@ -257,8 +301,10 @@ int hub_config_write(const struct hub_config *cfg, const char *hub_dir)
                      "new_restriction = %u\n",
                      cfg->listen, cfg->limits.max_message, cfg->limits.queue, cfg->limits.batch,
                      cfg->limits.member_rate, cfg->limits.member_burst, cfg->limits.handshake_ms,
-                     cfg->privacy.min_reporters, cfg->privacy.dominance_n,
-                     cfg->privacy.dominance_k, cfg->alerts_listen, cfg->alerts.severity_reporters,
+                     cfg->limits.reply_queue, cfg->limits.member_connections,
+                     cfg->limits.unauthenticated, cfg->privacy.min_reporters,
+                     cfg->privacy.dominance_n, cfg->privacy.dominance_k,
+                     cfg->alerts_listen[0] ? "" : "; ", alerts, cfg->alerts.severity_reporters,
                      cfg->alerts.surge_percent, cfg->alerts.surge_weeks,
                      cfg->alerts.surge_min_reports, cfg->alerts.new_restriction);
         r = n > 0 && (size_t)n < sizeof(buf) ? util_write_file(path, buf, (size_t)n, 0600, true)

@@ -9,6 +9,9 @@
 
 #define HUB_DEFAULT_LISTEN "tcp://*:7750"
 #define HUB_DEFAULT_ALERTS "tcp://*:7751"
+/* hub_config.alerts_listen when hub.conf does not set it: the feed takes the
+ * host of the listen endpoint and its port plus one (PROTOCOL.md 14.1). */
+#define HUB_ALERTS_FROM_LISTEN ""
 #define HUB_ENDPOINT_MAX 256
 /* Largest hub.conf read; the written one is under 2 KiB. */
 #define HUB_CONF_MAX 65536
@@ -20,6 +23,12 @@ struct hub_limits {
         uint32_t member_rate;   /* sustained envelopes per second per member */
         uint32_t member_burst;  /* envelopes a member may send at once */
         uint32_t handshake_ms;  /* time a peer gets to finish the CURVE handshake */
+        uint32_t reply_queue;   /* replies queued per connection before it counts as not
+                                 * reading and is closed (ZMQ_SNDHWM of the ROUTER) */
+        uint32_t member_connections; /* connections one member key may hold on each
+                                      * socket (envelopes, alert feed) */
+        uint32_t unauthenticated; /* connections not yet through the handshake, both
+                                   * sockets together; the oldest is closed beyond it */
 };
 
 /* Disclosure control (hub/disclosure.h). */
@@ -40,7 +49,7 @@ struct hub_alert_rules {
 
 struct hub_config {
         char listen[HUB_ENDPOINT_MAX];
-        char alerts_listen[HUB_ENDPOINT_MAX];
+        char alerts_listen[HUB_ENDPOINT_MAX]; /* HUB_ALERTS_FROM_LISTEN: derived */
         uint32_t log_level;     /* [log] level: enum log_level (common/log.h) */
         /* Given on the command line of `serve`, so hub.conf's value does not
          * apply (also not when it is reloaded). */
@@ -70,6 +79,14 @@ NMO_WUR int hub_config_load(struct hub_config *cfg, const char *hub_dir, char *e
 
 /* Writes a commented hub.conf with cfg's values; refuses to overwrite. */
 NMO_WUR int hub_config_write(const struct hub_config *cfg, const char *hub_dir);
+
+/* The alert feed's endpoint: cfg->alerts_listen when set, otherwise the host
+ * of cfg->listen with its port plus one (tcp://127.0.0.1:7750 gives
+ * tcp://127.0.0.1:7751), so that a hub told to listen on one interface does
+ * not publish on every other. Writes at most HUB_ENDPOINT_MAX bytes to out;
+ * -EINVAL when cfg->listen is not tcp://HOST:PORT or its port is 65535. */
+NMO_WUR int hub_config_alerts_endpoint(const struct hub_config *cfg,
+                                       char out[HUB_ENDPOINT_MAX]);
 
 /* Does s look like tcp://HOST:PORT (HOST may be * or an address)? */
 bool hub_config_endpoint_ok(const char *s);

@@ -18,7 +18,8 @@
 
 #include "aggregate.h"
 #include "analytics.h"
-#include "hubkey.h"
+#include "conns.h"
+#include "feedpub.h"
 #include "ingest.h"
 #include "keyrot.h"
 #include "keys.h"
@@ -39,8 +40,6 @@
 /* Longest a change waits before the analytics store shows it. One write
  * covers every material that changed, so the cost of its sync is shared. */
 #define HUB_FLUSH_MS 500
-/* A new subscriber receives the alerts of this many days. */
-#define HUB_ALERT_CATCHUP_DAYS 30
 
 char *hub_secret_key_path(const char *hub_dir)
 {
@@ -78,8 +77,10 @@ static int setup_router(void *sock, const struct keys_secret *hub, const struct 
                 r = -errno;
         if (!r)
                 r = set_int(sock, ZMQ_RCVHWM, (int)cfg->limits.queue);
+        /* Its own, smaller bound: a peer that leaves this many replies unread
+         * is closed (send_reply), and costs the hub no more than that. */
         if (!r)
-                r = set_int(sock, ZMQ_SNDHWM, (int)cfg->limits.queue);
+                r = set_int(sock, ZMQ_SNDHWM, (int)cfg->limits.reply_queue);
         /* A receipt for a peer that is gone is an error we see, not a silent drop. */
         if (!r)
                 r = set_int(sock, ZMQ_ROUTER_MANDATORY, 1);
@@ -141,6 +142,7 @@ static int recv_one(void *router, struct msg_slot *slot, struct hub_item *it)
 struct counters {
         uint64_t unroutable;
         uint64_t send_dropped;
+        struct hub_conns *conns;        /* to close a peer that does not read */
 };
 
 static void send_reply(void *router, struct msg_slot *slot, const struct hub_item *it,
@@ -153,10 +155,15 @@ static void send_reply(void *router, struct msg_slot *slot, const struct hub_ite
             zmq_send(router, it->reply, it->reply_len, ZMQ_DONTWAIT) < 0) {
                 /* The node resends what it has no receipt for, and a repeat is
                  * answered with the original receipt, so nothing is lost. */
-                if (errno == EHOSTUNREACH)
+                if (errno == EHOSTUNREACH) {
                         c->unroutable++;
-                else
+                } else {
                         c->send_dropped++;
+                        /* Its queue is full: the peer does not read. */
+                        if (errno == EAGAIN)
+                                hub_conns_drop(c->conns, HUB_CONN_ROUTER, &slot->body,
+                                               "it does not read its receipts");
+                }
         }
 }
 
@@ -193,83 +200,6 @@ static void release(void *router, struct hub_ingest *ig, struct pending *p, bool
         p->n = 0;
 }
 
-/* The alert feed: an XPUB socket, CurveZMQ server, admitted by the same ZAP
- * handler as the router. XPUB shows each new subscription, which is answered
- * with the recent alerts so a member that was away catches up. */
-static void *feed_open(void *ctx, const struct keys_secret *hub, const struct hub_config *cfg)
-{
-        void *sock = zmq_socket(ctx, ZMQ_XPUB);
-        /* Subscribers only send subscriptions, but libzmq applies the limit to
-         * the CURVE handshake too, whose messages are a few hundred bytes. */
-        int64_t max = 1024;
-        int r;
-
-        if (!sock)
-                return NULL;
-        r = set_int(sock, ZMQ_CURVE_SERVER, 1);
-        if (!r && zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, hub->transport_sk, KEYS_KEY_BYTES) < 0)
-                r = -errno;
-        if (!r && zmq_setsockopt(sock, ZMQ_ZAP_DOMAIN, HUB_ZAP_DOMAIN, strlen(HUB_ZAP_DOMAIN)) < 0)
-                r = -errno;
-        if (!r)
-                r = set_int(sock, ZMQ_ZAP_ENFORCE_DOMAIN, 1);
-        if (!r && zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &max, sizeof(max)) < 0)
-                r = -errno;
-        if (!r)
-                r = set_int(sock, ZMQ_XPUB_VERBOSE, 1);
-        if (!r)
-                r = set_int(sock, ZMQ_SNDHWM, 1000);
-        if (!r)
-                r = set_int(sock, ZMQ_LINGER, 0);
-        if (!r)
-                r = set_int(sock, ZMQ_HANDSHAKE_IVL, (int)cfg->limits.handshake_ms);
-        /* A socket just closed may hold the port for a moment. */
-        for (int tries = 0; !r && tries < 200; tries++) {
-                if (zmq_bind(sock, cfg->alerts_listen) == 0)
-                        return sock;
-                if (errno != EADDRINUSE)
-                        break;
-                usleep(10000);
-        }
-        log_error("cannot open the alert feed on %s: %s", cfg->alerts_listen,
-                  zmq_strerror(errno));
-        zmq_close(sock);
-        return NULL;
-}
-
-static void feed_publish(void *feed, struct hub_alert_out *alerts, size_t n)
-{
-        for (size_t i = 0; feed && i < n; i++) {
-                if (zmq_send(feed, ALERT_TOPIC, strlen(ALERT_TOPIC), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-                    zmq_send(feed, alerts[i].signed_alert, alerts[i].len, ZMQ_DONTWAIT) < 0)
-                        log_warn("alert not published: %s", zmq_strerror(errno));
-        }
-}
-
-/* Reads subscription messages; returns true when a new subscription came. */
-static bool feed_subscribed(void *feed)
-{
-        bool fresh = false;
-        uint8_t buf[256];
-        int n;
-
-        while ((n = zmq_recv(feed, buf, sizeof(buf), ZMQ_DONTWAIT)) >= 0)
-                if (n >= 1 && buf[0] == 1)
-                        fresh = true;
-        return fresh;
-}
-
-/* The announcement of the last hub key rotation, for nodes that listen to
- * the feed only: sent with every catch-up. */
-static void feed_publish_announcement(void *feed, const struct hub_keyrot *kr)
-{
-        if (!feed || !kr->ann)
-                return;
-        if (zmq_send(feed, HUBKEY_TOPIC, strlen(HUBKEY_TOPIC), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-            zmq_send(feed, kr->ann, kr->ann_len, ZMQ_DONTWAIT) < 0)
-                log_warn("hub key announcement not published: %s", zmq_strerror(errno));
-}
-
 /* Ends the overlap of a hub key rotation once its time has come. */
 static void overlap_check(struct hub_keyrot *kr, struct hub_ingest *ig, const char *hub_dir)
 {
@@ -290,12 +220,6 @@ static void overlap_check(struct hub_keyrot *kr, struct hub_ingest *ig, const ch
         }
         log_info("the overlap of the hub key rotation ended %s: previous keys destroyed; "
                  "envelopes sealed to them now get unknown-hub-key", when);
-}
-
-static void publish_and_free(void *feed, struct hub_alert_out *alerts, size_t n)
-{
-        feed_publish(feed, alerts, n);
-        hub_alert_out_free(alerts, n);
 }
 
 static int read_member_changes(MDB_txn *txn, void *userdata)
@@ -425,7 +349,7 @@ static void aggregator_stop(struct aggregator *a)
 }
 
 /* Publishes every alert the aggregation thread handed over. */
-static void feed_forward(void *pair, void *feed)
+static void feed_forward(void *pair, struct hub_feed *feed)
 {
         zmq_msg_t m;
 
@@ -435,11 +359,7 @@ static void feed_forward(void *pair, void *feed)
                         zmq_msg_close(&m);
                         return;
                 }
-                if (feed && (zmq_send(feed, ALERT_TOPIC, strlen(ALERT_TOPIC),
-                                      ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-                             zmq_send(feed, zmq_msg_data(&m), zmq_msg_size(&m),
-                                      ZMQ_DONTWAIT) < 0))
-                        log_warn("alert not published: %s", zmq_strerror(errno));
+                hub_feed_publish(feed, zmq_msg_data(&m), zmq_msg_size(&m));
                 zmq_msg_close(&m);
         }
 }
@@ -482,9 +402,12 @@ int hub_serve(const char *hub_dir, const struct hub_config *cfg)
         size_t nalerts = 0;
         struct hub_zap *zap = NULL;
         struct pending held = { NULL, NULL, 0 }, next = { NULL, NULL, 0 };
-        struct counters c = { 0, 0 };
-        void *ctx = NULL, *router = NULL, *feed = NULL;
-        char err[512], *key_path = NULL, *an_path = NULL;
+        struct counters c = { 0, 0, NULL };
+        struct hub_conns *conns = NULL;
+        struct hub_feed *feed = NULL;
+        void *ctx = NULL, *router = NULL, *router_monitor = NULL;
+        char err[512], *key_path = NULL, *an_path = NULL, alerts_ep[HUB_ENDPOINT_MAX];
+        uint64_t last_tick = util_mono_ms();
         struct aggregator agg = { 0 };
         void *pair = NULL;
         uint64_t changes = 0;
@@ -570,12 +493,22 @@ int hub_serve(const char *hub_dir, const struct hub_config *cfg)
                 r = -ENOMEM;
                 goto out;
         }
+        r = hub_config_alerts_endpoint(cfg, alerts_ep);
+        if (r < 0) {
+                log_error("no alert feed endpoint can be derived from %s: set [alerts] listen",
+                          cfg->listen);
+                goto out;
+        }
+        r = hub_conns_new(&conns, &cfg->limits);
+        if (r < 0)
+                goto out;
+        c.conns = conns;
         ctx = zmq_ctx_new();
         if (!ctx) {
                 r = -errno;
                 goto out;
         }
-        r = hub_zap_start(&zap, ctx, st);
+        r = hub_zap_start(&zap, ctx, st, conns);
         if (r < 0) {
                 log_error("cannot start the ZAP handler: %s", strerror(-r));
                 goto out;
@@ -590,16 +523,19 @@ int hub_serve(const char *hub_dir, const struct hub_config *cfg)
                 log_error("cannot configure the listening socket: %s", zmq_strerror(-r));
                 goto out;
         }
+        r = hub_conns_watch(conns, ctx, router, HUB_CONN_ROUTER, &router_monitor);
+        if (r < 0) {
+                log_error("cannot watch the listening socket: %s", zmq_strerror(-r));
+                goto out;
+        }
         if (zmq_bind(router, cfg->listen) < 0) {
                 r = -errno;
                 log_error("cannot listen on %s: %s", cfg->listen, zmq_strerror(errno));
                 goto out;
         }
-        feed = feed_open(ctx, hub, cfg);
-        if (!feed) {
-                r = -EADDRINUSE;
+        r = hub_feed_open(&feed, ctx, hub, cfg, alerts_ep, conns);
+        if (r < 0)
                 goto out;
-        }
         pair = zmq_socket(ctx, ZMQ_PAIR);
         if (!pair || zmq_bind(pair, AGGREGATOR_ENDPOINT) < 0) {
                 r = -errno;
@@ -612,20 +548,22 @@ int hub_serve(const char *hub_dir, const struct hub_config *cfg)
                 goto out;
         }
         changes = member_changes(st);
-        log_info("serving on %s, alert feed on %s (hub directory %s)", cfg->listen,
-                 cfg->alerts_listen, hub_dir);
+        log_info("serving on %s, alert feed on %s (hub directory %s)", cfg->listen, alerts_ep,
+                 hub_dir);
 
         while (!stopping) {
-                zmq_pollitem_t polls[4] = {
+                zmq_pollitem_t polls[6] = {
                         { router, 0, ZMQ_POLLIN, 0 },
                         { NULL, sfd, ZMQ_POLLIN, 0 },
-                        { feed, 0, ZMQ_POLLIN, 0 },
+                        { hub_feed_socket(feed), 0, ZMQ_POLLIN, 0 },
                         { pair, 0, ZMQ_POLLIN, 0 },
+                        { router_monitor, 0, ZMQ_POLLIN, 0 },
+                        { hub_feed_monitor(feed), 0, ZMQ_POLLIN, 0 },
                 };
                 size_t n = 0;
 
                 /* Replies held for durability: look, do not wait. */
-                if (zmq_poll(polls, 4, held.n ? 0 : 1000) < 0) {
+                if (zmq_poll(polls, 6, held.n ? 0 : 1000) < 0) {
                         if (errno == EINTR)
                                 continue;
                         r = -errno;
@@ -645,6 +583,8 @@ int hub_serve(const char *hub_dir, const struct hub_config *cfg)
                                 stopping = true;
                         }
                 }
+                /* Connections first, so that each message finds its own. */
+                hub_conns_events(conns);
                 /* Take all that waits, up to the batch limit; also while stopping,
                  * so what was received before the signal is answered. */
                 while (n < cfg->limits.batch) {
@@ -653,6 +593,13 @@ int hub_serve(const char *hub_dir, const struct hub_config *cfg)
                                 if (got < 0 && got != -EINTR)
                                         log_warn("receive failed: %s", zmq_strerror(-got));
                                 break;
+                        }
+                        /* Sent before the hub closed its connection: not taken. */
+                        if (!hub_conns_message(conns, HUB_CONN_ROUTER, &next.slots[n].body,
+                                               next.items[n].member_id, NULL)) {
+                                zmq_msg_close(&next.slots[n].id);
+                                zmq_msg_close(&next.slots[n].body);
+                                continue;
                         }
                         n++;
                 }
@@ -678,23 +625,20 @@ int hub_serve(const char *hub_dir, const struct hub_config *cfg)
                 }
                 if (polls[3].revents & ZMQ_POLLIN)
                         feed_forward(pair, feed);
-                if (polls[2].revents & ZMQ_POLLIN && feed_subscribed(feed)) {
-                        feed_publish_announcement(feed, kr);
-                        if (hub_aggregate_recent_alerts(ag, util_now_ms(), HUB_ALERT_CATCHUP_DAYS,
-                                                        &alerts, &nalerts) == 0)
-                                publish_and_free(feed, alerts, nalerts);
+                if (polls[2].revents & ZMQ_POLLIN)
+                        hub_feed_subscriptions(feed, ag, kr);
+                if (util_mono_ms() - last_tick >= 1000) {
+                        hub_conns_tick(conns);
+                        last_tick = util_mono_ms();
                 }
                 overlap_check(kr, ig, hub_dir);
                 /* A suspension or revocation ends every subscription: all
                  * subscribers reconnect through ZAP, and the refused stay out. */
                 if (member_changes(st) != changes) {
                         changes = member_changes(st);
-                        zmq_close(feed);
-                        feed = feed_open(ctx, hub, cfg);
-                        if (!feed) {
-                                r = -EADDRINUSE;
+                        r = hub_feed_reopen(feed);
+                        if (r < 0)
                                 break;
-                        }
                         log_info("member states changed: alert subscribers must authenticate "
                                  "again");
                 }
@@ -726,15 +670,17 @@ out:
                 feed_forward(pair, feed);
                 zmq_close(pair);
         }
-        if (feed)
-                zmq_close(feed);
-        if (router)
+        hub_feed_free(feed);
+        if (router) {
+                hub_conns_unwatch(conns, HUB_CONN_ROUTER);
                 zmq_close(router);
+        }
         if (ctx) {
                 zmq_ctx_shutdown(ctx);
                 hub_zap_stop(zap);
                 zmq_ctx_term(ctx);
         }
+        hub_conns_free(conns);
         free(held.items);
         free(held.slots);
         free(next.items);

@@ -4,6 +4,7 @@
  * they arrive. Stored alerts are verified again before they are shown. */
 #include <ctype.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +27,9 @@ static const char alerts_help[] =
         "CurveZMQ with this member's key, keeps each alert whose signature verifies\n"
         "with the hub key in DIR/keys/hub.pub in the outbox, then prints every stored\n"
         "alert, newest issued first. An alert with a bad signature or a malformed\n"
-        "body is reported on stderr and dropped. The hub resends the last 30 days of\n"
-        "alerts to each node that connects; an alert is kept once per id, and a\n"
+        "body is reported on stderr and dropped. The hub sends the last 30 days of\n"
+        "alerts to this node when it connects (to it alone, a few times a minute at\n"
+        "most per member), then each new one; an alert is kept once per id, and a\n"
         "higher revision replaces a lower one. When the hub cannot be reached the\n"
         "stored alerts are shown.\n"
         "\n"
@@ -382,13 +384,24 @@ int cmd_alerts(int argc, char **argv)
         }
 
         if (fo.follow) {
+                sigset_t stop, old;
+
+                /* Held from before the history is shown, so that a SIGINT or
+                 * SIGTERM sent once it is seen waits for feed_run()'s signalfd
+                 * and ends the run cleanly instead of killing it. */
+                sigemptyset(&stop);
+                sigaddset(&stop, SIGINT);
+                sigaddset(&stop, SIGTERM);
+                (void)sigprocmask(SIG_BLOCK, &stop, &old);
                 if (print_history(n, ob, &printer, true) < 0) {
+                        (void)sigprocmask(SIG_SETMASK, &old, NULL);
                         cli_fail("%s: cannot show the stored alerts", n->dir);
                         goto out;
                 }
                 fo.on_alert = on_alert;
                 fo.userdata = &printer;
                 r = feed_run(n, ob, &fo, &res);
+                (void)sigprocmask(SIG_SETMASK, &old, NULL);
                 if (r < 0) {
                         cli_fail("%s: the alert feed stopped: %s", n->dir, strerror(-r));
                         goto out;

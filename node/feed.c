@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
+#include <sodium.h>
 #include <zmq.h>
 
 #include "log.h"
@@ -45,6 +46,9 @@ struct feed {
         int sigfd;
         bool connected;
         uint64_t quiet_at;              /* monotonic; 0: not yet */
+        /* This subscriber's catch-up topic (PROTOCOL.md 14.5), drawn at random
+         * so that nobody else can ask for it or receive it. */
+        uint8_t catchup[ALERT_CATCHUP_LEN];
         /* One round's good alerts (cfg.alert_batch entries each): */
         zmq_msg_t *frames;
         Nmo__AlertBody **bodies;
@@ -117,9 +121,13 @@ static int setup_sub(struct feed *f)
                 return r;
         if (zmq_setsockopt(f->sub, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) < 0)
                 return client_zmq_err();
-        /* The hub's key announcement comes first in every catch-up. */
-        if (zmq_setsockopt(f->sub, ZMQ_SUBSCRIBE, HUBKEY_TOPIC, strlen(HUBKEY_TOPIC)) < 0 ||
-            zmq_setsockopt(f->sub, ZMQ_SUBSCRIBE, ALERT_TOPIC, strlen(ALERT_TOPIC)) < 0)
+        /* Live alerts, and the catch-up for this subscriber alone (its hub
+         * key announcement first, then the recent alerts). libzmq sends both
+         * again on every reconnection. */
+        f->catchup[0] = (uint8_t)ALERT_CATCHUP_MARK;
+        randombytes_buf(f->catchup + 1, ALERT_CATCHUP_NONCE);
+        if (zmq_setsockopt(f->sub, ZMQ_SUBSCRIBE, ALERT_TOPIC, strlen(ALERT_TOPIC)) < 0 ||
+            zmq_setsockopt(f->sub, ZMQ_SUBSCRIBE, f->catchup, sizeof(f->catchup)) < 0)
                 return client_zmq_err();
         return client_curve_connect(f->ctx, f->sub, f->node, me, cfg->alerts_endpoint,
                                     MONITOR_ENDPOINT, MONITOR_EVENTS, &f->monitor);
@@ -164,6 +172,17 @@ static int recv_message(void *s, zmq_msg_t *topic, zmq_msg_t *payload, size_t *p
         return 1;
 }
 
+/* Is topic exactly this subscriber's catch-up topic followed by kind? */
+static bool is_catchup(const struct feed *f, zmq_msg_t *topic, const char *kind)
+{
+        size_t klen = strlen(kind);
+        const uint8_t *t = zmq_msg_data(topic);
+
+        return zmq_msg_size(topic) == sizeof(f->catchup) + klen &&
+               memcmp(t, f->catchup, sizeof(f->catchup)) == 0 &&
+               memcmp(t + sizeof(f->catchup), kind, klen) == 0;
+}
+
 /* Checks one message; true with *body set for a good alert. */
 static bool check_message(struct feed *f, zmq_msg_t *topic, zmq_msg_t *payload, size_t parts,
                           Nmo__AlertBody **body)
@@ -178,7 +197,8 @@ static bool check_message(struct feed *f, zmq_msg_t *topic, zmq_msg_t *payload, 
                 return false;
         }
         /* SUB filters by prefix: "alerts" would pass it. */
-        if (zmq_msg_size(topic) != tlen || memcmp(zmq_msg_data(topic), ALERT_TOPIC, tlen) != 0) {
+        if ((zmq_msg_size(topic) != tlen || memcmp(zmq_msg_data(topic), ALERT_TOPIC, tlen) != 0) &&
+            !is_catchup(f, topic, ALERT_TOPIC)) {
                 log_warn("ignored a message with an unexpected topic on the alert feed");
                 return false;
         }
@@ -198,18 +218,18 @@ static bool check_message(struct feed *f, zmq_msg_t *topic, zmq_msg_t *payload, 
         return r == 0;
 }
 
-/* Is this message the hub's key announcement (topic HUBKEY_TOPIC, exactly)?
- * Then it is handled here: verified against the hub signing key this node
- * holds and adopted, or ignored with a warning. */
+/* Is this message the hub's key announcement (this subscriber's catch-up
+ * topic then HUBKEY_TOPIC, exactly)? Then it is handled here: verified
+ * against the hub signing key this node holds and adopted, or ignored with a
+ * warning. */
 static bool take_announcement(struct feed *f, zmq_msg_t *topic, zmq_msg_t *payload, size_t parts,
                               int *fatal)
 {
-        size_t tlen = strlen(HUBKEY_TOPIC);
         char err[256];
         int r;
 
         *fatal = 0;
-        if (zmq_msg_size(topic) != tlen || memcmp(zmq_msg_data(topic), HUBKEY_TOPIC, tlen) != 0)
+        if (!is_catchup(f, topic, HUBKEY_TOPIC))
                 return false;
         if (parts != 2) {
                 log_warn("ignored a hub key announcement of %zu frames on the alert feed", parts);

@@ -2,16 +2,21 @@
  *
  * One SUB socket, a CurveZMQ client of the hub's XPUB socket (this member's
  * transport keys; the hub's transport key as the server key), subscribed to
- * ALERT_TOPIC. An alert is a message of two frames: the topic, then a
- * SignedAlert that must pass feed_check_alert(). Anything else (another frame
- * count or topic, a bad signature, a malformed body) is logged as a warning
- * and dropped: never stored, never shown.
+ * ALERT_TOPIC (live alerts) and to a catch-up topic of its own
+ * (ALERT_CATCHUP_MARK and ALERT_CATCHUP_NONCE random bytes, drawn per run;
+ * PROTOCOL.md 14.5). An alert is a message of two frames: the topic
+ * (ALERT_TOPIC, or the catch-up topic followed by ALERT_TOPIC), then a
+ * SignedAlert that must pass feed_check_alert(); the catch-up topic followed
+ * by HUBKEY_TOPIC brings the hub's key announcement. Anything else (another
+ * frame count or topic, a bad signature, a malformed body) is logged as a
+ * warning and dropped: never stored, never shown.
  *
  * Good alerts go to the outbox (outbox_put_alerts()), which keeps the highest
- * revision of each id. The hub resends its last 30 days of alerts whenever a
- * subscription arrives, and rebinds its socket when a member is suspended or
- * revoked (libzmq reconnects), so the same alert arrives many times; only new
- * ids and higher revisions reach on_alert. */
+ * revision of each id. The hub sends its last 30 days of alerts to this
+ * subscriber on each (re)connection, within a rate per member, and rebinds
+ * its socket when a member is suspended or revoked (libzmq reconnects), so the
+ * same alert may arrive again; only new ids and higher revisions reach
+ * on_alert. */
 #pragma once
 
 #include <stdbool.h>

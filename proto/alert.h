@@ -13,8 +13,16 @@
 
 /* Largest SignedAlert either side produces or accepts. */
 #define ALERT_MAX 4096
-/* The topic frame that precedes every alert on the feed. */
+/* The topic frame of a live alert on the feed, and the subscription that
+ * asks for live alerts. */
 #define ALERT_TOPIC "alert"
+/* A catch-up subscription (PROTOCOL.md 14.5): the byte ALERT_CATCHUP_MARK
+ * then ALERT_CATCHUP_NONCE random bytes the node draws per subscriber. The
+ * catch-up comes under this topic followed by ALERT_TOPIC (an alert) or
+ * HUBKEY_TOPIC (the hub key announcement), to this subscriber only. */
+#define ALERT_CATCHUP_MARK '#'
+#define ALERT_CATCHUP_NONCE 16
+#define ALERT_CATCHUP_LEN (1 + ALERT_CATCHUP_NONCE)
 
 /* Serialises and signs body into a fresh SignedAlert buffer (free()). */
 NMO_WUR int alert_sign(const Nmo__AlertBody *body, const uint8_t sign_sk[KEYS_SIGN_SECRET_BYTES],

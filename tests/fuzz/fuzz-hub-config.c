@@ -21,7 +21,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         hub_config_defaults(&cfg);
         if (hub_config_parse(&cfg, (const char *)data, size, err, sizeof(err)) < 0)
                 return 0;
-        if (!hub_config_endpoint_ok(cfg.listen) || !hub_config_endpoint_ok(cfg.alerts_listen) ||
+        if (!hub_config_endpoint_ok(cfg.listen) ||
+            (cfg.alerts_listen[0] && !hub_config_endpoint_ok(cfg.alerts_listen)) ||
             cfg.privacy.min_reporters < 3 || cfg.alerts.severity_reporters < 3 ||
             cfg.limits.member_burst < 1 || cfg.limits.batch < 1)
                 abort();
