@@ -84,11 +84,11 @@ free_port() {
         python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
-# refused: handshakes the hub refused so far (its log says so once a second,
-# with the number of further refusals of that second).
+# refused: handshakes the hub refused so far (its log names one a second, and
+# when that second closes counts the rest: "refused N more handshakes ...").
 refused() {
-        grep 'refused handshake' "$work/hub.log" 2>/dev/null |
-                awk '{n++; if (match($0, /and [0-9]+ more refusals/)) {s = substr($0, RSTART + 4); n += s + 0}} END {print n + 0}'
+        grep -E 'refused handshake |refused [0-9]+ more handshakes' "$work/hub.log" 2>/dev/null |
+                awk '{if (match($0, /refused [0-9]+ more handshakes/)) {s = substr($0, RSTART + 8); n += s + 0} else n++} END {print n + 0}'
 }
 
 say "seed $seed, work directory $work$([ "$keep" = 1 ] && echo ' (kept)')"
