@@ -10,7 +10,10 @@
 # made on an O_DSYNC descriptor is kept, an extension and a shrink get their
 # old size (and bytes) back, an overwrite of synced data gets the old data
 # back, only the writes after the last fsync are lost, and a file created or
-# renamed keeps its name (metadata counts as durable at once). Needs root,
+# renamed keeps its name (metadata counts as durable at once). Then an armed
+# cut (SIGUSR2): the file system freezes after a write that leaves unsynced
+# data, while a writer alternates writes and fsyncs; after the kill and the
+# cut the file holds what the writer's last completed fsync covered. Needs root,
 # /dev/fuse and fusermount3; skipped (exit 77) without them. Takes a second.
 set -u
 lazyfs=${1:-${NMO_LAZYFS:-}}
@@ -35,7 +38,7 @@ check() { # check NAME CONDITION...: one test case
         if "$@"; then echo "ok: $name"; else echo "FAIL: $name"; fails=$((fails + 1)); fi
 }
 mount_fs() { # mounts and waits (at most 5 s) until the mount answers
-        "$lazyfs" "$disk" "$mnt" 2>>"$tmp/lazyfs.log" &
+        "$lazyfs" --seed 7 "$disk" "$mnt" 2>>"$tmp/lazyfs.log" &
         fs_pid=$!
         for _ in $(seq 500); do
                 mountpoint -q "$mnt" && [ -d "$mnt/." ] && return 0
@@ -105,6 +108,29 @@ verify() { # verify DIR WHERE
 verify "$disk" "backing directory"
 mount_fs
 verify "$mnt" "mounted again"
+
+# The armed cut. The writer logs each value once its fsync has returned.
+kill -USR2 "$fs_pid"
+python3 - "$mnt/armed" >"$tmp/armed.log" <<'PY' &
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT, 0o600)
+for i in range(1, 1000):
+    v = b"value %04d" % i
+    os.pwrite(fd, v, 0)
+    os.fsync(fd)
+    print(v.decode(), flush=True)
+PY
+writer=$!
+froze=0
+for _ in $(seq 500); do grep -q frozen "$tmp/lazyfs.log" && { froze=1; break; }; sleep 0.01; done
+sleep 0.2 # the writer is blocked now: nothing more becomes durable
+kill -KILL "$writer"; wait "$writer" 2>/dev/null
+check "armed: the file system froze after a write" test "$froze" = 1
+cut_fs
+want=$(tail -n 1 "$tmp/armed.log")
+check "armed: after the freeze and the cut the file holds the last synced value ($want)" \
+        test "$(cat "$disk/armed" 2>/dev/null)" = "$want" -a -n "$want"
+mount_fs
 kill -TERM "$fs_pid"; wait "$fs_pid"; fs_pid=""
 echo "lazyfs-test: $fails failed"
 [ "$fails" -eq 0 ]

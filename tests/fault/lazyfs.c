@@ -3,7 +3,7 @@
  * directories on it; kill -9 alone cannot show durability, because the page
  * cache outlives the process.
  *
- *   nmo-lazyfs [--debug] BACKING MOUNTPOINT
+ *   nmo-lazyfs [--debug] [--seed N] BACKING MOUNTPOINT
  *
  * Every operation goes through to the directory BACKING at once. For each
  * regular file written since its last fsync, the file system keeps an undo
@@ -15,6 +15,17 @@
  * SIGHUP or `fusermount3 -u` is a clean shutdown that keeps everything. The
  * caller kills every process using the mount with SIGKILL before the cut and
  * mounts again afterwards to "boot" on what survived.
+ *
+ * A cut at a random moment mostly finds every file synced: programs that
+ * sync at once leave unsynced data for a few milliseconds at a time. SIGUSR2
+ * arms a cut for such a moment: after the 1st to 4th write from then on
+ * (drawn from --seed) that leaves unsynced data, the file system freezes. It
+ * answers that write, then nothing more (callers block; SIGKILL frees them)
+ * and logs "frozen"; nothing after it becomes durable, so the power failed
+ * there, although the processes run on until they touch the file system or
+ * are killed. SIGUSR1 then cuts as above. A correct program acknowledges
+ * nothing that is not durable, so the time between the freeze and the kill
+ * can only reveal more.
  *
  * What it models:
  *   - write, pwrite and pages of shared writable mappings that the kernel has
@@ -57,6 +68,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #define LAZY_WUR __attribute__((warn_unused_result))
@@ -92,16 +104,36 @@ struct lazyfs {
         struct lazy_file *files;
 };
 
-/* For the SIGUSR1 handler only. */
+/* For the signal handlers: the session to end, a cut asked for (SIGUSR1),
+ * armed (SIGUSR2), and set by the request that froze the file system. */
 static struct fuse_session *cut_session;
-static volatile sig_atomic_t cut_requested;
+static volatile sig_atomic_t cut_requested, cut_armed;
+static bool frozen;
+static unsigned int armed_writes;   /* dirtying writes still to let through */
 
 static void on_cut(int sig)
 {
-        (void)sig;
+        if (sig == SIGUSR2) {
+                cut_armed = 1;
+                return;
+        }
         cut_requested = 1;
         if (cut_session)
                 fuse_session_exit(cut_session);
+}
+
+/* Called after a request that left unsynced data behind: an armed cut
+ * freezes the file system once the drawn number of such writes has passed. */
+static void lazy_dirtied(void)
+{
+        if (!cut_armed || frozen)
+                return;
+        if (armed_writes == 0)
+                armed_writes = 1 + (unsigned int)(random() % 4);
+        if (--armed_writes > 0)
+                return;
+        frozen = true;
+        fuse_session_exit(fuse_get_session(fuse_get_context()->fuse));
 }
 
 static struct lazyfs *lazy_get(void)
@@ -446,13 +478,18 @@ static int lazy_truncate(const char *path, off_t size, struct fuse_file_info *fi
         struct lazyfs *fs = lazy_get();
         int fd, r;
 
-        if (fi)
-                return lazy_truncate_fd(fs, lazy_fd(fi), size);
-        fd = openat(fs->backing, rel(path), O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd < 0)
-                return -errno;
-        r = lazy_truncate_fd(fs, fd, size);
-        close(fd);
+        if (fi) {
+                fd = -1;
+                r = lazy_truncate_fd(fs, lazy_fd(fi), size);
+        } else {
+                fd = openat(fs->backing, rel(path), O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+                if (fd < 0)
+                        return -errno;
+                r = lazy_truncate_fd(fs, fd, size);
+                close(fd);
+        }
+        if (r == 0)
+                lazy_dirtied();
         return r;
 }
 
@@ -543,6 +580,8 @@ static int lazy_write(const char *path, const char *buf, size_t size, off_t off,
                 r = lazy_sync_fd(fs, h->fd, 1);
                 if (r < 0)
                         return r;
+        } else if (f) {
+                lazy_dirtied();
         }
         return (int)n;
 }
@@ -599,10 +638,12 @@ static const struct fuse_operations lazy_ops = {
 
 static void usage(FILE *out)
 {
-        fputs("usage: nmo-lazyfs [--debug] BACKING MOUNTPOINT\n"
+        fputs("usage: nmo-lazyfs [--debug] [--seed N] BACKING MOUNTPOINT\n"
               "Mounts BACKING at MOUNTPOINT (FUSE, in the foreground). SIGUSR1 cuts the\n"
-              "power: unmount, every file back to its last fsync, exit. SIGTERM or\n"
-              "fusermount3 -u unmounts keeping everything.\n"
+              "power: unmount, every file back to its last fsync, exit. SIGUSR2 arms a\n"
+              "freeze after the 1st-4th write (drawn from --seed) that leaves unsynced\n"
+              "data; \"frozen\" on stderr tells it happened. SIGTERM or fusermount3 -u\n"
+              "unmounts keeping everything.\n"
               "Exit status: 0 after a cut or an unmount, 1 on failure, 2 usage error.\n", out);
 }
 
@@ -611,6 +652,7 @@ int main(int argc, char **argv)
         static const struct option opts[] = {
                 { "debug", no_argument, NULL, 'd' },
                 { "help", no_argument, NULL, 'h' },
+                { "seed", required_argument, NULL, 's' },
                 { NULL, 0, NULL, 0 },
         };
         char *fargv[] = { argv[0], "-o",
@@ -620,9 +662,12 @@ int main(int argc, char **argv)
         struct fuse *f = NULL;
         struct sigaction sa;
         bool mounted = false, handlers = false;
+        unsigned long seed = (unsigned long)time(NULL) ^ (unsigned long)getpid();
+        sigset_t waitset;
+        char *end;
         int c, r = 1;
 
-        while ((c = getopt_long(argc, argv, "dh", opts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "dhs:", opts, NULL)) != -1) {
                 switch (c) {
                 case 'd':
                         args.argc = 4;
@@ -630,6 +675,14 @@ int main(int argc, char **argv)
                 case 'h':
                         usage(stdout);
                         return 0;
+                case 's':
+                        errno = 0;
+                        seed = strtoul(optarg, &end, 10);
+                        if (errno || end == optarg || *end || optarg[0] == '-') {
+                                fprintf(stderr, "nmo-lazyfs: --seed takes a number\n");
+                                return 2;
+                        }
+                        break;
                 default:
                         usage(stderr);
                         return 2;
@@ -639,6 +692,7 @@ int main(int argc, char **argv)
                 usage(stderr);
                 return 2;
         }
+        srandom((unsigned int)seed);
         fs.backing = open(argv[optind], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fs.backing < 0) {
                 fprintf(stderr, "nmo-lazyfs: %s: %s\n", argv[optind], strerror(errno));
@@ -658,12 +712,29 @@ int main(int argc, char **argv)
         memset(&sa, 0, sizeof(sa));
         sa.sa_handler = on_cut;
         sigemptyset(&sa.sa_mask);
-        if (sigaction(SIGUSR1, &sa, NULL) < 0)
+        if (sigaction(SIGUSR1, &sa, NULL) < 0 || sigaction(SIGUSR2, &sa, NULL) < 0)
                 goto cleanup;
+        sigemptyset(&waitset);
+        sigaddset(&waitset, SIGUSR1);
+        sigaddset(&waitset, SIGTERM);
+        sigaddset(&waitset, SIGINT);
+        sigaddset(&waitset, SIGHUP);
         r = fuse_loop(f) < 0 ? 1 : 0;
         /* A cut ends the loop with the session marked exited. */
         if (cut_requested)
                 r = 0;
+        if (frozen && !cut_requested) {
+                /* Answer nothing until the cut (or a clean unmount); the
+                 * signal may have come already. */
+                fprintf(stderr, "nmo-lazyfs: frozen\n");
+                if (sigprocmask(SIG_BLOCK, &waitset, NULL) == 0 && !cut_requested) {
+                        int sig = 0;
+
+                        if (sigwait(&waitset, &sig) == 0 && sig == SIGUSR1)
+                                cut_requested = 1;
+                }
+                r = 0;
+        }
 cleanup:
         if (handlers)
                 fuse_remove_signal_handlers(cut_session);

@@ -9,10 +9,14 @@
 # hub's directory, the other member1's node directory (its outbox). Starts the
 # hub and 4 member nodes (`nmo-node run` agents) on 127.0.0.1 and a
 # background loop that submits JSONL batches to every node; a submit counts
-# as confirmed when it exits 0. Then, CYCLES times, a power cut at a random
-# moment (50-400 ms after the hub has stored something new): odd cycles cut
-# the hub's machine, even cycles member1's (while its agent delivers and its
-# submits write). A cut kills every process using that file system with
+# as confirmed when it exits 0. Then, CYCLES times, a power cut 50-400 ms
+# after the hub has stored something new: odd cycles cut the hub's machine,
+# even cycles member1's (while its agent delivers and its submits write).
+# Two cuts in four come at that random moment, which mostly finds every file
+# synced; the other two are armed (nmo-lazyfs SIGUSR2): the file system
+# freezes after one of the next few writes that leave unsynced data (within
+# a commit, or before a deferred sync), and the cut follows. A cut kills
+# every process using that file system with
 # SIGKILL (the submission loop is paused meanwhile), rolls the file system
 # back to its last fsyncs, mounts it again and restarts the hub or the
 # agent. At the end the submissions stop, the agents drain their outboxes and
@@ -105,10 +109,12 @@ cleanup() {
         fi
         started=($hub_pid $agent1_pid "${node_pids[@]}")
         for p in "${started[@]}"; do kill -KILL "$p" 2>/dev/null; done
-        # Not a bare wait: the file systems still run.
-        [ ${#started[@]} -eq 0 ] || wait "${started[@]}" 2>/dev/null
+        # Unmount first: a process killed while a file system is frozen ends
+        # only once its connection is gone. Not a bare wait: it would wait
+        # for the file systems too.
         unmount_fs hub
         unmount_fs node
+        [ ${#started[@]} -eq 0 ] || wait "${started[@]}" 2>/dev/null
         if [ "$keep" = 1 ]; then
                 :
         elif mountpoint -q "$work/hub-mnt" || mountpoint -q "$work/node-mnt"; then
@@ -143,7 +149,7 @@ hub_starts() {
 # most 10 s) until it answers.
 mount_fs() {
         local mnt=$work/$1-mnt
-        "$LAZYFS" "$work/$1-disk" "$mnt" >>"$work/lazyfs-$1.log" 2>&1 &
+        "$LAZYFS" --seed "$RANDOM" "$work/$1-disk" "$mnt" >>"$work/lazyfs-$1.log" 2>&1 &
         fs_pid[$1]=$!
         for _ in $(seq 1000); do
                 mountpoint -q "$mnt" && [ -d "$mnt/." ] && return 0
@@ -202,38 +208,64 @@ start_agent1() {
         agent1_pid=$!
 }
 
-# cut WHICH: the power cut of the hub's machine or member1's. Everything
-# using the file system is killed with SIGKILL (the submission loop paused,
-# so that it starts nothing new there meanwhile), the file system rolls back
-# to its last fsyncs and is mounted again, and what ran there starts again.
+# alive PID: a thread of PID has not ended (a zombie's other threads may
+# still wait in the kernel).
+alive() {
+        local t
+        for t in /proc/"$1"/task/*/stat; do
+                [ -e "$t" ] || continue
+                case $(awk '{ print $3 }' "$t" 2>/dev/null) in Z | X | '') ;; *) return 0 ;; esac
+        done
+        return 1
+}
+
+# cut WHICH ARMED: the power cut of the hub's machine or member1's (ARMED 1:
+# at a freeze after a write that leaves unsynced data). Everything using the
+# file system is killed with SIGKILL (the submission loop paused, so that it
+# starts nothing new there meanwhile), the file system rolls back to its last
+# fsyncs and is mounted again, and what ran there starts again.
 cut() {
-        local which=$1 mnt=$work/$1-mnt p pids gone=0
+        local which=$1 armed=$2 mnt=$work/$1-mnt p pids n0 frozen=0 limit=100
+        local victims=()
+        if [ "$armed" = 1 ]; then
+                # Freeze after a write that leaves unsynced data (at most 3 s).
+                n0=$(grep -c frozen "$work/lazyfs-$which.log")
+                kill -USR2 "${fs_pid[$which]}"
+                for _ in $(seq 300); do
+                        [ "$(grep -c frozen "$work/lazyfs-$which.log")" -gt "$n0" ] && { frozen=1; break; }
+                        sleep 0.01
+                done
+        fi
         kill -STOP "$loop_pid" 2>/dev/null
         if [ "$which" = hub ]; then
-                kill -KILL "$hub_pid" 2>/dev/null
-                wait "$hub_pid" 2>/dev/null
-                hub_pid=""
+                victims+=("$hub_pid")
                 echo "=== power cut (cycle $c)" >>"$work/hub.log"
         else
                 # The loop's submit to member1, if one runs; a submit to
                 # another node is left alone (its ids must stay accounted).
                 for p in $(pgrep -P "$loop_pid"); do
-                        tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -qF "$mnt/" &&
-                                kill -KILL "$p" 2>/dev/null
+                        tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -qF "$mnt/" && victims+=("$p")
                 done
-                kill -KILL "$agent1_pid" 2>/dev/null
-                wait "$agent1_pid" 2>/dev/null
-                agent1_pid=""
+                victims+=("$agent1_pid")
                 echo "=== power cut (cycle $c)" >>"$work/node1.log"
         fi
-        for _ in $(seq 100); do
+        kill -KILL "${victims[@]}" 2>/dev/null
+        # A process that touches a frozen file system may not end before the
+        # cut aborts its connection (the kernel waits, unkillably, for the
+        # write-back of its mapped pages): then wait for it after the cut.
+        [ "$frozen" = 1 ] && limit=10
+        for _ in $(seq $limit); do
                 pids=$(users "$mnt")
-                [ -z "$pids" ] && { gone=1; break; }
+                [ -z "$pids" ] && break
                 # shellcheck disable=SC2086
                 kill -KILL $pids 2>/dev/null
+                victims+=($pids)
                 sleep 0.05
         done
-        [ "$gone" = 1 ] || { say "FAIL: processes still use $mnt: $pids"; return 1; }
+        if [ -n "$pids" ] && [ "$frozen" = 0 ]; then
+                say "FAIL: processes still use $mnt: $pids"
+                return 1
+        fi
         p=${fs_pid[$which]}
         kill -USR1 "$p"
         for _ in $(seq 300); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
@@ -245,6 +277,24 @@ cut() {
         p=$?
         fs_pid[$which]=""
         [ "$p" -eq 0 ] || { say "FAIL: nmo-lazyfs exit $p after the cut (cycle $c)"; return 1; }
+        # Every process killed has ended now (zombies at most).
+        for p in "${victims[@]}"; do
+                for _ in $(seq 100); do
+                        alive "$p" || break
+                        sleep 0.05
+                done
+                if alive "$p"; then
+                        say "FAIL: process $p does not end after the cut (cycle $c)"
+                        return 1
+                fi
+        done
+        if [ "$which" = hub ]; then
+                wait "$hub_pid" 2>/dev/null
+                hub_pid=""
+        else
+                wait "$agent1_pid" 2>/dev/null
+                agent1_pid=""
+        fi
         mount_fs "$which" || return 1
         if [ "$which" = hub ]; then
                 ok=0
@@ -283,7 +333,7 @@ done
 
 # Every node reports every (material, event, country) of this batch once a
 # round, so every cell has all 4 reporters and is released.
-for sev in low medium high critical; do
+for sev in low medium high critical low medium high critical; do
         for m in gallium germanium tungsten; do
                 for e in export-licensing plant-outage; do
                         echo "{\"material\":\"$m\",\"event\":\"$e\",\"severity\":\"$sev\",\"country\":\"CN\",\"volume\":$((RANDOM % 100 + 1))}"
@@ -318,7 +368,7 @@ max_rounds=$((cycles * 30 + 100)) deadline=$((SECONDS + cycles * 15 + 600))
                 r=$((r + 1))
                 sleep 0.2
         done
-) &
+) 2>>"$work/loop.err" &
 loop_pid=$!
 
 done_cycles=0 idle=0 start_failures=0 hub_cuts=0 node_cuts=0
@@ -333,11 +383,12 @@ for c in $(seq "$cycles"); do
         done
         [ "$got" = 1 ] || idle=$((idle + 1))
         ms $((50 + RANDOM % 351))
+        armed=$((((c - 1) / 2) % 2))
         if [ $((c % 2)) = 1 ]; then
-                cut hub || break
+                cut hub "$armed" || break
                 hub_cuts=$((hub_cuts + 1))
         else
-                cut node || break
+                cut node "$armed" || break
                 node_cuts=$((node_cuts + 1))
         fi
         done_cycles=$c
@@ -416,6 +467,12 @@ mdb_dump -s signals "$hubdir/private" >"$work/signals.dump" 2>>"$work/status.err
 mdb_dump -s meta "$hubdir/private" >"$work/meta.dump" 2>>"$work/status.err"
 
 say "$hub_cuts cuts of the hub, $node_cuts of member1, $((SECONDS - start_s)) s"
+for w in hub node; do
+        # What the cuts undid, from nmo-lazyfs: "cut: N files ... (R ranges, B bytes restored)".
+        sed -n 's/.*cut: .*(\([0-9]*\) ranges, \([0-9]*\) bytes restored).*/\1 \2/p' "$work/lazyfs-$w.log" |
+                awk -v w="$w" -v f="$(grep -c frozen "$work/lazyfs-$w.log")" '{ n++; if ($1 > 0) { u++; r += $1; b += $2 } }
+                        END { printf "power-cut: %d of %d cuts of the %s file system undid unsynced writes (%d ranges, %d bytes); %d came after a freeze\n", u, n, w, r, b, f }'
+done
 [ -s "$work/submit-failures" ] && say "note: $(wc -l <"$work/submit-failures") submit runs failed or were cut (see submit*.err)"
 [ "$start_failures" -gt 0 ] && say "note: the hub failed to start $start_failures times (see hub.log)"
 [ "$idle" -gt 0 ] && say "note: in $idle cycles the hub stored nothing within 20 s before the cut"
