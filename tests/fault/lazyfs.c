@@ -20,8 +20,10 @@
  * sync at once leave unsynced data for a few milliseconds at a time. SIGUSR2
  * arms a cut for such a moment: after the 1st to 4th write from then on
  * (drawn from --seed) that leaves unsynced data, the file system freezes. It
- * answers that write, then nothing more (callers block; SIGKILL frees them)
- * and logs "frozen"; nothing after it becomes durable, so the power failed
+ * answers that write, then nothing more, and logs "frozen". Callers block:
+ * SIGKILL ends most of them, but one that waits for the write-back of its
+ * mapped pages ends only at the cut, which aborts the connection first.
+ * Nothing after the freeze becomes durable, so the power failed
  * there, although the processes run on until they touch the file system or
  * are killed. SIGUSR1 then cuts as above. A correct program acknowledges
  * nothing that is not durable, so the time between the freeze and the kill
@@ -32,9 +34,9 @@
  *     written back reach BACKING at once but are lost by a cut until the file
  *     is synced; dirty mapped pages not written back yet are lost too;
  *   - fsync and fdatasync make the whole file durable, contents and size
- *     (FUSE passes no range, and so does the kernel for sync_file_range-less
- *     O_SYNC/O_DSYNC writes: a write on a descriptor opened with O_SYNC or
- *     O_DSYNC is followed by a sync of the whole file here);
+ *     (FUSE passes no range); a write on a descriptor opened with O_SYNC or
+ *     O_DSYNC is followed here by a sync of the whole file, as it is by the
+ *     kernel's own FUSE fsync after such a write;
  *   - truncation and extension: the size at the last sync is restored, and
  *     the bytes a shrink cut off come back;
  *   - files that existed when the file system was mounted count as synced.
@@ -525,6 +527,7 @@ static int lazy_open_file(const char *path, int flags, mode_t mode, struct fuse_
                         free(h);
                         return r;
                 }
+                lazy_dirtied();
         }
         h->fd = fd;
         h->flags = flags;
