@@ -16,11 +16,11 @@
 # synced; the other two are armed (nmo-lazyfs SIGUSR2): the file system
 # freezes after one of the next few writes that leave unsynced data (within
 # a commit, or before a deferred sync), and the cut follows. A cut kills
-# every process using that file system with
-# SIGKILL (the submission loop is paused meanwhile), rolls the file system
-# back to its last fsyncs, mounts it again and restarts the hub or the
-# agent. At the end the submissions stop, the agents drain their outboxes and
-# the script checks:
+# every process using that file system with SIGKILL (the submission loop is
+# paused meanwhile), rolls the file system back to its last fsyncs, mounts it
+# again and restarts the hub or the agent; the summary tells how many cuts
+# undid unsynced writes. At the end the submissions stop, the agents drain
+# their outboxes and the script checks:
 #   - every signal a confirmed submit printed is in its node's outbox,
 #     delivered, and in the hub's private store;
 #   - every receipt a node holds is for a signal in the hub's store, receipt
