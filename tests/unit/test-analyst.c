@@ -1,4 +1,4 @@
-/* test-analyst.c: nmo-analyst (hub/analyst.c) end to end. Builds an analytics
+/* test-analyst.c: nmo-analyst (analyst/) end to end. Builds an analytics
  * store in a temporary directory with cells of every kind (released, suppressed
  * by frequency and secondarily, a dominance-withheld volume, notes, countries,
  * months, a weekly series) and signed alerts, then runs the real nmo-analyst
