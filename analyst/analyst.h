@@ -10,7 +10,7 @@
  * The analyst is built from this folder, the analytics library (analytics/),
  * proto/'s vocabularies and common/ only: the hub's private store, member
  * registry, ingest and keys are not in its include path nor in its binary
- * (tests/build/check-analyst-boundary.sh checks both).
+ * (tests/build/check-analyst-boundary.py checks both).
  *
  * One file per command (cmd-cells.c, cmd-alerts.c, cmd-trend.c,
  * cmd-materials.c), the command table and global help (commands.c), what the

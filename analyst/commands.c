@@ -3,7 +3,6 @@
 
 #include <string.h>
 
-
 const struct analyst_command analyst_commands[] = {
         { "cells", analyst_cmd_cells, "released and suppressed cells: table, JSON or CSV" },
         { "alerts", analyst_cmd_alerts, "the alerts the hub issued" },
