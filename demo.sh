@@ -112,7 +112,7 @@ echo
 
 # The hub updates the analytics store within half a second of a change.
 sleep 1
-analyst=$root/build/hub/nmo-analyst
+analyst=$root/build/analyst/nmo-analyst
 echo
 echo "== GDN analyst: cells per material, event and ISO week (suppressed cells shown as x)"
 "$analyst" --store "$work/hub/analytics" cells

@@ -18,6 +18,7 @@
 #include "period.h"
 #include "store.pb-c.h"
 #include "vocab.h"
+#include "writer.h"
 
 #define EPOCH_KEY_BYTES 32
 #define EPOCH_CACHE 4
@@ -1090,61 +1091,14 @@ out:
 
 /* ---- the analytics store ---- */
 
-/* Deletes the cells of material in the periods of month. */
-static int delete_cells(MDB_txn *txn, struct hub_analytics *an, const char *material,
-                        uint32_t month)
-{
-        uint32_t weeks[PERIOD_WEEKS_MAX];
-        size_t nweeks = period_month_weeks(month, weeks), mlen = strlen(material) + 1;
-        char periods[PERIOD_WEEKS_MAX + 1][12];
-        MDB_cursor *cur = NULL;
-        MDB_val k, v;
-        int rc, r = 0;
-
-        for (size_t i = 0; i < nweeks; i++)
-                period_week_str(weeks[i], periods[i], sizeof(periods[i]));
-        period_month_str(month, periods[nweeks], sizeof(periods[nweeks]));
-        rc = mdb_cursor_open(txn, an->cells, &cur);
-        if (rc)
-                return db_errno(rc);
-        k.mv_size = mlen;
-        k.mv_data = (void *)material;
-        for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-                const char *period;
-                bool ours = false;
-
-                if (k.mv_size < mlen + 2 || memcmp(k.mv_data, material, mlen) != 0)
-                        break;
-                period = (const char *)k.mv_data + mlen + 1;
-                if (!memchr(period, 0, k.mv_size - mlen - 1))
-                        continue;
-                for (size_t i = 0; i <= nweeks && !ours; i++)
-                        ours = strcmp(period, periods[i]) == 0;
-                if (!ours)
-                        continue;
-                rc = mdb_cursor_del(cur, 0);
-                if (rc) {
-                        r = db_errno(rc);
-                        break;
-                }
-        }
-        if (r == 0 && rc && rc != MDB_NOTFOUND)
-                r = db_errno(rc);
-        mdb_cursor_close(cur);
-        return r;
-}
-
+/* The store record of a computed cell. A suppressed cell carries its status
+ * and nothing else (hub_analytics_put_cell refuses it otherwise). */
 static int put_cell(MDB_txn *txn, struct hub_analytics *an, const char *material,
                     const struct dc_cell *d, bool final)
 {
         Nmo__Hub__Cell c = NMO__HUB__CELL__INIT;
-        char period[12];
-        uint8_t key[HUB_ANALYTICS_KEY_MAX], *buf;
-        size_t klen = 0;
-        MDB_val k, v;
+        char period[PERIOD_STR_MAX];
         bool rel = d->suppression == NMO__HUB__SUPPRESSION__SUPPRESSION_NONE;
-        int r;
 
         if (d->kind == NMO__HUB__CELL_KIND__CELL_EVENT_MONTH)
                 period_month_str(d->period, period, sizeof(period));
@@ -1160,7 +1114,6 @@ static int put_cell(MDB_txn *txn, struct hub_analytics *an, const char *material
         c.suppression = d->suppression;
         c.has_final = 1;
         c.final = final;
-        /* A suppressed cell carries its status and nothing else. */
         if (rel) {
                 c.has_reporters = 1;
                 c.reporters = d->reporters;
@@ -1185,20 +1138,7 @@ static int put_cell(MDB_txn *txn, struct hub_analytics *an, const char *material
                 c.n_notes = d->nnotes;
                 c.notes = (char **)d->notes;
         }
-        r = hub_analytics_cell_key(&c, key, &klen);
-        if (r < 0)
-                return r;
-        v.mv_size = nmo__hub__cell__get_packed_size(&c);
-        buf = malloc(v.mv_size ? v.mv_size : 1);
-        if (!buf)
-                return -ENOMEM;
-        nmo__hub__cell__pack(&c, buf);
-        v.mv_data = buf;
-        k.mv_size = klen;
-        k.mv_data = key;
-        r = db_errno(mdb_put(txn, an->cells, &k, &v, 0));
-        free(buf);
-        return r;
+        return hub_analytics_put_cell(txn, an, &c);
 }
 
 /* ---- alerts ---- */
@@ -1225,37 +1165,14 @@ static int alert_list_add(struct alert_list *l, uint8_t *signed_alert, size_t le
         return 0;
 }
 
-/* Reads a released cell's reports from the analytics store; 0 when absent or
- * suppressed. */
+/* A released weekly cell's reports; 0 when absent or suppressed. */
 static uint32_t released_reports(MDB_txn *txn, struct hub_analytics *an, const char *material,
                                  Nmo__Hub__CellKind kind, uint32_t week, const char *event)
 {
-        Nmo__Hub__Cell c = NMO__HUB__CELL__INIT, *got;
-        char period[12];
-        uint8_t key[HUB_ANALYTICS_KEY_MAX];
-        size_t klen = 0;
-        MDB_val k, v;
-        uint32_t reports = 0;
+        char period[PERIOD_STR_MAX];
 
         period_week_str(week, period, sizeof(period));
-        c.kind = kind;
-        c.material = (char *)material;
-        c.period = period;
-        c.event = (char *)(event ? event : "");
-        c.country = "";
-        if (hub_analytics_cell_key(&c, key, &klen) < 0)
-                return 0;
-        k.mv_size = klen;
-        k.mv_data = key;
-        if (mdb_get(txn, an->cells, &k, &v) != 0)
-                return 0;
-        got = nmo__hub__cell__unpack(NULL, v.mv_size, v.mv_data);
-        if (!got)
-                return 0;
-        if (got->has_suppression && got->suppression == NMO__HUB__SUPPRESSION__SUPPRESSION_NONE)
-                reports = got->reports;
-        nmo__hub__cell__free_unpacked(got, NULL);
-        return reports;
+        return hub_analytics_released_reports(txn, an, kind, material, period, event);
 }
 
 /* Stores the alert (new, or a new revision when level or figures changed) and
@@ -1264,11 +1181,11 @@ static int raise_alert(MDB_txn *txn, struct hub_aggregate *ag, Nmo__AlertBody *b
                        uint64_t now_ms, struct alert_list *out)
 {
         uint8_t h[16], *sig = NULL;
-        char id[33], issued[11];
+        char id[HUB_ANALYTICS_ALERT_ID_LEN + 1], issued[11];
         size_t len = 0;
-        MDB_val k, v;
+        Nmo__AlertBody *old = NULL;
         crypto_generichash_state gs;
-        int rc, r;
+        int r;
 
         crypto_generichash_init(&gs, NULL, 0, sizeof(h));
         crypto_generichash_update(&gs, (const uint8_t *)b->rule, strlen(b->rule) + 1);
@@ -1277,44 +1194,32 @@ static int raise_alert(MDB_txn *txn, struct hub_aggregate *ag, Nmo__AlertBody *b
         crypto_generichash_update(&gs, (const uint8_t *)b->period, strlen(b->period) + 1);
         crypto_generichash_final(&gs, h, sizeof(h));
         util_hex(h, sizeof(h), id);
-        period_day_str(period_day_of_ms(now_ms), issued, sizeof(issued));
+        date_str(date_day_of_ms(now_ms), issued, sizeof(issued));
         b->has_version = 1;
         b->version = 1;
         b->id = id;
         b->issued = issued;
         b->has_revision = 1;
         b->revision = 1;
-        k.mv_size = 32;
-        k.mv_data = id;
-        rc = mdb_get(txn, ag->an->alerts, &k, &v);
-        if (rc == 0) {
-                Nmo__SignedAlert *sa = nmo__signed_alert__unpack(NULL, v.mv_size, v.mv_data);
-                Nmo__AlertBody *old = sa && sa->has_body
-                                              ? nmo__alert_body__unpack(NULL, sa->body.len,
-                                                                        sa->body.data)
-                                              : NULL;
-                bool same = old && old->level && strcmp(old->level, b->level) == 0 &&
+        r = hub_analytics_get_alert(txn, ag->an, id, &old);
+        if (r == 0) {
+                bool same = old->level && strcmp(old->level, b->level) == 0 &&
                             old->reporters == b->reporters && old->reports == b->reports;
 
-                if (old) {
-                        b->revision = old->revision + 1;
-                        if (same)
-                                b->issued = NULL;
-                        nmo__alert_body__free_unpacked(old, NULL);
-                }
-                if (sa)
-                        nmo__signed_alert__free_unpacked(sa, NULL);
+                b->revision = old->revision + 1;
+                if (same)
+                        b->issued = NULL;
+                nmo__alert_body__free_unpacked(old, NULL);
                 if (same)
                         return 0;
-        } else if (rc != MDB_NOTFOUND) {
-                return db_errno(rc);
+        } else if (r != -ENOENT && r != -EBADMSG) {
+                /* An undecodable record is replaced by revision 1. */
+                return r;
         }
         r = alert_sign(b, ag->hub->sign_sk, &sig, &len);
         if (r < 0)
                 return r;
-        v.mv_size = len;
-        v.mv_data = sig;
-        r = db_errno(mdb_put(txn, ag->an->alerts, &k, &v, 0));
+        r = hub_analytics_put_alert(txn, ag->an, id, sig, len);
         if (r == 0) {
                 log_info("alert %s: %s %s %s%s%s", b->level, b->rule, b->period, b->material,
                          b->event[0] ? "/" : "", b->event);
@@ -1487,7 +1392,7 @@ static int recompute_txn(MDB_txn *txn, struct recompute *rc)
 
                 if (!jb->loaded)
                         continue;
-                r = delete_cells(txn, rc->ag->an, jb->material, jb->month);
+                r = hub_analytics_delete_month(txn, rc->ag->an, jb->material, jb->month);
                 for (size_t i = 0; r == 0 && i < jb->res.ncells; i++)
                         r = put_cell(txn, rc->ag->an, jb->material, &jb->res.cells[i],
                                      jb->final);

@@ -9,9 +9,9 @@
 #include <json-c/json.h>
 
 #include "cli.h"
+#include "date.h"
 #include "keys.h"
 #include "member.h"
-#include "period.h"
 
 static const char help[] =
         "Usage: nmo-hub member COMMAND --dir DIR ...\n"
@@ -136,7 +136,7 @@ static json_object *member_json(const struct hub_member *m)
                 uint64_t now = util_now_ms();
                 char expires[16];
 
-                period_day_str(period_day_of_ms(m->expires_ms), expires, sizeof(expires));
+                date_str(date_day_of_ms(m->expires_ms), expires, sizeof(expires));
                 json_object_object_add(o, "expires", json_object_new_string(expires));
                 json_object_object_add(o, "expired",
                                        json_object_new_boolean(hub_member_expired(m, now)));
@@ -238,9 +238,10 @@ static int parse_expiry(const char *s, uint64_t *ms)
                 *ms = 0;
                 return 0;
         }
-        if (period_parse_day(s, &day) < 0 || day < 0)
+        /* Years 1900..2199 as before; from 1970 on, as the expiry is in ms. */
+        if (date_parse_range(s, 1900, 2199, &day) < 0 || day < 0)
                 return -EINVAL;
-        *ms = (uint64_t)day * 86400000ULL;
+        *ms = (uint64_t)day * DATE_MS_PER_DAY;
         return 0;
 }
 

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <sodium.h>
 
+#include "date.h"
 #include "vocab.h"
 
 const struct signal_field signal_fields[] = {
@@ -101,23 +102,15 @@ static void list_names(const char *const *names, size_t n, size_t first, char *b
         }
 }
 
+/* PROTOCOL.md section 7: a start date is a real date of 1900..2199. */
+#define START_YEAR_MIN 1900
+#define START_YEAR_MAX 2199
+
 static bool date_ok(const char *s)
 {
-        static const int mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-        int y, m, d, n = 0;
+        int64_t day;
 
-        if (strlen(s) != 10 || s[4] != '-' || s[7] != '-')
-                return false;
-        for (int i = 0; i < 10; i++)
-                if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9'))
-                        return false;
-        if (sscanf(s, "%4d-%2d-%2d%n", &y, &m, &d, &n) != 3 || n != 10)
-                return false;
-        if (y < 1900 || y > 2199 || m < 1 || m > 12 || d < 1)
-                return false;
-        if (d > mdays[m - 1] + (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)))
-                return false;
-        return true;
+        return date_parse_range(s, START_YEAR_MIN, START_YEAR_MAX, &day) == 0;
 }
 
 /* The enumerated fields: their names (index 0, "unspecified", settable only

@@ -49,7 +49,7 @@ RANDOM=$seed
 
 build=${NMO_BUILD:-"$(dirname "$0")/../../build"}
 build=$(cd "$build" 2>/dev/null && pwd) || { echo "stale-readers.sh: no build directory ($build)" >&2; exit 1; }
-HUB=$build/hub/nmo-hub NODE=$build/node/nmo-node ANALYST=$build/hub/nmo-analyst
+HUB=$build/hub/nmo-hub NODE=$build/node/nmo-node ANALYST=$build/analyst/nmo-analyst
 for b in "$HUB" "$NODE" "$ANALYST"; do
         [ -x "$b" ] || { echo "stale-readers.sh: $b missing; run 'ninja -C build'" >&2; exit 1; }
 done

@@ -77,6 +77,19 @@ static void test_expiry(void **state)
                                  NULL };
                 assert_int_equal(h_run(argv, NULL, NULL), 1);
         }
+        /* Only a strict YYYY-MM-DD is a date (common/date.h): a usage error. */
+        {
+                static const char *const lax[] = { "2030-+1-01", "2030-01- 1", " 2030-01-01",
+                                                   "2030-02-30" };
+
+                for (size_t i = 0; i < sizeof(lax) / sizeof(lax[0]); i++) {
+                        char *argv[] = { (char *)h_hub_bin(), "member", "add", "--dir",
+                                         hub.hub_dir, "--name", "expiring", "--pub", pub,
+                                         "--expires", (char *)lax[i], NULL };
+
+                        assert_int_equal(h_run(argv, NULL, NULL), 2);
+                }
+        }
         day_from_now(10, date, sizeof(date));
         {
                 char *argv[] = { (char *)h_hub_bin(), "member", "add", "--dir", hub.hub_dir,

@@ -110,8 +110,8 @@ static void fixture_up(struct fixture *f)
                 assert_int_equal(hub_store_write(f->st, do_member, &c), 0);
         }
         /* Tuesday 2026-11-10, noon: ISO week 46, epoch 2026-11. */
-        assert_int_equal(period_parse_day("2026-11-10", &f->day), 0);
-        f->now = (uint64_t)f->day * PERIOD_MS_PER_DAY + 12u * 3600u * 1000u;
+        assert_int_equal(date_parse("2026-11-10", &f->day), 0);
+        f->now = (uint64_t)f->day * DATE_MS_PER_DAY + 12u * 3600u * 1000u;
 }
 
 static void fixture_down(struct fixture *f)
@@ -346,7 +346,7 @@ static void test_cells_and_privacy(void **state)
 
         /* A clock stepped back into the closed epoch does not reopen it: the
          * signal counts in the next epoch and no key for 2026-11 comes back. */
-        f.now = (uint64_t)f.day * PERIOD_MS_PER_DAY;
+        f.now = (uint64_t)f.day * DATE_MS_PER_DAY;
         submit(&f, 3, "nickel", "strike", "low", 0, NULL);
         assert_int_equal(stat(key_path, &st), -1);
         flush(&f, NULL);

@@ -1,4 +1,4 @@
-/* test-analyst.c: nmo-analyst (hub/analyst.c) end to end. Builds an analytics
+/* test-analyst.c: nmo-analyst (analyst/) end to end. Builds an analytics
  * store in a temporary directory with cells of every kind (released, suppressed
  * by frequency and secondarily, a dominance-withheld volume, notes, countries,
  * months, a weekly series) and signed alerts, then runs the real nmo-analyst
@@ -25,7 +25,9 @@
 #include "alert.h"
 #include "analyst.h"
 #include "analytics.h"
+#include "date.h"
 #include "keys.h"
+#include "period.h"
 #include "store.h"
 #include "unit-tmp.h"
 #include "vocab.h"
@@ -532,43 +534,45 @@ static void test_calendar(void **state)
         char buf[16];
 
         (void)state;
-        assert_int_equal(analyst_parse_date("1970-01-01", &day), 0);
+        assert_int_equal(date_parse("1970-01-01", &day), 0);
         assert_int_equal(day, 0);
-        assert_int_equal(analyst_parse_date("2024-02-29", &day), 0);
-        assert_int_equal(analyst_parse_date("2026-11-23", &day), 0);
+        assert_int_equal(date_parse("2024-02-29", &day), 0);
+        assert_int_equal(date_parse("2026-11-23", &day), 0);
         assert_int_equal(day, 20780);
-        assert_int_equal(analyst_parse_date("2026-02-29", &day), -EINVAL);
-        assert_int_equal(analyst_parse_date("2026-13-01", &day), -EINVAL);
-        assert_int_equal(analyst_parse_date("2026-04-31", &day), -EINVAL);
-        assert_int_equal(analyst_parse_date("2026-1-01", &day), -EINVAL);
-        assert_int_equal(analyst_parse_date("2026-01-01x", &day), -EINVAL);
-        assert_int_equal(analyst_parse_date("+026-01-01", &day), -EINVAL);
-        assert_int_equal(analyst_parse_date("", &day), -EINVAL);
+        assert_int_equal(date_parse("2026-02-29", &day), -EINVAL);
+        assert_int_equal(date_parse("2026-13-01", &day), -EINVAL);
+        assert_int_equal(date_parse("2026-04-31", &day), -EINVAL);
+        assert_int_equal(date_parse("2026-1-01", &day), -EINVAL);
+        assert_int_equal(date_parse("2026-01-01x", &day), -EINVAL);
+        assert_int_equal(date_parse("+026-01-01", &day), -EINVAL);
+        assert_int_equal(date_parse("", &day), -EINVAL);
         /* 2026-W48: Monday 23 to Sunday 29 November */
-        assert_int_equal(analyst_period_range("2026-W48", &first, &last, &week), 0);
+        assert_int_equal(period_range("2026-W48", &first, &last, &week), 0);
         assert_true(week);
         assert_int_equal(first, 20780);
         assert_int_equal(last, 20786);
         /* 2020 had 53 weeks; 2020-W53 ends on Sunday 3 January 2021. 2026 has 53 too. */
-        assert_int_equal(analyst_period_range("2020-W53", &first, &last, NULL), 0);
-        assert_int_equal(analyst_parse_date("2021-01-03", &day), 0);
+        assert_int_equal(period_range("2020-W53", &first, &last, NULL), 0);
+        assert_int_equal(date_parse("2021-01-03", &day), 0);
         assert_int_equal(last, day);
-        assert_int_equal(analyst_period_range("2026-W53", &first, &last, NULL), 0);
-        assert_int_equal(analyst_period_range("2025-W53", &first, &last, NULL), -EINVAL);
-        assert_int_equal(analyst_period_range("2026-W00", &first, &last, NULL), -EINVAL);
+        assert_int_equal(period_range("2026-W53", &first, &last, NULL), 0);
+        assert_int_equal(period_range("2025-W53", &first, &last, NULL), -EINVAL);
+        assert_int_equal(period_range("2026-W00", &first, &last, NULL), -EINVAL);
         /* 2025-W01 starts on Monday 30 December 2024 */
-        assert_int_equal(analyst_period_range("2025-W01", &first, &last, NULL), 0);
-        assert_int_equal(analyst_parse_date("2024-12-30", &day), 0);
+        assert_int_equal(period_range("2025-W01", &first, &last, NULL), 0);
+        assert_int_equal(date_parse("2024-12-30", &day), 0);
         assert_int_equal(first, day);
-        assert_int_equal(analyst_period_range("2024-02", &first, &last, &week), 0);
+        /* A month is its ISO weeks: 2024-02 has five Thursdays (1..29 February),
+         * so it runs from Monday 29 January to Sunday 3 March. */
+        assert_int_equal(period_range("2024-02", &first, &last, &week), 0);
         assert_false(week);
-        assert_int_equal(last - first, 28);
-        assert_int_equal(analyst_period_range("2026-00", &first, &last, NULL), -EINVAL);
-        assert_int_equal(analyst_period_range("2026-W4", &first, &last, NULL), -EINVAL);
-        analyst_week_of(day, buf, sizeof(buf));
+        assert_int_equal(last - first, 34);
+        assert_int_equal(period_range("2026-00", &first, &last, NULL), -EINVAL);
+        assert_int_equal(period_range("2026-W4", &first, &last, NULL), -EINVAL);
+        period_week_str(period_week_of_day(day), buf, sizeof(buf));
         assert_string_equal(buf, "2025-W01");
-        assert_int_equal(analyst_parse_date("2027-01-01", &day), 0);
-        analyst_week_of(day, buf, sizeof(buf));
+        assert_int_equal(date_parse("2027-01-01", &day), 0);
+        period_week_str(period_week_of_day(day), buf, sizeof(buf));
         assert_string_equal(buf, "2026-W53");
 }
 
@@ -857,9 +861,23 @@ static void test_cells_filters(void **state)
         assert_int_equal(jint(o, "reports"), 19);
         assert_string_equal(jstr(json_object_array_get_idx(a, 1), "suppression"), "secondary");
         json_object_put(a);
+        /* A month is its ISO weeks, as the hub counts monthly cells: 2026-11 is
+         * 2026-W45..W48 and ends on Sunday 29 November; 30 November is in
+         * 2026-W49, which belongs to 2026-12. */
+        a = JSON(f, "--store", f->store, "cells", "--json", "--by", "month", "--from",
+                 "2026-11-29");
+        assert_int_equal(json_object_array_length(a), 1);
+        json_object_put(a);
         a = JSON(f, "--store", f->store, "cells", "--json", "--by", "month", "--from",
                  "2026-11-30");
+        assert_int_equal(json_object_array_length(a), 0);
+        json_object_put(a);
+        /* --to 2026-10 (through Sunday 1 November, the end of 2026-W44) takes
+         * 2026-10 and not 2026-11, which starts on Monday 2 November. */
+        a = JSON(f, "--store", f->store, "cells", "--json", "--by", "month", "--to",
+                 "2026-10");
         assert_int_equal(json_object_array_length(a), 1);
+        assert_string_equal(jstr(json_object_array_get_idx(a, 0), "period"), "2026-10");
         json_object_put(a);
 
         a = JSON(f, "--store", f->store, "cells", "--json", "--rollup", "country");

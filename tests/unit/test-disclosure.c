@@ -482,18 +482,18 @@ static void test_periods(void **state)
 
         (void)state;
         /* 2026-11-28 is a Saturday in ISO week 48; its Thursday is 11-26. */
-        assert_int_equal(period_parse_day("2026-11-28", &day), 0);
+        assert_int_equal(date_parse("2026-11-28", &day), 0);
         assert_int_equal(period_week_of_day(day), 202648);
         assert_int_equal(period_month_of_week(202648), 202611);
         period_week_str(202648, buf, sizeof(buf));
         assert_string_equal(buf, "2026-W48");
         /* 2026-W53 exists (2026 starts on a Thursday) and belongs to December. */
-        assert_int_equal(period_parse_day("2026-12-31", &day), 0);
+        assert_int_equal(date_parse("2026-12-31", &day), 0);
         assert_int_equal(period_week_of_day(day), 202653);
         assert_int_equal(period_week_next(202653), 202701);
         assert_int_equal(period_week_prev(202701), 202653);
         /* 2027-01-01 is a Friday in 2026-W53. */
-        assert_int_equal(period_parse_day("2027-01-01", &day), 0);
+        assert_int_equal(date_parse("2027-01-01", &day), 0);
         assert_int_equal(period_week_of_day(day), 202653);
         /* The weeks of November 2026 and when its epoch ends. */
         assert_int_equal(nweeks, 4);
@@ -501,9 +501,9 @@ static void test_periods(void **state)
         assert_int_equal(weeks[3], 202648);
         period_day_str(period_day_of_ms(period_month_end_ms(MONTH)), buf, sizeof(buf));
         assert_string_equal(buf, "2026-11-30");
-        assert_int_equal(period_parse_day("2026-02-29", &day), -EINVAL);
-        assert_int_equal(period_parse_day("2024-02-29", &day), 0);
-        assert_int_equal(period_parse_day("2026-1-01", &day), -EINVAL);
+        assert_int_equal(date_parse("2026-02-29", &day), -EINVAL);
+        assert_int_equal(date_parse("2024-02-29", &day), 0);
+        assert_int_equal(date_parse("2026-1-01", &day), -EINVAL);
 }
 
 int main(void)

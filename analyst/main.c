@@ -1,5 +1,5 @@
 /* nmo-analyst: the GDN analysts' read-only view of the hub's analytics store.
- * Parses the global options, then hands the rest to the command (analyst.c).
+ * Parses the global options, then hands the rest to the command (cmd-*.c).
  * Exit status: 0 success, 1 failure, 2 usage error. */
 #include <getopt.h>
 #include <stdio.h>

@@ -1,6 +1,7 @@
 /* analytics.h: the analytics store, DIR/analytics: an LMDB environment of its
- * own that holds only what disclosure control released. The hub writes it;
- * analysts open it read-only (LMDB lets them read while the hub writes).
+ * own that holds only what disclosure control released. The hub's aggregation
+ * writes it (writer.h); analysts open it read-only with the reader here (LMDB
+ * lets them read while the hub writes). Its records are analytics.proto's.
  *
  * Named databases:
  *   cells   material 0x00 kind(1 byte) period 0x00 event 0x00 country 0x00 -> Cell

@@ -1,0 +1,59 @@
+/* writer.h: writing the analytics store (analytics.h), for the hub's
+ * aggregation only. The analyst never calls these: it opens the store
+ * read-only.
+ *
+ * Every call works inside a write transaction txn that the caller began on
+ * an->env (the hub writes all of one recomputation in one transaction, and
+ * grows the map and retries when it is full), and changes nothing when it
+ * fails; the caller aborts the transaction then. None of them commits. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+#include <lmdb.h>
+
+#include "alert.pb-c.h"
+#include "analytics.pb-c.h"
+#include "util.h"
+
+struct hub_analytics;
+
+/* The length of an alert id: 32 lower-case hex digits, no NUL. */
+#define HUB_ANALYTICS_ALERT_ID_LEN 32
+
+/* Deletes every cell of material whose period is month (an event-month cell)
+ * or one of month's weeks (period.h), of every kind. Returns 0 (also when
+ * there was none) or a negative errno from LMDB. */
+NMO_WUR int hub_analytics_delete_month(MDB_txn *txn, struct hub_analytics *an,
+                                       const char *material, uint32_t month);
+
+/* Stores cell c under its key (hub_analytics_cell_key), replacing the cell
+ * that had it. The store's promise is checked here, where it is kept: a
+ * suppressed cell carries its kind, names, period, suppression and final flag
+ * and nothing else; one that carries a figure or a note is refused with
+ * -EINVAL and nothing is written. -E2BIG when the names do not fit a key;
+ * -ENOMEM; other negative errnos from LMDB. c stays the caller's. */
+NMO_WUR int hub_analytics_put_cell(MDB_txn *txn, struct hub_analytics *an,
+                                   const Nmo__Hub__Cell *c);
+
+/* The reports of the released cell (kind, material, period, event; event
+ * NULL or "" for the kinds without one). 0 when there is no such cell, when
+ * it is suppressed, or when it cannot be read: the alert rules treat all of
+ * them as "nothing reported". */
+uint32_t hub_analytics_released_reports(MDB_txn *txn, struct hub_analytics *an,
+                                        Nmo__Hub__CellKind kind, const char *material,
+                                        const char *period, const char *event);
+
+/* Reads the alert stored under id (HUB_ANALYTICS_ALERT_ID_LEN characters) and
+ * decodes its body into *body, which the caller frees with
+ * nmo__alert_body__free_unpacked. Returns 0; -ENOENT when there is none;
+ * -EBADMSG when the record or its body does not decode (*body is NULL then);
+ * other negative errnos from LMDB. */
+NMO_WUR int hub_analytics_get_alert(MDB_txn *txn, struct hub_analytics *an, const char *id,
+                                    Nmo__AlertBody **body);
+
+/* Stores the signed alert (len bytes, alert.h's SignedAlert) under id,
+ * replacing an earlier revision. The bytes stay the caller's. 0 or a
+ * negative errno from LMDB. */
+NMO_WUR int hub_analytics_put_alert(MDB_txn *txn, struct hub_analytics *an, const char *id,
+                                    const uint8_t *signed_alert, size_t len);

@@ -1,0 +1,142 @@
+/* test-analytics.c: the analytics store's writer (analytics/writer.c) and
+ * reader (analytics/analytics.c) on a store in a temporary directory: a
+ * suppressed cell that carries a figure is refused, released reports read
+ * back, a month's cells (its ISO weeks and the month itself) are deleted
+ * together and nothing else, alerts are stored and read back, and the reader
+ * refuses a directory that is not an analytics store. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "alert.h"
+#include "analytics.h"
+#include "db.h"
+#include "unit-tmp.h"
+#include "writer.h"
+
+#define KW NMO__HUB__CELL_KIND__CELL_MATERIAL_WEEK
+#define KM NMO__HUB__CELL_KIND__CELL_EVENT_MONTH
+
+static Nmo__Hub__Cell cell(Nmo__Hub__CellKind kind, const char *material, const char *period,
+                           const char *event, bool released, uint32_t reports)
+{
+        Nmo__Hub__Cell c = NMO__HUB__CELL__INIT;
+
+        c.has_kind = 1;
+        c.kind = kind;
+        c.material = (char *)material;
+        c.period = (char *)period;
+        c.event = (char *)event;
+        c.country = "";
+        c.has_suppression = 1;
+        c.suppression = released ? NMO__HUB__SUPPRESSION__SUPPRESSION_NONE
+                                 : NMO__HUB__SUPPRESSION__SUPPRESSION_FREQUENCY;
+        if (released) {
+                c.has_reporters = 1;
+                c.reporters = 3;
+                c.has_reports = 1;
+                c.reports = reports;
+        }
+        return c;
+}
+
+static int count_one(const Nmo__Hub__Cell *c, void *userdata)
+{
+        (void)c;
+        (*(size_t *)userdata)++;
+        return 0;
+}
+
+static size_t count(struct hub_analytics *an, const char *material)
+{
+        size_t n = 0;
+
+        assert_int_equal(hub_analytics_foreach_cell(an, material, count_one, &n), 0);
+        return n;
+}
+
+static void test_write_read(void **state)
+{
+        char dir[PATH_MAX], path[PATH_MAX + 16];
+        struct hub_analytics *an = NULL, *ro = NULL;
+        Nmo__Hub__Cell c;
+        Nmo__AlertBody *b = NULL;
+        MDB_txn *txn = NULL;
+        const char id[] = "0123456789abcdef0123456789abcdef";
+        const uint8_t junk[] = { 1, 2, 3 };
+
+        (void)state;
+        assert_non_null(unit_tmp_make(dir, sizeof(dir), "analytics"));
+        snprintf(path, sizeof(path), "%s/analytics", dir);
+        assert_int_equal(hub_analytics_open(&an, path, false), 0);
+        assert_int_equal(db_txn_begin(an->env, 0, &txn), 0);
+
+        /* The store's promise, kept by the writer: a suppressed cell carries
+         * no figure. */
+        c = cell(KW, "gallium", "2026-W45", "", false, 0);
+        c.has_reports = 1;
+        c.reports = 2;
+        assert_int_equal(hub_analytics_put_cell(txn, an, &c), -EINVAL);
+        c = cell(KW, "gallium", "2026-W45", "", false, 0);
+        c.n_notes = 1;
+        c.notes = (char *[]){ "a note" };
+        assert_int_equal(hub_analytics_put_cell(txn, an, &c), -EINVAL);
+
+        /* 2026-11 is 2026-W45..W48; W44 is October's, W49 December's. */
+        c = cell(KW, "gallium", "2026-W45", "", false, 0);
+        assert_int_equal(hub_analytics_put_cell(txn, an, &c), 0);
+        c = cell(KW, "gallium", "2026-W48", "", true, 12);
+        assert_int_equal(hub_analytics_put_cell(txn, an, &c), 0);
+        c = cell(KM, "gallium", "2026-11", "strike", true, 30);
+        assert_int_equal(hub_analytics_put_cell(txn, an, &c), 0);
+        c = cell(KW, "gallium", "2026-W44", "", true, 4);
+        assert_int_equal(hub_analytics_put_cell(txn, an, &c), 0);
+        c = cell(KW, "gallium", "2026-W49", "", true, 5);
+        assert_int_equal(hub_analytics_put_cell(txn, an, &c), 0);
+        c = cell(KW, "germanium", "2026-W46", "", true, 7);
+        assert_int_equal(hub_analytics_put_cell(txn, an, &c), 0);
+
+        assert_int_equal(hub_analytics_released_reports(txn, an, KW, "gallium", "2026-W48", NULL),
+                         12);
+        assert_int_equal(hub_analytics_released_reports(txn, an, KW, "gallium", "2026-W45", NULL),
+                         0); /* suppressed */
+        assert_int_equal(hub_analytics_released_reports(txn, an, KW, "gallium", "2026-W47", ""),
+                         0); /* absent */
+        assert_int_equal(hub_analytics_released_reports(txn, an, KM, "gallium", "2026-11",
+                                                        "strike"), 30);
+
+        assert_int_equal(hub_analytics_get_alert(txn, an, id, &b), -ENOENT);
+        assert_null(b);
+        assert_int_equal(hub_analytics_put_alert(txn, an, id, junk, sizeof(junk)), 0);
+        assert_int_equal(hub_analytics_get_alert(txn, an, id, &b), -EBADMSG);
+        assert_null(b);
+        assert_int_equal(db_txn_commit(txn), 0);
+
+        assert_int_equal(count(an, "gallium"), 5);
+        assert_int_equal(db_txn_begin(an->env, 0, &txn), 0);
+        assert_int_equal(hub_analytics_delete_month(txn, an, "gallium", 202611), 0);
+        assert_int_equal(db_txn_commit(txn), 0);
+        /* W45, W48 and 2026-11 gone; W44, W49 and germanium stay. */
+        assert_int_equal(count(an, "gallium"), 2);
+        assert_int_equal(count(an, "germanium"), 1);
+
+        /* The reader refuses what is not an analytics store. */
+        assert_int_equal(hub_analytics_open(&ro, dir, true), -EMEDIUMTYPE);
+        snprintf(path, sizeof(path), "%s/none", dir);
+        assert_int_equal(hub_analytics_open(&ro, path, true), -ENOENT);
+        hub_analytics_free(an);
+        assert_int_equal(unit_tmp_remove(dir), 0);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_write_read),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
