@@ -9,6 +9,12 @@
 #   ./check.sh                the suite, the sanitizer suite, the fuzz targets
 #   ./check.sh -- ARGS        extra arguments for meson test (e.g. a test name),
 #                             in both builds; no fuzzing
+#   ./check.sh --fault [-- ARGS]
+#                             instead: the fault-injection scripts of tests/fault
+#                             (meson suite 'fault': hub and node killed at random,
+#                             power cuts, full disk, hostile peers, clock skew,
+#                             stale readers, analytics lag), one after another,
+#                             each with a short count of cycles (about 20 min)
 #   ./check.sh --valgrind [-- ARGS]
 #                             instead: the unit tests under valgrind memcheck, and
 #                             the integration tests with every nmo-hub, nmo-node
@@ -23,10 +29,12 @@ usage() {
 }
 
 valgrind=0
+fault=0
 extra=()
 while [ $# -gt 0 ]; do
         case $1 in
         --valgrind) valgrind=1 ;;
+        --fault) fault=1 ;;
         -h | --help) usage && exit 0 ;;
         --)
                 shift
@@ -50,7 +58,12 @@ logs=()
 more_passed=0
 more_failed=0
 
-if [ "$valgrind" -eq 1 ]; then
+if [ "$fault" -eq 1 ]; then
+        meson test -C build --setup fault --suite fault --print-errorlogs --num-processes 1 \
+                --logbase fault "${extra[@]}"
+        status=$?
+        logs+=(build/meson-logs/fault.json)
+elif [ "$valgrind" -eq 1 ]; then
         # Exit 99 marks valgrind's own findings; a definite leak is an error.
         vg="valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite"
         # meson names the log of a wrapped run after the wrapper: unit-valgrind.json.

@@ -23,7 +23,8 @@
 # usage error.
 set -u
 
-usage() { sed -n '2,/^$/{/^#/!q;s/^# \{0,1\}//;p}' "$0"; }
+NAME=analytics-lag
+. "$(dirname "$0")/lib.sh"
 
 rounds=200 keep=0
 while [ $# -gt 0 ]; do
@@ -31,20 +32,15 @@ while [ $# -gt 0 ]; do
         -h | --help) usage; exit 0 ;;
         --keep) keep=1 ;;
         [0-9]*) rounds=$1 ;;
-        *) echo "analytics-lag.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
+        *) fault_unknown "$1" ;;
         esac
         shift
 done
-case "$rounds" in '' | *[!0-9]*) echo "analytics-lag.sh: ROUNDS must be a number" >&2; exit 2 ;; esac
+fault_number "$rounds" "ROUNDS must be a number"
 
-build=${NMO_BUILD:-"$(dirname "$0")/../../build"}
-build=$(cd "$build" 2>/dev/null && pwd) || { echo "analytics-lag.sh: no build directory ($build)" >&2; exit 1; }
-HUB=$build/hub/nmo-hub NODE=$build/node/nmo-node ANALYST=$build/analyst/nmo-analyst
-for b in "$HUB" "$NODE" "$ANALYST"; do
-        [ -x "$b" ] || { echo "analytics-lag.sh: $b missing; run 'ninja -C build'" >&2; exit 1; }
-done
+fault_binaries hub node analyst
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/nmo-analytics-lag-XXXXXX")
+fault_workdir
 pids=()
 cleanup() {
         trap - EXIT INT TERM
@@ -54,15 +50,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-say() { echo "analytics-lag: $*"; }
-free_port() {
-        python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-stored() {
-        local v
-        v=$("$HUB" stats --dir "$work/hub" --json 2>/dev/null | sed -n 's/.*"signals_stored": *\([0-9]*\).*/\1/p')
-        echo "${v:--1}"
-}
+stored() { fault_stored "$work/hub"; }
 reports() {
         "$ANALYST" --store "$work/hub/analytics" cells --json 2>/dev/null |
                 python3 -c 'import json,sys; print(sum(c.get("reports") or 0 for c in json.load(sys.stdin) if c.get("kind") == "event-week"))' 2>/dev/null || echo -1

@@ -34,7 +34,8 @@
 # error.
 set -u
 
-usage() { sed -n '2,/^$/{/^#/!q;s/^# \{0,1\}//;p}' "$0"; }
+NAME=clock-skew
+. "$(dirname "$0")/lib.sh"
 
 keep=0 bound=60
 while [ $# -gt 0 ]; do
@@ -42,20 +43,14 @@ while [ $# -gt 0 ]; do
         -h | --help) usage; exit 0 ;;
         --keep) keep=1 ;;
         --bound) shift; bound=${1:-} ;;
-        *) echo "clock-skew.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
+        *) fault_unknown "$1" ;;
         esac
         shift
 done
-case "$bound" in '' | *[!0-9]*) echo "clock-skew.sh: --bound takes a number of seconds" >&2; exit 2 ;; esac
+fault_number "$bound" "--bound takes a number of seconds"
 
-build=${NMO_BUILD:-"$(dirname "$0")/../../build"}
-build=$(cd "$build" 2>/dev/null && pwd) || { echo "clock-skew.sh: no build directory ($build)" >&2; exit 1; }
-HUB=$build/hub/nmo-hub NODE=$build/node/nmo-node
-for b in "$HUB" "$NODE"; do
-        [ -x "$b" ] || { echo "clock-skew.sh: $b missing; run 'ninja -C build'" >&2; exit 1; }
-done
-command -v mdb_dump >/dev/null || { echo "clock-skew.sh: mdb_dump missing (apt-get install lmdb-utils)" >&2; exit 1; }
-say() { echo "clock-skew: $*"; }
+fault_binaries hub node
+fault_need mdb_dump lmdb-utils
 faketime_lib=""
 for f in /usr/lib/*/faketime/libfaketimeMT.so.1 /usr/lib/faketime/libfaketimeMT.so.1; do
         [ -e "$f" ] && { faketime_lib=$f; break; }
@@ -77,7 +72,7 @@ if [ "$(at +2h date +%s)" -lt $(($(date +%s) + 7000)) ]; then
         exit 0
 fi
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/nmo-clock-skew-XXXXXX")
+fault_workdir
 hub_pid=""
 agent_pids=()
 cleanup() {
@@ -89,9 +84,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-        python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 say "work directory $work$([ "$keep" = 1 ] && echo ' (kept)')"
 port=$(free_port) aport=$(free_port)
 "$HUB" init --dir "$work/hub" --listen "tcp://127.0.0.1:$port" \
@@ -105,31 +97,13 @@ for n in A B; do
         # The default backoff (retry_max_ms 60 s) is kept: it is part of what
         # the bound must cover.
 done
-start_hub() { # start_hub [OFFSET]
-        local before
-        before=$(grep -c 'serving on' "$work/hub.log" 2>/dev/null)
+start_hub() { # start_hub [OFFSET]: with the clock OFFSET away (faketime)
         if [ -n "${1:-}" ]; then
-                # Not through at(): $! must be the hub itself.
-                LD_PRELOAD=$faketime_lib FAKETIME=$1 FAKETIME_DONT_FAKE_MONOTONIC=1 \
-                        "$HUB" serve --dir "$work/hub" >>"$work/hub.log" 2>&1 &
+                fault_start_hub "$work/hub" "$work/hub.log" LD_PRELOAD="$faketime_lib" \
+                        FAKETIME="$1" FAKETIME_DONT_FAKE_MONOTONIC=1
         else
-                "$HUB" serve --dir "$work/hub" >>"$work/hub.log" 2>&1 &
+                fault_start_hub "$work/hub" "$work/hub.log"
         fi
-        hub_pid=$!
-        for _ in $(seq 1000); do
-                [ "$(grep -c 'serving on' "$work/hub.log" 2>/dev/null)" -gt "${before:-0}" ] && return 0
-                kill -0 "$hub_pid" 2>/dev/null || return 1
-                sleep 0.01
-        done
-        return 1
-}
-stop_hub() {
-        [ -n "$hub_pid" ] || return 0
-        kill -TERM "$hub_pid" 2>/dev/null
-        for _ in $(seq 200); do kill -0 "$hub_pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$hub_pid" 2>/dev/null
-        wait "$hub_pid" 2>/dev/null
-        hub_pid=""
 }
 # state DIR IDFILE: prints "delivered queued skew other" for the ids in IDFILE.
 state() {

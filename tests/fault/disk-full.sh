@@ -37,7 +37,8 @@
 # error.
 set -u
 
-usage() { sed -n '2,/^$/{/^#/!q;s/^# \{0,1\}//;p}' "$0"; }
+NAME=disk-full
+. "$(dirname "$0")/lib.sh"
 
 keep=0 seed="" map_full=0
 while [ $# -gt 0 ]; do
@@ -47,25 +48,17 @@ while [ $# -gt 0 ]; do
         --map-full) map_full=1 ;;
         --seed) shift; seed=${1:-} ;;
         --seed=*) seed=${1#--seed=} ;;
-        *) echo "disk-full.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
+        *) fault_unknown "$1" ;;
         esac
         shift
 done
-case "$seed" in *[!0-9]*) echo "disk-full.sh: --seed takes a number" >&2; exit 2 ;; esac
-[ -n "$seed" ] || seed=$(( $(date +%s) % 100000 ))
-RANDOM=$seed
+fault_seed
 
-build=${NMO_BUILD:-"$(dirname "$0")/../../build"}
-build=$(cd "$build" 2>/dev/null && pwd) || { echo "disk-full.sh: no build directory ($build)" >&2; exit 1; }
-HUB=$build/hub/nmo-hub NODE=$build/node/nmo-node ANALYST=$build/analyst/nmo-analyst
-for b in "$HUB" "$NODE" "$ANALYST"; do
-        [ -x "$b" ] || { echo "disk-full.sh: $b missing; run 'ninja -C build'" >&2; exit 1; }
-done
-for b in mdb_stat mdb_dump; do
-        command -v $b >/dev/null || { echo "disk-full.sh: $b missing (apt-get install lmdb-utils)" >&2; exit 1; }
-done
+fault_binaries hub node analyst
+fault_need mdb_stat lmdb-utils
+fault_need mdb_dump lmdb-utils
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/nmo-disk-full-XXXXXX")
+fault_workdir
 hub_pid="" loop_pid="" mounted=""
 node_pids=()
 NODES=3
@@ -86,10 +79,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-say() { echo "disk-full: $*"; }
-free_port() {
-        python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 # Mounting needs privileges; without them there is nothing to test here.
 mkdir -p "$work/probe"
@@ -122,24 +111,7 @@ mv "$priv" "$work/private.init" && mkdir -m 0700 "$priv" &&
         cp -a "$work/private.init/." "$priv/" ||
         { say "FAIL: cannot put the private store on a tmpfs"; exit 1; }
 
-start_hub() {
-        "$HUB" serve --dir "$work/hub" >>"$work/hub.log" 2>&1 &
-        hub_pid=$!
-        for _ in $(seq 500); do
-                grep -q 'serving on' "$work/hub.log" 2>/dev/null && return 0
-                kill -0 "$hub_pid" 2>/dev/null || return 1
-                sleep 0.01
-        done
-        return 1
-}
-stop_hub() {
-        [ -n "$hub_pid" ] || return 0
-        kill -TERM "$hub_pid" 2>/dev/null
-        for _ in $(seq 200); do kill -0 "$hub_pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$hub_pid" 2>/dev/null
-        wait "$hub_pid" 2>/dev/null
-        hub_pid=""
-}
+start_hub() { fault_start_hub "$work/hub" "$work/hub.log"; }
 counts() { # counts: "queued+in_flight delivered rejected storeunavail" over all nodes
         local n
         for n in $(seq $NODES); do

@@ -32,7 +32,8 @@
 # Exit status: 0 when the properties held, 1 when not, 2 usage error.
 set -u
 
-usage() { sed -n '2,/^$/{/^#/!q;s/^# \{0,1\}//;p}' "$0"; }
+NAME=hostile
+. "$(dirname "$0")/lib.sh"
 
 keep=0 seed="" bound_ms=5000
 while [ $# -gt 0 ]; do
@@ -42,24 +43,19 @@ while [ $# -gt 0 ]; do
         --bound-ms) shift; bound_ms=${1:-} ;;
         --seed) shift; seed=${1:-} ;;
         --seed=*) seed=${1#--seed=} ;;
-        *) echo "hostile.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
+        *) fault_unknown "$1" ;;
         esac
         shift
 done
 case "$seed" in *[!0-9]*) echo "hostile.sh: --seed takes a number" >&2; exit 2 ;; esac
-case "$bound_ms" in '' | *[!0-9]*) echo "hostile.sh: --bound-ms takes a number" >&2; exit 2 ;; esac
+fault_number "$bound_ms" "--bound-ms takes a number"
 [ -n "$seed" ] || seed=$(( $(date +%s) % 100000 ))
 RANDOM=$seed
 
-build=${NMO_BUILD:-"$(dirname "$0")/../../build"}
-build=$(cd "$build" 2>/dev/null && pwd) || { echo "hostile.sh: no build directory ($build)" >&2; exit 1; }
-HUB=$build/hub/nmo-hub NODE=$build/node/nmo-node
-for b in "$HUB" "$NODE"; do
-        [ -x "$b" ] || { echo "hostile.sh: $b missing; run 'ninja -C build'" >&2; exit 1; }
-done
-command -v mdb_dump >/dev/null || { echo "hostile.sh: mdb_dump missing (apt-get install lmdb-utils)" >&2; exit 1; }
+fault_binaries hub node
+fault_need mdb_dump lmdb-utils
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/nmo-hostile-XXXXXX")
+fault_workdir
 hub_pid="" halfopen_pid=""
 agent_pids=() loop_pids=()
 GOOD=3 UNKNOWN=20
@@ -79,11 +75,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-say() { echo "hostile: $*"; }
-free_port() {
-        python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
 # refused: handshakes the hub refused so far (its log names one a second, and
 # when that second closes counts the rest: "refused N more handshakes ...").
 refused() {

@@ -31,7 +31,8 @@
 # Exit status: 0 when the properties held, 1 when not, 2 usage error.
 set -u
 
-usage() { sed -n '2,/^$/{/^#/!q;s/^# \{0,1\}//;p}' "$0"; }
+NAME=kill-hub
+. "$(dirname "$0")/lib.sh"
 
 cycles=200 keep=0 seed=""
 while [ $# -gt 0 ]; do
@@ -41,24 +42,17 @@ while [ $# -gt 0 ]; do
         --seed) shift; seed=${1:-} ;;
         --seed=*) seed=${1#--seed=} ;;
         [0-9]*) cycles=$1 ;;
-        *) echo "kill-hub.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
+        *) fault_unknown "$1" ;;
         esac
         shift
 done
-case "$cycles" in '' | *[!0-9]*) echo "kill-hub.sh: CYCLES must be a number" >&2; exit 2 ;; esac
-case "$seed" in *[!0-9]*) echo "kill-hub.sh: --seed takes a number" >&2; exit 2 ;; esac
-[ -n "$seed" ] || seed=$(( $(date +%s) % 100000 ))
-RANDOM=$seed
+fault_number "$cycles" "CYCLES must be a number"
+fault_seed
 
-build=${NMO_BUILD:-"$(dirname "$0")/../../build"}
-build=$(cd "$build" 2>/dev/null && pwd) || { echo "kill-hub.sh: no build directory ($build)" >&2; exit 1; }
-HUB=$build/hub/nmo-hub NODE=$build/node/nmo-node ANALYST=$build/analyst/nmo-analyst
-for b in "$HUB" "$NODE" "$ANALYST"; do
-        [ -x "$b" ] || { echo "kill-hub.sh: $b missing; run 'ninja -C build'" >&2; exit 1; }
-done
-command -v mdb_dump >/dev/null || { echo "kill-hub.sh: mdb_dump missing (apt-get install lmdb-utils)" >&2; exit 1; }
+fault_binaries hub node analyst
+fault_need mdb_dump lmdb-utils
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/nmo-kill-hub-XXXXXX")
+fault_workdir
 hub_pid="" loop_pid=""
 node_pids=()
 NODES=4
@@ -79,45 +73,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-say() { echo "kill-hub: $*"; }
-free_port() {
-        python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-# ms N: sleeps N milliseconds.
-ms() { sleep "$(printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)))"; }
-stored() {
-        local v
-        v=$("$HUB" stats --dir "$work/hub" --json 2>/dev/null | sed -n 's/.*"signals_stored": *\([0-9]*\).*/\1/p')
-        echo "${v:--1}"
-}
-hub_starts() {
-        local c
-        c=$(grep -c 'serving on' "$work/hub.log" 2>/dev/null)
-        echo "${c:-0}"
-}
+stored() { fault_stored "$work/hub"; }
+hub_starts() { fault_hub_starts "$work/hub.log"; }
 
-# start_hub: starts the hub and waits (at most 15 s) until it serves. Returns
-# non-zero when it exited instead.
-start_hub() {
-        local before
-        before=$(hub_starts)
-        "$HUB" serve --dir "$work/hub" >>"$work/hub.log" 2>&1 &
-        hub_pid=$!
-        for _ in $(seq 1500); do
-                [ "$(hub_starts)" -gt "$before" ] && return 0
-                kill -0 "$hub_pid" 2>/dev/null || { wait "$hub_pid" 2>/dev/null; hub_pid=""; return 1; }
-                sleep 0.01
-        done
-        return 1
-}
-stop_hub() { # SIGTERM, wait at most 20 s
-        [ -n "$hub_pid" ] || return 0
-        kill -TERM "$hub_pid" 2>/dev/null
-        for _ in $(seq 200); do kill -0 "$hub_pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$hub_pid" 2>/dev/null
-        wait "$hub_pid" 2>/dev/null
-        hub_pid=""
-}
+start_hub() { fault_start_hub "$work/hub" "$work/hub.log"; }
 
 say "seed $seed, $cycles cycles, work directory $work$([ "$keep" = 1 ] && echo ' (kept)')"
 port=$(free_port) aport=$(free_port)

@@ -27,7 +27,8 @@
 # Exit status: 0 when the properties held, 1 when not, 2 usage error.
 set -u
 
-usage() { sed -n '2,/^$/{/^#/!q;s/^# \{0,1\}//;p}' "$0"; }
+NAME=kill-node
+. "$(dirname "$0")/lib.sh"
 
 cycles=100 keep=0 seed=""
 while [ $# -gt 0 ]; do
@@ -37,24 +38,17 @@ while [ $# -gt 0 ]; do
         --seed) shift; seed=${1:-} ;;
         --seed=*) seed=${1#--seed=} ;;
         [0-9]*) cycles=$1 ;;
-        *) echo "kill-node.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
+        *) fault_unknown "$1" ;;
         esac
         shift
 done
-case "$cycles" in '' | *[!0-9]*) echo "kill-node.sh: CYCLES must be a number" >&2; exit 2 ;; esac
-case "$seed" in *[!0-9]*) echo "kill-node.sh: --seed takes a number" >&2; exit 2 ;; esac
-[ -n "$seed" ] || seed=$(( $(date +%s) % 100000 ))
-RANDOM=$seed
+fault_number "$cycles" "CYCLES must be a number"
+fault_seed
 
-build=${NMO_BUILD:-"$(dirname "$0")/../../build"}
-build=$(cd "$build" 2>/dev/null && pwd) || { echo "kill-node.sh: no build directory ($build)" >&2; exit 1; }
-HUB=$build/hub/nmo-hub NODE=$build/node/nmo-node
-for b in "$HUB" "$NODE"; do
-        [ -x "$b" ] || { echo "kill-node.sh: $b missing; run 'ninja -C build'" >&2; exit 1; }
-done
-command -v mdb_dump >/dev/null || { echo "kill-node.sh: mdb_dump missing (apt-get install lmdb-utils)" >&2; exit 1; }
+fault_binaries hub node
+fault_need mdb_dump lmdb-utils
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/nmo-kill-node-XXXXXX")
+fault_workdir
 hub_pid="" agent_pid="" submit_pid=""
 
 cleanup() {
@@ -66,12 +60,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-say() { echo "kill-node: $*"; }
-free_port() {
-        python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-ms() { sleep "$(printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)))"; }
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
 node=$work/node
 # outbox_ids FILE: writes the sorted ids in the outbox to FILE; fails when
 # status fails or prints something that is not the expected JSON.

@@ -42,7 +42,8 @@
 # Exit status: 0 when the properties held, 1 when not, 2 usage error.
 set -u
 
-usage() { sed -n '2,/^$/{/^#/!q;s/^# \{0,1\}//;p}' "$0"; }
+NAME=power-cut
+. "$(dirname "$0")/lib.sh"
 
 cycles=50 keep=0 seed=""
 while [ $# -gt 0 ]; do
@@ -52,23 +53,15 @@ while [ $# -gt 0 ]; do
         --seed) shift; seed=${1:-} ;;
         --seed=*) seed=${1#--seed=} ;;
         [0-9]*) cycles=$1 ;;
-        *) echo "power-cut.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
+        *) fault_unknown "$1" ;;
         esac
         shift
 done
-case "$cycles" in '' | *[!0-9]*) echo "power-cut.sh: CYCLES must be a number" >&2; exit 2 ;; esac
-case "$seed" in *[!0-9]*) echo "power-cut.sh: --seed takes a number" >&2; exit 2 ;; esac
-[ -n "$seed" ] || seed=$(( $(date +%s) % 100000 ))
-RANDOM=$seed
+fault_number "$cycles" "CYCLES must be a number"
+fault_seed
 
-build=${NMO_BUILD:-"$(dirname "$0")/../../build"}
-build=$(cd "$build" 2>/dev/null && pwd) || { echo "power-cut.sh: no build directory ($build)" >&2; exit 1; }
-HUB=$build/hub/nmo-hub NODE=$build/node/nmo-node ANALYST=$build/hub/nmo-analyst
-LAZYFS=$build/tests/fault/nmo-lazyfs
-for b in "$HUB" "$NODE" "$ANALYST"; do
-        [ -x "$b" ] || { echo "power-cut.sh: $b missing; run 'ninja -C build'" >&2; exit 1; }
-done
-command -v mdb_dump >/dev/null || { echo "power-cut.sh: mdb_dump missing (apt-get install lmdb-utils)" >&2; exit 1; }
+fault_binaries hub node analyst
+fault_need mdb_dump lmdb-utils
 skip() {
         echo "power-cut: skipped: $*"
         echo "cuts 0, acknowledged 0, lost 0, duplicated 0 (skipped)"
@@ -79,7 +72,7 @@ skip() {
 [ -c /dev/fuse ] || skip "no /dev/fuse"
 command -v fusermount3 >/dev/null || skip "no fusermount3 (apt-get install fuse3)"
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/nmo-power-cut-XXXXXX")
+fault_workdir
 hub_pid="" agent1_pid="" loop_pid=""
 node_pids=()
 declare -A fs_pid=([hub]="" [node]="")
@@ -126,24 +119,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-say() { echo "power-cut: $*"; }
-free_port() {
-        python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-# ms N: sleeps N milliseconds.
-ms() { sleep "$(printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)))"; }
 hubdir=$work/hub-mnt/hub
 node_dir() { if [ "$1" = 1 ]; then echo "$work/node-mnt/node1"; else echo "$work/node$1"; fi; }
-stored() {
-        local v
-        v=$("$HUB" stats --dir "$hubdir" --json 2>/dev/null | sed -n 's/.*"signals_stored": *\([0-9]*\).*/\1/p')
-        echo "${v:--1}"
-}
-hub_starts() {
-        local c
-        c=$(grep -c 'serving on' "$work/hub.log" 2>/dev/null)
-        echo "${c:-0}"
-}
+stored() { fault_stored "$hubdir"; }
+hub_starts() { fault_hub_starts "$work/hub.log"; }
 
 # mount_fs WHICH: mounts $work/WHICH-disk at $work/WHICH-mnt and waits (at
 # most 10 s) until it answers.
@@ -181,28 +160,7 @@ for p in os.listdir("/proc"):
 EOF
 }
 
-# start_hub: starts the hub and waits (at most 15 s) until it serves. Returns
-# non-zero when it exited instead.
-start_hub() {
-        local before
-        before=$(hub_starts)
-        "$HUB" serve --dir "$hubdir" >>"$work/hub.log" 2>&1 &
-        hub_pid=$!
-        for _ in $(seq 1500); do
-                [ "$(hub_starts)" -gt "$before" ] && return 0
-                kill -0 "$hub_pid" 2>/dev/null || { wait "$hub_pid" 2>/dev/null; hub_pid=""; return 1; }
-                sleep 0.01
-        done
-        return 1
-}
-stop_hub() { # SIGTERM, wait at most 20 s
-        [ -n "$hub_pid" ] || return 0
-        kill -TERM "$hub_pid" 2>/dev/null
-        for _ in $(seq 200); do kill -0 "$hub_pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$hub_pid" 2>/dev/null
-        wait "$hub_pid" 2>/dev/null
-        hub_pid=""
-}
+start_hub() { fault_start_hub "$hubdir" "$work/hub.log"; }
 start_agent1() {
         "$NODE" run --dir "$(node_dir 1)" >>"$work/node1.log" 2>&1 &
         agent1_pid=$!

@@ -26,7 +26,8 @@
 # Exit status: 0 when the properties held, 1 when not, 2 usage error.
 set -u
 
-usage() { sed -n '2,/^$/{/^#/!q;s/^# \{0,1\}//;p}' "$0"; }
+NAME=stale-readers
+. "$(dirname "$0")/lib.sh"
 
 kills=20 keep=0 seed="" wait_housekeeping=1
 while [ $# -gt 0 ]; do
@@ -37,25 +38,18 @@ while [ $# -gt 0 ]; do
         --seed) shift; seed=${1:-} ;;
         --seed=*) seed=${1#--seed=} ;;
         [0-9]*) kills=$1 ;;
-        *) echo "stale-readers.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
+        *) fault_unknown "$1" ;;
         esac
         shift
 done
-case "$kills" in '' | *[!0-9]*) echo "stale-readers.sh: KILLS must be a number" >&2; exit 2 ;; esac
+fault_number "$kills" "KILLS must be a number"
 [ "$kills" -ge 1 ] && [ "$kills" -le 200 ] || { echo "stale-readers.sh: KILLS must be 1..200" >&2; exit 2; }
-case "$seed" in *[!0-9]*) echo "stale-readers.sh: --seed takes a number" >&2; exit 2 ;; esac
-[ -n "$seed" ] || seed=$(( $(date +%s) % 100000 ))
-RANDOM=$seed
+fault_seed
 
-build=${NMO_BUILD:-"$(dirname "$0")/../../build"}
-build=$(cd "$build" 2>/dev/null && pwd) || { echo "stale-readers.sh: no build directory ($build)" >&2; exit 1; }
-HUB=$build/hub/nmo-hub NODE=$build/node/nmo-node ANALYST=$build/analyst/nmo-analyst
-for b in "$HUB" "$NODE" "$ANALYST"; do
-        [ -x "$b" ] || { echo "stale-readers.sh: $b missing; run 'ninja -C build'" >&2; exit 1; }
-done
-command -v mdb_stat >/dev/null || { echo "stale-readers.sh: mdb_stat missing (apt-get install lmdb-utils)" >&2; exit 1; }
+fault_binaries hub node analyst
+fault_need mdb_stat lmdb-utils
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/nmo-stale-readers-XXXXXX")
+fault_workdir
 hub_pid=""
 
 cleanup() {
@@ -67,31 +61,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-say() { echo "stale-readers: $*"; }
-free_port() {
-        python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 an=$work/hub/analytics
-start_hub() {
-        local before
-        before=$(grep -c 'serving on' "$work/hub.log" 2>/dev/null)
-        "$HUB" serve --dir "$work/hub" >>"$work/hub.log" 2>&1 &
-        hub_pid=$!
-        for _ in $(seq 1000); do
-                [ "$(grep -c 'serving on' "$work/hub.log" 2>/dev/null)" -gt "${before:-0}" ] && return 0
-                kill -0 "$hub_pid" 2>/dev/null || return 1
-                sleep 0.01
-        done
-        return 1
-}
-stop_hub() {
-        [ -n "$hub_pid" ] || return 0
-        kill -TERM "$hub_pid" 2>/dev/null
-        for _ in $(seq 200); do kill -0 "$hub_pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$hub_pid" 2>/dev/null
-        wait "$hub_pid" 2>/dev/null
-        hub_pid=""
-}
+start_hub() { fault_start_hub "$work/hub" "$work/hub.log"; }
 # stale: the number of reader slots (mdb_stat -r, which clears nothing while
 # the hub holds the environment) whose process is gone.
 stale() {
