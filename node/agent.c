@@ -21,7 +21,6 @@
 #include "log.h"
 #include "stopsig.h"
 #include "client.h"
-#include "hubkey.h"
 #include "hubrot.h"
 #include "node.h"
 #include "outbox.h"
@@ -59,11 +58,11 @@ struct flight {
 };
 
 /* A verified receipt waiting for this round's transaction. */
+/* A reply read this round: the frame decoded once (its SignedReceipt bytes
+ * kept as proof) and its verified receipt. */
 struct incoming {
+        struct reply reply;
         struct receipt receipt;
-        uint8_t *signed_receipt;
-        size_t signed_len;
-        bool duplicate;
         bool former_key;        /* names another payload key than ours */
 };
 
@@ -319,11 +318,10 @@ static int verify_receipt(struct agent *a, struct incoming *in)
         int r;
 
         for (int pass = 0; pass < 2; pass++) {
-                r = receipt_verify_cached(in->signed_receipt, in->signed_len, n->hub.sign,
-                                          &a->rcache, &in->receipt);
+                r = reply_verify(&in->reply, n->hub.sign, &a->rcache, &in->receipt);
                 if (r == -EKEYREJECTED && n->has_hub_prev)
-                        r = receipt_verify_cached(in->signed_receipt, in->signed_len,
-                                                  n->hub_prev.sign, &a->rcache, &in->receipt);
+                        r = reply_verify(&in->reply, n->hub_prev.sign, &a->rcache,
+                                         &in->receipt);
                 if (r != -EKEYREJECTED || pass == 1)
                         break;
                 if (node_load(n, NODE_LOAD_HUB, err, sizeof(err)) < 0) {
@@ -362,30 +360,25 @@ static int check_reply(struct agent *a, const uint8_t *data, size_t len, struct 
                        int *fatal)
 {
         char hex[SIGNAL_ID_HEX];
-        uint8_t *ann = NULL;
-        size_t ann_len = 0;
         int r;
 
         *fatal = 0;
         memset(in, 0, sizeof(*in));
-        r = reply_unpack(data, len, &in->duplicate, &in->signed_receipt, &in->signed_len);
-        if (r == 0)
-                r = hubkey_reply_get(data, len, &ann, &ann_len);
+        r = reply_decode(data, len, &in->reply);
         if (r < 0) {
                 log_warn("malformed reply from the hub (%zu bytes) ignored", len);
-                free(in->signed_receipt);
-                in->signed_receipt = NULL;
+                reply_free(&in->reply);
                 return r;
         }
         r = verify_receipt(a, in);
-        if (ann) {
+        if (in->reply.announcement) {
                 /* Before the receipt is applied: its envelope may need
                  * re-sealing, and its signature the new key. */
                 bool refused = r < 0 ||
                                in->receipt.status == NMO__RECEIPT_STATUS__RECEIPT_REJECTED;
 
-                *fatal = take_announcement(a, ann, ann_len, refused);
-                free(ann);
+                *fatal = take_announcement(a, in->reply.announcement,
+                                           in->reply.announcement_len, refused);
                 if (*fatal < 0) {
                         r = *fatal;
                         goto fail;
@@ -416,8 +409,7 @@ static int check_reply(struct agent *a, const uint8_t *data, size_t len, struct 
         }
         return 0;
 fail:
-        free(in->signed_receipt);
-        in->signed_receipt = NULL;
+        reply_free(&in->reply);
         return r;
 }
 
@@ -455,9 +447,9 @@ static int handle_replies(struct agent *a)
                 return 0;
         for (size_t i = 0; i < n; i++) {
                 a->batch[i].receipt = &a->incoming[i].receipt;
-                a->batch[i].signed_receipt = a->incoming[i].signed_receipt;
-                a->batch[i].signed_len = a->incoming[i].signed_len;
-                a->batch[i].duplicate = a->incoming[i].duplicate;
+                a->batch[i].signed_receipt = a->incoming[i].reply.signed_receipt;
+                a->batch[i].signed_len = a->incoming[i].reply.signed_len;
+                a->batch[i].duplicate = a->incoming[i].reply.duplicate;
                 a->batch[i].former_key = a->incoming[i].former_key;
         }
         r = outbox_apply_receipts(a->ob, a->batch, n, util_now_ms(), &a->bo, a->results);
@@ -477,7 +469,7 @@ static int handle_replies(struct agent *a)
                 case 0:
                         if (rc->status == NMO__RECEIPT_STATUS__RECEIPT_ACCEPTED) {
                                 delivered++;
-                                duplicates += a->incoming[i].duplicate;
+                                duplicates += a->incoming[i].reply.duplicate;
                         } else if (reason_is_temporary(rc->reason)) {
                                 retry++;
                         } else {
@@ -538,10 +530,8 @@ static int handle_replies(struct agent *a)
         }
         r = 0;
 out:
-        for (size_t i = 0; i < n; i++) {
-                free(a->incoming[i].signed_receipt);
-                a->incoming[i].signed_receipt = NULL;
-        }
+        for (size_t i = 0; i < n; i++)
+                reply_free(&a->incoming[i].reply);
         return r;
 }
 
