@@ -81,7 +81,8 @@ static struct json_object *receipt_json(const struct outbox_entry *e)
         if (node_cli_json_add(o, "status", json_object_new_string(
                              e->receipt_status == NMO__RECEIPT_STATUS__RECEIPT_ACCEPTED
                                      ? "accepted" : "rejected"), false) < 0 ||
-            node_cli_json_add(o, "reason", json_object_new_string(reason_name(e->reason)), false) < 0 ||
+            node_cli_json_add(o, "reason", json_object_new_string(reason_name(e->reason)),
+                              false) < 0 ||
             node_cli_json_add(o, "detail", json_object_new_string(e->detail), false) < 0 ||
             node_cli_json_add(o, "hub_time", json_time(e->hub_time_ms), false) < 0 ||
             node_cli_json_add(o, "sequence", json_object_new_uint64(e->hub_sequence), false) < 0 ||
@@ -114,7 +115,7 @@ static int entry_json(const struct outbox_entry *e, struct json_object **ret)
         }
         if (node_cli_json_add(o, "id", json_object_new_string(hex), false) < 0 ||
             node_cli_json_add(o, "state", json_object_new_string(outbox_state_name(e->state)),
-                         false) < 0 ||
+                              false) < 0 ||
             node_cli_json_add(o, "queued_at", json_time(e->queued_at_ms), false) < 0 ||
             node_cli_json_add(o, "attempts", json_object_new_int64(e->attempts), false) < 0 ||
             node_cli_json_add(o, "next_attempt", e->state == OUTBOX_QUEUED ? json_time(
@@ -216,11 +217,13 @@ static void hub_fps_get(struct node *n, struct hub_fps *fps)
 static int add_hub_fps(struct json_object *root, const struct hub_fps *fps)
 {
         if (node_cli_json_add(root, "hub_fingerprint",
-                         fps->hub_fp[0] ? json_object_new_string(fps->hub_fp) : NULL, true) < 0 ||
+                              fps->hub_fp[0] ? json_object_new_string(fps->hub_fp) : NULL,
+                              true) < 0 ||
             node_cli_json_add(root, "hub_previous_fingerprint",
-                         fps->prev_fp[0] ? json_object_new_string(fps->prev_fp) : NULL, true) < 0 ||
+                              fps->prev_fp[0] ? json_object_new_string(fps->prev_fp) : NULL,
+                              true) < 0 ||
             node_cli_json_add(root, "hub_previous_until",
-                         fps->prev_fp[0] ? json_time(fps->prev_until_ms) : NULL, true) < 0)
+                              fps->prev_fp[0] ? json_time(fps->prev_until_ms) : NULL, true) < 0)
                 return -ENOMEM;
         return 0;
 }
@@ -243,17 +246,19 @@ static int print_json(struct outbox *ob, const struct outbox_counts *c, const ch
                 goto out;
         /* The hub connection: null where there is nothing to say. */
         if (node_cli_json_add(root, "last_contact",
-                         link->last_contact_ms ? json_time(link->last_contact_ms) : NULL,
-                         true) < 0 ||
+                              link->last_contact_ms ? json_time(link->last_contact_ms) : NULL,
+                              true) < 0 ||
             node_cli_json_add(root, "last_error",
-                         hub_error ? json_object_new_string(hub_error) : NULL, true) < 0 ||
+                              hub_error ? json_object_new_string(hub_error) : NULL, true) < 0 ||
             node_cli_json_add(root, "next_retry",
-                         link->next_retry_ms ? json_time(link->next_retry_ms) : NULL, true) < 0)
+                              link->next_retry_ms ? json_time(link->next_retry_ms) : NULL,
+                              true) < 0)
                 goto out;
         if (hub_error) {
                 he = json_object_new_object();
                 if (!he ||
-                    node_cli_json_add(he, "message", json_object_new_string(hub_error), false) < 0 ||
+                    node_cli_json_add(he, "message", json_object_new_string(hub_error),
+                                      false) < 0 ||
                     node_cli_json_add(he, "time", json_time(hub_error_ms), false) < 0) {
                         json_object_put(he);
                         goto out;
