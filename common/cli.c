@@ -54,6 +54,9 @@ int cli_main(const struct cli_program *p, int argc, char **argv)
 }
 
 static int vusage(const char *cmd, const char *fmt, va_list ap)
+        __attribute__((format(printf, 2, 0)));
+
+static int vusage(const char *cmd, const char *fmt, va_list ap)
 {
         const char *sep = cmd ? " " : "";
 
