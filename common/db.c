@@ -222,6 +222,18 @@ static void note_disk_full(MDB_env *env, bool full)
                 log_error("disk full on %s; not growing the store, retrying later", path);
 }
 
+/* LMDB reports a write that the file system cut short as EIO ("short
+ * write, filesystem full?" in mdb_page_flush()), not ENOSPC: it is a full
+ * disk when no block is left to write into. */
+static bool disk_is_full(MDB_env *env)
+{
+        const char *path = NULL;
+        struct statvfs vfs;
+
+        return mdb_env_get_path(env, &path) == 0 && path && statvfs(path, &vfs) == 0 &&
+               (vfs.f_bavail == 0 || vfs.f_bfree == 0);
+}
+
 int db_write(MDB_env *env, int (*fn)(MDB_txn *txn, void *userdata), void *userdata)
 {
         const char *path = NULL;
@@ -234,10 +246,13 @@ int db_write(MDB_env *env, int (*fn)(MDB_txn *txn, void *userdata), void *userda
                 if (r < 0)
                         return r;
                 r = fn(txn, userdata);
-                if (r < 0)
+                if (r < 0) {
                         db_txn_abort(txn);
-                else
+                } else {
                         r = db_errno(db_txn_commit(txn));
+                        if (r == -EIO && disk_is_full(env))
+                                r = -ENOSPC;
+                }
                 if (r == -ENOSPC)
                         note_disk_full(env, true);
                 else if (r == 0)
@@ -253,6 +268,22 @@ int db_write(MDB_env *env, int (*fn)(MDB_txn *txn, void *userdata), void *userda
                         return r;
                 }
         }
+}
+
+int db_read(MDB_env *env, int (*fn)(MDB_txn *txn, void *userdata), void *userdata)
+{
+        MDB_txn *txn = NULL;
+        int r;
+
+        r = db_txn_begin(env, MDB_RDONLY, &txn);
+        if (r < 0)
+                return r;
+        r = fn(txn, userdata);
+        if (r == 0)
+                r = db_errno(db_txn_commit(txn));
+        else
+                db_txn_abort(txn);
+        return r;
 }
 
 int db_dbi_open(MDB_txn *txn, const char *name, unsigned int flags, MDB_dbi *dbi)

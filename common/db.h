@@ -55,12 +55,20 @@ NMO_WUR int db_env_grow(MDB_env *env);
  *
  * A full map (-EFBIG from fn, MDB_MAP_FULL from the commit) aborts, grows the
  * map (db_env_grow()) and runs fn again from scratch, so fn must reset
- * whatever it reports through userdata. A full file system (-ENOSPC) is not
- * a full map: nothing is grown, "disk full on DIR: N bytes free" is logged
- * once (until a commit succeeds again, which is logged too) and -ENOSPC
- * returned, for the caller to refuse or retry later. -EFBIG when the map
- * reached DB_MAP_MAX; otherwise what fn or the commit failed with. */
+ * whatever it reports through userdata. A full file system (-ENOSPC, or a
+ * commit that LMDB reports as an I/O error, a write cut short, while the file
+ * system has no block left) is not a full map: nothing is grown, "disk full
+ * on DIR: N bytes free" is logged once (until a commit succeeds again, which
+ * is logged too) and -ENOSPC returned, for the caller to refuse or retry
+ * later. -EFBIG when the map reached DB_MAP_MAX; otherwise what fn or the
+ * commit failed with. */
 NMO_WUR int db_write(MDB_env *env, int (*fn)(MDB_txn *txn, void *userdata), void *userdata);
+
+/* Runs fn(txn, userdata) in one read-only transaction of env. The
+ * transaction is committed when fn returns 0, so the database handles fn
+ * opened stay open for the life of env (aborting would close them), and
+ * aborted otherwise. Returns what fn or the commit returned. */
+NMO_WUR int db_read(MDB_env *env, int (*fn)(MDB_txn *txn, void *userdata), void *userdata);
 
 /* Opens (creating unless the transaction is read-only) the named database. */
 NMO_WUR int db_dbi_open(MDB_txn *txn, const char *name, unsigned int flags, MDB_dbi *dbi);

@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "analytics.h"
-#include "cli.h"
+#include "hub-cli.h"
 #include "config.h"
 #include "dirlock.h"
 #include "keys.h"
@@ -45,40 +45,42 @@ int hub_cmd_init(int argc, char **argv)
         struct hub_config cfg;
         const char *dir = NULL, *name = "gdn-hub";
         char fp[KEYS_FINGERPRINT_LEN], *keydir = NULL, *sec = NULL, *pub = NULL;
-        int c, r, ret = HUB_EXIT_FAIL, lock_fd = -1;
+        int c, r, ret = CLI_EXIT_FAIL, lock_fd = -1;
 
         hub_config_defaults(&cfg);
-        while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        cli_getopt_reset();
+        while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
                 switch (c) {
                 case 'd':
                         dir = optarg;
                         break;
                 case 'l':
                         if (!hub_config_endpoint_ok(optarg))
-                                return hub_cli_usage("init", "--listen must be tcp://HOST:PORT");
+                                return cli_usage("init", "--listen must be tcp://HOST:PORT");
                         snprintf(cfg.listen, sizeof(cfg.listen), "%s", optarg);
                         break;
                 case 'a':
                         if (!hub_config_endpoint_ok(optarg))
-                                return hub_cli_usage("init", "--alerts-listen must be "
-                                                     "tcp://HOST:PORT");
+                                return cli_usage("init", "--alerts-listen must be "
+                                                 "tcp://HOST:PORT");
                         snprintf(cfg.alerts_listen, sizeof(cfg.alerts_listen), "%s", optarg);
                         break;
                 case 'n':
                         if (!keys_name_ok(optarg))
-                                return hub_cli_usage("init", "--name: letters, digits, '.', "
-                                                     "'_' or '-'");
+                                return cli_usage("init", "--name: letters, digits, '.', "
+                                                 "'_' or '-'");
                         name = optarg;
                         break;
                 case 'h':
-                        fputs(help, stdout);
-                        return HUB_EXIT_OK;
+                        return cli_help(help);
                 default:
-                        return HUB_EXIT_USAGE;
+                        return cli_bad_option("init", argv, c);
                 }
         }
-        if (!dir || optind != argc)
-                return hub_cli_usage("init", "--dir DIR is required");
+        if (optind != argc)
+                return cli_unexpected("init", argv[optind]);
+        if (!dir)
+                return cli_required("init", "--dir DIR");
         keydir = util_path(dir, "keys");
         sec = hub_secret_key_path(dir);
         pub = hub_public_key_path(dir);
@@ -143,7 +145,7 @@ int hub_cmd_init(int argc, char **argv)
                "fingerprint:     %s  (members compare this by phone)\n"
                "analytics store: %s/analytics  (what analysts open, read-only)\n"
                "serve with:      nmo-hub serve --dir %s\n", dir, pub, fp, dir, dir);
-        ret = HUB_EXIT_OK;
+        ret = CLI_EXIT_OK;
 out:
         hub_store_free(st);
         dirlock_release(lock_fd);

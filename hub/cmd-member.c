@@ -8,8 +8,8 @@
 #include <string.h>
 #include <json-c/json.h>
 
-#include "cli.h"
 #include "date.h"
+#include "hub-cli.h"
 #include "keys.h"
 #include "member.h"
 
@@ -34,6 +34,7 @@ static const char help[] =
         "reused. 'list' marks keys that expire within 30 days.\n";
 
 struct args {
+        const char *what; /* "member COMMAND", for messages */
         const char *dir;
         const char *name;
         const char *pub;
@@ -43,7 +44,10 @@ struct args {
         const char *positional;
 };
 
-static int parse(const char *cmd, int argc, char **argv, struct args *a)
+/* Parses the options and up to npositional arguments of member command
+ * what. Returns -1 to go on, or the exit code when the command is done
+ * (after --help or a usage error). */
+static int parse(const char *what, size_t npositional, int argc, char **argv, struct args *a)
 {
         static const struct option opts[] = {
                 { "dir", required_argument, NULL, 'd' },
@@ -58,8 +62,9 @@ static int parse(const char *cmd, int argc, char **argv, struct args *a)
         int c;
 
         memset(a, 0, sizeof(*a));
-        optind = 1;
-        while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        a->what = what;
+        cli_getopt_reset();
+        while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
                 switch (c) {
                 case 'd':
                         a->dir = optarg;
@@ -80,24 +85,18 @@ static int parse(const char *cmd, int argc, char **argv, struct args *a)
                         a->json = true;
                         break;
                 case 'h':
-                        fputs(help, stdout);
-                        return 1;
+                        return cli_help(help);
                 default:
-                        return -1;
+                        return cli_bad_option(what, argv, c);
                 }
         }
-        if (optind < argc)
+        if (npositional > 0 && optind < argc)
                 a->positional = argv[optind++];
-        if (optind < argc) {
-                hub_cli_usage("member", "too many arguments");
-                return -1;
-        }
-        if (!a->dir) {
-                fprintf(stderr, "nmo-hub member %s: --dir DIR is required\n"
-                        "Try 'nmo-hub member --help'.\n", cmd);
-                return -1;
-        }
-        return 0;
+        if (optind < argc)
+                return cli_unexpected(what, argv[optind]);
+        if (!a->dir)
+                return cli_required(what, "--dir DIR");
+        return -1;
 }
 
 static json_object *member_json(const struct hub_member *m)
@@ -253,50 +252,50 @@ static int cmd_add(struct hub_store *st, const struct args *a)
         int r;
 
         if (!a->name || !a->pub || a->positional)
-                return hub_cli_usage("member", "add takes --name NAME and --pub FILE");
+                return cli_usage(a->what, "add takes --name NAME and --pub FILE");
         if (!keys_name_ok(a->name))
-                return hub_cli_usage("member", "--name: 1 to 63 letters, digits, '.', '_' or "
-                                     "'-', starting with a letter or digit");
+                return cli_usage(a->what, "--name: 1 to 63 letters, digits, '.', '_' or "
+                                 "'-', starting with a letter or digit");
         /* Also refuses unusable keys and a secret key file given by mistake. */
         if (keys_load_public(&pk, a->pub, err, sizeof(err)) < 0) {
                 fprintf(stderr, "nmo-hub member add: %s\n", err);
-                return HUB_EXIT_FAIL;
+                return CLI_EXIT_FAIL;
         }
         if (pk.role != KEYS_ROLE_MEMBER) {
                 fprintf(stderr, "nmo-hub member add: %s is a %s key, not a member bundle\n",
                         a->pub, keys_role_name(pk.role));
-                return HUB_EXIT_FAIL;
+                return CLI_EXIT_FAIL;
         }
         keys_fingerprint(&pk, fp);
         if (a->fingerprint && strcmp(a->fingerprint, fp) != 0) {
                 fprintf(stderr, "nmo-hub member add: fingerprint mismatch: %s has %s, you "
                         "expected %s. Not enrolled; get the bundle again.\n", a->pub, fp,
                         a->fingerprint);
-                return HUB_EXIT_FAIL;
+                return CLI_EXIT_FAIL;
         }
         memset(&t, 0, sizeof(t));
         t.st = st;
         t.name = a->name;
         t.pk = &pk;
         if (a->expires && (parse_expiry(a->expires, &t.expires_ms) < 0 || !t.expires_ms))
-                return hub_cli_usage("member", "--expires takes a date YYYY-MM-DD");
+                return cli_usage(a->what, "--expires takes a date YYYY-MM-DD");
         if (t.expires_ms && t.expires_ms <= util_now_ms()) {
                 fprintf(stderr, "nmo-hub member add: --expires %s is not in the future\n",
                         a->expires);
-                return HUB_EXIT_FAIL;
+                return CLI_EXIT_FAIL;
         }
         r = hub_store_write(st, add_txn, &t);
         if (r == -EEXIST) {
                 fprintf(stderr, "nmo-hub member add: not enrolled: %s\n", t.why);
-                return HUB_EXIT_FAIL;
+                return CLI_EXIT_FAIL;
         }
         if (r < 0) {
                 fprintf(stderr, "nmo-hub member add: %s\n", strerror(-r));
-                return HUB_EXIT_FAIL;
+                return CLI_EXIT_FAIL;
         }
         printf("enrolled %s (member id %u, fingerprint %s); active now\n", t.out.name, t.out.id,
                fp);
-        return HUB_EXIT_OK;
+        return CLI_EXIT_OK;
 }
 
 static int list_one(const struct hub_member *m, void *userdata)
@@ -323,7 +322,7 @@ static int cmd_list(struct hub_store *st, const struct args *a)
         int r;
 
         if (a->positional || a->name || a->pub)
-                return hub_cli_usage("member", "list takes only --dir and --json");
+                return cli_usage(a->what, "list takes only --dir and --json");
         memset(&t, 0, sizeof(t));
         t.st = st;
         t.json = a->json;
@@ -336,14 +335,14 @@ static int cmd_list(struct hub_store *st, const struct args *a)
         if (r < 0) {
                 fprintf(stderr, "nmo-hub member list: %s\n", strerror(-r));
                 json_object_put(t.list);
-                return HUB_EXIT_FAIL;
+                return CLI_EXIT_FAIL;
         }
         if (t.json) {
                 printf("%s\n", json_object_to_json_string_ext(t.list, JSON_C_TO_STRING_PRETTY |
                                                               JSON_C_TO_STRING_NOSLASHESCAPE));
                 json_object_put(t.list);
         }
-        return HUB_EXIT_OK;
+        return CLI_EXIT_OK;
 }
 
 static int show_txn(MDB_txn *txn, void *userdata)
@@ -360,18 +359,18 @@ static int cmd_show(struct hub_store *st, const struct args *a)
         int r;
 
         if (!a->positional)
-                return hub_cli_usage("member", "show takes a member NAME");
+                return cli_usage(a->what, "show takes a member NAME");
         memset(&t, 0, sizeof(t));
         t.st = st;
         t.name = a->positional;
         r = hub_store_read(st, show_txn, &t);
         if (r == -ENOENT) {
                 fprintf(stderr, "nmo-hub member show: no member named %s\n", t.name);
-                return HUB_EXIT_FAIL;
+                return CLI_EXIT_FAIL;
         }
         if (r < 0) {
                 fprintf(stderr, "nmo-hub member show: %s\n", strerror(-r));
-                return HUB_EXIT_FAIL;
+                return CLI_EXIT_FAIL;
         }
         o = member_json(&t.out);
         if (a->json) {
@@ -382,7 +381,7 @@ static int cmd_show(struct hub_store *st, const struct args *a)
                         printf("%-14s %s\n", key, val ? json_object_get_string(val) : "never");
         }
         json_object_put(o);
-        return HUB_EXIT_OK;
+        return CLI_EXIT_OK;
 }
 
 static int state_txn(MDB_txn *txn, void *userdata)
@@ -399,7 +398,7 @@ static int cmd_state(struct hub_store *st, const struct args *a, const char *cmd
         int r;
 
         if (!a->positional)
-                return hub_cli_usage("member", "this command takes a member NAME");
+                return cli_usage(a->what, "this command takes a member NAME");
         memset(&t, 0, sizeof(t));
         t.st = st;
         t.name = a->positional;
@@ -407,19 +406,19 @@ static int cmd_state(struct hub_store *st, const struct args *a, const char *cmd
         r = hub_store_write(st, state_txn, &t);
         if (r == -ENOENT) {
                 fprintf(stderr, "nmo-hub member %s: no member named %s\n", cmd, t.name);
-                return HUB_EXIT_FAIL;
+                return CLI_EXIT_FAIL;
         }
         if (r == -EPERM) {
                 fprintf(stderr, "nmo-hub member %s: %s is revoked; revocation is final\n", cmd,
                         t.name);
-                return HUB_EXIT_FAIL;
+                return CLI_EXIT_FAIL;
         }
         if (r < 0) {
                 fprintf(stderr, "nmo-hub member %s: %s\n", cmd, strerror(-r));
-                return HUB_EXIT_FAIL;
+                return CLI_EXIT_FAIL;
         }
         printf("%s is now %s\n", t.out.name, hub_member_state_name(t.out.state));
-        return HUB_EXIT_OK;
+        return CLI_EXIT_OK;
 }
 
 static int expiry_txn(MDB_txn *txn, void *userdata)
@@ -435,64 +434,70 @@ static int cmd_renew(struct hub_store *st, const struct args *a)
         int r;
 
         if (!a->positional || !a->expires)
-                return hub_cli_usage("member", "renew takes a member NAME and --expires "
-                                     "DATE|never");
+                return cli_usage(a->what, "renew takes a member NAME and --expires "
+                                 "DATE|never");
         memset(&t, 0, sizeof(t));
         t.st = st;
         t.name = a->positional;
         if (parse_expiry(a->expires, &t.expires_ms) < 0)
-                return hub_cli_usage("member", "--expires takes a date YYYY-MM-DD or never");
+                return cli_usage(a->what, "--expires takes a date YYYY-MM-DD or never");
         r = hub_store_write(st, expiry_txn, &t);
         if (r == -ENOENT) {
                 fprintf(stderr, "nmo-hub member renew: no member named %s\n", t.name);
-                return HUB_EXIT_FAIL;
+                return CLI_EXIT_FAIL;
         }
         if (r == -EPERM) {
                 fprintf(stderr, "nmo-hub member renew: %s is revoked; revocation is final\n",
                         t.name);
-                return HUB_EXIT_FAIL;
+                return CLI_EXIT_FAIL;
         }
         if (r < 0) {
                 fprintf(stderr, "nmo-hub member renew: %s\n", strerror(-r));
-                return HUB_EXIT_FAIL;
+                return CLI_EXIT_FAIL;
         }
         if (t.expires_ms)
                 printf("%s's key now expires on %s\n", t.out.name, a->expires);
         else
                 printf("%s's key no longer expires\n", t.out.name);
-        return HUB_EXIT_OK;
+        return CLI_EXIT_OK;
 }
 
 int hub_cmd_member(int argc, char **argv)
 {
-        static const char *const cmds[] = { "add", "list", "show", "suspend", "resume",
-                                            "revoke", "renew" };
+        /* Each command with the count of arguments it takes besides options. */
+        static const struct {
+                const char *name;
+                size_t npositional;
+        } cmds[] = {
+                { "add", 0 },    { "list", 0 },   { "show", 1 },  { "suspend", 1 },
+                { "resume", 1 }, { "revoke", 1 }, { "renew", 1 },
+        };
         struct hub_store *st = NULL;
         struct args a;
         const char *cmd;
+        char what[32];
         bool readonly;
+        size_t i;
         int r;
 
         if (argc < 2)
-                return hub_cli_usage("member", "missing command (add, list, show, suspend, "
-                                     "resume, revoke, renew)");
+                return cli_usage("member", "missing command (add, list, show, suspend, "
+                                 "resume, revoke, renew)");
         cmd = argv[1];
-        if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
-                fputs(help, stdout);
-                return HUB_EXIT_OK;
-        }
-        r = -1;
-        for (size_t i = 0; i < NMO_ARRAY_SIZE(cmds); i++)
-                if (strcmp(cmd, cmds[i]) == 0)
-                        r = 0;
-        if (r < 0)
-                return hub_cli_usage("member", "unknown command");
-        r = parse(cmd, argc - 1, argv + 1, &a);
-        if (r != 0)
-                return r > 0 ? HUB_EXIT_OK : HUB_EXIT_USAGE;
+        if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0)
+                return cli_help(help);
+        for (i = 0; i < NMO_ARRAY_SIZE(cmds); i++)
+                if (strcmp(cmd, cmds[i].name) == 0)
+                        break;
+        if (i == NMO_ARRAY_SIZE(cmds))
+                return cli_usage("member", "unknown command '%s'", cmd);
+        snprintf(what, sizeof(what), "member %s", cmds[i].name);
+        r = parse(what, cmds[i].npositional, argc - 1, argv + 1, &a);
+        if (r >= 0)
+                return r;
         readonly = strcmp(cmd, "list") == 0 || strcmp(cmd, "show") == 0;
         if (hub_cli_open_store(a.dir, readonly, &st) < 0)
-                return HUB_EXIT_FAIL;
+                return CLI_EXIT_FAIL;
         if (strcmp(cmd, "add") == 0)
                 r = cmd_add(st, &a);
         else if (strcmp(cmd, "list") == 0)

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "hub-cli.h"
 #include "dirlock.h"
 #include "keyrot.h"
 #include "server.h"
@@ -60,15 +60,16 @@ int hub_cmd_rotate(int argc, char **argv)
         bool force = false, end = false, days_set = false;
         int c, r, lock_fd = -1;
 
-        while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        cli_getopt_reset();
+        while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
                 switch (c) {
                 case 'd':
                         dir = optarg;
                         break;
                 case 'o':
                         if (util_parse_u32(optarg, 0, HUB_KEYROT_MAX_DAYS, &days) < 0)
-                                return hub_cli_usage("rotate-keys", "--overlap-days takes a "
-                                                     "number of days, 0 to 365");
+                                return cli_usage("rotate-keys", "--overlap-days takes a "
+                                                 "number of days, 0 to 365");
                         days_set = true;
                         break;
                 case 'f':
@@ -78,20 +79,21 @@ int hub_cmd_rotate(int argc, char **argv)
                         end = true;
                         break;
                 case 'h':
-                        fputs(help, stdout);
-                        return HUB_EXIT_OK;
+                        return cli_help(help);
                 default:
-                        return HUB_EXIT_USAGE;
+                        return cli_bad_option("rotate-keys", argv, c);
                 }
         }
-        if (!dir || optind != argc)
-                return hub_cli_usage("rotate-keys", "--dir DIR is required");
+        if (optind != argc)
+                return cli_unexpected("rotate-keys", argv[optind]);
+        if (!dir)
+                return cli_required("rotate-keys", "--dir DIR");
         if (end && (force || days_set))
-                return hub_cli_usage("rotate-keys", "--end-overlap takes no other option");
+                return cli_usage("rotate-keys", "--end-overlap takes no other option");
         /* A running hub retires keys by itself and holds the current ones:
          * the files must not change under it. */
         if (hub_cli_lock(dir, "rotate-keys", &lock_fd) < 0)
-                return HUB_EXIT_FAIL;
+                return CLI_EXIT_FAIL;
         r = rotate(dir, days, force, end);
         dirlock_release(lock_fd);
         return r;
@@ -108,18 +110,18 @@ static int rotate(const char *dir, uint32_t days, bool force, bool end)
                 if (r < 0) {
                         fprintf(stderr, "nmo-hub rotate-keys: cannot destroy the previous "
                                 "keys in %s/keys: %s\n", dir, strerror(-r));
-                        return HUB_EXIT_FAIL;
+                        return CLI_EXIT_FAIL;
                 }
                 printf("previous hub keys destroyed: envelopes sealed to them get "
                        "unknown-hub-key from the hub's next start on.\n"
                        "restart the hub:  nmo-hub serve --dir %s\n", dir);
-                return HUB_EXIT_OK;
+                return CLI_EXIT_OK;
         }
         r = hub_keyrot_rotate(dir, (uint64_t)days * 86400000u, force, util_now_ms(), &res, err,
                               sizeof(err));
         if (r < 0) {
                 fprintf(stderr, "nmo-hub rotate-keys: %s\n", err);
-                return HUB_EXIT_FAIL;
+                return CLI_EXIT_FAIL;
         }
         pub = hub_public_key_path(dir);
         util_format_time(res.overlap_until_ms, when, sizeof(when));
@@ -137,5 +139,5 @@ static int rotate(const char *dir, uint32_t days, bool force, bool end)
                res.resumed ? "an interrupted rotation was finished\n" : "", res.new_fingerprint,
                res.old_fingerprint, pub ? pub : "DIR/keys/hub.pub", when, dir);
         free(pub);
-        return HUB_EXIT_OK;
+        return CLI_EXIT_OK;
 }

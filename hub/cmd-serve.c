@@ -4,7 +4,7 @@
 #include <string.h>
 #include <sodium.h>
 
-#include "cli.h"
+#include "hub-cli.h"
 #include "dirlock.h"
 #include "config.h"
 #include "log.h"
@@ -66,20 +66,21 @@ int hub_cmd_serve(int argc, char **argv)
         char err[512];
         int c, r, lock_fd = -1;
 
-        while ((c = getopt_long(argc, argv, "vqh", opts, NULL)) != -1) {
+        cli_getopt_reset();
+        while ((c = getopt_long(argc, argv, ":vqh", opts, NULL)) != -1) {
                 switch (c) {
                 case 'd':
                         dir = optarg;
                         break;
                 case 'l':
                         if (!hub_config_endpoint_ok(optarg))
-                                return hub_cli_usage("serve", "--listen must be tcp://HOST:PORT");
+                                return cli_usage("serve", "--listen must be tcp://HOST:PORT");
                         listen = optarg;
                         break;
                 case 'a':
                         if (!hub_config_endpoint_ok(optarg))
-                                return hub_cli_usage("serve", "--alerts-listen must be "
-                                                     "tcp://HOST:PORT");
+                                return cli_usage("serve", "--alerts-listen must be "
+                                                 "tcp://HOST:PORT");
                         alerts = optarg;
                         break;
                 case 'v':
@@ -91,19 +92,20 @@ int hub_cmd_serve(int argc, char **argv)
                         level_set = true;
                         break;
                 case 'h':
-                        fputs(help, stdout);
-                        return HUB_EXIT_OK;
+                        return cli_help(help);
                 default:
-                        return HUB_EXIT_USAGE;
+                        return cli_bad_option("serve", argv, c);
                 }
         }
-        if (!dir || optind != argc)
-                return hub_cli_usage("serve", "--dir DIR is required");
+        if (optind != argc)
+                return cli_unexpected("serve", argv[optind]);
+        if (!dir)
+                return cli_required("serve", "--dir DIR");
         log_setup("nmo-hub", level);
         hub_config_defaults(&cfg);
         if (hub_config_load(&cfg, dir, err, sizeof(err)) < 0) {
                 log_error("%s/%s", dir, err);
-                return HUB_EXIT_FAIL;
+                return CLI_EXIT_FAIL;
         }
         if (listen)
                 snprintf(cfg.listen, sizeof(cfg.listen), "%s", listen);
@@ -118,8 +120,8 @@ int hub_cmd_serve(int argc, char **argv)
         /* Before anything is opened for writing, and for the life of the hub:
          * a second hub on the same directory would write beside this one. */
         if (hub_cli_lock(dir, "serve", &lock_fd) < 0)
-                return HUB_EXIT_FAIL;
+                return CLI_EXIT_FAIL;
         r = hub_serve(dir, &cfg);
         dirlock_release(lock_fd);
-        return r == 0 ? HUB_EXIT_OK : HUB_EXIT_FAIL;
+        return r == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 }

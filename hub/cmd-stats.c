@@ -6,7 +6,7 @@
 #include <string.h>
 #include <json-c/json.h>
 
-#include "cli.h"
+#include "hub-cli.h"
 #include "db.h"
 #include "member.h"
 #include "receipt.h"
@@ -142,7 +142,8 @@ int hub_cmd_stats(int argc, char **argv)
         bool json = false;
         int c, r;
 
-        while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        cli_getopt_reset();
+        while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
                 switch (c) {
                 case 'd':
                         dir = optarg;
@@ -151,16 +152,17 @@ int hub_cmd_stats(int argc, char **argv)
                         json = true;
                         break;
                 case 'h':
-                        fputs(help, stdout);
-                        return HUB_EXIT_OK;
+                        return cli_help(help);
                 default:
-                        return HUB_EXIT_USAGE;
+                        return cli_bad_option("stats", argv, c);
                 }
         }
-        if (!dir || optind != argc)
-                return hub_cli_usage("stats", "--dir DIR is required");
+        if (optind != argc)
+                return cli_unexpected("stats", argv[optind]);
+        if (!dir)
+                return cli_required("stats", "--dir DIR");
         if (hub_cli_open_store(dir, true, &st) < 0)
-                return HUB_EXIT_FAIL;
+                return CLI_EXIT_FAIL;
         memset(&ctx, 0, sizeof(ctx));
         ctx.st = st;
         ctx.o = json_object_new_object();
@@ -169,7 +171,7 @@ int hub_cmd_stats(int argc, char **argv)
         if (r < 0) {
                 fprintf(stderr, "nmo-hub stats: cannot read the store: %s\n", strerror(-r));
                 json_object_put(ctx.o);
-                return HUB_EXIT_FAIL;
+                return CLI_EXIT_FAIL;
         }
         if (json) {
                 printf("%s\n", json_object_to_json_string_ext(ctx.o, JSON_C_TO_STRING_PRETTY |
@@ -185,5 +187,5 @@ int hub_cmd_stats(int argc, char **argv)
                 }
         }
         json_object_put(ctx.o);
-        return HUB_EXIT_OK;
+        return CLI_EXIT_OK;
 }

@@ -117,16 +117,8 @@ int hub_store_open_map(struct hub_store **ret, const char *hub_dir, bool readonl
                 st->cenv = NULL;
                 r = 0;
         } else if (r == 0) {
-                MDB_txn *txn = NULL;
-
-                r = db_txn_begin(st->cenv, readonly ? MDB_RDONLY : 0, &txn);
-                if (r == 0) {
-                        r = open_contrib_dbis(txn, st);
-                        if (r == 0)
-                                r = db_errno(db_txn_commit(txn));
-                        else
-                                db_txn_abort(txn);
-                }
+                r = readonly ? db_read(st->cenv, open_contrib_dbis, st)
+                             : db_write(st->cenv, open_contrib_dbis, st);
         }
         if (r < 0)
                 goto fail;
@@ -164,20 +156,7 @@ int hub_store_write_contrib(struct hub_store *st, int (*fn)(MDB_txn *, void *), 
 
 int hub_store_read(struct hub_store *st, int (*fn)(MDB_txn *, void *), void *userdata)
 {
-        MDB_txn *txn = NULL;
-        int r;
-
-        r = db_txn_begin(st->env, MDB_RDONLY, &txn);
-        if (r < 0)
-                return r;
-        r = fn(txn, userdata);
-        /* Committing a read-only transaction keeps the database handles it
-         * opened; aborting would close them. */
-        if (r == 0)
-                r = db_errno(db_txn_commit(txn));
-        else
-                db_txn_abort(txn);
-        return r;
+        return db_read(st->env, fn, userdata);
 }
 
 void hub_store_put_u64(uint8_t out[8], uint64_t v)

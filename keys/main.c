@@ -9,42 +9,43 @@
 #include <unistd.h>
 #include <sodium.h>
 
+#include "cli.h"
 #include "keys.h"
-#include "nmo-config.h"
 
-static const char usage_text[] =
-        "Usage: nmo-keys COMMAND [OPTIONS]\n"
+static const char generate_help[] =
+        "Usage: nmo-keys generate --out FILE [--role member|hub] [--name NAME]\n"
+        "                         [--passphrase | --passphrase-file PFILE]\n"
         "\n"
-        "Key files of nmo-signal members and hubs.\n"
+        "Create a secret key file FILE (mode 0600, never overwritten) and its public\n"
+        "bundle FILE.pub. With a passphrase the secrets are sealed under it (Argon2id).\n"
         "\n"
-        "Commands:\n"
-        "  generate --out FILE [--role member|hub] [--name NAME]\n"
-        "           [--passphrase | --passphrase-file PFILE]\n"
-        "                      create a secret key file FILE (mode 0600, never\n"
-        "                      overwritten) and its public bundle FILE.pub; with a\n"
-        "                      passphrase the secrets are sealed under it (Argon2id)\n"
-        "  protect FILE [--passphrase-file PFILE | --remove]\n"
-        "                      set or change the passphrase of a secret key file, or\n"
-        "                      remove it (the current one is read from\n"
-        "                      NMO_PASSPHRASE_FILE or asked for)\n"
-        "  show FILE           print the public keys, role, name and fingerprint of a\n"
-        "                      secret key file or public bundle (never the secrets)\n"
-        "  fingerprint FILE    print only the fingerprint, to read over the phone\n"
+        "  -h, --help          show this help\n";
+
+static const char protect_help[] =
+        "Usage: nmo-keys protect FILE [--passphrase-file PFILE | --remove]\n"
         "\n"
-        "Options:\n"
-        "  -h, --help          show this help\n"
-        "  -V, --version       show the version\n"
+        "Set or change the passphrase of a secret key file, or remove it (the current\n"
+        "one is read from NMO_PASSPHRASE_FILE or asked for).\n"
         "\n"
-        "Exit status: 0 success, 1 failure, 2 usage error.\n";
+        "  -h, --help          show this help\n";
+
+static const char show_help[] =
+        "Usage: nmo-keys show FILE\n"
+        "\n"
+        "Print the public keys, role, name and fingerprint of a secret key file or\n"
+        "public bundle (never the secrets).\n"
+        "\n"
+        "  -h, --help          show this help\n";
+
+static const char fingerprint_help[] =
+        "Usage: nmo-keys fingerprint FILE\n"
+        "\n"
+        "Print only the fingerprint, to read over the phone.\n"
+        "\n"
+        "  -h, --help          show this help\n";
 
 static int new_passphrase(const char *pass_file, char **pass, size_t *len, char *why,
                           size_t whylen);
-
-static int usage_error(const char *msg)
-{
-        fprintf(stderr, "nmo-keys: %s\nTry 'nmo-keys --help'.\n", msg);
-        return 2;
-}
 
 static int cmd_generate(int argc, char **argv)
 {
@@ -66,21 +67,22 @@ static int cmd_generate(int argc, char **argv)
         char *pub_path = NULL;
         int c, r, ret = 1;
 
-        optind = 1;
-        while ((c = getopt_long(argc, argv, "o:r:n:h", opts, NULL)) != -1) {
+        cli_getopt_reset();
+        while ((c = getopt_long(argc, argv, ":o:r:n:h", opts, NULL)) != -1) {
                 switch (c) {
                 case 'o':
                         out = optarg;
                         break;
                 case 'r':
                         if (keys_role_parse(optarg, &role) < 0)
-                                return usage_error("--role must be member or hub");
+                                return cli_usage("generate", "--role must be member or hub");
                         break;
                 case 'n':
                         name = optarg;
                         if (!keys_name_ok(name))
-                                return usage_error("--name: 1 to 63 letters, digits, '.', '_' "
-                                                   "or '-', starting with a letter or digit");
+                                return cli_usage("generate", "--name: 1 to 63 letters, digits, "
+                                                 "'.', '_' or '-', starting with a letter "
+                                                 "or digit");
                         break;
                 case 'p':
                         protect = true;
@@ -90,14 +92,15 @@ static int cmd_generate(int argc, char **argv)
                         pass_file = optarg;
                         break;
                 case 'h':
-                        fputs(usage_text, stdout);
-                        return 0;
+                        return cli_help(generate_help);
                 default:
-                        return 2;
+                        return cli_bad_option("generate", argv, c);
                 }
         }
-        if (!out || optind != argc)
-                return usage_error("generate takes --out FILE");
+        if (optind != argc)
+                return cli_unexpected("generate", argv[optind]);
+        if (!out)
+                return cli_required("generate", "--out FILE");
         if (asprintf(&pub_path, "%s.pub", out) < 0)
                 return 1;
         r = keys_generate(&sk, role, name);
@@ -180,8 +183,8 @@ static int cmd_protect(int argc, char **argv)
         bool remove_it = false;
         int c, r, ret = 1;
 
-        optind = 1;
-        while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        cli_getopt_reset();
+        while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
                 switch (c) {
                 case 'P':
                         pass_file = optarg;
@@ -190,14 +193,17 @@ static int cmd_protect(int argc, char **argv)
                         remove_it = true;
                         break;
                 case 'h':
-                        fputs(usage_text, stdout);
-                        return 0;
+                        return cli_help(protect_help);
                 default:
-                        return 2;
+                        return cli_bad_option("protect", argv, c);
                 }
         }
-        if (optind + 1 != argc || (remove_it && pass_file))
-                return usage_error("protect takes one FILE and --passphrase-file or --remove");
+        if (optind == argc)
+                return cli_required("protect", "FILE");
+        if (optind + 1 != argc)
+                return cli_unexpected("protect", argv[optind + 1]);
+        if (remove_it && pass_file)
+                return cli_usage("protect", "--passphrase-file and --remove cannot be combined");
         path = argv[optind];
         /* The current passphrase, if any, comes from NMO_PASSPHRASE_FILE or the terminal. */
         r = keys_load_secret_auto(&sk, path, NULL, err, sizeof(err));
@@ -242,18 +248,38 @@ static int load_any(const char *path, struct keys_public *pk)
         return r;
 }
 
+/* Parses the arguments of a command that takes one FILE and only --help;
+ * returns -1 to go on with argv[optind], or the exit code. */
+static int one_file(const char *cmd, const char *help, int argc, char **argv)
+{
+        static const struct option opts[] = {
+                { "help", no_argument, NULL, 'h' },
+                { NULL, 0, NULL, 0 },
+        };
+        int c;
+
+        cli_getopt_reset();
+        while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+                if (c == 'h')
+                        return cli_help(help);
+                return cli_bad_option(cmd, argv, c);
+        }
+        if (optind == argc)
+                return cli_required(cmd, "FILE");
+        if (optind + 1 != argc)
+                return cli_unexpected(cmd, argv[optind + 1]);
+        return -1;
+}
+
 static int cmd_show(int argc, char **argv)
 {
         struct keys_public pk;
         char *text = NULL;
+        int r = one_file("show", show_help, argc, argv);
 
-        if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-                fputs(usage_text, stdout);
-                return 0;
-        }
-        if (argc != 2)
-                return usage_error("show takes one FILE");
-        if (load_any(argv[1], &pk) < 0)
+        if (r >= 0)
+                return r;
+        if (load_any(argv[optind], &pk) < 0)
                 return 1;
         if (keys_format_public(&pk, &text) < 0)
                 return 1;
@@ -266,50 +292,46 @@ static int cmd_fingerprint(int argc, char **argv)
 {
         struct keys_public pk;
         char fp[KEYS_FINGERPRINT_LEN];
+        int r = one_file("fingerprint", fingerprint_help, argc, argv);
 
-        if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-                fputs(usage_text, stdout);
-                return 0;
-        }
-        if (argc != 2)
-                return usage_error("fingerprint takes one FILE");
-        if (load_any(argv[1], &pk) < 0)
+        if (r >= 0)
+                return r;
+        if (load_any(argv[optind], &pk) < 0)
                 return 1;
         keys_fingerprint(&pk, fp);
         printf("%s\n", fp);
         return 0;
 }
 
+static const struct cli_command commands[] = {
+        { "generate", cmd_generate, "create a secret key file and its public bundle" },
+        { "show", cmd_show, "print the public keys, role, name and fingerprint of a key file" },
+        { "fingerprint", cmd_fingerprint, "print only the fingerprint, to read over the phone" },
+        { "protect", cmd_protect, "set, change or remove the passphrase of a secret key file" },
+};
+
+static const struct cli_program program = {
+        .name = "nmo-keys",
+        .intro = "Usage: nmo-keys COMMAND [OPTIONS]\n"
+                 "\n"
+                 "Key files of nmo-signal members and hubs.\n"
+                 "\n",
+        .commands = commands,
+        .ncommands = NMO_ARRAY_SIZE(commands),
+        .outro = "\n'nmo-keys COMMAND --help' explains each command.\n"
+                 "\n"
+                 "Options:\n"
+                 "  -h, --help          show this help\n"
+                 "  -V, --version       show the version\n"
+                 "\n"
+                 "Exit status: 0 success, 1 failure, 2 usage error.\n",
+};
+
 int main(int argc, char **argv)
 {
-        static const struct {
-                const char *name;
-                int (*fn)(int, char **);
-        } cmds[] = {
-                { "generate", cmd_generate },
-                { "show", cmd_show },
-                { "fingerprint", cmd_fingerprint },
-                { "protect", cmd_protect },
-        };
-
         if (sodium_init() < 0) {
                 fprintf(stderr, "nmo-keys: libsodium failed to initialise\n");
-                return 1;
+                return CLI_EXIT_FAIL;
         }
-        if (argc < 2)
-                return usage_error("missing command");
-        if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-            strcmp(argv[1], "help") == 0) {
-                fputs(usage_text, stdout);
-                return 0;
-        }
-        if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
-                printf("nmo-keys %s\n", NMO_VERSION);
-                return 0;
-        }
-        for (size_t i = 0; i < NMO_ARRAY_SIZE(cmds); i++)
-                if (strcmp(argv[1], cmds[i].name) == 0)
-                        return cmds[i].fn(argc - 1, argv + 1);
-        fprintf(stderr, "nmo-keys: unknown command '%s'\nTry 'nmo-keys --help'.\n", argv[1]);
-        return 2;
+        return cli_main(&program, argc, argv);
 }

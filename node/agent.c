@@ -2,8 +2,9 @@
  *
  * One thread, one loop: zmq_poll() over the hub connection, its monitor, the
  * nudge socket and a signalfd; between polls the agent fills the window from
- * the outbox, records the receipts of the round in one transaction and puts
- * signals whose reply is overdue back in the queue. */
+ * the outbox, records the receipts of the round in one transaction
+ * (agent-replies.c) and puts signals whose reply is overdue back in the
+ * queue. What the connection's monitor reports is handled in agent-link.c. */
 #include "agent.h"
 
 #include <errno.h>
@@ -14,26 +15,23 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
-#include <sodium.h>
 #include <zmq.h>
 
 #include "dirlock.h"
 #include "log.h"
 #include "stopsig.h"
 #include "client.h"
-#include "hubkey.h"
 #include "hubrot.h"
 #include "node.h"
 #include "outbox.h"
 #include "receipt.h"
+#include "agent-state.h"
 
 #define MONITOR_ENDPOINT "inproc://nmo-node-monitor"
 #define MONITOR_EVENTS                                                                   \
         (ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED |  \
          ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |         \
          ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_CONNECT_RETRIED)
-/* The longest a probe for the cause of a failed connection may take. */
-#define PROBE_MS 300
 /* Nudges are empty frames; a few queued ones mean the same as one. The size
  * bound also applies to the ZMTP handshake's READY command, so it cannot be
  * tiny (16 bytes makes every handshake fail). */
@@ -41,68 +39,8 @@
 #define NUDGE_MAX_SIZE 256
 #define PLURAL(n) ((n) == 1 ? "" : "s")
 
-/* Why the hub connection is down, as last reported (each cause is logged
- * once, not at every retry). */
-enum link_problem {
-        LINK_NONE = 0,
-        LINK_UNREACHABLE,       /* no TCP connection: libzmq retries with its backoff */
-        LINK_KEY_MISMATCH,      /* handshake failed without detail: hub.pub is wrong */
-        LINK_REFUSED,           /* ZAP refused our key */
-        LINK_PROTOCOL,          /* handshake failed with a protocol error */
-};
 
-/* A signal sent and not yet answered. */
-struct flight {
-        uint64_t seq;
-        uint8_t signal_id[SIGNAL_ID_BYTES];
-        uint64_t deadline_ms;   /* monotonic */
-};
-
-/* A verified receipt waiting for this round's transaction. */
-struct incoming {
-        struct receipt receipt;
-        uint8_t *signed_receipt;
-        size_t signed_len;
-        bool duplicate;
-        bool former_key;        /* names another payload key than ours */
-};
-
-struct agent {
-        struct node *node;
-        const struct node_config *cfg;
-        struct outbox *ob;
-        struct outbox_backoff bo;
-        void *ctx;
-        void *dealer;
-        void *monitor;
-        void *pull;
-        char *pull_endpoint;
-        int sigfd;
-        bool log_level_set;             /* agent_options */
-        size_t cap;                     /* entries of flights and seqs, >= cfg->window */
-        struct flight *flights;         /* cap entries */
-        size_t n_flights;
-        struct incoming *incoming;      /* cfg->replies_per_round entries */
-        struct outbox_receipt *batch;
-        int *results;
-        uint64_t *seqs;                 /* scratch, cap entries */
-        struct receipt_cache rcache;    /* batch roots verified already */
-        bool connected;
-        bool stop;
-        bool scan_now;
-        uint64_t next_scan_ms;          /* monotonic */
-        char hub_error[OUTBOX_TEXT_MAX + 1]; /* last recorded, "" when none */
-        /* The hub connection (status shows it through the outbox's hub_link). */
-        enum link_problem problem;
-        char probe_cause[96];           /* LINK_UNREACHABLE: why, in words */
-        unsigned int failures;          /* handshakes failed in a row */
-        bool detached;                  /* disconnected by us, to back off */
-        bool tcp_reached;               /* a TCP connection since the last retry */
-        uint64_t reconnect_at_ms;       /* monotonic, when detached */
-        struct outbox_hub_link link;
-};
-
-static struct flight *flight_find(struct agent *a, const uint8_t id[SIGNAL_ID_BYTES])
+struct flight *agent_flight_find(struct agent *a, const uint8_t id[SIGNAL_ID_BYTES])
 {
         for (size_t i = 0; i < a->n_flights; i++)
                 if (memcmp(a->flights[i].signal_id, id, SIGNAL_ID_BYTES) == 0)
@@ -118,31 +56,12 @@ static bool flight_has_seq(struct agent *a, uint64_t seq)
         return false;
 }
 
-static void flight_remove(struct agent *a, struct flight *f)
+void agent_flight_remove(struct agent *a, struct flight *f)
 {
         *f = a->flights[--a->n_flights];
 }
 
-/* Records (or clears, with msg NULL) the hub error that `status` shows, once
- * per change. */
-static int note_hub_error(struct agent *a, const char *msg)
-{
-        int r;
 
-        if (!msg && !a->hub_error[0])
-                return 0;
-        if (msg && strncmp(a->hub_error, msg, OUTBOX_TEXT_MAX) == 0)
-                return 0;
-        r = outbox_set_hub_error(a->ob, msg, util_now_ms());
-        if (r < 0) {
-                if (r != -ENOSPC) /* said once by the outbox */
-                        log_error("%s: cannot record the hub error: %s", a->node->outbox_path,
-                                  strerror(-r));
-                return r;
-        }
-        snprintf(a->hub_error, sizeof(a->hub_error), "%s", msg ? msg : "");
-        return 0;
-}
 
 static int setup_dealer(struct agent *a)
 {
@@ -258,7 +177,7 @@ static int fill_window(struct agent *a)
 
 /* Receives one frame (and any further parts, which make it invalid). Returns
  * 1 with *msg filled, 0 when nothing is waiting, or a negative errno. */
-static int recv_frame(void *s, zmq_msg_t *msg, bool *multipart)
+int agent_recv_frame(void *s, zmq_msg_t *msg, bool *multipart)
 {
         *multipart = false;
         if (zmq_msg_init(msg) < 0)
@@ -290,7 +209,7 @@ static int recv_frame(void *s, zmq_msg_t *msg, bool *multipart)
 
 /* Everything in flight goes back in the queue, due now: after the hub's
  * keys changed the re-sealed envelopes are the ones to send. */
-static int requeue_flights(struct agent *a)
+int agent_requeue_flights(struct agent *a)
 {
         int r;
 
@@ -309,405 +228,7 @@ static int requeue_flights(struct agent *a)
         return 0;
 }
 
-/* Verifies a receipt with the hub's signing key, or the retired one while a
- * rotation's overlap runs. When neither does, hub.pub may have changed under
- * us (`nmo-node alerts` adopted new keys): read it again and retry once. */
-static int verify_receipt(struct agent *a, struct incoming *in)
-{
-        struct node *n = a->node;
-        char err[256];
-        int r;
 
-        for (int pass = 0; pass < 2; pass++) {
-                r = receipt_verify_cached(in->signed_receipt, in->signed_len, n->hub.sign,
-                                          &a->rcache, &in->receipt);
-                if (r == -EKEYREJECTED && n->has_hub_prev)
-                        r = receipt_verify_cached(in->signed_receipt, in->signed_len,
-                                                  n->hub_prev.sign, &a->rcache, &in->receipt);
-                if (r != -EKEYREJECTED || pass == 1)
-                        break;
-                if (node_load(n, NODE_LOAD_HUB, err, sizeof(err)) < 0) {
-                        log_warn("%s", err);
-                        break;
-                }
-        }
-        return r;
-}
-
-/* A reply carried the hub's announcement of new keys: adopt it (or, when
- * it is the rotation adopted already, re-seal what is still sealed to the
- * retired key if reseal). A forged one changes nothing. */
-static int take_announcement(struct agent *a, const uint8_t *ann, size_t len, bool reseal)
-{
-        char err[256];
-        int r;
-
-        r = hubrot_handle(a->node, a->ob, ann, len, reseal, NULL, err, sizeof(err));
-        if (r == HUBROT_ADOPTED)
-                return requeue_flights(a);
-        if (r == HUBROT_CURRENT)
-                return 0;
-        if (r == -EKEYREJECTED || r == -EBADMSG || r == -EPROTO) {
-                log_warn("hub key announcement in a reply ignored: %s", err);
-                return 0;
-        }
-        log_error("cannot adopt the hub's new keys: %s", err);
-        return r;
-}
-
-/* Checks one reply frame; on success fills in and returns 0. Bad frames are
- * logged and refused, never fatal; only a failure to adopt announced hub
- * keys durably is returned as such (*fatal). */
-static int check_reply(struct agent *a, const uint8_t *data, size_t len, struct incoming *in,
-                       int *fatal)
-{
-        char hex[SIGNAL_ID_HEX];
-        uint8_t *ann = NULL;
-        size_t ann_len = 0;
-        int r;
-
-        *fatal = 0;
-        memset(in, 0, sizeof(*in));
-        r = reply_unpack(data, len, &in->duplicate, &in->signed_receipt, &in->signed_len);
-        if (r == 0)
-                r = hubkey_reply_get(data, len, &ann, &ann_len);
-        if (r < 0) {
-                log_warn("malformed reply from the hub (%zu bytes) ignored", len);
-                free(in->signed_receipt);
-                in->signed_receipt = NULL;
-                return r;
-        }
-        r = verify_receipt(a, in);
-        if (ann) {
-                /* Before the receipt is applied: its envelope may need
-                 * re-sealing, and its signature the new key. */
-                bool refused = r < 0 ||
-                               in->receipt.status == NMO__RECEIPT_STATUS__RECEIPT_REJECTED;
-
-                *fatal = take_announcement(a, ann, ann_len, refused);
-                free(ann);
-                if (*fatal < 0) {
-                        r = *fatal;
-                        goto fail;
-                }
-                if (r < 0)
-                        r = verify_receipt(a, in);
-        }
-        if (r < 0) {
-                log_warn("reply from the hub with %s ignored",
-                         r == -EKEYREJECTED ? "a bad signature" : "a malformed receipt");
-                goto fail;
-        }
-        if (!in->receipt.has_id) {
-                log_warn("the hub refused a frame without a signal id (%s); ignored",
-                         reason_name(in->receipt.reason));
-                r = -EBADMSG;
-                goto fail;
-        }
-        /* Another key than ours: the outbox applies it only to an envelope a
-         * key rotation replaced that was sealed with that key (a signal the hub
-         * stored before the rotation); anything else is refused there. */
-        in->former_key = sodium_memcmp(in->receipt.member_key, a->node->member->pub.payload,
-                                       KEYS_KEY_BYTES) != 0;
-        if (in->former_key) {
-                signal_id_hex(in->receipt.signal_id, hex);
-                log_debug("receipt for signal %s names a key other than ours; checking it "
-                          "against the envelopes replaced by key rotations", hex);
-        }
-        return 0;
-fail:
-        free(in->signed_receipt);
-        in->signed_receipt = NULL;
-        return r;
-}
-
-/* Reads the replies waiting now (up to replies_per_round) and records them in
- * one transaction. */
-static int handle_replies(struct agent *a)
-{
-        size_t n = 0, delivered = 0, duplicates = 0, rejected = 0, retry = 0, stale = 0;
-        int r = 0;
-
-        while (n < a->cfg->replies_per_round) {
-                zmq_msg_t msg;
-                bool multipart;
-                int fatal = 0;
-
-                r = recv_frame(a->dealer, &msg, &multipart);
-                if (r <= 0)
-                        break;
-                if (multipart)
-                        log_warn("multi-part reply from the hub ignored");
-                else if (check_reply(a, zmq_msg_data(&msg), zmq_msg_size(&msg),
-                                     &a->incoming[n], &fatal) == 0)
-                        n++;
-                (void)zmq_msg_close(&msg);
-                if (fatal < 0) {
-                        r = fatal;
-                        goto out;
-                }
-        }
-        if (r < 0) {
-                log_error("receiving from the hub failed: %s", zmq_strerror(-r));
-                goto out;
-        }
-        if (n == 0)
-                return 0;
-        for (size_t i = 0; i < n; i++) {
-                a->batch[i].receipt = &a->incoming[i].receipt;
-                a->batch[i].signed_receipt = a->incoming[i].signed_receipt;
-                a->batch[i].signed_len = a->incoming[i].signed_len;
-                a->batch[i].duplicate = a->incoming[i].duplicate;
-                a->batch[i].former_key = a->incoming[i].former_key;
-        }
-        r = outbox_apply_receipts(a->ob, a->batch, n, util_now_ms(), &a->bo, a->results);
-        if (r < 0) {
-                if (r != -ENOSPC) /* said once by the outbox */
-                        log_error("%s: cannot record receipts: %s", a->node->outbox_path,
-                                  strerror(-r));
-                goto out;
-        }
-        for (size_t i = 0; i < n; i++) {
-                const struct receipt *rc = &a->incoming[i].receipt;
-                struct flight *f = flight_find(a, rc->signal_id);
-                char hex[SIGNAL_ID_HEX];
-
-                signal_id_hex(rc->signal_id, hex);
-                switch (a->results[i]) {
-                case 0:
-                        if (rc->status == NMO__RECEIPT_STATUS__RECEIPT_ACCEPTED) {
-                                delivered++;
-                                duplicates += a->incoming[i].duplicate;
-                        } else if (reason_is_temporary(rc->reason)) {
-                                retry++;
-                        } else {
-                                rejected++;
-                                log_warn("signal %s rejected by the hub: %s", hex,
-                                         reason_name(rc->reason));
-                        }
-                        break;
-                case -EALREADY:
-                        log_debug("repeated receipt for signal %s ignored", hex);
-                        break;
-                case -ENOENT:
-                        log_warn("receipt for signal %s, which is not in the outbox, ignored",
-                                 hex);
-                        break;
-                case -EPROTO:
-                        log_warn("receipt for signal %s does not match the stored envelope; "
-                                 "ignored", hex);
-                        break;
-                case -EKEYREJECTED:
-                        log_warn("receipt for signal %s names another member's key; ignored",
-                                 hex);
-                        break;
-                case -ESTALE:
-                        /* Its replacement (re-sealed after a key rotation)
-                         * goes out at once instead. */
-                        log_debug("refusal of the replaced envelope of signal %s ignored", hex);
-                        if (f) {
-                                a->seqs[stale++] = f->seq;
-                                flight_remove(a, f);
-                                f = NULL;
-                        }
-                        break;
-                default:
-                        log_warn("receipt for signal %s not recorded: %s", hex,
-                                 strerror(-a->results[i]));
-                        break;
-                }
-                if (f && (a->results[i] == 0 || a->results[i] == -EALREADY))
-                        flight_remove(a, f);
-        }
-        if (stale > 0) {
-                r = outbox_requeue(a->ob, a->seqs, stale, util_now_ms(), NULL, NULL);
-                if (r < 0) {
-                        log_error("%s: cannot queue signals again: %s", a->node->outbox_path,
-                                  strerror(-r));
-                        goto out;
-                }
-                a->scan_now = true;
-        }
-        if (delivered + rejected + retry > 0) {
-                /* A receipt proves the hub took our key: any refusal noted is over. */
-                a->hub_error[0] = '\0';
-                a->scan_now = true;
-                log_info("receipts: %zu delivered (%zu already stored), %zu rejected, %zu to "
-                         "retry later; %zu in flight", delivered, duplicates, rejected, retry,
-                         a->n_flights);
-        }
-        r = 0;
-out:
-        for (size_t i = 0; i < n; i++) {
-                free(a->incoming[i].signed_receipt);
-                a->incoming[i].signed_receipt = NULL;
-        }
-        return r;
-}
-
-/* Records the connection state for `status`; a failure is logged, the
- * outbox said why once when it is the disk. */
-static int save_link(struct agent *a)
-{
-        int r = outbox_set_hub_link(a->ob, &a->link);
-
-        if (r < 0 && r != -ENOSPC)
-                log_error("%s: cannot record the hub connection state: %s",
-                          a->node->outbox_path, strerror(-r));
-        return r;
-}
-
-/* A connection attempt failed for cause (in words) of kind: says so once per
- * cause (with the delay before the next try), records it for `status`, and,
- * unless libzmq backs off by itself (unreachable), disconnects so that the
- * next try waits delay_ms. */
-static int link_failed(struct agent *a, enum link_problem kind, const char *cause,
-                       uint64_t delay_ms)
-{
-        char text[2 * OUTBOX_TEXT_MAX];
-        int r;
-
-        snprintf(text, sizeof(text), "hub at %s: %s", a->cfg->hub_endpoint, cause);
-        if (kind != a->problem || strncmp(text, a->hub_error, OUTBOX_TEXT_MAX) != 0)
-                log_error("%s; retrying in %llu s", text,
-                          (unsigned long long)((delay_ms + 999) / 1000));
-        else
-                log_debug("%s; retrying in %llu ms", text, (unsigned long long)delay_ms);
-        a->problem = kind;
-        a->connected = false;
-        if (kind != LINK_UNREACHABLE && !a->detached) {
-                /* libzmq would try again within a second, for ever: back off. */
-                if (zmq_disconnect(a->dealer, a->cfg->hub_endpoint) == 0) {
-                        a->detached = true;
-                        a->reconnect_at_ms = util_mono_ms() + delay_ms;
-                }
-        }
-        a->link.next_retry_ms = util_now_ms() + delay_ms;
-        r = note_hub_error(a, text);
-        if (r < 0)
-                return r;
-        return save_link(a);
-}
-
-/* The delay before the next handshake after failures in a row. */
-static uint64_t handshake_backoff(struct agent *a)
-{
-        a->failures++;
-        return util_backoff_ms(a->failures, a->cfg->reconnect_ivl_ms,
-                               a->cfg->reconnect_ivl_max_ms);
-}
-
-static int handle_monitor(struct agent *a)
-{
-        for (;;) {
-                zmq_msg_t msg;
-                bool multipart;
-                uint16_t event;
-                uint32_t value;
-                char text[160];
-                int r = recv_frame(a->monitor, &msg, &multipart);
-
-                if (r <= 0)
-                        return r;
-                if (zmq_msg_size(&msg) < 6) {
-                        (void)zmq_msg_close(&msg);
-                        continue;
-                }
-                memcpy(&event, zmq_msg_data(&msg), sizeof(event));
-                memcpy(&value, (uint8_t *)zmq_msg_data(&msg) + 2, sizeof(value));
-                (void)zmq_msg_close(&msg);
-
-                switch (event) {
-                case ZMQ_EVENT_CONNECTED:
-                        a->tcp_reached = true;
-                        log_debug("TCP connection to %s up; handshake next", a->cfg->hub_endpoint);
-                        break;
-                case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
-                        if (!a->connected)
-                                log_info("connected to the hub at %s", a->cfg->hub_endpoint);
-                        a->connected = true;
-                        a->scan_now = true;
-                        a->failures = 0;
-                        a->problem = LINK_NONE;
-                        /* ZAP took our key: a refusal noted before is over. */
-                        r = note_hub_error(a, NULL);
-                        if (r < 0)
-                                return r;
-                        a->link.last_contact_ms = util_now_ms();
-                        a->link.next_retry_ms = 0;
-                        r = save_link(a);
-                        if (r < 0)
-                                return r;
-                        break;
-                case ZMQ_EVENT_DISCONNECTED:
-                        if (a->connected) {
-                                log_warn("lost the connection to the hub; reconnecting");
-                                a->link.last_contact_ms = util_now_ms();
-                                r = save_link(a);
-                                if (r < 0)
-                                        return r;
-                        }
-                        a->connected = false;
-                        break;
-                case ZMQ_EVENT_CONNECT_RETRIED:
-                        /* After a TCP connection, the handshake's failure (or
-                         * the loss of the connection) is the story, and after
-                         * our disconnect the retry will not happen. */
-                        if (a->tcp_reached || a->detached) {
-                                a->tcp_reached = false;
-                                log_debug("reconnect to the hub scheduled in %u ms", value);
-                                break;
-                        }
-                        /* value: libzmq's next reconnect interval. It does not
-                         * say why; a probe does, once per episode. */
-                        if (a->problem != LINK_UNREACHABLE)
-                                snprintf(a->probe_cause, sizeof(a->probe_cause), "%s",
-                                         client_probe_text(client_probe(a->cfg->hub_endpoint,
-                                                                        PROBE_MS)));
-                        r = link_failed(a, LINK_UNREACHABLE, a->probe_cause, value);
-                        if (r < 0)
-                                return r;
-                        break;
-                case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
-                        snprintf(text, sizeof(text), "%s (ZAP status %u)", CLIENT_REFUSED_TEXT,
-                                 value);
-                        r = link_failed(a, LINK_REFUSED, text, handshake_backoff(a));
-                        if (r < 0)
-                                return r;
-                        break;
-                case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
-                        snprintf(text, sizeof(text), "handshake failed (protocol error 0x%x): "
-                                 "check [hub] endpoint in node.conf and keys/hub.pub", value);
-                        r = link_failed(a, LINK_PROTOCOL, text, handshake_backoff(a));
-                        if (r < 0)
-                                return r;
-                        break;
-                case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
-                        /* The hub closes the connection when it cannot open our
-                         * HELLO: sealed to another key than its own. */
-                        log_debug("handshake with the hub failed (errno %u)", value);
-                        r = link_failed(a, LINK_KEY_MISMATCH, CLIENT_KEY_MISMATCH_TEXT,
-                                        handshake_backoff(a));
-                        if (r < 0)
-                                return r;
-                        break;
-                default:
-                        break;
-                }
-        }
-}
-
-/* Connects again once the backoff after a failed handshake is over. */
-static void reconnect_due(struct agent *a, uint64_t now)
-{
-        if (!a->detached || now < a->reconnect_at_ms)
-                return;
-        a->detached = false;
-        log_debug("connecting to the hub at %s again", a->cfg->hub_endpoint);
-        if (zmq_connect(a->dealer, a->cfg->hub_endpoint) < 0)
-                log_error("%s: cannot connect to %s: %s", a->node->conf_path,
-                          a->cfg->hub_endpoint, zmq_strerror(zmq_errno()));
-}
 
 static void drain_nudges(struct agent *a)
 {
@@ -715,7 +236,7 @@ static void drain_nudges(struct agent *a)
                 zmq_msg_t msg;
                 bool multipart;
 
-                if (recv_frame(a->pull, &msg, &multipart) <= 0)
+                if (agent_recv_frame(a->pull, &msg, &multipart) <= 0)
                         break;
                 (void)zmq_msg_close(&msg);
         }
@@ -750,7 +271,7 @@ static int expire_flights(struct agent *a, uint64_t now)
         }
         for (size_t i = 0; i < a->n_flights;) {
                 if (a->flights[i].deadline_ms <= now)
-                        flight_remove(a, &a->flights[i]);
+                        agent_flight_remove(a, &a->flights[i]);
                 else
                         i++;
         }
@@ -766,7 +287,7 @@ static int shut_down(struct agent *a)
         int r = 0;
 
         if (a->dealer && a->ob)
-                r = handle_replies(a);
+                r = agent_handle_replies(a);
         if (a->n_flights > 0 && a->ob) {
                 int q;
 
@@ -1036,7 +557,7 @@ int agent_run(struct node *n, const struct agent_options *opts)
                                 break;
                         }
                 }
-                reconnect_due(&a, now);
+                agent_link_reconnect_due(&a, now);
                 if (a.scan_now || now >= a.next_scan_ms) {
                         r = keep_going(fill_window(&a));
                         if (r < 0)
@@ -1086,12 +607,12 @@ int agent_run(struct node *n, const struct agent_options *opts)
                         }
                 }
                 if (items[1].revents & ZMQ_POLLIN) {
-                        r = keep_going(handle_monitor(&a));
+                        r = keep_going(agent_link_monitor(&a));
                         if (r < 0)
                                 goto out;
                 }
                 if (items[0].revents & ZMQ_POLLIN) {
-                        r = keep_going(handle_replies(&a));
+                        r = keep_going(agent_handle_replies(&a));
                         if (r < 0)
                                 goto out;
                 }

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <json-c/json.h>
 
-#include "cli.h"
+#include "node-cli.h"
 #include "client.h"
 #include "cmd.h"
 #include "feed.h"
@@ -99,22 +99,22 @@ static int alert_json(const Nmo__AlertBody *b, struct json_object **ret)
 
         if (!o)
                 return -ENOMEM;
-        if (cli_json_add(o, "id", json_text(b->id), false) < 0 ||
-            cli_json_add(o, "revision", json_object_new_int64(b->revision), false) < 0 ||
-            cli_json_add(o, "rule", json_text(b->rule), false) < 0 ||
-            cli_json_add(o, "material", json_text(b->material), false) < 0 ||
-            cli_json_add(o, "event", event ? json_text(b->event) : NULL, !event) < 0 ||
-            cli_json_add(o, "level", json_text(b->level), false) < 0 ||
-            cli_json_add(o, "period", json_text(b->period), false) < 0 ||
-            cli_json_add(o, "window_start", json_text(b->window_start), false) < 0 ||
-            cli_json_add(o, "window_end", json_text(b->window_end), false) < 0 ||
-            cli_json_add(o, "issued", json_text(b->issued), false) < 0 ||
-            cli_json_add(o, "summary", json_text(b->summary), false) < 0 ||
-            cli_json_add(o, "reporters", json_object_new_int64(b->reporters), false) < 0 ||
-            cli_json_add(o, "reports", json_object_new_int64(b->reports), false) < 0 ||
+        if (node_cli_json_add(o, "id", json_text(b->id), false) < 0 ||
+            node_cli_json_add(o, "revision", json_object_new_int64(b->revision), false) < 0 ||
+            node_cli_json_add(o, "rule", json_text(b->rule), false) < 0 ||
+            node_cli_json_add(o, "material", json_text(b->material), false) < 0 ||
+            node_cli_json_add(o, "event", event ? json_text(b->event) : NULL, !event) < 0 ||
+            node_cli_json_add(o, "level", json_text(b->level), false) < 0 ||
+            node_cli_json_add(o, "period", json_text(b->period), false) < 0 ||
+            node_cli_json_add(o, "window_start", json_text(b->window_start), false) < 0 ||
+            node_cli_json_add(o, "window_end", json_text(b->window_end), false) < 0 ||
+            node_cli_json_add(o, "issued", json_text(b->issued), false) < 0 ||
+            node_cli_json_add(o, "summary", json_text(b->summary), false) < 0 ||
+            node_cli_json_add(o, "reporters", json_object_new_int64(b->reporters), false) < 0 ||
+            node_cli_json_add(o, "reports", json_object_new_int64(b->reports), false) < 0 ||
             (b->has_baseline &&
-             cli_json_add(o, "baseline", json_object_new_double(b->baseline), false) < 0) ||
-            cli_json_add(o, "verified", json_object_new_boolean(1), false) < 0) {
+             node_cli_json_add(o, "baseline", json_object_new_double(b->baseline), false) < 0) ||
+            node_cli_json_add(o, "verified", json_object_new_boolean(1), false) < 0) {
                 json_object_put(o);
                 return -ENOMEM;
         }
@@ -338,8 +338,7 @@ int cmd_alerts(int argc, char **argv)
                         wait = optarg;
                         break;
                 case 'h':
-                        fputs(alerts_help, stdout);
-                        return CLI_EXIT_OK;
+                        return cli_help(alerts_help);
                 case 'v':
                         verbosity++;
                         break;
@@ -352,7 +351,7 @@ int cmd_alerts(int argc, char **argv)
         }
         cli_log_setup(verbosity);
         if (optind != argc)
-                return cli_usage(argv[0], "unexpected argument '%s'", argv[optind]);
+                return cli_unexpected(argv[0], argv[optind]);
         if (!dir)
                 return cli_usage(argv[0], "--dir is required");
         if (wait) {

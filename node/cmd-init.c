@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <sodium.h>
 
-#include "cli.h"
+#include "node-cli.h"
 #include "cmd.h"
 #include "node-config.h"
 #include "keys.h"
@@ -119,8 +119,7 @@ int cmd_init(int argc, char **argv)
                         name = optarg;
                         break;
                 case 'h':
-                        fputs(init_help, stdout);
-                        return CLI_EXIT_OK;
+                        return cli_help(init_help);
                 case 'v':
                         verbosity++;
                         break;
@@ -133,7 +132,7 @@ int cmd_init(int argc, char **argv)
         }
         cli_log_setup(verbosity);
         if (optind != argc)
-                return cli_usage(argv[0], "unexpected argument '%s'", argv[optind]);
+                return cli_unexpected(argv[0], argv[optind]);
         if (!dir || !endpoint || !hub_pub)
                 return cli_usage(argv[0], "--dir, --hub and --hub-pub are required");
         if (!node_endpoint_ok(endpoint))

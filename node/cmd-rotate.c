@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "node-cli.h"
 #include "cmd.h"
 #include "keys.h"
 #include "log.h"
@@ -186,8 +186,7 @@ int cmd_rotate(int argc, char **argv)
                         timeout = optarg;
                         break;
                 case 'h':
-                        fputs(rotate_help, stdout);
-                        return CLI_EXIT_OK;
+                        return cli_help(rotate_help);
                 case 'v':
                         verbosity++;
                         break;
@@ -200,7 +199,7 @@ int cmd_rotate(int argc, char **argv)
         }
         cli_log_setup(verbosity);
         if (optind != argc)
-                return cli_usage(argv[0], "unexpected argument '%s'", argv[optind]);
+                return cli_unexpected(argv[0], argv[optind]);
         if (!dir)
                 return cli_usage(argv[0], "--dir is required");
         if (timeout && util_parse_u64(timeout, 1, 86400, &secs) < 0)

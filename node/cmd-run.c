@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "agent.h"
-#include "cli.h"
+#include "node-cli.h"
 #include "log.h"
 #include "cmd.h"
 #include "node.h"
@@ -77,8 +77,7 @@ int cmd_run(int argc, char **argv)
                         timeout = optarg;
                         break;
                 case 'h':
-                        fputs(run_help, stdout);
-                        return CLI_EXIT_OK;
+                        return cli_help(run_help);
                 case 'v':
                         verbosity++;
                         break;
@@ -91,7 +90,7 @@ int cmd_run(int argc, char **argv)
         }
         cli_log_setup(verbosity);
         if (optind != argc)
-                return cli_usage(argv[0], "unexpected argument '%s'", argv[optind]);
+                return cli_unexpected(argv[0], argv[optind]);
         if (!dir)
                 return cli_usage(argv[0], "--dir is required");
         if (timeout) {

@@ -8,7 +8,7 @@
 #include <json-c/json.h>
 #include <sodium.h>
 
-#include "cli.h"
+#include "node-cli.h"
 #include "cmd.h"
 #include "node.h"
 #include "outbox.h"
@@ -78,15 +78,16 @@ static struct json_object *receipt_json(const struct outbox_entry *e)
                 goto out;
         sodium_bin2base64(b64, b64_len, e->signed_receipt, e->signed_receipt_len,
                           sodium_base64_VARIANT_ORIGINAL);
-        if (cli_json_add(o, "status", json_object_new_string(
+        if (node_cli_json_add(o, "status", json_object_new_string(
                              e->receipt_status == NMO__RECEIPT_STATUS__RECEIPT_ACCEPTED
                                      ? "accepted" : "rejected"), false) < 0 ||
-            cli_json_add(o, "reason", json_object_new_string(reason_name(e->reason)), false) < 0 ||
-            cli_json_add(o, "detail", json_object_new_string(e->detail), false) < 0 ||
-            cli_json_add(o, "hub_time", json_time(e->hub_time_ms), false) < 0 ||
-            cli_json_add(o, "sequence", json_object_new_uint64(e->hub_sequence), false) < 0 ||
-            cli_json_add(o, "duplicate", json_object_new_boolean(e->duplicate), false) < 0 ||
-            cli_json_add(o, "signed", json_object_new_string(b64), false) < 0)
+            node_cli_json_add(o, "reason", json_object_new_string(reason_name(e->reason)),
+                              false) < 0 ||
+            node_cli_json_add(o, "detail", json_object_new_string(e->detail), false) < 0 ||
+            node_cli_json_add(o, "hub_time", json_time(e->hub_time_ms), false) < 0 ||
+            node_cli_json_add(o, "sequence", json_object_new_uint64(e->hub_sequence), false) < 0 ||
+            node_cli_json_add(o, "duplicate", json_object_new_boolean(e->duplicate), false) < 0 ||
+            node_cli_json_add(o, "signed", json_object_new_string(b64), false) < 0)
                 goto out;
         r = 0;
 out:
@@ -112,17 +113,17 @@ static int entry_json(const struct outbox_entry *e, struct json_object **ret)
                 if (!rc)
                         goto fail;
         }
-        if (cli_json_add(o, "id", json_object_new_string(hex), false) < 0 ||
-            cli_json_add(o, "state", json_object_new_string(outbox_state_name(e->state)),
-                         false) < 0 ||
-            cli_json_add(o, "queued_at", json_time(e->queued_at_ms), false) < 0 ||
-            cli_json_add(o, "attempts", json_object_new_int64(e->attempts), false) < 0 ||
-            cli_json_add(o, "next_attempt", e->state == OUTBOX_QUEUED ? json_time(
+        if (node_cli_json_add(o, "id", json_object_new_string(hex), false) < 0 ||
+            node_cli_json_add(o, "state", json_object_new_string(outbox_state_name(e->state)),
+                              false) < 0 ||
+            node_cli_json_add(o, "queued_at", json_time(e->queued_at_ms), false) < 0 ||
+            node_cli_json_add(o, "attempts", json_object_new_int64(e->attempts), false) < 0 ||
+            node_cli_json_add(o, "next_attempt", e->state == OUTBOX_QUEUED ? json_time(
                              e->next_attempt_ms ? e->next_attempt_ms : e->queued_at_ms) : NULL,
                          e->state != OUTBOX_QUEUED) < 0 ||
-            cli_json_add(o, "last_error", json_text_or_null(e->last_error), true) < 0)
+            node_cli_json_add(o, "last_error", json_text_or_null(e->last_error), true) < 0)
                 goto fail;
-        if (cli_json_add(o, "receipt", rc, true) < 0) {
+        if (node_cli_json_add(o, "receipt", rc, true) < 0) {
                 rc = NULL;
                 goto fail;
         }
@@ -215,12 +216,14 @@ static void hub_fps_get(struct node *n, struct hub_fps *fps)
 
 static int add_hub_fps(struct json_object *root, const struct hub_fps *fps)
 {
-        if (cli_json_add(root, "hub_fingerprint",
-                         fps->hub_fp[0] ? json_object_new_string(fps->hub_fp) : NULL, true) < 0 ||
-            cli_json_add(root, "hub_previous_fingerprint",
-                         fps->prev_fp[0] ? json_object_new_string(fps->prev_fp) : NULL, true) < 0 ||
-            cli_json_add(root, "hub_previous_until",
-                         fps->prev_fp[0] ? json_time(fps->prev_until_ms) : NULL, true) < 0)
+        if (node_cli_json_add(root, "hub_fingerprint",
+                              fps->hub_fp[0] ? json_object_new_string(fps->hub_fp) : NULL,
+                              true) < 0 ||
+            node_cli_json_add(root, "hub_previous_fingerprint",
+                              fps->prev_fp[0] ? json_object_new_string(fps->prev_fp) : NULL,
+                              true) < 0 ||
+            node_cli_json_add(root, "hub_previous_until",
+                              fps->prev_fp[0] ? json_time(fps->prev_until_ms) : NULL, true) < 0)
                 return -ENOMEM;
         return 0;
 }
@@ -235,36 +238,38 @@ static int print_json(struct outbox *ob, const struct outbox_counts *c, const ch
 
         if (!root)
                 return -ENOMEM;
-        if (cli_json_add(root, "queued", json_object_new_uint64(c->queued), false) < 0 ||
-            cli_json_add(root, "in_flight", json_object_new_uint64(c->in_flight), false) < 0 ||
-            cli_json_add(root, "delivered", json_object_new_uint64(c->delivered), false) < 0 ||
-            cli_json_add(root, "rejected", json_object_new_uint64(c->rejected), false) < 0 ||
+        if (node_cli_json_add(root, "queued", json_object_new_uint64(c->queued), false) < 0 ||
+            node_cli_json_add(root, "in_flight", json_object_new_uint64(c->in_flight), false) < 0 ||
+            node_cli_json_add(root, "delivered", json_object_new_uint64(c->delivered), false) < 0 ||
+            node_cli_json_add(root, "rejected", json_object_new_uint64(c->rejected), false) < 0 ||
             add_hub_fps(root, fps) < 0)
                 goto out;
         /* The hub connection: null where there is nothing to say. */
-        if (cli_json_add(root, "last_contact",
-                         link->last_contact_ms ? json_time(link->last_contact_ms) : NULL,
-                         true) < 0 ||
-            cli_json_add(root, "last_error",
-                         hub_error ? json_object_new_string(hub_error) : NULL, true) < 0 ||
-            cli_json_add(root, "next_retry",
-                         link->next_retry_ms ? json_time(link->next_retry_ms) : NULL, true) < 0)
+        if (node_cli_json_add(root, "last_contact",
+                              link->last_contact_ms ? json_time(link->last_contact_ms) : NULL,
+                              true) < 0 ||
+            node_cli_json_add(root, "last_error",
+                              hub_error ? json_object_new_string(hub_error) : NULL, true) < 0 ||
+            node_cli_json_add(root, "next_retry",
+                              link->next_retry_ms ? json_time(link->next_retry_ms) : NULL,
+                              true) < 0)
                 goto out;
         if (hub_error) {
                 he = json_object_new_object();
                 if (!he ||
-                    cli_json_add(he, "message", json_object_new_string(hub_error), false) < 0 ||
-                    cli_json_add(he, "time", json_time(hub_error_ms), false) < 0) {
+                    node_cli_json_add(he, "message", json_object_new_string(hub_error),
+                                      false) < 0 ||
+                    node_cli_json_add(he, "time", json_time(hub_error_ms), false) < 0) {
                         json_object_put(he);
                         goto out;
                 }
-                if (cli_json_add(root, "last_hub_error", he, false) < 0)
+                if (node_cli_json_add(root, "last_hub_error", he, false) < 0)
                         goto out;
         }
         ctx.signals = json_object_new_array();
         if (!ctx.signals)
                 goto out;
-        if (cli_json_add(root, "signals", ctx.signals, false) < 0)
+        if (node_cli_json_add(root, "signals", ctx.signals, false) < 0)
                 goto out;
         *walk = id ? outbox_get(ob, id, entry_fn, &ctx) : outbox_foreach(ob, entry_fn, &ctx);
         if (*walk == -ENOMEM)
@@ -315,8 +320,7 @@ int cmd_status(int argc, char **argv)
                         id_text = optarg;
                         break;
                 case 'h':
-                        fputs(status_help, stdout);
-                        return CLI_EXIT_OK;
+                        return cli_help(status_help);
                 case 'v':
                         verbosity++;
                         break;
@@ -329,7 +333,7 @@ int cmd_status(int argc, char **argv)
         }
         cli_log_setup(verbosity);
         if (optind != argc)
-                return cli_usage(argv[0], "unexpected argument '%s'", argv[optind]);
+                return cli_unexpected(argv[0], argv[optind]);
         if (!dir)
                 return cli_usage(argv[0], "--dir is required");
         if (id_text && signal_id_parse(id_text, id) < 0)

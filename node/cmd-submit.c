@@ -12,7 +12,7 @@
 #include <sodium.h>
 #include <zmq.h>
 
-#include "cli.h"
+#include "node-cli.h"
 #include "cmd.h"
 #include "envelope.h"
 #include "jsonl.h"
@@ -123,7 +123,7 @@ static int disk_full(const struct node *n)
 {
         cli_fail("%s: disk full: no space left on the file system holding the outbox; "
                  "nothing queued. Free space there and submit again.", n->outbox_path);
-        return CLI_EXIT_DISK_FULL;
+        return NODE_EXIT_DISK_FULL;
 }
 
 static int file_on_signal(void *userdata, size_t line, const struct signal *s)
@@ -315,7 +315,7 @@ int cmd_submit(int argc, char **argv)
         }
         cli_log_setup(verbosity);
         if (optind != argc) {
-                ret = cli_usage(argv[0], "unexpected argument '%s'", argv[optind]);
+                ret = cli_unexpected(argv[0], argv[optind]);
                 goto out;
         }
         if (!dir) {

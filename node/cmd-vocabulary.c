@@ -4,7 +4,7 @@
 #include <string.h>
 #include <json-c/json.h>
 
-#include "cli.h"
+#include "node-cli.h"
 #include "cmd.h"
 #include "util.h"
 #include "vocab.h"
@@ -112,8 +112,7 @@ int cmd_vocabulary(int argc, char **argv)
                         json = true;
                         break;
                 case 'h':
-                        fputs(vocabulary_help, stdout);
-                        return CLI_EXIT_OK;
+                        return cli_help(vocabulary_help);
                 case 'v':
                         verbosity++;
                         break;
@@ -125,8 +124,10 @@ int cmd_vocabulary(int argc, char **argv)
                 }
         }
         cli_log_setup(verbosity);
-        if (argc - optind != 1)
+        if (optind == argc)
                 return cli_usage(argv[0], "name one table: materials, events or countries");
+        if (argc - optind > 1)
+                return cli_unexpected(argv[0], argv[optind + 1]);
         for (size_t i = 0; i < NMO_ARRAY_SIZE(tables); i++)
                 if (strcmp(argv[optind], tables[i].name) == 0)
                         t = &tables[i];

@@ -231,18 +231,17 @@ struct announcement {
 static int check_reply(const struct node *n, const struct announcement *an,
                        const uint8_t *data, size_t len, struct receipt *rc)
 {
-        uint8_t *signed_receipt = NULL;
-        size_t signed_len = 0;
-        bool duplicate;
+        struct reply rp;
         int r;
 
-        r = reply_unpack(data, len, &duplicate, &signed_receipt, &signed_len);
+        r = reply_decode(data, len, &rp);
         if (r < 0) {
+                reply_free(&rp);
                 log_warn("malformed reply from the hub (%zu bytes) ignored", len);
                 return r;
         }
-        r = receipt_verify(signed_receipt, signed_len, n->hub.sign, rc);
-        free(signed_receipt);
+        r = reply_verify(&rp, n->hub.sign, NULL, rc);
+        reply_free(&rp);
         if (r < 0) {
                 log_warn("reply from the hub with %s ignored",
                          r == -EKEYREJECTED ? "a bad signature" : "a malformed receipt");

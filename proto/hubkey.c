@@ -180,32 +180,21 @@ int hubkey_reply_pack(bool duplicate, const uint8_t *signed_receipt, size_t sign
 
 int hubkey_reply_get(const uint8_t *frame, size_t len, uint8_t **ann, size_t *ann_len)
 {
-        Nmo__Reply *rp;
-        int r = -EBADMSG;
+        struct reply rp;
+        int r;
 
         *ann = NULL;
         *ann_len = 0;
-        if (len > RECEIPT_MAX)
-                return -EBADMSG;
-        rp = nmo__reply__unpack(NULL, len, frame);
-        if (!rp)
-                return -EBADMSG;
-        if (!rp->has_hub_key_announcement) {
-                r = 0;
-                goto out;
+        r = reply_decode(frame, len, &rp);
+        if (r == 0 && rp.announcement) {
+                *ann = malloc(rp.announcement_len);
+                if (*ann) {
+                        memcpy(*ann, rp.announcement, rp.announcement_len);
+                        *ann_len = rp.announcement_len;
+                } else {
+                        r = -ENOMEM;
+                }
         }
-        if (rp->hub_key_announcement.len == 0 ||
-            rp->hub_key_announcement.len > HUBKEY_ANNOUNCEMENT_MAX)
-                goto out;
-        *ann = malloc(rp->hub_key_announcement.len);
-        if (!*ann) {
-                r = -ENOMEM;
-                goto out;
-        }
-        memcpy(*ann, rp->hub_key_announcement.data, rp->hub_key_announcement.len);
-        *ann_len = rp->hub_key_announcement.len;
-        r = 0;
-out:
-        nmo__reply__free_unpacked(rp, NULL);
+        reply_free(&rp);
         return r;
 }

@@ -65,7 +65,8 @@ NMO_WUR int hubkey_decode(const uint8_t *buf, size_t len, struct hubkey_announce
 NMO_WUR int hubkey_reply_pack(bool duplicate, const uint8_t *signed_receipt, size_t signed_len,
                               const uint8_t *ann, size_t ann_len, uint8_t **frame, size_t *len);
 
-/* The announcement a Reply frame carries: 0 with *ann a fresh copy (free())
- * of *ann_len bytes, or with *ann NULL when it has none; -EBADMSG when the
- * frame is not a Reply or the announcement is over HUBKEY_ANNOUNCEMENT_MAX. */
+/* The announcement a Reply frame carries (reply_decode()): 0 with *ann a
+ * fresh copy (free()) of *ann_len bytes, or with *ann NULL when it has none;
+ * -EBADMSG when the frame is not a Reply with a receipt or the announcement
+ * is empty or over HUBKEY_ANNOUNCEMENT_MAX. */
 NMO_WUR int hubkey_reply_get(const uint8_t *frame, size_t len, uint8_t **ann, size_t *ann_len);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hubkey.h"
 #include "signed.h"
 
 static const char receipt_context[] = "nmo-signal receipt v1";
@@ -368,17 +369,15 @@ int receipt_verify(const uint8_t *buf, size_t len, const uint8_t sign_pk[KEYS_KE
         return receipt_verify_cached(buf, len, sign_pk, NULL, r);
 }
 
-int receipt_verify_cached(const uint8_t *buf, size_t len, const uint8_t sign_pk[KEYS_KEY_BYTES],
-                          struct receipt_cache *cache, struct receipt *r)
+/* Checks a decoded SignedReceipt under sign_pk and decodes its body into r
+ * (zeroed first). */
+static int verify_signed(const Nmo__SignedReceipt *sr, const uint8_t sign_pk[KEYS_KEY_BYTES],
+                         struct receipt_cache *cache, struct receipt *r)
 {
-        Nmo__SignedReceipt *sr = NULL;
         Nmo__ReceiptBody *b = NULL;
         int ret = -EBADMSG;
 
         memset(r, 0, sizeof(*r));
-        if (len > RECEIPT_MAX)
-                return -EBADMSG;
-        sr = nmo__signed_receipt__unpack(NULL, len, buf);
         if (!sr || !sr->has_body || !sr->has_signature || sr->signature.len != crypto_sign_BYTES)
                 goto out;
         ret = check_signature(sr, sign_pk, cache);
@@ -409,8 +408,23 @@ int receipt_verify_cached(const uint8_t *buf, size_t len, const uint8_t sign_pk[
 out:
         if (b)
                 nmo__receipt_body__free_unpacked(b, NULL);
-        if (sr)
-                nmo__signed_receipt__free_unpacked(sr, NULL);
+        return ret;
+}
+
+int receipt_verify_cached(const uint8_t *buf, size_t len, const uint8_t sign_pk[KEYS_KEY_BYTES],
+                          struct receipt_cache *cache, struct receipt *r)
+{
+        Nmo__SignedReceipt *sr = NULL;
+        int ret;
+
+        memset(r, 0, sizeof(*r));
+        if (len > RECEIPT_MAX)
+                return -EBADMSG;
+        sr = nmo__signed_receipt__unpack(NULL, len, buf);
+        if (!sr)
+                return -EBADMSG;
+        ret = verify_signed(sr, sign_pk, cache, r);
+        nmo__signed_receipt__free_unpacked(sr, NULL);
         return ret;
 }
 
@@ -453,32 +467,77 @@ int reply_pack_ann(bool duplicate, const uint8_t *signed_receipt, size_t signed_
         return 0;
 }
 
-int reply_unpack(const uint8_t *frame, size_t len, bool *duplicate, uint8_t **signed_receipt,
-                 size_t *signed_len)
+/* Decodes a Reply frame of version 1 with a receipt into *ret (free with
+ * nmo__reply__free_unpacked()) and copies its SignedReceipt out. */
+static int reply_open(const uint8_t *frame, size_t len, Nmo__Reply **ret,
+                      uint8_t **signed_receipt, size_t *signed_len)
 {
         Nmo__Reply *rp;
         uint8_t *buf;
-        size_t n;
-        int r = -EBADMSG;
 
+        *ret = NULL;
         if (len > RECEIPT_MAX)
                 return -EBADMSG;
         rp = nmo__reply__unpack(NULL, len, frame);
         if (!rp)
                 return -EBADMSG;
-        if (!rp->has_version || rp->version != 1 || !rp->receipt)
-                goto out;
-        n = nmo__signed_receipt__get_packed_size(rp->receipt);
-        buf = malloc(n);
+        if (!rp->has_version || rp->version != 1 || !rp->receipt) {
+                nmo__reply__free_unpacked(rp, NULL);
+                return -EBADMSG;
+        }
+        buf = malloc(nmo__signed_receipt__get_packed_size(rp->receipt));
         if (!buf) {
-                r = -ENOMEM;
-                goto out;
+                nmo__reply__free_unpacked(rp, NULL);
+                return -ENOMEM;
         }
         *signed_len = nmo__signed_receipt__pack(rp->receipt, buf);
         *signed_receipt = buf;
+        *ret = rp;
+        return 0;
+}
+
+int reply_unpack(const uint8_t *frame, size_t len, bool *duplicate, uint8_t **signed_receipt,
+                 size_t *signed_len)
+{
+        Nmo__Reply *rp;
+        int r = reply_open(frame, len, &rp, signed_receipt, signed_len);
+
+        if (r < 0)
+                return r;
         *duplicate = rp->has_duplicate && rp->duplicate;
-        r = 0;
-out:
         nmo__reply__free_unpacked(rp, NULL);
-        return r;
+        return 0;
+}
+
+int reply_decode(const uint8_t *frame, size_t len, struct reply *out)
+{
+        int r;
+
+        memset(out, 0, sizeof(*out));
+        r = reply_open(frame, len, &out->msg, &out->signed_receipt, &out->signed_len);
+        if (r < 0)
+                return r;
+        out->duplicate = out->msg->has_duplicate && out->msg->duplicate;
+        if (out->msg->has_hub_key_announcement) {
+                if (out->msg->hub_key_announcement.len == 0 ||
+                    out->msg->hub_key_announcement.len > HUBKEY_ANNOUNCEMENT_MAX)
+                        return -EBADMSG;
+                out->announcement = out->msg->hub_key_announcement.data;
+                out->announcement_len = out->msg->hub_key_announcement.len;
+        }
+        return 0;
+}
+
+int reply_verify(const struct reply *rp, const uint8_t sign_pk[KEYS_KEY_BYTES],
+                 struct receipt_cache *cache, struct receipt *r)
+{
+        return verify_signed(rp->msg ? rp->msg->receipt : NULL, sign_pk, cache, r);
+}
+
+void reply_free(struct reply *rp)
+{
+        if (rp->msg)
+                nmo__reply__free_unpacked(rp->msg, NULL);
+        free(rp->signed_receipt);
+        memset(rp, 0, sizeof(*rp));
 }

@@ -100,6 +100,33 @@ NMO_WUR int reply_pack_ann(bool duplicate, const uint8_t *signed_receipt, size_t
 NMO_WUR int reply_unpack(const uint8_t *frame, size_t len, bool *duplicate,
                          uint8_t **signed_receipt, size_t *signed_len);
 
+/* A Reply frame decoded once (reply_decode()), for a node to verify its
+ * receipt (reply_verify(), as often as keys need trying) and read its
+ * announcement without decoding the frame again. */
+struct reply {
+        Nmo__Reply *msg;                /* the decoded frame; owned */
+        bool duplicate;                 /* Reply.duplicate */
+        uint8_t *signed_receipt;        /* the SignedReceipt bytes, kept as proof; owned */
+        size_t signed_len;
+        /* Reply.hub_key_announcement (borrowed from msg), NULL when none. */
+        const uint8_t *announcement;
+        size_t announcement_len;
+};
+
+/* Decodes a Reply frame into *out, which the caller frees with reply_free()
+ * (also after a failure). -EBADMSG when the frame is over RECEIPT_MAX, not a
+ * Reply of version 1 with a receipt, or its announcement is empty or over
+ * HUBKEY_ANNOUNCEMENT_MAX; -ENOMEM. */
+NMO_WUR int reply_decode(const uint8_t *frame, size_t len, struct reply *out);
+
+/* Checks the receipt of a decoded reply as receipt_verify_cached() does,
+ * from the decoded message (no second decoding of the frame). */
+NMO_WUR int reply_verify(const struct reply *rp, const uint8_t sign_pk[KEYS_KEY_BYTES],
+                         struct receipt_cache *cache, struct receipt *r);
+
+/* Frees what reply_decode() filled in and zeroes *rp; accepts a zeroed one. */
+void reply_free(struct reply *rp);
+
 /* Stable lower-case name of a reason ("sender-mismatch"), and whether a node
  * should keep the signal queued and try again later. */
 const char *reason_name(Nmo__Reason reason);

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 
+#include "hubkey.h"
 #include "receipt.h"
 
 static const char kat_envelope_hash[] =
@@ -903,6 +904,71 @@ static void test_batch_cache(void **state)
         }
 }
 
+/* A reply decoded once (reply_decode()) gives the SignedReceipt bytes, the
+ * duplicate flag and the announcement, and its receipt verifies from the
+ * decoded message as often as keys need trying: the wrong key is refused,
+ * the right one then accepts, with the receipt receipt_verify() gives. A
+ * reply whose announcement is empty or too long is refused whole. */
+static void test_reply_decode_once(void **state)
+{
+        uint8_t pk[32], sk[64], other_pk[32], other_sk[64], *buf = NULL, *frame = NULL;
+        uint8_t ann[HUBKEY_ANNOUNCEMENT_MAX + 1];
+        size_t len = 0, flen = 0;
+        struct receipt r, v, w;
+        struct reply rp;
+
+        (void)state;
+        crypto_sign_keypair(pk, sk);
+        crypto_sign_keypair(other_pk, other_sk);
+        memset(&r, 0, sizeof(r));
+        r.has_id = true;
+        randombytes_buf(r.signal_id, sizeof(r.signal_id));
+        r.status = NMO__RECEIPT_STATUS__RECEIPT_ACCEPTED;
+        randombytes_buf(r.envelope_hash, sizeof(r.envelope_hash));
+        randombytes_buf(r.member_key, sizeof(r.member_key));
+        assert_int_equal(receipt_sign(&r, sk, &buf, &len), 0);
+        memset(ann, 0x5a, sizeof(ann));
+
+        assert_int_equal(reply_pack_ann(true, buf, len, ann, 321, &frame, &flen), 0);
+        assert_int_equal(reply_decode(frame, flen, &rp), 0);
+        assert_true(rp.duplicate);
+        assert_int_equal(rp.signed_len, len);
+        assert_memory_equal(rp.signed_receipt, buf, len);
+        assert_int_equal(rp.announcement_len, 321);
+        assert_memory_equal(rp.announcement, ann, 321);
+        assert_int_equal(reply_verify(&rp, other_pk, NULL, &v), -EKEYREJECTED);
+        assert_int_equal(reply_verify(&rp, pk, NULL, &v), 0);
+        assert_int_equal(receipt_verify(buf, len, pk, &w), 0);
+        assert_memory_equal(&v, &w, sizeof(v));
+        assert_memory_equal(&v, &r, sizeof(r));
+        reply_free(&rp);
+        reply_free(&rp); /* zeroed: harmless */
+        free(frame);
+
+        /* Without an announcement. */
+        assert_int_equal(reply_pack(false, buf, len, &frame, &flen), 0);
+        assert_int_equal(reply_decode(frame, flen, &rp), 0);
+        assert_false(rp.duplicate);
+        assert_null(rp.announcement);
+        reply_free(&rp);
+        free(frame);
+
+        /* An announcement over the limit, or empty, spoils the reply. */
+        assert_int_equal(reply_pack_ann(false, buf, len, ann, sizeof(ann), &frame, &flen), 0);
+        assert_int_equal(reply_decode(frame, flen, &rp), -EBADMSG);
+        reply_free(&rp);
+        free(frame);
+        assert_int_equal(reply_pack_ann(false, buf, len, ann, 0, &frame, &flen), 0);
+        assert_int_equal(reply_decode(frame, flen, &rp), -EBADMSG);
+        reply_free(&rp);
+        free(frame);
+
+        /* Not a reply at all. */
+        assert_int_equal(reply_decode((const uint8_t *)"\xff\xff\xff", 3, &rp), -EBADMSG);
+        reply_free(&rp);
+        free(buf);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -918,6 +984,7 @@ int main(void)
                 cmocka_unit_test(test_batch_sizes),
                 cmocka_unit_test(test_batch_forged),
                 cmocka_unit_test(test_batch_cache),
+                cmocka_unit_test(test_reply_decode_once),
         };
         int r;
 

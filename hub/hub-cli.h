@@ -1,17 +1,13 @@
-/* cli.h: what the nmo-hub subcommands share: usage errors, --dir, opening the
- * private store with a clear message. Exit codes: 0 success, 1 failure, 2 usage. */
+/* hub-cli.h: what the nmo-hub commands share beyond the conventions of every
+ * program (common/cli.h: usage errors, help, exit codes 0 success, 1 failure,
+ * 2 usage): the hub directory's lock and opening the private store with a
+ * clear message. One file per command: cmd-NAME.c. */
 #pragma once
 
 #include <stdbool.h>
 
+#include "cli.h"
 #include "store.h"
-
-#define HUB_EXIT_OK 0
-#define HUB_EXIT_FAIL 1
-#define HUB_EXIT_USAGE 2
-
-/* Prints "nmo-hub CMD: msg" and the --help hint to stderr; returns 2. */
-int hub_cli_usage(const char *cmd, const char *msg);
 
 /* Name of the lock file in a hub directory that `serve` holds for its life
  * (common/dirlock.h). */

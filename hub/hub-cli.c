@@ -1,5 +1,5 @@
-/* cli.c: see cli.h. */
-#include "cli.h"
+/* hub-cli.c: see hub-cli.h. */
+#include "hub-cli.h"
 
 #include "dirlock.h"
 
@@ -8,12 +8,6 @@
 #include <string.h>
 #include <stdlib.h>
 #include <sys/stat.h>
-
-int hub_cli_usage(const char *cmd, const char *msg)
-{
-        fprintf(stderr, "nmo-hub %s: %s\nTry 'nmo-hub %s --help'.\n", cmd, msg, cmd);
-        return HUB_EXIT_USAGE;
-}
 
 int hub_cli_open_store(const char *dir, bool readonly, struct hub_store **st)
 {
