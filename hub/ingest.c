@@ -10,6 +10,7 @@
 #include "db.h"
 #include "envelope.h"
 #include "hubkey.h"
+#include "journal.h"
 #include "log.h"
 #include "member.h"
 #include "store.pb-c.h"
@@ -37,6 +38,7 @@ struct hub_ingest {
         struct bucket *buckets;    /* plain memory, nbuckets entries */
         size_t nbuckets;
         struct hub_aggregate *ag;
+        struct hub_journal *journal;    /* the aggregation's; NULL without one */
         /* Hub key rotation: the retired keys during the overlap, and the
          * announcement for envelopes sealed to the retired payload key. */
         const struct keys_secret *prev;
@@ -66,8 +68,8 @@ static int read_next_seq(MDB_txn *txn, void *userdata)
  * that a crash of the machine could still undo. */
 static void durable_up_to(struct hub_ingest *ig, uint64_t seq)
 {
-        if (ig->ag && ig->deferred)
-                hub_aggregate_durable(ig->ag, seq);
+        if (ig->journal && ig->deferred)
+                hub_journal_durable(ig->journal, seq);
 }
 
 int hub_ingest_new(struct hub_ingest **ret, struct hub_store *st, const struct keys_secret *hub,
@@ -83,6 +85,7 @@ int hub_ingest_new(struct hub_ingest **ret, struct hub_store *st, const struct k
         ig->hub = hub;
         ig->limits = *limits;
         ig->ag = ag;
+        ig->journal = ag ? hub_aggregate_journal(ag) : NULL;
         envelope_key_id(hub->pub.payload, ig->hub_key_id);
         ig->deferred = mdb_env_get_flags(st->env, &flags) == 0 && (flags & MDB_NOMETASYNC);
         if (ig->deferred) {
@@ -681,8 +684,8 @@ static int batch_txn(MDB_txn *txn, void *userdata)
         }
         /* Twice what the batch journals: the journal shrinks, a little at a
          * time, so no batch pays for a whole fold's worth of deletes. */
-        if (b->ig->ag)
-                r = hub_aggregate_trim(b->ig->ag, txn, 2 * b->n + 16);
+        if (b->ig->journal)
+                r = hub_journal_trim(b->ig->journal, txn, 2 * b->n + 16);
         if (!r && b->accepted)
                 r = hub_store_meta_add(txn, b->ig->st, HUB_META_SIGNALS, b->accepted, NULL);
         if (!r && b->duplicates)
