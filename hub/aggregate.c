@@ -3,12 +3,9 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <sodium.h>
 
 #include "alert.h"
@@ -16,6 +13,7 @@
 #include "db.h"
 #include "disclosure.h"
 #include "epochkey.h"
+#include "epochs.h"
 #include "journal.h"
 #include "log.h"
 #include "period.h"
@@ -121,46 +119,6 @@ void hub_alert_out_free(struct hub_alert_out *alerts, size_t n)
         free(alerts);
 }
 
-/* ---- epoch records ---- */
-
-static int epoch_get(MDB_txn *txn, struct hub_store *st, uint32_t month,
-                     Nmo__Hub__EpochRecord **rec)
-{
-        uint8_t key[4];
-        MDB_val k = { 4, key }, v;
-        int rc;
-
-        hub_store_put_u32(key, month);
-        rc = mdb_get(txn, st->epochs, &k, &v);
-        if (rc)
-                return db_errno(rc);
-        *rec = nmo__hub__epoch_record__unpack(NULL, v.mv_size, v.mv_data);
-        return *rec ? 0 : -EBADMSG;
-}
-
-static int epoch_put(MDB_txn *txn, struct hub_store *st, uint32_t month,
-                     Nmo__Hub__EpochState state, uint64_t opened, uint64_t closed)
-{
-        Nmo__Hub__EpochRecord rec = NMO__HUB__EPOCH_RECORD__INIT;
-        uint8_t key[4], buf[64];
-        MDB_val k = { 4, key }, v;
-
-        rec.has_month = 1;
-        rec.month = month;
-        rec.has_state = 1;
-        rec.state = state;
-        rec.has_opened_ms = 1;
-        rec.opened_ms = opened;
-        if (closed) {
-                rec.has_closed_ms = 1;
-                rec.closed_ms = closed;
-        }
-        hub_store_put_u32(key, month);
-        v.mv_size = nmo__hub__epoch_record__pack(&rec, buf);
-        v.mv_data = buf;
-        return db_errno(mdb_put(txn, st->epochs, &k, &v, 0));
-}
-
 /* ---- contributions ---- */
 
 static int mark_dirty_locked(struct hub_aggregate *ag, uint32_t month, const char *material)
@@ -193,93 +151,43 @@ static int mark_dirty(struct hub_aggregate *ag, uint32_t month, const char *mate
         return r;
 }
 
-/* Finds the epoch a signal arriving in week counts in (*month, *week),
- * opening its record when new, inside the ingest's write transaction. */
-static int open_epoch(struct hub_aggregate *ag, MDB_txn *txn, uint64_t now_ms, uint32_t *weekp,
-                      uint32_t *monthp)
+/* Finds the epoch a signal arriving in *week counts in (epochs.h), once a
+ * transaction for each week. */
+static int open_epoch(struct hub_aggregate *ag, MDB_txn *txn, uint64_t now_ms, uint32_t *week,
+                      uint32_t *month)
 {
-        Nmo__Hub__EpochRecord *rec = NULL;
-        uint32_t week = *weekp, month = period_month_of_week(week);
-        bool stored_open = false;
-        int r = 0;
+        bool was_open;
+        int r;
 
         /* Checked already in this transaction (a batch is one transaction,
          * and its signals share the clock). */
-        if (ag->open_txn && ag->open_txn == mdb_txn_id(txn) && ag->open_week == week) {
-                *monthp = ag->open_month;
+        if (ag->open_txn && ag->open_txn == mdb_txn_id(txn) && ag->open_week == *week) {
+                *month = ag->open_month;
                 return 0;
         }
-        /* A clock stepped back into a closed epoch: count the signal in the
-         * first open one after it instead of reopening a destroyed key. */
-        for (int guard = 0; guard < 120; guard++) {
-                r = epoch_get(txn, ag->st, month, &rec);
-                if (r == -ENOENT) {
-                        r = epoch_put(txn, ag->st, month, NMO__HUB__EPOCH_STATE__EPOCH_OPEN,
-                                      now_ms, 0);
-                        break;
-                }
-                if (r < 0)
-                        return r;
-                if (rec->state != NMO__HUB__EPOCH_STATE__EPOCH_CLOSED) {
-                        nmo__hub__epoch_record__free_unpacked(rec, NULL);
-                        stored_open = true;
-                        break;
-                }
-                nmo__hub__epoch_record__free_unpacked(rec, NULL);
-                month = period_month_next(month);
-                {
-                        uint32_t weeks[PERIOD_WEEKS_MAX];
-                        (void)period_month_weeks(month, weeks);
-                        week = weeks[0];
-                }
-                log_warn("clock is inside a closed epoch; counting the signal in %06u", month);
-        }
+        r = hub_epochs_for_signal(txn, ag->st, now_ms, week, month, &was_open);
         if (r < 0)
                 return r;
         /* Only an epoch open before this transaction: a transaction that
          * aborts and runs again has the same id, and must write a new
          * epoch's record again. */
-        if (stored_open && period_month_of_week(week) == month) {
+        if (was_open && period_month_of_week(*week) == *month) {
                 ag->open_txn = mdb_txn_id(txn);
-                ag->open_week = week;
-                ag->open_month = month;
+                ag->open_week = *week;
+                ag->open_month = *month;
         }
-        *weekp = week;
-        *monthp = month;
         return 0;
-}
-
-/* The contributions key of (member, week, event, country) in month: a keyed
- * hash, so the store's keys say nothing once the epoch key is gone. Returns
- * its length. */
-static size_t contrib_key(const struct hub_epoch_key *ek, uint32_t month, uint32_t week,
-                          const uint8_t idbuf[4], const struct signal *s,
-                          uint8_t key[HUB_CONTRIB_KEY_MAX])
-{
-        size_t klen = hub_contrib_prefix(month, s->material, key);
-        crypto_generichash_state gs;
-
-        crypto_generichash_init(&gs, ek->pseudonym_key, sizeof(ek->pseudonym_key), 8);
-        crypto_generichash_update(&gs, idbuf, 4);
-        crypto_generichash_update(&gs, (const uint8_t *)&week, sizeof(week));
-        crypto_generichash_update(&gs, (const uint8_t *)s->event, strlen(s->event) + 1);
-        crypto_generichash_update(&gs, (const uint8_t *)s->country, strlen(s->country) + 1);
-        crypto_generichash_final(&gs, key + klen, 8);
-        return klen + 8;
 }
 
 int hub_aggregate_add(struct hub_aggregate *ag, MDB_txn *txn, uint32_t member_id, uint64_t seq,
                       const struct signal *s, uint64_t now_ms)
 {
         struct hub_epoch_key ek;
-        struct hub_contrib_row w;
-        uint8_t idbuf[4], key[HUB_CONTRIB_KEY_MAX], *val = NULL;
-        size_t klen, vlen = 0;
+        uint8_t key[HUB_CONTRIB_KEY_MAX], *val = NULL;
+        size_t klen = 0, vlen = 0;
         uint32_t week = period_week_of_day(period_day_of_ms(now_ms)), month;
         int r;
 
-        memset(&w, 0, sizeof(w));
-        memset(&ek, 0, sizeof(ek));
         if (strlen(s->material) >= MATERIAL_MAX)
                 return -EINVAL;
         r = open_epoch(ag, txn, now_ms, &week, &month);
@@ -290,34 +198,9 @@ int hub_aggregate_add(struct hub_aggregate *ag, MDB_txn *txn, uint32_t member_id
                 log_error("cannot load or create the epoch key for %06u: %s", month, strerror(-r));
                 return r;
         }
-        hub_store_put_u32(idbuf, member_id);
-        klen = contrib_key(&ek, month, week, idbuf, s, key);
-
-        /* This one signal as a summary of its own, folded into the row later. */
-        crypto_generichash(w.pseudonym, sizeof(w.pseudonym), idbuf, sizeof(idbuf),
-                           ek.pseudonym_key, sizeof(ek.pseudonym_key));
-        w.week = week;
-        snprintf(w.event, sizeof(w.event), "%s", s->event);
-        snprintf(w.country, sizeof(w.country), "%s", s->country);
-        w.reports = 1;
-        w.severity[s->severity % 5] = 1;
-        w.status[s->status % 5] = 1;
-        w.share[s->share % 6] = 1;
-        w.volume_t = s->volume_t;
-        /* Free text reaches the aggregation only with the reporter's consent. */
-        if (s->note[0] && s->note_consent == NMO__NOTE_CONSENT__NOTE_CONSENT_MAY_BE_SHARED) {
-                w.notes[0] = strdup(s->note);
-                if (!w.notes[0]) {
-                        r = -ENOMEM;
-                        goto out;
-                }
-                w.nnotes = 1;
-        }
-        r = hub_contrib_row_seal(&w, &ek, &val, &vlen);
+        r = hub_contrib_of_signal(&ek, week, member_id, s, key, &klen, &val, &vlen);
         if (r == 0)
                 r = hub_journal_append(ag->journal, txn, seq, key, klen, val, vlen);
-out:
-        hub_contrib_row_clear(&w);
         sodium_memzero(&ek, sizeof(ek));
         free(val);
         return r;
@@ -965,63 +848,6 @@ static int materials_of(struct hub_aggregate *ag, uint32_t month, char (**out)[M
         return hub_contrib_materials(ag->st, month, out, n);
 }
 
-struct epoch_list {
-        uint32_t month;
-        Nmo__Hub__EpochState state;
-        uint64_t opened_ms;
-};
-
-static int list_epochs(struct hub_aggregate *ag, struct epoch_list **out, size_t *n)
-{
-        MDB_txn *txn = NULL;
-        MDB_cursor *cur = NULL;
-        MDB_val k, v;
-        size_t cap = 0;
-        int rc, r;
-
-        *out = NULL;
-        *n = 0;
-        r = db_txn_begin(ag->st->env, MDB_RDONLY, &txn);
-        if (r < 0)
-                return r;
-        rc = mdb_cursor_open(txn, ag->st->epochs, &cur);
-        if (rc) {
-                db_txn_abort(txn);
-                return db_errno(rc);
-        }
-        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-                Nmo__Hub__EpochRecord *rec = nmo__hub__epoch_record__unpack(NULL, v.mv_size,
-                                                                            v.mv_data);
-                if (!rec || k.mv_size != 4) {
-                        if (rec)
-                                nmo__hub__epoch_record__free_unpacked(rec, NULL);
-                        r = -EBADMSG;
-                        break;
-                }
-                if (*n == cap) {
-                        size_t ncap = cap ? cap * 2 : 8;
-                        struct epoch_list *g = realloc(*out, ncap * sizeof(*g));
-
-                        if (!g) {
-                                nmo__hub__epoch_record__free_unpacked(rec, NULL);
-                                r = -ENOMEM;
-                                break;
-                        }
-                        *out = g;
-                        cap = ncap;
-                }
-                (*out)[*n].month = hub_store_get_u32(k.mv_data);
-                (*out)[*n].state = rec->state;
-                (*out)[*n].opened_ms = rec->opened_ms;
-                (*n)++;
-                nmo__hub__epoch_record__free_unpacked(rec, NULL);
-        }
-        mdb_cursor_close(cur);
-        db_txn_abort(txn);
-        return r;
-}
-
 struct close_ctx {
         struct hub_aggregate *ag;
         uint32_t month;
@@ -1037,7 +863,7 @@ static int close_txn(MDB_txn *txn, void *userdata)
         r = hub_journal_settle_epoch(c->ag->journal, txn, c->month);
         if (r < 0)
                 return r;
-        return epoch_put(txn, c->ag->st, c->month, NMO__HUB__EPOCH_STATE__EPOCH_CLOSED,
+        return hub_epochs_put(txn, c->ag->st, c->month, NMO__HUB__EPOCH_STATE__EPOCH_CLOSED,
                          c->opened_ms, c->now_ms);
 }
 
@@ -1052,7 +878,7 @@ static int close_contrib_txn(MDB_txn *ctxn, void *userdata)
 
 /* Final cells, then contributions gone, then the key destroyed. A crash
  * anywhere in between is finished by the next housekeeping. */
-static int close_epoch(struct hub_aggregate *ag, const struct epoch_list *e, uint64_t now_ms,
+static int close_epoch(struct hub_aggregate *ag, const struct hub_epoch_info *e, uint64_t now_ms,
                        struct alert_list *alerts)
 {
         char (*materials)[MATERIAL_MAX] = NULL;
@@ -1106,7 +932,7 @@ int hub_aggregate_housekeeping(struct hub_aggregate *ag, uint64_t now_ms, bool r
                                struct hub_alert_out **alerts, size_t *nalerts)
 {
         struct alert_list out = { NULL, 0, 0 };
-        struct epoch_list *epochs = NULL;
+        struct hub_epoch_info *epochs = NULL;
         size_t n = 0;
         int r;
 
@@ -1118,7 +944,7 @@ int hub_aggregate_housekeeping(struct hub_aggregate *ag, uint64_t now_ms, bool r
         /* Nothing journaled may be left behind by a close or a recount. */
         r = journal_fold(ag);
         if (r == 0)
-                r = list_epochs(ag, &epochs, &n);
+                r = hub_epochs_list(ag->st, &epochs, &n);
         for (size_t i = 0; r == 0 && i < n; i++) {
                 if (epochs[i].state == NMO__HUB__EPOCH_STATE__EPOCH_CLOSED) {
                         /* A close interrupted after the commit: the contributions

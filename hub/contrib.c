@@ -328,3 +328,59 @@ int hub_contrib_delete_epoch(MDB_txn *ctxn, struct hub_store *st, uint32_t month
         mdb_cursor_close(cur);
         return r;
 }
+
+/* The contributions key of (member, week, event, country) in month: a keyed
+ * hash, so the store's keys say nothing once the epoch key is gone. Returns
+ * its length. */
+static size_t row_key(const struct hub_epoch_key *ek, uint32_t month, uint32_t week,
+                      const uint8_t idbuf[4], const struct signal *s,
+                      uint8_t key[HUB_CONTRIB_KEY_MAX])
+{
+        size_t klen = hub_contrib_prefix(month, s->material, key);
+        crypto_generichash_state gs;
+
+        crypto_generichash_init(&gs, ek->pseudonym_key, sizeof(ek->pseudonym_key), 8);
+        crypto_generichash_update(&gs, idbuf, 4);
+        crypto_generichash_update(&gs, (const uint8_t *)&week, sizeof(week));
+        crypto_generichash_update(&gs, (const uint8_t *)s->event, strlen(s->event) + 1);
+        crypto_generichash_update(&gs, (const uint8_t *)s->country, strlen(s->country) + 1);
+        crypto_generichash_final(&gs, key + klen, 8);
+        return klen + 8;
+}
+
+int hub_contrib_of_signal(const struct hub_epoch_key *ek, uint32_t week, uint32_t member_id,
+                          const struct signal *s, uint8_t key[HUB_CONTRIB_KEY_MAX], size_t *klen,
+                          uint8_t **sealed, size_t *slen)
+{
+        struct hub_contrib_row w;
+        uint8_t idbuf[4];
+        int r;
+
+        if (strlen(s->material) >= HUB_MATERIAL_MAX)
+                return -EINVAL;
+        memset(&w, 0, sizeof(w));
+        hub_store_put_u32(idbuf, member_id);
+        *klen = row_key(ek, ek->month, week, idbuf, s, key);
+        crypto_generichash(w.pseudonym, sizeof(w.pseudonym), idbuf, sizeof(idbuf),
+                           ek->pseudonym_key, sizeof(ek->pseudonym_key));
+        w.week = week;
+        snprintf(w.event, sizeof(w.event), "%s", s->event);
+        snprintf(w.country, sizeof(w.country), "%s", s->country);
+        w.reports = 1;
+        w.severity[s->severity % 5] = 1;
+        w.status[s->status % 5] = 1;
+        w.share[s->share % 6] = 1;
+        w.volume_t = s->volume_t;
+        /* Free text reaches the aggregation only with the reporter's consent. */
+        if (s->note[0] && s->note_consent == NMO__NOTE_CONSENT__NOTE_CONSENT_MAY_BE_SHARED) {
+                w.notes[0] = strdup(s->note);
+                if (!w.notes[0]) {
+                        hub_contrib_row_clear(&w);
+                        return -ENOMEM;
+                }
+                w.nnotes = 1;
+        }
+        r = hub_contrib_row_seal(&w, ek, sealed, slen);
+        hub_contrib_row_clear(&w);
+        return r;
+}

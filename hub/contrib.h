@@ -20,6 +20,7 @@
 
 #include "disclosure.h"
 #include "epochkey.h"
+#include "signal.h"
 #include "store.h"
 #include "util.h"
 
@@ -67,6 +68,17 @@ NMO_WUR int hub_contrib_row_merge(struct hub_contrib_row *w, const struct hub_co
 
 /* Frees a row's notes and wipes it. */
 void hub_contrib_row_clear(struct hub_contrib_row *w);
+
+/* The journal entry of signal s from member member_id arriving in week of
+ * the epoch of ek: its row key (written to key, *klen bytes: the keyed hash
+ * of member, week, event and country) and the signal as a summary of its own
+ * (reporter pseudonym, one report; the note only when the reporter consented
+ * to sharing it), sealed into a fresh buffer (*sealed, *slen bytes; free()).
+ * Returns 0, -EINVAL when the material is too long, or -ENOMEM. */
+NMO_WUR int hub_contrib_of_signal(const struct hub_epoch_key *ek, uint32_t week,
+                                  uint32_t member_id, const struct signal *s,
+                                  uint8_t key[HUB_CONTRIB_KEY_MAX], size_t *klen,
+                                  uint8_t **sealed, size_t *slen);
 
 /* Reads and opens every row of (month, material) in a read transaction on
  * the contributions environment. *rows (n of them) is fresh: free with
