@@ -3,11 +3,11 @@
  * Inside the ingest transaction each accepted signal becomes a contribution of
  * its epoch (the month of ISO weeks it arrived in): the member id is replaced
  * by a pseudonym keyed with the epoch's secret key, and the record is
- * encrypted with a key derived from it. The ingest only appends it to the
- * journal (one small sequential write, so a group commit touches few pages);
- * hub_aggregate_flush() first folds the journal into the contribution rows
- * (one summary per member, week, event and country) in one transaction of the
- * aggregation thread, then recomputes the cells of every (epoch, material)
+ * encrypted with a key derived from it (epochkey.h, contrib.h). The ingest
+ * only appends it to the journal (journal.h: one small sequential write, so a
+ * group commit touches few pages); hub_aggregate_flush() first folds the
+ * journal into the contribution rows (one summary per member, week, event and
+ * country) in transactions of the aggregation thread, then recomputes the cells of every (epoch, material)
  * that changed, applies disclosure control (disclosure.h), writes the
  * released cells to the analytics store, and evaluates the alert rules.
  *
@@ -46,20 +46,19 @@ NMO_WUR int hub_aggregate_new(struct hub_aggregate **ret, const char *hub_dir,
 void hub_aggregate_free(struct hub_aggregate *ag);
 
 /* Adds signal s from member member_id, arriving at now_ms and stored as
- * sequence seq (unique and increasing: the journal's key), as a contribution,
- * inside the caller's write transaction on the private store. */
+ * sequence seq (unique and increasing: the journal's key), as a contribution:
+ * opens its epoch when new (a clock stepped back into a closed epoch counts
+ * in the next open one), and appends it to the journal, inside the caller's
+ * write transaction on the private store. */
 NMO_WUR int hub_aggregate_add(struct hub_aggregate *ag, MDB_txn *txn, uint32_t member_id,
                               uint64_t seq, const struct signal *s, uint64_t now_ms);
 
-/* The private store is durable up to store sequence seq: journal entries
- * above it are not folded yet (a crash of the machine could still undo them,
- * and the node would send them again). Without a call nothing is held back. */
-void hub_aggregate_durable(struct hub_aggregate *ag, uint64_t seq);
+/* The journal the signals go to (journal.h), owned by the aggregation; the
+ * ingest trims it and tells it how far the store is durable. */
+struct hub_journal *hub_aggregate_journal(struct hub_aggregate *ag);
 
-/* Deletes up to max journal entries already folded into the contributions,
- * oldest first, inside the caller's write transaction on the private store;
- * the ingest calls it once a batch. */
-NMO_WUR int hub_aggregate_trim(struct hub_aggregate *ag, MDB_txn *txn, size_t max);
+/* hub_journal_durable() on the aggregation's journal. */
+void hub_aggregate_durable(struct hub_aggregate *ag, uint64_t seq);
 
 /* Recomputes what changed since the last flush and writes the analytics
  * store. New or revised alerts are returned for publishing (*alerts: free with
@@ -92,5 +91,5 @@ NMO_WUR int hub_aggregate_recent_alerts(struct hub_aggregate *ag, uint64_t now_m
 
 void hub_alert_out_free(struct hub_alert_out *alerts, size_t n);
 
-/* The path of an epoch's key file (fresh string). */
+/* The path of an epoch's key file (fresh string): hub_epoch_key_path(). */
 char *hub_aggregate_key_path(const char *hub_dir, uint32_t month);

@@ -8,6 +8,7 @@
 
 #include "hub-cli.h"
 #include "db.h"
+#include "journal.h"
 #include "member.h"
 #include "receipt.h"
 
@@ -94,8 +95,7 @@ static int stats_txn(MDB_txn *txn, void *userdata)
                                        json_object_new_int64((int64_t)info.me_mapsize));
         }
         if (c->st->cenv) {
-                MDB_txn *ctxn = NULL;
-                uint64_t folded = 0, waiting = 0;
+                uint64_t waiting = 0;
 
                 if (mdb_env_info(c->st->cenv, &info) == 0 &&
                     mdb_env_stat(c->st->cenv, &env_stat) == 0)
@@ -104,26 +104,9 @@ static int stats_txn(MDB_txn *txn, void *userdata)
                                 json_object_new_int64((int64_t)((info.me_last_pgno + 1) *
                                                                 env_stat.ms_psize)));
                 /* Accepted signals the aggregation has not counted yet. */
-                if (c->st->journal && db_txn_begin(c->st->cenv, MDB_RDONLY, &ctxn) == 0) {
-                        MDB_val k, fv;
-                        MDB_cursor *cur = NULL;
-                        uint8_t from[8];
-
-                        if (hub_store_folded_get(ctxn, c->st, &folded) < 0)
-                                folded = 0;
-                        db_txn_abort(ctxn);
-                        hub_store_put_u64(from, folded + 1);
-                        k.mv_size = sizeof(from);
-                        k.mv_data = from;
-                        if (mdb_cursor_open(txn, c->st->journal, &cur) == 0) {
-                                for (int rc = mdb_cursor_get(cur, &k, &fv, MDB_SET_RANGE); rc == 0;
-                                     rc = mdb_cursor_get(cur, &k, &fv, MDB_NEXT))
-                                        waiting++;
-                                mdb_cursor_close(cur);
-                        }
+                if (hub_journal_backlog(c->st, txn, &waiting) == 0)
                         json_object_object_add(c->o, "aggregation_backlog",
                                                json_object_new_int64((int64_t)waiting));
-                }
         }
         return 0;
 }

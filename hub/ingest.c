@@ -10,6 +10,7 @@
 #include "db.h"
 #include "envelope.h"
 #include "hubkey.h"
+#include "journal.h"
 #include "log.h"
 #include "member.h"
 #include "store.pb-c.h"
@@ -37,6 +38,7 @@ struct hub_ingest {
         struct bucket *buckets;    /* plain memory, nbuckets entries */
         size_t nbuckets;
         struct hub_aggregate *ag;
+        struct hub_journal *journal;    /* the aggregation's; NULL without one */
         /* Hub key rotation: the retired keys during the overlap, and the
          * announcement for envelopes sealed to the retired payload key. */
         const struct keys_secret *prev;
@@ -66,8 +68,8 @@ static int read_next_seq(MDB_txn *txn, void *userdata)
  * that a crash of the machine could still undo. */
 static void durable_up_to(struct hub_ingest *ig, uint64_t seq)
 {
-        if (ig->ag && ig->deferred)
-                hub_aggregate_durable(ig->ag, seq);
+        if (ig->journal && ig->deferred)
+                hub_journal_durable(ig->journal, seq);
 }
 
 int hub_ingest_new(struct hub_ingest **ret, struct hub_store *st, const struct keys_secret *hub,
@@ -83,6 +85,7 @@ int hub_ingest_new(struct hub_ingest **ret, struct hub_store *st, const struct k
         ig->hub = hub;
         ig->limits = *limits;
         ig->ag = ag;
+        ig->journal = ag ? hub_aggregate_journal(ag) : NULL;
         envelope_key_id(hub->pub.payload, ig->hub_key_id);
         ig->deferred = mdb_env_get_flags(st->env, &flags) == 0 && (flags & MDB_NOMETASYNC);
         if (ig->deferred) {
@@ -260,6 +263,8 @@ struct batch {
         struct hub_ingest *ig;
         uint64_t last_seq;      /* the store sequence at the end of the batch */
         struct hub_item *items;
+        /* Each item's frame decoded once; every step reads it from here. */
+        const struct envelope_view *views;
         bool *rate_ok;
         size_t n;
         uint64_t now_ms;
@@ -268,11 +273,11 @@ struct batch {
 };
 
 /* Was the frame sealed to the payload key the last rotation retired? */
-static bool names_old_key(const struct hub_ingest *ig, const struct hub_item *it)
+static bool names_old_key(const struct hub_ingest *ig, const struct envelope_view *v)
 {
         uint8_t id[ENVELOPE_KEY_ID_BYTES];
 
-        return ig->ann && envelope_peek_hub_key_id(it->frame, it->len, id) &&
+        return ig->ann && envelope_view_hub_key_id(v, id) &&
                memcmp(id, ig->ann_key_id, sizeof(id)) == 0;
 }
 
@@ -539,8 +544,8 @@ static int store_signal(MDB_txn *txn, struct batch *b, struct hub_item *it,
  * like a signal (a repeat gets the original receipt); the member's keys change
  * in the same transaction. */
 static int process_rotation(MDB_txn *txn, struct batch *b, struct hub_item *it,
-                            const struct hub_member *m, const struct envelope_opener *op,
-                            struct receipt *r)
+                            const struct envelope_view *v, const struct hub_member *m,
+                            const struct envelope_opener *op, struct receipt *r)
 {
         struct hub_ingest *ig = b->ig;
         struct envelope_rotation rot;
@@ -549,8 +554,8 @@ static int process_rotation(MDB_txn *txn, struct batch *b, struct hub_item *it,
         Nmo__Reason reason;
         int ret;
 
-        reason = envelope_open_rotation(it->frame, it->len, op, &rot, r->signal_id, &r->has_id,
-                                        r->detail, sizeof(r->detail));
+        reason = envelope_view_open_rotation(v, op, &rot, r->signal_id, &r->has_id, r->detail,
+                                             sizeof(r->detail));
         if (reason != NMO__REASON__REASON_NONE)
                 return reject(b, it, r, reason, r->detail);
         hub_store_put_u32(key, m->id);
@@ -592,6 +597,7 @@ static int process_one(MDB_txn *txn, struct batch *b, size_t i)
 {
         struct hub_ingest *ig = b->ig;
         struct hub_item *it = &b->items[i];
+        const struct envelope_view *v = &b->views[i];
         struct envelope_opener op;
         struct hub_member m;
         struct signal s;
@@ -603,11 +609,11 @@ static int process_one(MDB_txn *txn, struct batch *b, size_t i)
 
         memset(&r, 0, sizeof(r));
         r.hub_time_ms = b->now_ms;
-        envelope_hash(it->frame, it->len, r.envelope_hash);
+        envelope_hash(v->frame, v->len, r.envelope_hash);
         /* Refusals before the envelope is opened must still name the signal,
          * or the node could not tell which of its signals was refused. */
-        r.has_id = envelope_peek_id(it->frame, it->len, r.signal_id);
-        it->old_hub_key = names_old_key(ig, it);
+        r.has_id = envelope_view_id(v, r.signal_id);
+        it->old_hub_key = names_old_key(ig, v);
 
         ret = it->member_id ? hub_member_by_id(txn, ig->st, it->member_id, &m) : -ENOENT;
         if (ret == -ENOENT)
@@ -646,10 +652,10 @@ static int process_one(MDB_txn *txn, struct batch *b, size_t i)
         op.shared_key = k;
         op.hub_key_id = it->old_hub_key && ig->prev ? ig->prev_key_id : ig->hub_key_id;
         op.box_hash = box_hash;
-        if (envelope_kind(it->frame, it->len) == NMO__ENVELOPE_KIND__ENVELOPE_KEY_ROTATION)
-                return process_rotation(txn, b, it, &m, &op, &r);
-        reason = envelope_open(it->frame, it->len, &op, &s, r.signal_id, &r.has_id, r.detail,
-                               sizeof(r.detail));
+        if (envelope_view_kind(v) == NMO__ENVELOPE_KIND__ENVELOPE_KEY_ROTATION)
+                return process_rotation(txn, b, it, v, &m, &op, &r);
+        reason = envelope_view_open(v, &op, &s, r.signal_id, &r.has_id, r.detail,
+                                    sizeof(r.detail));
         if (reason == NMO__REASON__REASON_NONE && s.created_ms > b->now_ms + SIGNAL_CLOCK_SKEW_MS) {
                 reason = NMO__REASON__REASON_CLOCK_SKEW;
                 snprintf(r.detail, sizeof(r.detail),
@@ -681,8 +687,8 @@ static int batch_txn(MDB_txn *txn, void *userdata)
         }
         /* Twice what the batch journals: the journal shrinks, a little at a
          * time, so no batch pays for a whole fold's worth of deletes. */
-        if (b->ig->ag)
-                r = hub_aggregate_trim(b->ig->ag, txn, 2 * b->n + 16);
+        if (b->ig->journal)
+                r = hub_journal_trim(b->ig->journal, txn, 2 * b->n + 16);
         if (!r && b->accepted)
                 r = hub_store_meta_add(txn, b->ig->st, HUB_META_SIGNALS, b->accepted, NULL);
         if (!r && b->duplicates)
@@ -701,19 +707,28 @@ static int batch_txn(MDB_txn *txn, void *userdata)
         return r;
 }
 
-/* When nothing could be committed: every item gets a signed temporary refusal. */
-static void refuse_all(struct hub_ingest *ig, struct hub_item *items, size_t n, uint64_t now_ms)
+/* When nothing could be committed: every item gets a signed temporary
+ * refusal. views: the items' decoded frames, or NULL when there was no memory
+ * to keep them (each is then decoded here, once). */
+static void refuse_all(struct hub_ingest *ig, struct hub_item *items,
+                       const struct envelope_view *views, size_t n, uint64_t now_ms)
 {
         for (size_t i = 0; i < n; i++) {
                 struct hub_item *it = &items[i];
+                struct envelope_view own;
+                const struct envelope_view *v = views ? &views[i] : &own;
                 struct receipt r;
 
+                if (!views)
+                        envelope_view_parse(&own, it->frame, it->len);
                 hub_item_clear(it);
-                it->old_hub_key = names_old_key(ig, it);
+                it->old_hub_key = names_old_key(ig, v);
                 memset(&r, 0, sizeof(r));
                 r.hub_time_ms = now_ms;
-                envelope_hash(it->frame, it->len, r.envelope_hash);
-                r.has_id = envelope_peek_id(it->frame, it->len, r.signal_id);
+                envelope_hash(v->frame, v->len, r.envelope_hash);
+                r.has_id = envelope_view_id(v, r.signal_id);
+                if (!views)
+                        envelope_view_free(&own);
                 /* The member's key as last seen; without it the node treats the
                  * reply as foreign and simply retries later, which is fine too. */
                 if (it->member_id < ig->nkeys && ig->keys[it->member_id].valid)
@@ -731,8 +746,16 @@ static void refuse_all(struct hub_ingest *ig, struct hub_item *items, size_t n, 
         ig->totals.rejected += n;
 }
 
+static void views_free(struct envelope_view *views, size_t n)
+{
+        for (size_t i = 0; views && i < n; i++)
+                envelope_view_free(&views[i]);
+        free(views);
+}
+
 int hub_ingest_batch(struct hub_ingest *ig, struct hub_item *items, size_t n)
 {
+        struct envelope_view *views;
         struct batch b;
         int r;
 
@@ -742,13 +765,21 @@ int hub_ingest_batch(struct hub_ingest *ig, struct hub_item *items, size_t n)
         b.n = n;
         b.now_ms = util_now_ms();
         b.rate_ok = calloc(n ? n : 1, sizeof(*b.rate_ok));
-        if (!b.rate_ok) {
-                refuse_all(ig, items, n, b.now_ms);
+        views = calloc(n ? n : 1, sizeof(*views));
+        if (!b.rate_ok || !views) {
+                free(b.rate_ok);
+                free(views);
+                refuse_all(ig, items, NULL, n, b.now_ms);
                 return -ENOMEM;
         }
-        /* Rate decisions are made once, outside the transaction that may rerun. */
-        for (size_t i = 0; i < n; i++)
+        /* Each frame is decoded once, here, and every step reads the view;
+         * rate decisions are made once too: both outside the transaction
+         * that may rerun. */
+        for (size_t i = 0; i < n; i++) {
+                envelope_view_parse(&views[i], items[i].frame, items[i].len);
                 b.rate_ok[i] = rate_take(ig, items[i].member_id, b.now_ms);
+        }
+        b.views = views;
         r = hub_store_write(ig->st, batch_txn, &b);
         free(b.rate_ok);
         if (r < 0) {
@@ -763,9 +794,11 @@ int hub_ingest_batch(struct hub_ingest *ig, struct hub_item *items, size_t n)
                         ig->last_failure_log_ms = util_mono_ms();
                         ig->failed_batches = 0;
                 }
-                refuse_all(ig, items, n, b.now_ms);
+                refuse_all(ig, items, views, n, b.now_ms);
+                views_free(views, n);
                 return r;
         }
+        views_free(views, n);
         /* This commit flushed the one before it, and, without deferral, itself. */
         durable_up_to(ig, ig->committed_seq);
         ig->committed_seq = b.last_seq;

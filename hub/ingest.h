@@ -14,7 +14,11 @@
  * Accepted signals are written and the whole batch is committed durably in one
  * LMDB transaction (group commit) before any reply leaves; every outcome, also
  * a refusal, gets a receipt signed by the hub: one Ed25519 signature a batch,
- * over the Merkle root of its receipts (PROTOCOL.md 8.1). */
+ * over the Merkle root of its receipts (PROTOCOL.md 8.1).
+ *
+ * Each frame is decoded once, before the transaction (envelope.h,
+ * envelope_view_parse()): every step above reads that one view, also when
+ * the transaction runs again after the map grew. */
 #pragma once
 
 #include <stdbool.h>

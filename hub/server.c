@@ -7,9 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/signalfd.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -17,6 +15,7 @@
 #include "db.h"
 
 #include "aggregate.h"
+#include "aggthread.h"
 #include "analytics.h"
 #include "conns.h"
 #include "feedpub.h"
@@ -35,11 +34,6 @@
 
 /* How often the daemon logs its totals when it has been busy. */
 #define HUB_REPORT_MS 60000
-/* How often epochs are checked for closing and stale readers cleared. */
-#define HUB_HOUSEKEEPING_MS 60000
-/* Longest a change waits before the analytics store shows it. One write
- * covers every material that changed, so the cost of its sync is shared. */
-#define HUB_FLUSH_MS 500
 
 char *hub_secret_key_path(const char *hub_dir)
 {
@@ -237,117 +231,6 @@ static uint64_t member_changes(struct hub_store *st)
         return hub_store_read(st, read_member_changes, v) == 0 ? v[0] : 0;
 }
 
-/* The aggregation thread: recomputes what changed and closes epochs, away
- * from the loop that answers members, so a recomputation never delays a
- * receipt. New alerts go to the loop over an inproc PAIR, one frame each,
- * since only the loop may use the feed socket. */
-#define AGGREGATOR_ENDPOINT "inproc://nmo-hub-aggregator"
-
-struct aggregator {
-        struct hub_aggregate *ag;
-        void *ctx;
-        pthread_t thread;
-        pthread_mutex_t lock;
-        pthread_cond_t wake;
-        bool stop;
-        bool started;
-};
-
-static void aggregator_send(void *pair, struct hub_alert_out *alerts, size_t n)
-{
-        for (size_t i = 0; i < n; i++)
-                if (zmq_send(pair, alerts[i].signed_alert, alerts[i].len, 0) < 0)
-                        log_warn("alert not handed over: %s", zmq_strerror(errno));
-        hub_alert_out_free(alerts, n);
-}
-
-/* The aggregation yields the CPU to the ingest (its lag is bounded by pacing
- * anyway), so that its folds and recomputations do not hold up receipts.
- * (Its I/O keeps the normal class: an idle-class commit would hold its
- * environment's writer while starved.) Best effort: a failure changes nothing. */
-static void aggregator_yield(void)
-{
-        pid_t tid = (pid_t)syscall(SYS_gettid);
-
-        if (setpriority(PRIO_PROCESS, (id_t)tid, 10) < 0)
-                log_debug("aggregation thread keeps its CPU priority: %s", strerror(errno));
-}
-
-static void *aggregator_thread(void *arg)
-{
-        struct aggregator *a = arg;
-        struct hub_alert_out *alerts = NULL;
-        uint64_t last_housekeeping = util_mono_ms();
-        size_t nalerts = 0;
-        void *pair = zmq_socket(a->ctx, ZMQ_PAIR);
-        int linger = 2000;
-        bool stop = false;
-
-        aggregator_yield();
-        if (!pair || zmq_setsockopt(pair, ZMQ_LINGER, &linger, sizeof(linger)) < 0 ||
-            zmq_connect(pair, AGGREGATOR_ENDPOINT) < 0) {
-                log_error("aggregation thread cannot reach the hub loop: %s",
-                          zmq_strerror(errno));
-                if (pair)
-                        zmq_close(pair);
-                return NULL;
-        }
-        while (!stop) {
-                struct timespec until;
-
-                clock_gettime(CLOCK_REALTIME, &until);
-                until.tv_nsec += (long)HUB_FLUSH_MS * 1000000L;
-                until.tv_sec += until.tv_nsec / 1000000000L;
-                until.tv_nsec %= 1000000000L;
-                pthread_mutex_lock(&a->lock);
-                if (!a->stop)
-                        (void)pthread_cond_timedwait(&a->wake, &a->lock, &until);
-                stop = a->stop;
-                pthread_mutex_unlock(&a->lock);
-                /* Also when stopping, then all of it: what was committed reaches
-                 * the store. */
-                if ((stop ? hub_aggregate_flush_all : hub_aggregate_flush)(a->ag, util_now_ms(),
-                                                                          &alerts, &nalerts) < 0)
-                        log_warn("analytics update deferred; will retry");
-                aggregator_send(pair, alerts, nalerts);
-                if (!stop && util_mono_ms() - last_housekeeping >= HUB_HOUSEKEEPING_MS) {
-                        if (hub_aggregate_housekeeping(a->ag, util_now_ms(), false, &alerts,
-                                                       &nalerts) < 0)
-                                log_warn("housekeeping failed; will retry");
-                        aggregator_send(pair, alerts, nalerts);
-                        last_housekeeping = util_mono_ms();
-                }
-        }
-        zmq_close(pair);
-        return NULL;
-}
-
-static int aggregator_start(struct aggregator *a, void *ctx, struct hub_aggregate *ag)
-{
-        memset(a, 0, sizeof(*a));
-        a->ag = ag;
-        a->ctx = ctx;
-        pthread_mutex_init(&a->lock, NULL);
-        pthread_cond_init(&a->wake, NULL);
-        if (pthread_create(&a->thread, NULL, aggregator_thread, a) != 0)
-                return -EAGAIN;
-        a->started = true;
-        return 0;
-}
-
-/* Asks for a last flush and waits for the thread to end. */
-static void aggregator_stop(struct aggregator *a)
-{
-        if (!a->started)
-                return;
-        pthread_mutex_lock(&a->lock);
-        a->stop = true;
-        pthread_cond_signal(&a->wake);
-        pthread_mutex_unlock(&a->lock);
-        pthread_join(a->thread, NULL);
-        a->started = false;
-}
-
 /* Publishes every alert the aggregation thread handed over. */
 static void feed_forward(void *pair, struct hub_feed *feed)
 {
@@ -374,326 +257,432 @@ static int block_signals(sigset_t *set)
         return -pthread_sigmask(SIG_BLOCK, set, NULL);
 }
 
+/* The daemon: what hub_server_new() sets up, in the order it does. */
+struct hub_server {
+        char *hub_dir;
+        struct hub_config cfg;          /* as started: sockets and buffers */
+        struct hub_config live;         /* in use; a reload changes some (reload.h) */
+        int sfd;                        /* SIGTERM, SIGINT, SIGHUP */
+        struct keys_secret *hub;
+        struct hub_keyrot *kr;
+        struct hub_store *st;
+        struct hub_analytics *an;
+        struct hub_aggregate *ag;
+        struct hub_ingest *ig;
+        struct pending held, next;      /* replies waiting for durability; the batch in hand */
+        struct counters c;
+        struct hub_conns *conns;
+        void *ctx, *router, *router_monitor, *pair;
+        struct hub_zap *zap;
+        struct hub_feed *feed;
+        char alerts_ep[HUB_ENDPOINT_MAX];
+        struct hub_aggthread *agg;
+        /* The loop's clocks and what it last saw. */
+        uint64_t changes, last_tick, last_report, reported_batches;
+        bool stopping;
+};
+
 /* SIGHUP: hub.conf again; what may change while running is applied. */
-static void reload(const char *hub_dir, struct hub_config *live, struct hub_ingest *ig,
-                   struct hub_aggregate *ag)
+static void reload(struct hub_server *srv)
 {
         struct hub_config next;
 
-        if (hub_reload_config(hub_dir, live, &next) < 0)
+        if (hub_reload_config(srv->hub_dir, &srv->live, &next) < 0)
                 return;
         log_setup(NULL, (enum log_level)next.log_level);
-        hub_ingest_set_rates(ig, &next.limits);
-        hub_aggregate_set_rules(ag, &next.alerts);
-        *live = next;
+        hub_ingest_set_rates(srv->ig, &next.limits);
+        hub_aggregate_set_rules(srv->ag, &next.alerts);
+        srv->live = next;
 }
 
-int hub_serve(const char *hub_dir, const struct hub_config *cfg)
+/* The hub's keys and the state of its last key rotation. */
+static int open_keys(struct hub_server *srv)
 {
-        /* The settings in use; a reload changes some (reload.h). */
-        struct hub_config live = *cfg;
-        struct keys_secret *hub = NULL;
-        struct hub_keyrot *kr = NULL;
-        struct hub_store *st = NULL;
-        struct hub_ingest *ig = NULL;
-        struct hub_analytics *an = NULL;
-        struct hub_aggregate *ag = NULL;
-        struct hub_alert_out *alerts = NULL;
-        size_t nalerts = 0;
-        struct hub_zap *zap = NULL;
-        struct pending held = { NULL, NULL, 0 }, next = { NULL, NULL, 0 };
-        struct counters c = { 0, 0, NULL };
-        struct hub_conns *conns = NULL;
-        struct hub_feed *feed = NULL;
-        void *ctx = NULL, *router = NULL, *router_monitor = NULL;
-        char err[512], *key_path = NULL, *an_path = NULL, alerts_ep[HUB_ENDPOINT_MAX];
-        uint64_t last_tick = util_mono_ms();
-        struct aggregator agg = { 0 };
-        void *pair = NULL;
-        uint64_t changes = 0;
-        uint64_t last_report = util_mono_ms(), reported_batches = 0;
-        bool stopping = false;
-        sigset_t set;
-        int sfd = -1, r;
+        char err[512], *key_path = hub_secret_key_path(srv->hub_dir);
+        int r;
 
-        r = block_signals(&set);
-        if (r < 0)
-                return r;
-        sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-        if (sfd < 0)
-                return -errno;
-        key_path = hub_secret_key_path(hub_dir);
-        if (!key_path) {
-                r = -ENOMEM;
-                goto out;
-        }
-        r = keys_load_secret(&hub, key_path, err, sizeof(err));
+        if (!key_path)
+                return -ENOMEM;
+        r = keys_load_secret(&srv->hub, key_path, err, sizeof(err));
         if (r < 0) {
                 log_error("%s", err);
-                goto out;
-        }
-        if (hub->pub.role != KEYS_ROLE_HUB) {
+        } else if (srv->hub->pub.role != KEYS_ROLE_HUB) {
                 log_error("%s is not a hub key", key_path);
                 r = -EINVAL;
-                goto out;
+        } else {
+                r = hub_keyrot_load(&srv->kr, srv->hub_dir, srv->hub, util_now_ms(), err,
+                                    sizeof(err));
+                if (r < 0)
+                        log_error("%s", err);
         }
-        r = hub_keyrot_load(&kr, hub_dir, hub, util_now_ms(), err, sizeof(err));
+        free(key_path);
+        return r;
+}
+
+/* The private and analytics stores, the aggregation and the ingest. */
+static int open_stores(struct hub_server *srv)
+{
+        struct hub_alert_out *alerts = NULL;
+        size_t nalerts = 0;
+        char *an_path;
+        int r;
+
+        r = hub_store_open(&srv->st, srv->hub_dir, false);
         if (r < 0) {
-                log_error("%s", err);
-                goto out;
-        }
-        r = hub_store_open(&st, hub_dir, false);
-        if (r < 0) {
-                log_error("cannot open the private store in %s/private: %s", hub_dir,
+                log_error("cannot open the private store in %s/private: %s", srv->hub_dir,
                           strerror(-r));
-                goto out;
+                return r;
         }
         /* From here on a commit flushes once and the next commit (or a sync)
-         * makes it durable: the loop below holds each batch's replies until
-         * then (ingest.h). hub_ingest_new() makes what is there durable. */
-        r = db_errno(mdb_env_set_flags(st->env, MDB_NOMETASYNC, 1));
+         * makes it durable: the loop holds each batch's replies until then
+         * (ingest.h). hub_ingest_new() makes what is there durable. */
+        r = db_errno(mdb_env_set_flags(srv->st->env, MDB_NOMETASYNC, 1));
         if (r < 0) {
                 log_error("cannot set up the private store: %s", strerror(-r));
-                goto out;
+                return r;
         }
-        an_path = util_path(hub_dir, "analytics");
-        if (!an_path) {
-                r = -ENOMEM;
-                goto out;
-        }
-        r = hub_analytics_open(&an, an_path, false);
-        if (r < 0) {
+        an_path = util_path(srv->hub_dir, "analytics");
+        if (!an_path)
+                return -ENOMEM;
+        r = hub_analytics_open(&srv->an, an_path, false);
+        if (r < 0)
                 log_error("cannot open the analytics store %s: %s", an_path, strerror(-r));
-                goto out;
-        }
-        r = hub_aggregate_new(&ag, hub_dir, st, an, hub, cfg);
+        free(an_path);
+        if (r < 0)
+                return r;
+        r = hub_aggregate_new(&srv->ag, srv->hub_dir, srv->st, srv->an, srv->hub, &srv->cfg);
         if (r < 0) {
                 log_error("cannot set up aggregation: %s", strerror(-r));
-                goto out;
+                return r;
         }
-        r = hub_ingest_new(&ig, st, hub, &cfg->limits, ag);
+        r = hub_ingest_new(&srv->ig, srv->st, srv->hub, &srv->cfg.limits, srv->ag);
         if (r < 0) {
                 log_error("cannot sync the private store: %s", strerror(-r));
-                goto out;
+                return r;
         }
         /* Close epochs that ended while the hub was down, and make the
          * analytics store equal a recount of the open epochs. */
-        r = hub_aggregate_housekeeping(ag, util_now_ms(), true, &alerts, &nalerts);
+        r = hub_aggregate_housekeeping(srv->ag, util_now_ms(), true, &alerts, &nalerts);
         hub_alert_out_free(alerts, nalerts);
         /* Taking signals matters more than current figures: serve anyway and
          * let the periodic housekeeping try again. */
         if (r < 0)
                 log_error("cannot bring the analytics store up to date yet: %s", strerror(-r));
-        hub_ingest_set_rotation(ig, kr->prev, kr->ann, kr->ann_len, kr->a.old_payload);
-        held.slots = calloc(cfg->limits.batch, sizeof(*held.slots));
-        held.items = calloc(cfg->limits.batch, sizeof(*held.items));
-        next.slots = calloc(cfg->limits.batch, sizeof(*next.slots));
-        next.items = calloc(cfg->limits.batch, sizeof(*next.items));
-        if (!held.slots || !held.items || !next.slots || !next.items) {
-                r = -ENOMEM;
-                goto out;
-        }
-        r = hub_config_alerts_endpoint(cfg, alerts_ep);
-        if (r < 0) {
-                log_error("no alert feed endpoint can be derived from %s: set [alerts] listen",
-                          cfg->listen);
-                goto out;
-        }
-        r = hub_conns_new(&conns, &cfg->limits);
-        if (r < 0)
-                goto out;
-        c.conns = conns;
-        ctx = zmq_ctx_new();
-        if (!ctx) {
-                r = -errno;
-                goto out;
-        }
-        r = hub_zap_start(&zap, ctx, st, conns);
+        hub_ingest_set_rotation(srv->ig, srv->kr->prev, srv->kr->ann, srv->kr->ann_len,
+                                srv->kr->a.old_payload);
+        return 0;
+}
+
+/* The listening ROUTER, bound, with its ZAP handler and connection watch. */
+static int open_router(struct hub_server *srv)
+{
+        int r;
+
+        r = hub_zap_start(&srv->zap, srv->ctx, srv->st, srv->conns);
         if (r < 0) {
                 log_error("cannot start the ZAP handler: %s", strerror(-r));
-                goto out;
+                return r;
         }
-        router = zmq_socket(ctx, ZMQ_ROUTER);
-        if (!router) {
-                r = -errno;
-                goto out;
-        }
-        r = setup_router(router, hub, cfg);
+        srv->router = zmq_socket(srv->ctx, ZMQ_ROUTER);
+        if (!srv->router)
+                return -errno;
+        r = setup_router(srv->router, srv->hub, &srv->cfg);
         if (r < 0) {
                 log_error("cannot configure the listening socket: %s", zmq_strerror(-r));
-                goto out;
+                return r;
         }
-        r = hub_conns_watch(conns, ctx, router, HUB_CONN_ROUTER, &router_monitor);
+        r = hub_conns_watch(srv->conns, srv->ctx, srv->router, HUB_CONN_ROUTER,
+                            &srv->router_monitor);
         if (r < 0) {
                 log_error("cannot watch the listening socket: %s", zmq_strerror(-r));
-                goto out;
+                return r;
         }
-        if (zmq_bind(router, cfg->listen) < 0) {
+        if (zmq_bind(srv->router, srv->cfg.listen) < 0) {
                 r = -errno;
-                log_error("cannot listen on %s: %s", cfg->listen, zmq_strerror(errno));
-                goto out;
+                log_error("cannot listen on %s: %s", srv->cfg.listen, zmq_strerror(-r));
+                return r;
         }
-        r = hub_feed_open(&feed, ctx, hub, cfg, alerts_ep, conns);
-        if (r < 0)
-                goto out;
-        pair = zmq_socket(ctx, ZMQ_PAIR);
-        if (!pair || zmq_bind(pair, AGGREGATOR_ENDPOINT) < 0) {
-                r = -errno;
-                log_error("cannot set up the aggregation thread: %s", zmq_strerror(errno));
-                goto out;
-        }
-        r = aggregator_start(&agg, ctx, ag);
-        if (r < 0) {
-                log_error("cannot start the aggregation thread");
-                goto out;
-        }
-        changes = member_changes(st);
-        log_info("serving on %s, alert feed on %s (hub directory %s)", cfg->listen, alerts_ep,
-                 hub_dir);
+        return 0;
+}
 
-        while (!stopping) {
+/* The sockets, the alert feed and the aggregation thread. */
+static int open_sockets(struct hub_server *srv)
+{
+        int r;
+
+        r = hub_config_alerts_endpoint(&srv->cfg, srv->alerts_ep);
+        if (r < 0) {
+                log_error("no alert feed endpoint can be derived from %s: set [alerts] listen",
+                          srv->cfg.listen);
+                return r;
+        }
+        r = hub_conns_new(&srv->conns, &srv->cfg.limits);
+        if (r < 0)
+                return r;
+        srv->c.conns = srv->conns;
+        srv->ctx = zmq_ctx_new();
+        if (!srv->ctx)
+                return -errno;
+        r = open_router(srv);
+        if (r < 0)
+                return r;
+        r = hub_feed_open(&srv->feed, srv->ctx, srv->hub, &srv->cfg, srv->alerts_ep,
+                          srv->conns);
+        if (r < 0)
+                return r;
+        srv->pair = zmq_socket(srv->ctx, ZMQ_PAIR);
+        if (!srv->pair || zmq_bind(srv->pair, HUB_AGGTHREAD_ENDPOINT) < 0) {
+                r = -errno;
+                log_error("cannot set up the aggregation thread: %s", zmq_strerror(-r));
+                return r;
+        }
+        r = hub_aggthread_start(&srv->agg, srv->ctx, srv->ag);
+        if (r < 0)
+                log_error("cannot start the aggregation thread");
+        return r;
+}
+
+static int pending_alloc(struct pending *p, size_t batch)
+{
+        p->slots = calloc(batch, sizeof(*p->slots));
+        p->items = calloc(batch, sizeof(*p->items));
+        p->n = 0;
+        return p->slots && p->items ? 0 : -ENOMEM;
+}
+
+int hub_server_new(struct hub_server **ret, const char *hub_dir, const struct hub_config *cfg)
+{
+        struct hub_server *srv = calloc(1, sizeof(*srv));
+        sigset_t set;
+        int r;
+
+        if (!srv)
+                return -ENOMEM;
+        srv->sfd = -1;
+        srv->cfg = *cfg;
+        srv->live = *cfg;
+        srv->hub_dir = strdup(hub_dir);
+        r = srv->hub_dir ? block_signals(&set) : -ENOMEM;
+        if (r == 0) {
+                srv->sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+                if (srv->sfd < 0)
+                        r = -errno;
+        }
+        if (r == 0)
+                r = open_keys(srv);
+        if (r == 0)
+                r = open_stores(srv);
+        if (r == 0)
+                r = pending_alloc(&srv->held, cfg->limits.batch);
+        if (r == 0)
+                r = pending_alloc(&srv->next, cfg->limits.batch);
+        if (r == 0)
+                r = open_sockets(srv);
+        if (r < 0) {
+                hub_server_free(srv);
+                return r;
+        }
+        *ret = srv;
+        return 0;
+}
+
+/* Reads the signal that woke the loop: SIGHUP reloads, the others stop. */
+static void on_signal(struct hub_server *srv)
+{
+        struct signalfd_siginfo si;
+
+        if (read(srv->sfd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+                return; /* nothing read: nothing to do */
+        if (si.ssi_signo == SIGHUP) {
+                reload(srv);
+                return;
+        }
+        log_info("signal %u received: finishing what is in flight", si.ssi_signo);
+        srv->stopping = true;
+}
+
+/* Takes all that waits, up to the batch limit, into srv->next; also while
+ * stopping, so what was received before the signal is answered. */
+static size_t take_batch(struct hub_server *srv)
+{
+        struct pending *next = &srv->next;
+        size_t n = 0;
+
+        while (n < srv->cfg.limits.batch) {
+                int got = recv_one(srv->router, &next->slots[n], &next->items[n]);
+
+                if (got <= 0) {
+                        if (got < 0 && got != -EINTR)
+                                log_warn("receive failed: %s", zmq_strerror(-got));
+                        break;
+                }
+                /* Sent before the hub closed its connection: not taken. */
+                if (!hub_conns_message(srv->conns, HUB_CONN_ROUTER, &next->slots[n].body,
+                                       next->items[n].member_id, NULL)) {
+                        zmq_msg_close(&next->slots[n].id);
+                        zmq_msg_close(&next->slots[n].body);
+                        continue;
+                }
+                n++;
+        }
+        next->n = n;
+        return n;
+}
+
+/* Commits the batch in hand; its replies wait until the next commit (or a
+ * sync) makes it durable, while those of the batch before leave now. */
+static void commit_batch(struct hub_server *srv)
+{
+        /* Failures are answered inside: every item has a reply. */
+        bool committed = hub_ingest_batch(srv->ig, srv->next.items, srv->next.n) == 0;
+
+        /* This commit made the held batch durable; if it failed, a sync must. */
+        release(srv->router, srv->ig, &srv->held, committed, &srv->c);
+        if (committed) {
+                struct pending t = srv->held;
+
+                srv->held = srv->next;
+                srv->next = t;
+        } else {
+                /* Refusals only, nothing stored: answer now. */
+                release(srv->router, srv->ig, &srv->next, true, &srv->c);
+        }
+}
+
+/* Logs the totals when there was work since the last report. */
+static void report(struct hub_server *srv)
+{
+        struct hub_ingest_totals t;
+
+        hub_ingest_totals(srv->ig, &t);
+        if (t.batches != srv->reported_batches)
+                log_info("since start: %llu accepted, %llu duplicates, %llu rejected in %llu "
+                         "commits; %llu receipts for disconnected nodes",
+                         (unsigned long long)t.accepted, (unsigned long long)t.duplicates,
+                         (unsigned long long)t.rejected, (unsigned long long)t.batches,
+                         (unsigned long long)(srv->c.unroutable + srv->c.send_dropped));
+        srv->reported_batches = t.batches;
+        srv->last_report = util_mono_ms();
+}
+
+/* What the loop does on every turn besides the batch. */
+static int every_turn(struct hub_server *srv)
+{
+        int r;
+
+        if (util_mono_ms() - srv->last_tick >= 1000) {
+                hub_conns_tick(srv->conns);
+                srv->last_tick = util_mono_ms();
+        }
+        overlap_check(srv->kr, srv->ig, srv->hub_dir);
+        /* A suspension or revocation ends every subscription: all subscribers
+         * reconnect through ZAP, and the refused stay out. */
+        if (member_changes(srv->st) != srv->changes) {
+                srv->changes = member_changes(srv->st);
+                r = hub_feed_reopen(srv->feed);
+                if (r < 0)
+                        return r;
+                log_info("member states changed: alert subscribers must authenticate again");
+        }
+        if (util_mono_ms() - srv->last_report >= HUB_REPORT_MS)
+                report(srv);
+        return 0;
+}
+
+int hub_server_run(struct hub_server *srv)
+{
+        int r = 0;
+
+        srv->changes = member_changes(srv->st);
+        srv->last_tick = srv->last_report = util_mono_ms();
+        log_info("serving on %s, alert feed on %s (hub directory %s)", srv->cfg.listen,
+                 srv->alerts_ep, srv->hub_dir);
+        while (!srv->stopping) {
                 zmq_pollitem_t polls[6] = {
-                        { router, 0, ZMQ_POLLIN, 0 },
-                        { NULL, sfd, ZMQ_POLLIN, 0 },
-                        { hub_feed_socket(feed), 0, ZMQ_POLLIN, 0 },
-                        { pair, 0, ZMQ_POLLIN, 0 },
-                        { router_monitor, 0, ZMQ_POLLIN, 0 },
-                        { hub_feed_monitor(feed), 0, ZMQ_POLLIN, 0 },
+                        { srv->router, 0, ZMQ_POLLIN, 0 },
+                        { NULL, srv->sfd, ZMQ_POLLIN, 0 },
+                        { hub_feed_socket(srv->feed), 0, ZMQ_POLLIN, 0 },
+                        { srv->pair, 0, ZMQ_POLLIN, 0 },
+                        { srv->router_monitor, 0, ZMQ_POLLIN, 0 },
+                        { hub_feed_monitor(srv->feed), 0, ZMQ_POLLIN, 0 },
                 };
-                size_t n = 0;
 
                 /* Replies held for durability: look, do not wait. */
-                if (zmq_poll(polls, 6, held.n ? 0 : 1000) < 0) {
+                if (zmq_poll(polls, 6, srv->held.n ? 0 : 1000) < 0) {
                         if (errno == EINTR)
                                 continue;
                         r = -errno;
-                        log_error("poll failed: %s", zmq_strerror(errno));
+                        log_error("poll failed: %s", zmq_strerror(-r));
                         break;
                 }
-                if (polls[1].revents & ZMQ_POLLIN) {
-                        struct signalfd_siginfo si;
-
-                        if (read(sfd, &si, sizeof(si)) != (ssize_t)sizeof(si)) {
-                                /* Nothing read: nothing to do. */
-                        } else if (si.ssi_signo == SIGHUP) {
-                                reload(hub_dir, &live, ig, ag);
-                        } else {
-                                log_info("signal %u received: finishing what is in flight",
-                                         si.ssi_signo);
-                                stopping = true;
-                        }
-                }
+                if (polls[1].revents & ZMQ_POLLIN)
+                        on_signal(srv);
                 /* Connections first, so that each message finds its own. */
-                hub_conns_events(conns);
-                /* Take all that waits, up to the batch limit; also while stopping,
-                 * so what was received before the signal is answered. */
-                while (n < cfg->limits.batch) {
-                        int got = recv_one(router, &next.slots[n], &next.items[n]);
-                        if (got <= 0) {
-                                if (got < 0 && got != -EINTR)
-                                        log_warn("receive failed: %s", zmq_strerror(-got));
-                                break;
-                        }
-                        /* Sent before the hub closed its connection: not taken. */
-                        if (!hub_conns_message(conns, HUB_CONN_ROUTER, &next.slots[n].body,
-                                               next.items[n].member_id, NULL)) {
-                                zmq_msg_close(&next.slots[n].id);
-                                zmq_msg_close(&next.slots[n].body);
-                                continue;
-                        }
-                        n++;
-                }
-                next.n = n;
-                if (n > 0) {
-                        /* Failures are answered inside: every item has a reply. */
-                        int committed = hub_ingest_batch(ig, next.items, n) == 0;
-
-                        /* This commit made the held batch durable; if it failed,
-                         * a sync must. */
-                        release(router, ig, &held, committed, &c);
-                        if (committed) {
-                                struct pending t = held;
-
-                                held = next;
-                                next = t;
-                        } else {
-                                /* Refusals only, nothing stored: answer now. */
-                                release(router, ig, &next, true, &c);
-                        }
-                } else if (held.n) {
-                        release(router, ig, &held, false, &c);
-                }
+                hub_conns_events(srv->conns);
+                if (take_batch(srv) > 0)
+                        commit_batch(srv);
+                else if (srv->held.n)
+                        release(srv->router, srv->ig, &srv->held, false, &srv->c);
                 if (polls[3].revents & ZMQ_POLLIN)
-                        feed_forward(pair, feed);
+                        feed_forward(srv->pair, srv->feed);
                 if (polls[2].revents & ZMQ_POLLIN)
-                        hub_feed_subscriptions(feed, ag, kr);
-                if (util_mono_ms() - last_tick >= 1000) {
-                        hub_conns_tick(conns);
-                        last_tick = util_mono_ms();
-                }
-                overlap_check(kr, ig, hub_dir);
-                /* A suspension or revocation ends every subscription: all
-                 * subscribers reconnect through ZAP, and the refused stay out. */
-                if (member_changes(st) != changes) {
-                        changes = member_changes(st);
-                        r = hub_feed_reopen(feed);
-                        if (r < 0)
-                                break;
-                        log_info("member states changed: alert subscribers must authenticate "
-                                 "again");
-                }
-                if (util_mono_ms() - last_report >= HUB_REPORT_MS) {
-                        struct hub_ingest_totals t;
-
-                        hub_ingest_totals(ig, &t);
-                        if (t.batches != reported_batches)
-                                log_info("since start: %llu accepted, %llu duplicates, %llu "
-                                         "rejected in %llu commits; %llu receipts for "
-                                         "disconnected nodes", (unsigned long long)t.accepted,
-                                         (unsigned long long)t.duplicates,
-                                         (unsigned long long)t.rejected,
-                                         (unsigned long long)t.batches,
-                                         (unsigned long long)(c.unroutable + c.send_dropped));
-                        reported_batches = t.batches;
-                        last_report = util_mono_ms();
-                }
+                        hub_feed_subscriptions(srv->feed, srv->ag, srv->kr);
+                r = every_turn(srv);
+                if (r < 0)
+                        break;
         }
-        release(router, ig, &held, false, &c);
-        if (stopping) {
+        release(srv->router, srv->ig, &srv->held, false, &srv->c);
+        if (srv->stopping) {
                 log_info("stopped cleanly");
                 r = 0;
         }
-out:
+        return r;
+}
+
+void hub_server_free(struct hub_server *srv)
+{
+        if (!srv)
+                return;
         /* The last flush, then its alerts, before the feed closes. */
-        aggregator_stop(&agg);
-        if (pair) {
-                feed_forward(pair, feed);
-                zmq_close(pair);
+        hub_aggthread_stop(srv->agg);
+        if (srv->pair) {
+                feed_forward(srv->pair, srv->feed);
+                zmq_close(srv->pair);
         }
-        hub_feed_free(feed);
-        if (router) {
-                hub_conns_unwatch(conns, HUB_CONN_ROUTER);
-                zmq_close(router);
+        hub_feed_free(srv->feed);
+        if (srv->router) {
+                hub_conns_unwatch(srv->conns, HUB_CONN_ROUTER);
+                zmq_close(srv->router);
         }
-        if (ctx) {
-                zmq_ctx_shutdown(ctx);
-                hub_zap_stop(zap);
-                zmq_ctx_term(ctx);
+        if (srv->ctx) {
+                zmq_ctx_shutdown(srv->ctx);
+                hub_zap_stop(srv->zap);
+                zmq_ctx_term(srv->ctx);
         }
-        hub_conns_free(conns);
-        free(held.items);
-        free(held.slots);
-        free(next.items);
-        free(next.slots);
-        hub_ingest_free(ig);
-        hub_aggregate_free(ag);
-        hub_analytics_free(an);
-        free(an_path);
-        hub_store_free(st);
-        hub_keyrot_free(kr);
-        keys_free(hub);
-        free(key_path);
-        if (sfd >= 0)
-                close(sfd);
+        hub_conns_free(srv->conns);
+        free(srv->held.items);
+        free(srv->held.slots);
+        free(srv->next.items);
+        free(srv->next.slots);
+        hub_ingest_free(srv->ig);
+        hub_aggregate_free(srv->ag);
+        hub_analytics_free(srv->an);
+        hub_store_free(srv->st);
+        hub_keyrot_free(srv->kr);
+        keys_free(srv->hub);
+        if (srv->sfd >= 0)
+                close(srv->sfd);
+        free(srv->hub_dir);
+        free(srv);
+}
+
+int hub_serve(const char *hub_dir, const struct hub_config *cfg)
+{
+        struct hub_server *srv = NULL;
+        int r = hub_server_new(&srv, hub_dir, cfg);
+
+        if (r == 0)
+                r = hub_server_run(srv);
+        hub_server_free(srv);
         return r;
 }

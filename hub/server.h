@@ -12,10 +12,34 @@
 
 #include "config.h"
 
-/* Runs the hub of directory hub_dir with cfg until SIGTERM/SIGINT (the
- * caller holds the directory's lock, cli.h hub_cli_lock()). Returns 0
- * after a clean stop, or a negative errno when it could not start (and logs
- * why). */
+struct hub_server;
+
+/* Sets up the hub of directory hub_dir with cfg (copied), in this order:
+ * SIGTERM, SIGINT and SIGHUP blocked in every thread and read from a
+ * signalfd; the hub's keys and its last key rotation; the private store
+ * (meta syncs deferred), the analytics store, the aggregation and the ingest;
+ * epochs that ended while the hub was down closed and the open ones
+ * recounted (a failure there is logged, and the hub serves anyway); the
+ * ZAP handler, the listening ROUTER bound to cfg->listen, the alert feed and
+ * the aggregation thread (aggthread.h). The caller holds the directory's lock
+ * (cli.h hub_cli_lock()). Returns 0, or a negative errno when the hub cannot
+ * start (logged; everything set up so far is torn down). */
+NMO_WUR int hub_server_new(struct hub_server **ret, const char *hub_dir,
+                           const struct hub_config *cfg);
+
+/* Serves until SIGTERM or SIGINT: the batch in hand is finished and
+ * answered, and 0 returned. Returns a negative errno when the loop cannot go
+ * on (poll failed, the feed cannot be reopened; logged). */
+NMO_WUR int hub_server_run(struct hub_server *srv);
+
+/* Stops the aggregation thread after a last flush of everything dirty,
+ * publishes its last alerts, closes the sockets and the stores, wipes the
+ * keys and frees; accepts NULL and a server that hub_server_new() left
+ * half-built. */
+void hub_server_free(struct hub_server *srv);
+
+/* hub_server_new(), hub_server_run(), hub_server_free(): returns 0 after a
+ * clean stop, or a negative errno. */
 NMO_WUR int hub_serve(const char *hub_dir, const struct hub_config *cfg);
 
 /* Paths of the hub's key files inside hub_dir (fresh strings, free()). */

@@ -199,11 +199,6 @@ int hub_store_meta_get(MDB_txn *txn, struct hub_store *st, const char *name, uin
         return counter_get(txn, st->meta, name, value);
 }
 
-int hub_store_folded_get(MDB_txn *ctxn, struct hub_store *st, uint64_t *seq)
-{
-        return counter_get(ctxn, st->fold, HUB_FOLD_KEY, seq);
-}
-
 int hub_store_meta_add(MDB_txn *txn, struct hub_store *st, const char *name, uint64_t delta,
                        uint64_t *value)
 {

@@ -17,7 +17,7 @@
  *                 key || 24-byte nonce || secretbox(Summary of that one signal):
  *                 accepted signals not yet folded into their contribution
  *                 (appended by the ingest transaction, folded and deleted by
- *                 the aggregation within a second; aggregate.h)
+ *                 the aggregation within a second; journal.h)
  *   epochs        u32 BE month            -> EpochRecord
  *   meta          ASCII name              -> u64 BE counter
  *
@@ -47,9 +47,6 @@
 #include <lmdb.h>
 
 #include "util.h"
-
-/* The key of the fold database. */
-#define HUB_FOLD_KEY "folded"
 
 /* Meta counter names. */
 #define HUB_META_SIGNALS "signals_stored"
@@ -107,10 +104,6 @@ NMO_WUR int hub_store_read(struct hub_store *st, int (*fn)(MDB_txn *, void *), v
 /* Reads a meta counter (0 when absent). */
 NMO_WUR int hub_store_meta_get(MDB_txn *txn, struct hub_store *st, const char *name,
                                uint64_t *value);
-
-/* How far the journal is folded into the contributions (0 when never), in a
- * transaction on the contributions environment. */
-NMO_WUR int hub_store_folded_get(MDB_txn *ctxn, struct hub_store *st, uint64_t *seq);
 
 /* Adds delta to a meta counter and optionally returns the new value. */
 NMO_WUR int hub_store_meta_add(MDB_txn *txn, struct hub_store *st, const char *name,

@@ -103,21 +103,39 @@ int envelope_seal(const struct signal *s, const struct keys_secret *member,
         return r;
 }
 
+void envelope_view_parse(struct envelope_view *v, const uint8_t *frame, size_t len)
+{
+        v->frame = frame;
+        v->len = len;
+        /* Checked before unpacking: a peer's frame costs at most this much. */
+        v->e = len > ENVELOPE_MAX ? NULL : nmo__envelope__unpack(NULL, len, frame);
+}
+
+void envelope_view_free(struct envelope_view *v)
+{
+        if (v->e)
+                nmo__envelope__free_unpacked(v->e, NULL);
+        v->e = NULL;
+}
+
+bool envelope_view_id(const struct envelope_view *v, uint8_t id[SIGNAL_ID_BYTES])
+{
+        const Nmo__Envelope *e = v->e;
+
+        if (!e || !e->has_signal_id || e->signal_id.len != SIGNAL_ID_BYTES)
+                return false;
+        memcpy(id, e->signal_id.data, SIGNAL_ID_BYTES);
+        return true;
+}
+
 bool envelope_peek_id(const uint8_t *frame, size_t len, uint8_t id[SIGNAL_ID_BYTES])
 {
-        Nmo__Envelope *e;
-        bool ok = false;
+        struct envelope_view v;
+        bool ok;
 
-        if (len > ENVELOPE_MAX)
-                return false;
-        e = nmo__envelope__unpack(NULL, len, frame);
-        if (!e)
-                return false;
-        if (e->has_signal_id && e->signal_id.len == SIGNAL_ID_BYTES) {
-                memcpy(id, e->signal_id.data, SIGNAL_ID_BYTES);
-                ok = true;
-        }
-        nmo__envelope__free_unpacked(e, NULL);
+        envelope_view_parse(&v, frame, len);
+        ok = envelope_view_id(&v, id);
+        envelope_view_free(&v);
         return ok;
 }
 
@@ -136,15 +154,15 @@ static Nmo__Reason refuse(Nmo__Reason reason, char *detail, size_t len, const ch
         return reason;
 }
 
-/* Decodes a frame and opens its box for the member in op, checking every
+/* Opens the box of a decoded frame for the member in op, checking every
  * field on the way; the plaintext is a fresh buffer (wipe and free). The kind
  * must be want. */
-static Nmo__Reason open_box(const uint8_t *frame, size_t len, const struct envelope_opener *op,
+static Nmo__Reason open_box(const struct envelope_view *v, const struct envelope_opener *op,
                             Nmo__EnvelopeKind want, uint8_t **plain_out, size_t *plain_len,
                             uint8_t id_out[SIGNAL_ID_BYTES], bool *has_id, char *detail,
                             size_t detail_len)
 {
-        Nmo__Envelope *e = NULL;
+        const Nmo__Envelope *e = v->e;
         uint8_t *plain = NULL;
         size_t plen = 0;
         Nmo__Reason reason;
@@ -152,10 +170,10 @@ static Nmo__Reason open_box(const uint8_t *frame, size_t len, const struct envel
         *has_id = false;
         if (detail && detail_len)
                 detail[0] = '\0';
-        if (len > ENVELOPE_MAX)
+        if (v->len > ENVELOPE_MAX)
                 return refuse(NMO__REASON__REASON_OVERSIZED, detail, detail_len,
-                              "envelope of %zu bytes, at most %d accepted", len, ENVELOPE_MAX);
-        e = nmo__envelope__unpack(NULL, len, frame);
+                              "envelope of %zu bytes, at most %d accepted", v->len,
+                              ENVELOPE_MAX);
         if (!e)
                 return refuse(NMO__REASON__REASON_MALFORMED, detail, detail_len,
                               "frame is not a protobuf Envelope");
@@ -223,7 +241,6 @@ out:
                 sodium_memzero(plain, plen);
                 free(plain);
         }
-        nmo__envelope__free_unpacked(e, NULL);
         return reason;
 }
 
@@ -231,12 +248,25 @@ Nmo__Reason envelope_open(const uint8_t *frame, size_t len, const struct envelop
                           struct signal *out, uint8_t id_out[SIGNAL_ID_BYTES], bool *has_id,
                           char *detail, size_t detail_len)
 {
+        struct envelope_view v;
+        Nmo__Reason reason;
+
+        envelope_view_parse(&v, frame, len);
+        reason = envelope_view_open(&v, op, out, id_out, has_id, detail, detail_len);
+        envelope_view_free(&v);
+        return reason;
+}
+
+Nmo__Reason envelope_view_open(const struct envelope_view *v, const struct envelope_opener *op,
+                               struct signal *out, uint8_t id_out[SIGNAL_ID_BYTES],
+                               bool *has_id, char *detail, size_t detail_len)
+{
         uint8_t *plain = NULL;
         size_t plain_len = 0;
         char why[160] = "";
         Nmo__Reason reason;
 
-        reason = open_box(frame, len, op, NMO__ENVELOPE_KIND__ENVELOPE_SIGNAL, &plain, &plain_len,
+        reason = open_box(v, op, NMO__ENVELOPE_KIND__ENVELOPE_SIGNAL, &plain, &plain_len,
                           id_out, has_id, detail, detail_len);
         if (reason != NMO__REASON__REASON_NONE)
                 return reason;
@@ -260,18 +290,23 @@ out:
         return reason;
 }
 
+int envelope_view_kind(const struct envelope_view *v)
+{
+        if (v->len > ENVELOPE_MAX)
+                return -EMSGSIZE;
+        if (!v->e)
+                return -EBADMSG;
+        return v->e->has_kind ? (int)v->e->kind : NMO__ENVELOPE_KIND__ENVELOPE_SIGNAL;
+}
+
 int envelope_kind(const uint8_t *frame, size_t len)
 {
-        Nmo__Envelope *e;
+        struct envelope_view v;
         int kind;
 
-        if (len > ENVELOPE_MAX)
-                return -EMSGSIZE;
-        e = nmo__envelope__unpack(NULL, len, frame);
-        if (!e)
-                return -EBADMSG;
-        kind = e->has_kind ? (int)e->kind : NMO__ENVELOPE_KIND__ENVELOPE_SIGNAL;
-        nmo__envelope__free_unpacked(e, NULL);
+        envelope_view_parse(&v, frame, len);
+        kind = envelope_view_kind(&v);
+        envelope_view_free(&v);
         return kind;
 }
 
@@ -281,6 +316,21 @@ Nmo__Reason envelope_open_rotation(const uint8_t *frame, size_t len,
                                    uint8_t id_out[SIGNAL_ID_BYTES], bool *has_id, char *detail,
                                    size_t detail_len)
 {
+        struct envelope_view v;
+        Nmo__Reason reason;
+
+        envelope_view_parse(&v, frame, len);
+        reason = envelope_view_open_rotation(&v, op, out, id_out, has_id, detail, detail_len);
+        envelope_view_free(&v);
+        return reason;
+}
+
+Nmo__Reason envelope_view_open_rotation(const struct envelope_view *v,
+                                        const struct envelope_opener *op,
+                                        struct envelope_rotation *out,
+                                        uint8_t id_out[SIGNAL_ID_BYTES], bool *has_id,
+                                        char *detail, size_t detail_len)
+{
         Nmo__KeyRotation *kr = NULL;
         struct keys_public next;
         char why[120] = "";
@@ -288,8 +338,8 @@ Nmo__Reason envelope_open_rotation(const uint8_t *frame, size_t len,
         size_t plain_len = 0;
         Nmo__Reason reason;
 
-        reason = open_box(frame, len, op, NMO__ENVELOPE_KIND__ENVELOPE_KEY_ROTATION, &plain,
-                          &plain_len, id_out, has_id, detail, detail_len);
+        reason = open_box(v, op, NMO__ENVELOPE_KIND__ENVELOPE_KEY_ROTATION, &plain, &plain_len,
+                          id_out, has_id, detail, detail_len);
         if (reason != NMO__REASON__REASON_NONE)
                 return reason;
         kr = nmo__key_rotation__unpack(NULL, plain_len, plain);
@@ -415,22 +465,25 @@ out:
         return r;
 }
 
+bool envelope_view_hub_key_id(const struct envelope_view *v, uint8_t out[ENVELOPE_KEY_ID_BYTES])
+{
+        const Nmo__Envelope *e = v->e;
+
+        if (!e || !e->has_hub_key_id || e->hub_key_id.len != ENVELOPE_KEY_ID_BYTES)
+                return false;
+        memcpy(out, e->hub_key_id.data, ENVELOPE_KEY_ID_BYTES);
+        return true;
+}
+
 bool envelope_peek_hub_key_id(const uint8_t *frame, size_t len,
                               uint8_t out[ENVELOPE_KEY_ID_BYTES])
 {
-        Nmo__Envelope *e;
-        bool ok = false;
+        struct envelope_view v;
+        bool ok;
 
-        if (len > ENVELOPE_MAX)
-                return false;
-        e = nmo__envelope__unpack(NULL, len, frame);
-        if (!e)
-                return false;
-        if (e->has_hub_key_id && e->hub_key_id.len == ENVELOPE_KEY_ID_BYTES) {
-                memcpy(out, e->hub_key_id.data, ENVELOPE_KEY_ID_BYTES);
-                ok = true;
-        }
-        nmo__envelope__free_unpacked(e, NULL);
+        envelope_view_parse(&v, frame, len);
+        ok = envelope_view_hub_key_id(&v, out);
+        envelope_view_free(&v);
         return ok;
 }
 

@@ -107,6 +107,40 @@ Nmo__Reason envelope_open(const uint8_t *frame, size_t len, const struct envelop
 bool envelope_peek_hub_key_id(const uint8_t *frame, size_t len,
                               uint8_t out[ENVELOPE_KEY_ID_BYTES]);
 
+/* An envelope frame decoded once. The hub decodes each frame it receives
+ * into a view (one nmo__envelope__unpack) and takes every later look from it:
+ * the id for an early refusal, the hub key id it names, its kind, opening it.
+ * The functions above that take a frame are these on a view of their own. */
+struct envelope_view {
+        const uint8_t *frame;    /* the frame, borrowed */
+        size_t len;
+        Nmo__Envelope *e;        /* NULL: larger than ENVELOPE_MAX, or not an Envelope */
+};
+
+/* Decodes frame (len bytes, borrowed: it must outlive the view) into *v; a
+ * frame over ENVELOPE_MAX is not decoded. Never fails: a frame that does not
+ * decode gives a view that every function below refuses as the frame-taking
+ * ones do. Free with envelope_view_free(). */
+void envelope_view_parse(struct envelope_view *v, const uint8_t *frame, size_t len);
+
+/* Frees what the view decoded; the view may be parsed again. */
+void envelope_view_free(struct envelope_view *v);
+
+/* envelope_peek_id(), envelope_peek_hub_key_id(), envelope_kind(),
+ * envelope_open() and envelope_open_rotation() on a decoded view: the same
+ * results, checks, order and refusal reasons. */
+bool envelope_view_id(const struct envelope_view *v, uint8_t id[SIGNAL_ID_BYTES]);
+bool envelope_view_hub_key_id(const struct envelope_view *v, uint8_t out[ENVELOPE_KEY_ID_BYTES]);
+int envelope_view_kind(const struct envelope_view *v);
+Nmo__Reason envelope_view_open(const struct envelope_view *v, const struct envelope_opener *op,
+                               struct signal *out, uint8_t id_out[SIGNAL_ID_BYTES],
+                               bool *has_id, char *detail, size_t detail_len);
+Nmo__Reason envelope_view_open_rotation(const struct envelope_view *v,
+                                        const struct envelope_opener *op,
+                                        struct envelope_rotation *out,
+                                        uint8_t id_out[SIGNAL_ID_BYTES], bool *has_id,
+                                        char *detail, size_t detail_len);
+
 /* Re-seals a frame that member sealed to the hub payload key old_hub_pk to
  * new_hub_pk instead (a hub key rotation, PROTOCOL.md 16): same id, kind and
  * content, a fresh nonce. -EALREADY when it names new_hub_pk already,
