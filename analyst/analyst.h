@@ -14,22 +14,19 @@
  *
  * One file per command (cmd-cells.c, cmd-alerts.c, cmd-trend.c,
  * cmd-materials.c), the command table and global help (commands.c), what the
- * commands share for their command lines (cli.c) and for opening the store
- * (open.c), the cell queries (query.h) and the output forms (format.h). The
- * commands return exit codes; only main.c exits. */
+ * commands share for their command lines beside common/cli.h (cli.c) and for
+ * opening the store (open.c), the cell queries (query.h) and the output forms
+ * (format.h). The commands return exit codes; only main.c exits. */
 #pragma once
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cli.h"
 #include "util.h"
 
 struct hub_analytics;
-
-#define ANALYST_EXIT_OK 0
-#define ANALYST_EXIT_FAIL 1
-#define ANALYST_EXIT_USAGE 2
 
 /* The smallest number of distinct reporters a released cell can have (the
  * hub's privacy.min_reporters is at least this). */
@@ -51,10 +48,11 @@ struct hub_analytics;
         "whose Thursday falls in it, as the hub's monthly cells count it: 2026-11 is\n"   \
         "2026-W45..W48, Monday 2 to Sunday 29 November 2026.\n"
 
-/* A subcommand. fn gets the subcommand's own argc/argv (argv[0] names the
- * command as "nmo-analyst NAME", for getopt's messages) and the --store given
- * before the command, or NULL; a --store after the command overrides it.
- * It returns an ANALYST_EXIT_* code. */
+/* A subcommand. fn gets the subcommand's own argc/argv (argv[0] is the
+ * command's name) and the --store given before the command, or NULL; a
+ * --store after the command overrides it. It parses its options with the
+ * conventions of common/cli.h, checks them all before it opens the store, and
+ * returns a CLI_EXIT_* code. */
 struct analyst_command {
         const char *name;
         int (*fn)(int argc, char **argv, const char *store);
@@ -80,7 +78,7 @@ int analyst_cmd_materials(int argc, char **argv, const char *store);
 
 /* The long options of the commands (getopt_long values). */
 enum {
-        OPT_STORE = 0x100,
+        OPT_STORE = CLI_OPT_LONG,
         OPT_MATERIAL,
         OPT_EVENT,
         OPT_COUNTRY,
@@ -100,17 +98,8 @@ enum analyst_format {
         ANALYST_OUT_CSV,
 };
 
-/* Prints "nmo-analyst[ CMD]: " and the formatted message, then a --help hint,
- * to stderr; returns ANALYST_EXIT_USAGE. cmd may be NULL. */
-int analyst_usage_error(const char *cmd, const char *fmt, ...)
-        __attribute__((format(printf, 2, 3)));
-
-/* Prints "nmo-analyst: " and the message on one line to stderr; returns
- * ANALYST_EXIT_FAIL. */
-int analyst_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
 /* Flushes stdout; a full disk or closed pipe is a failure, not a silent loss.
- * Returns ANALYST_EXIT_OK or (after saying so) ANALYST_EXIT_FAIL. */
+ * Returns CLI_EXIT_OK or (after saying so) CLI_EXIT_FAIL. */
 int analyst_finish_output(void);
 
 /* Check an id against a vocabulary; on failure print a usage error for
@@ -143,5 +132,5 @@ int64_t analyst_today(void);
 NMO_WUR int analyst_store_open(const char *dir, struct hub_analytics **an);
 
 /* Reports a failed walk of the store at dir; what: the command's detail for
- * -EBADMSG (may be NULL or empty). Returns ANALYST_EXIT_FAIL. */
+ * -EBADMSG (may be NULL or empty). Returns CLI_EXIT_FAIL. */
 int analyst_store_read_failed(const char *dir, int r, const char *what);

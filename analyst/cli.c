@@ -1,10 +1,9 @@
-/* cli.c: what the analyst's commands share on their command lines: the
- * wording of usage errors and failures, the vocabulary checks with their
- * suggestions, the output form, and the date, week and month bounds. */
+/* cli.c: what the analyst's commands share on their command lines, on top of
+ * common/cli.h: the vocabulary checks with their suggestions, the output
+ * form, and the date, week and month bounds. */
 #include "analyst.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -13,36 +12,12 @@
 #include "period.h"
 #include "vocab.h"
 
-int analyst_usage_error(const char *cmd, const char *fmt, ...)
-{
-        va_list ap;
-
-        fprintf(stderr, "nmo-analyst%s%s: ", cmd ? " " : "", cmd ? cmd : "");
-        va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
-        va_end(ap);
-        fprintf(stderr, "\nTry 'nmo-analyst%s%s --help'.\n", cmd ? " " : "", cmd ? cmd : "");
-        return ANALYST_EXIT_USAGE;
-}
-
-int analyst_fail(const char *fmt, ...)
-{
-        va_list ap;
-
-        fputs("nmo-analyst: ", stderr);
-        va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
-        va_end(ap);
-        fputc('\n', stderr);
-        return ANALYST_EXIT_FAIL;
-}
-
 int analyst_finish_output(void)
 {
         if (fflush(stdout) != 0 || ferror(stdout))
-                return analyst_fail("cannot write the output: %s",
-                                    strerror(errno ? errno : EIO));
-        return ANALYST_EXIT_OK;
+                return cli_fail("cannot write the output: %s",
+                                strerror(errno ? errno : EIO));
+        return CLI_EXIT_OK;
 }
 
 bool analyst_check_material(const char *cmd, const char *id)
@@ -52,12 +27,12 @@ bool analyst_check_material(const char *cmd, const char *id)
         for (size_t i = 0; i < vocab_materials_count; i++)
                 if (strcasecmp(id, vocab_materials[i].id) == 0 ||
                     strcasecmp(id, vocab_materials[i].name) == 0) {
-                        analyst_usage_error(cmd, "unknown material '%s'; did you mean '%s'?", id,
-                                            vocab_materials[i].id);
+                        cli_usage(cmd, "unknown material '%s'; did you mean '%s'?", id,
+                                  vocab_materials[i].id);
                         return false;
                 }
-        analyst_usage_error(cmd, "unknown material '%s'; 'nmo-analyst materials' lists the "
-                            "material ids", id);
+        cli_usage(cmd, "unknown material '%s'; 'nmo-analyst materials' lists the "
+                  "material ids", id);
         return false;
 }
 
@@ -70,15 +45,15 @@ bool analyst_check_event(const char *cmd, const char *id)
                 return true;
         for (size_t i = 0; i < vocab_events_count; i++)
                 if (strcasecmp(id, vocab_events[i].id) == 0) {
-                        analyst_usage_error(cmd, "unknown event type '%s'; did you mean '%s'?",
-                                            id, vocab_events[i].id);
+                        cli_usage(cmd, "unknown event type '%s'; did you mean '%s'?",
+                                  id, vocab_events[i].id);
                         return false;
                 }
         list[0] = 0;
         for (size_t i = 0; i < vocab_events_count && o < sizeof(list); i++)
                 o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s", i ? ", " : "",
                                       vocab_events[i].id);
-        analyst_usage_error(cmd, "unknown event type '%s'; the event types are: %s", id, list);
+        cli_usage(cmd, "unknown event type '%s'; the event types are: %s", id, list);
         return false;
 }
 
@@ -89,8 +64,8 @@ bool analyst_check_country(const char *cmd, const char *id, const char **out)
                         *out = vocab_countries[i].id;
                         return true;
                 }
-        analyst_usage_error(cmd, "unknown country code '%s'; use an ISO 3166-1 alpha-2 code "
-                            "such as CN or CD", id);
+        cli_usage(cmd, "unknown country code '%s'; use an ISO 3166-1 alpha-2 code "
+                  "such as CN or CD", id);
         return false;
 }
 
@@ -98,21 +73,19 @@ bool analyst_check_store(const char *cmd, const char *store)
 {
         if (store)
                 return true;
-        analyst_usage_error(cmd, "--store DIR is required (the hub's analytics store, "
-                            "HUB_DIR/analytics)");
+        cli_required(cmd, "--store DIR");
         return false;
 }
 
 bool analyst_set_format(const char *cmd, enum analyst_format *out, enum analyst_format f)
 {
         if (*out != ANALYST_OUT_TABLE && *out != f) {
-                analyst_usage_error(cmd, "--json and --csv cannot be combined");
+                cli_usage(cmd, "--json and --csv cannot be combined");
                 return false;
         }
         *out = f;
         return true;
 }
-
 
 int analyst_parse_bound(const char *s, bool upper, int64_t *day)
 {

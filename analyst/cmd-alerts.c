@@ -349,11 +349,12 @@ int analyst_cmd_alerts(int argc, char **argv, const char *store)
         struct alert_list l;
         enum analyst_format fmt = ANALYST_OUT_TABLE;
         const char *since = NULL;
-        int c, r, ret = ANALYST_EXIT_FAIL;
+        int c, r, ret = CLI_EXIT_FAIL;
 
         memset(&l, 0, sizeof(l));
         l.since = INT64_MIN;
-        while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        cli_getopt_reset();
+        while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
                 switch (c) {
                 case OPT_STORE:
                         store = optarg;
@@ -363,26 +364,26 @@ int analyst_cmd_alerts(int argc, char **argv, const char *store)
                         break;
                 case OPT_JSON:
                 case OPT_CSV:
-                        if (!analyst_set_format("alerts", &fmt, c == OPT_JSON ? ANALYST_OUT_JSON : ANALYST_OUT_CSV))
-                                return ANALYST_EXIT_USAGE;
+                        if (!analyst_set_format("alerts", &fmt,
+                                                c == OPT_JSON ? ANALYST_OUT_JSON
+                                                              : ANALYST_OUT_CSV))
+                                return CLI_EXIT_USAGE;
                         break;
                 case 'h':
-                        fputs(alerts_help, stdout);
-                        return ANALYST_EXIT_OK;
+                        return cli_help(alerts_help);
                 default:
-                        fputs("Try 'nmo-analyst alerts --help'.\n", stderr);
-                        return ANALYST_EXIT_USAGE;
+                        return cli_bad_option("alerts", argv, c);
                 }
         }
         if (optind < argc)
-                return analyst_usage_error("alerts", "unexpected argument '%s'", argv[optind]);
+                return cli_unexpected("alerts", argv[optind]);
         if (since && analyst_parse_bound(since, false, &l.since) < 0)
-                return analyst_usage_error("alerts", "--since '%s' is not a date (YYYY-MM-DD), "
-                                           "ISO week (YYYY-Www) or month (YYYY-MM)", since);
+                return cli_usage("alerts", "--since '%s' is not a date (YYYY-MM-DD), "
+                                 "ISO week (YYYY-Www) or month (YYYY-MM)", since);
         if (!analyst_check_store("alerts", store))
-                return ANALYST_EXIT_USAGE;
+                return CLI_EXIT_USAGE;
         if (analyst_store_open(store, &an) < 0)
-                return ANALYST_EXIT_FAIL;
+                return CLI_EXIT_FAIL;
         r = hub_analytics_foreach_alert(an, collect_alert, &l);
         if (r < 0) {
                 ret = analyst_store_read_failed(store, r, l.bad[0] ? l.bad : "an alert that does not "
@@ -400,7 +401,7 @@ int analyst_cmd_alerts(int argc, char **argv, const char *store)
         else
                 r = alerts_print_table(&l);
         if (r < 0) {
-                ret = analyst_fail("out of memory");
+                ret = cli_fail("out of memory");
                 goto out;
         }
         ret = analyst_finish_output();

@@ -352,10 +352,11 @@ int analyst_cmd_cells(int argc, char **argv, const char *store)
         struct query_cell_list l;
         enum analyst_format fmt = ANALYST_OUT_TABLE;
         const char *by = NULL, *rollup = NULL, *from = NULL, *to = NULL;
-        int c, r, ret = ANALYST_EXIT_FAIL;
+        int c, r, ret = CLI_EXIT_FAIL;
 
         memset(&l, 0, sizeof(l));
-        while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        cli_getopt_reset();
+        while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
                 switch (c) {
                 case OPT_STORE:
                         store = optarg;
@@ -383,49 +384,49 @@ int analyst_cmd_cells(int argc, char **argv, const char *store)
                         break;
                 case OPT_JSON:
                 case OPT_CSV:
-                        if (!analyst_set_format("cells", &fmt, c == OPT_JSON ? ANALYST_OUT_JSON : ANALYST_OUT_CSV))
-                                return ANALYST_EXIT_USAGE;
+                        if (!analyst_set_format("cells", &fmt,
+                                                c == OPT_JSON ? ANALYST_OUT_JSON
+                                                              : ANALYST_OUT_CSV))
+                                return CLI_EXIT_USAGE;
                         break;
                 case 'h':
-                        fputs(cells_help, stdout);
-                        return ANALYST_EXIT_OK;
+                        return cli_help(cells_help);
                 default:
-                        fputs("Try 'nmo-analyst cells --help'.\n", stderr);
-                        return ANALYST_EXIT_USAGE;
+                        return cli_bad_option("cells", argv, c);
                 }
         }
         if (optind < argc)
-                return analyst_usage_error("cells", "unexpected argument '%s'", argv[optind]);
+                return cli_unexpected("cells", argv[optind]);
         if (by && strcmp(by, "week") != 0 && strcmp(by, "month") != 0)
-                return analyst_usage_error("cells", "--by takes week or month, not '%s'", by);
+                return cli_usage("cells", "--by takes week or month, not '%s'", by);
         if (rollup && strcmp(rollup, "material") != 0 && strcmp(rollup, "country") != 0)
-                return analyst_usage_error("cells", "--rollup takes material or country, not "
-                                           "'%s'", rollup);
+                return cli_usage("cells", "--rollup takes material or country, not "
+                                 "'%s'", rollup);
         if (rollup && by && strcmp(by, "month") == 0)
-                return analyst_usage_error("cells", "roll-ups are weekly: --by month cannot be "
-                                           "combined with --rollup");
+                return cli_usage("cells", "roll-ups are weekly: --by month cannot be "
+                                 "combined with --rollup");
         if (rollup && q.event)
-                return analyst_usage_error("cells", "--event cannot be combined with --rollup "
-                                           "%s (roll-ups add up all event types)", rollup);
+                return cli_usage("cells", "--event cannot be combined with --rollup "
+                                 "%s (roll-ups add up all event types)", rollup);
         if (q.country && !(rollup && strcmp(rollup, "country") == 0))
-                return analyst_usage_error("cells", "--country selects country cells: add "
-                                           "--rollup country");
+                return cli_usage("cells", "--country selects country cells: add "
+                                 "--rollup country");
         if (q.material && !analyst_check_material("cells", q.material))
-                return ANALYST_EXIT_USAGE;
+                return CLI_EXIT_USAGE;
         if (q.event && !analyst_check_event("cells", q.event))
-                return ANALYST_EXIT_USAGE;
+                return CLI_EXIT_USAGE;
         if (q.country && !analyst_check_country("cells", q.country, &q.country))
-                return ANALYST_EXIT_USAGE;
+                return CLI_EXIT_USAGE;
         if (from && analyst_parse_bound(from, false, &q.from) < 0)
-                return analyst_usage_error("cells", "--from '%s' is not a date (YYYY-MM-DD), "
-                                           "ISO week (YYYY-Www) or month (YYYY-MM)", from);
+                return cli_usage("cells", "--from '%s' is not a date (YYYY-MM-DD), "
+                                 "ISO week (YYYY-Www) or month (YYYY-MM)", from);
         if (to && analyst_parse_bound(to, true, &q.to) < 0)
-                return analyst_usage_error("cells", "--to '%s' is not a date (YYYY-MM-DD), "
-                                           "ISO week (YYYY-Www) or month (YYYY-MM)", to);
+                return cli_usage("cells", "--to '%s' is not a date (YYYY-MM-DD), "
+                                 "ISO week (YYYY-Www) or month (YYYY-MM)", to);
         if (q.from > q.to)
-                return analyst_usage_error("cells", "--from %s is after --to %s", from, to);
+                return cli_usage("cells", "--from %s is after --to %s", from, to);
         if (!analyst_check_store("cells", store))
-                return ANALYST_EXIT_USAGE;
+                return CLI_EXIT_USAGE;
         if (rollup)
                 q.kind = strcmp(rollup, "material") == 0
                                  ? NMO__HUB__CELL_KIND__CELL_MATERIAL_WEEK
@@ -434,7 +435,7 @@ int analyst_cmd_cells(int argc, char **argv, const char *store)
                 q.kind = NMO__HUB__CELL_KIND__CELL_EVENT_MONTH;
 
         if (analyst_store_open(store, &an) < 0)
-                return ANALYST_EXIT_FAIL;
+                return CLI_EXIT_FAIL;
         r = query_cells_collect(an, &q, &l);
         if (r < 0) {
                 ret = analyst_store_read_failed(store, r, l.bad);
@@ -452,7 +453,7 @@ int analyst_cmd_cells(int argc, char **argv, const char *store)
                 r = cells_print_table(&l);
         }
         if (r < 0) {
-                ret = analyst_fail("out of memory");
+                ret = cli_fail("out of memory");
                 goto out;
         }
         query_warn_guarded(l.guarded);

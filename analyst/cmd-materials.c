@@ -125,11 +125,12 @@ int analyst_cmd_materials(int argc, char **argv, const char *store)
         struct format_table t;
         json_object *arr = NULL;
         bool json = false;
-        int c, r, ret = ANALYST_EXIT_FAIL;
+        int c, r, ret = CLI_EXIT_FAIL;
 
         memset(&x, 0, sizeof(x));
         format_table_init(&t, head, "lllr", NMO_ARRAY_SIZE(head));
-        while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        cli_getopt_reset();
+        while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
                 switch (c) {
                 case OPT_STORE:
                         store = optarg;
@@ -138,21 +139,18 @@ int analyst_cmd_materials(int argc, char **argv, const char *store)
                         json = true;
                         break;
                 case 'h':
-                        fputs(materials_help, stdout);
-                        return ANALYST_EXIT_OK;
+                        return cli_help(materials_help);
                 default:
-                        fputs("Try 'nmo-analyst materials --help'.\n", stderr);
-                        return ANALYST_EXIT_USAGE;
+                        return cli_bad_option("materials", argv, c);
                 }
         }
         if (optind < argc)
-                return analyst_usage_error("materials", "unexpected argument '%s'",
-                                           argv[optind]);
+                return cli_unexpected("materials", argv[optind]);
         if (!analyst_check_store("materials", store))
-                return ANALYST_EXIT_USAGE;
+                return CLI_EXIT_USAGE;
         x.rows = calloc(vocab_materials_count, sizeof(*x.rows));
         if (!x.rows)
-                return analyst_fail("out of memory");
+                return cli_fail("out of memory");
         for (size_t i = 0; i < vocab_materials_count; i++)
                 x.rows[i].e = &vocab_materials[i];
         if (analyst_store_open(store, &an) < 0)
@@ -166,7 +164,7 @@ int analyst_cmd_materials(int argc, char **argv, const char *store)
         if (json) {
                 arr = json_object_new_array();
                 if (!arr) {
-                        ret = analyst_fail("out of memory");
+                        ret = cli_fail("out of memory");
                         goto out;
                 }
         }
@@ -219,7 +217,7 @@ int analyst_cmd_materials(int argc, char **argv, const char *store)
         if (r == 0)
                 r = json ? format_print_json(arr) : format_table_print(&t, stdout);
         if (r < 0) {
-                ret = analyst_fail("out of memory");
+                ret = cli_fail("out of memory");
                 goto out;
         }
         query_warn_guarded(x.guarded);

@@ -118,11 +118,12 @@ int analyst_cmd_trend(int argc, char **argv, const char *store)
         uint32_t weeks = TREND_WEEKS_DEFAULT, max = 0;
         bool json = false, utf8 = format_utf8_locale();
         char first_week[PERIOD_STR_MAX], last_week[PERIOD_STR_MAX];
-        int c, r, ret = ANALYST_EXIT_FAIL;
+        int c, r, ret = CLI_EXIT_FAIL;
 
         memset(&l, 0, sizeof(l));
         memset(&newest, 0, sizeof(newest));
-        while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        cli_getopt_reset();
+        while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
                 switch (c) {
                 case OPT_STORE:
                         store = optarg;
@@ -132,31 +133,29 @@ int analyst_cmd_trend(int argc, char **argv, const char *store)
                         break;
                 case OPT_WEEKS:
                         if (util_parse_u32(optarg, 1, TREND_WEEKS_MAX, &weeks) < 0)
-                                return analyst_usage_error("trend", "--weeks takes a whole "
-                                                           "number from 1 to %d, not '%s'",
-                                                           TREND_WEEKS_MAX, optarg);
+                                return cli_usage("trend", "--weeks takes a whole "
+                                                 "number from 1 to %d, not '%s'",
+                                                 TREND_WEEKS_MAX, optarg);
                         break;
                 case OPT_JSON:
                         json = true;
                         break;
                 case 'h':
-                        fputs(trend_help, stdout);
-                        return ANALYST_EXIT_OK;
+                        return cli_help(trend_help);
                 default:
-                        fputs("Try 'nmo-analyst trend --help'.\n", stderr);
-                        return ANALYST_EXIT_USAGE;
+                        return cli_bad_option("trend", argv, c);
                 }
         }
         if (optind < argc)
-                return analyst_usage_error("trend", "unexpected argument '%s'", argv[optind]);
+                return cli_unexpected("trend", argv[optind]);
         if (!q.material)
-                return analyst_usage_error("trend", "--material ID is required");
+                return cli_required("trend", "--material ID");
         if (!analyst_check_material("trend", q.material))
-                return ANALYST_EXIT_USAGE;
+                return CLI_EXIT_USAGE;
         if (!analyst_check_store("trend", store))
-                return ANALYST_EXIT_USAGE;
+                return CLI_EXIT_USAGE;
         if (analyst_store_open(store, &an) < 0)
-                return ANALYST_EXIT_FAIL;
+                return CLI_EXIT_FAIL;
         r = hub_analytics_foreach_cell(an, NULL, find_newest_week, &newest);
         if (r < 0) {
                 ret = analyst_store_read_failed(store, r, newest.bad);
@@ -183,7 +182,7 @@ int analyst_cmd_trend(int argc, char **argv, const char *store)
         if (json) {
                 arr = json_object_new_array();
                 if (!arr) {
-                        ret = analyst_fail("out of memory");
+                        ret = cli_fail("out of memory");
                         goto out;
                 }
         } else {
@@ -206,7 +205,7 @@ int analyst_cmd_trend(int argc, char **argv, const char *store)
 
                         if (!o || json_object_array_add(arr, o) < 0) {
                                 json_object_put(o);
-                                ret = analyst_fail("out of memory");
+                                ret = cli_fail("out of memory");
                                 goto out;
                         }
                         json_object_object_add(o, "period", json_object_new_string(period));
@@ -234,7 +233,7 @@ int analyst_cmd_trend(int argc, char **argv, const char *store)
         }
         if (json) {
                 if (format_print_json(arr) < 0) {
-                        ret = analyst_fail("out of memory");
+                        ret = cli_fail("out of memory");
                         goto out;
                 }
         } else {

@@ -28,7 +28,7 @@ static void explain_open_error(const char *dir, int r)
         bool hub_dir, in_hub_dir, has_data, has_store_below, private_store;
 
         if (!copy) {
-                analyst_fail("cannot open the analytics store at %s: %s", dir, strerror(ENOMEM));
+                cli_fail("cannot open the analytics store at %s: %s", dir, strerror(ENOMEM));
                 return;
         }
         /* The directory's own name and its parent, without trailing slashes. */
@@ -51,42 +51,42 @@ static void explain_open_error(const char *dir, int r)
         private_store = strcmp(base, "private") == 0 || (in_hub_dir && has_data);
 
         if (r == -ENOENT) {
-                analyst_fail("no analytics store at %s (no such directory)", dir);
+                cli_fail("no analytics store at %s (no such directory)", dir);
         } else if (r == -ENOTDIR) {
-                analyst_fail("no analytics store at %s (not a directory); point --store at "
-                     "HUB_DIR/analytics", dir);
+                cli_fail("no analytics store at %s (not a directory); point --store at "
+                         "HUB_DIR/analytics", dir);
         } else if ((r == -EMEDIUMTYPE || r == -EACCES || r == -EPERM) && private_store) {
                 if (in_hub_dir)
-                        analyst_fail("%s is not an analytics store: it looks like the hub's private "
-                             "store, which analysts never open; use --store %s/analytics",
-                             dir, parent);
+                        cli_fail("%s is not an analytics store: it looks like the hub's private "
+                                 "store, which analysts never open; use --store %s/analytics",
+                                 dir, parent);
                 else
-                        analyst_fail("%s is not an analytics store: it looks like the hub's private "
-                             "store, which analysts never open; point --store at "
-                             "HUB_DIR/analytics", dir);
+                        cli_fail("%s is not an analytics store: it looks like the hub's private "
+                                 "store, which analysts never open; point --store at "
+                                 "HUB_DIR/analytics", dir);
         } else if (r == -EMEDIUMTYPE && has_store_below) {
-                analyst_fail("%s is not an analytics store, but holds one; use --store %s/analytics",
-                     dir, dir);
+                cli_fail("%s is not an analytics store, but holds one; use --store %s/analytics",
+                         dir, dir);
         } else if (r == -EMEDIUMTYPE && hub_dir) {
-                analyst_fail("%s is a hub directory, not its analytics store; use --store "
-                     "%s/analytics", dir, dir);
+                cli_fail("%s is a hub directory, not its analytics store; use --store "
+                         "%s/analytics", dir, dir);
         } else if (r == -EMEDIUMTYPE && in_hub_dir) {
-                analyst_fail("%s is not an analytics store; use --store %s/analytics", dir, parent);
+                cli_fail("%s is not an analytics store; use --store %s/analytics", dir, parent);
         } else if (r == -EMEDIUMTYPE) {
-                analyst_fail("%s is not an analytics store; point --store at HUB_DIR/analytics", dir);
+                cli_fail("%s is not an analytics store; point --store at HUB_DIR/analytics", dir);
         } else if (r == -EACCES || r == -EPERM) {
-                analyst_fail("permission denied opening the analytics store at %s: analysts need to "
-                     "be in the group that owns it (the hub keeps it group-readable: "
-                     "directory 0750, data.mdb 0640, lock.mdb 0660, which readers write to "
-                     "register); ask the hub's administrator, then log in again", dir);
+                cli_fail("permission denied opening the analytics store at %s: analysts need to "
+                         "be in the group that owns it (the hub keeps it group-readable: "
+                         "directory 0750, data.mdb 0640, lock.mdb 0660, which readers write to "
+                         "register); ask the hub's administrator, then log in again", dir);
         } else if (r == -EPROTO) {
-                analyst_fail("cannot open the analytics store at %s: it was written by an "
-                     "incompatible version of LMDB", dir);
+                cli_fail("cannot open the analytics store at %s: it was written by an "
+                         "incompatible version of LMDB", dir);
         } else if (r == -EIO) {
-                analyst_fail("cannot open the analytics store at %s: it is damaged or unreadable "
-                     "(input/output error)", dir);
+                cli_fail("cannot open the analytics store at %s: it is damaged or unreadable "
+                         "(input/output error)", dir);
         } else {
-                analyst_fail("cannot open the analytics store at %s: %s", dir, strerror(-r));
+                cli_fail("cannot open the analytics store at %s: %s", dir, strerror(-r));
         }
         free(copy);
 }
@@ -105,10 +105,10 @@ int analyst_store_open(const char *dir, struct hub_analytics **an)
 int analyst_store_read_failed(const char *dir, int r, const char *what)
 {
         if (r == -ENOMEM)
-                return analyst_fail("out of memory");
+                return cli_fail("out of memory");
         if (r == -EBADMSG)
-                return analyst_fail("the analytics store at %s holds a damaged record%s%s; ask the "
-                            "hub's administrator", dir, what && *what ? ": " : "",
-                            what ? what : "");
-        return analyst_fail("cannot read the analytics store at %s: %s", dir, strerror(-r));
+                return cli_fail("the analytics store at %s holds a damaged record%s%s; ask the "
+                                "hub's administrator", dir, what && *what ? ": " : "",
+                                what ? what : "");
+        return cli_fail("cannot read the analytics store at %s: %s", dir, strerror(-r));
 }

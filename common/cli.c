@@ -132,6 +132,8 @@ void cli_log_setup(int verbosity)
 
 void cli_getopt_reset(void)
 {
-        optind = 1;
+        /* 0, not 1: glibc then starts afresh, so an optstring's '+' from an
+         * earlier scan (nmo-analyst's global options) does not stay in force. */
+        optind = 0;
         opterr = 0;
 }

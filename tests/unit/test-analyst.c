@@ -1143,14 +1143,14 @@ static void test_refusals(void **state)
                "country", "--country", "XX");
         EXPECT(f, 2, "--rollup country", "--store", f->store, "cells", "--country", "CN");
         EXPECT(f, 2, "unknown command 'cels'", "--store", f->store, "cels");
-        EXPECT(f, 2, "no command given", "--store", f->store);
+        EXPECT(f, 2, "missing command", "--store", f->store);
         EXPECT(f, 2, "--store DIR is required", "cells");
         EXPECT(f, 2, "cannot be combined", "--store", f->store, "cells", "--json", "--csv");
         EXPECT(f, 2, "--by takes week or month", "--store", f->store, "cells", "--by", "day");
         EXPECT(f, 2, "--weeks", "--store", f->store, "trend", "--material", "gallium",
                "--weeks", "0");
         EXPECT(f, 2, "--material ID is required", "--store", f->store, "trend");
-        EXPECT(f, 2, "unrecognized option", "--store", f->store, "materials", "--csv");
+        EXPECT(f, 2, "unknown option '--csv'", "--store", f->store, "materials", "--csv");
         EXPECT(f, 2, "unexpected argument", "--store", f->store, "alerts", "extra");
 }
 
