@@ -26,7 +26,7 @@
 #include "cli.h"
 #include "util.h"
 
-struct hub_analytics;
+struct analytics;
 
 /* The smallest number of distinct reporters a released cell can have (the
  * hub's privacy.min_reporters is at least this). */
@@ -129,7 +129,7 @@ int64_t analyst_today(void);
 /* Opens the analytics store at dir read-only; on failure explains why on
  * stderr (not a store, the private store, a hub directory, permissions...)
  * and returns the negative errno. */
-NMO_WUR int analyst_store_open(const char *dir, struct hub_analytics **an);
+NMO_WUR int analyst_store_open(const char *dir, struct analytics **an);
 
 /* Reports a failed walk of the store at dir; what: the command's detail for
  * -EBADMSG (may be NULL or empty). Returns CLI_EXIT_FAIL. */

@@ -345,7 +345,7 @@ int analyst_cmd_alerts(int argc, char **argv, const char *store)
                 { "help", no_argument, NULL, 'h' },
                 { NULL, 0, NULL, 0 },
         };
-        struct hub_analytics *an = NULL;
+        struct analytics *an = NULL;
         struct alert_list l;
         enum analyst_format fmt = ANALYST_OUT_TABLE;
         const char *since = NULL;
@@ -384,7 +384,7 @@ int analyst_cmd_alerts(int argc, char **argv, const char *store)
                 return CLI_EXIT_USAGE;
         if (analyst_store_open(store, &an) < 0)
                 return CLI_EXIT_FAIL;
-        r = hub_analytics_foreach_alert(an, collect_alert, &l);
+        r = analytics_foreach_alert(an, collect_alert, &l);
         if (r < 0) {
                 ret = analyst_store_read_failed(store, r, l.bad[0] ? l.bad : "an alert that does not "
                                                                      "decode");
@@ -407,6 +407,6 @@ int analyst_cmd_alerts(int argc, char **argv, const char *store)
         ret = analyst_finish_output();
 out:
         alert_list_clear(&l);
-        hub_analytics_free(an);
+        analytics_free(an);
         return ret;
 }

@@ -74,7 +74,7 @@ static json_object *cell_json(const void *item)
 
         if (!o)
                 return NULL;
-        json_object_object_add(o, "kind", json_object_new_string(hub_analytics_kind_name(c->kind)));
+        json_object_object_add(o, "kind", json_object_new_string(analytics_kind_name(c->kind)));
         json_object_object_add(o, "period", json_object_new_string(c->period));
         json_object_object_add(o, "material", json_object_new_string(c->material));
         json_object_object_add(o, "event", c->kind == NMO__HUB__CELL_KIND__CELL_EVENT_WEEK ||
@@ -88,7 +88,7 @@ static json_object *cell_json(const void *item)
         json_object_object_add(o, "final", json_object_new_boolean(c->final));
         if (!released) {
                 json_object_object_add(o, "suppression", json_object_new_string(
-                                               hub_analytics_suppression_name(c->suppression)));
+                                               analytics_suppression_name(c->suppression)));
                 return o;
         }
         json_object_object_add(o, "reporters", json_object_new_int64(c->reporters));
@@ -140,13 +140,13 @@ NMO_WUR static int cells_print_csv(const struct query_cell_list *l)
                                  NMO_ARRAY_SIZE(status_fields) + NMO_ARRAY_SIZE(share_fields) +
                                  3;
 
-                format_csv_field(stdout, hub_analytics_kind_name(c->kind), true);
+                format_csv_field(stdout, analytics_kind_name(c->kind), true);
                 format_csv_field(stdout, c->period, false);
                 format_csv_field(stdout, c->material, false);
                 format_csv_field(stdout, c->event, false);
                 format_csv_field(stdout, c->country, false);
                 format_csv_field(stdout, released ? "released" : "suppressed", false);
-                format_csv_field(stdout, released ? NULL : hub_analytics_suppression_name(c->suppression),
+                format_csv_field(stdout, released ? NULL : analytics_suppression_name(c->suppression),
                           false);
                 format_csv_field(stdout, c->final ? "true" : "false", false);
                 if (!released) {
@@ -348,7 +348,7 @@ int analyst_cmd_cells(int argc, char **argv, const char *store)
         };
         struct query_filter q = { NMO__HUB__CELL_KIND__CELL_EVENT_WEEK, NULL, NULL, NULL,
                                 INT64_MIN, INT64_MAX };
-        struct hub_analytics *an = NULL;
+        struct analytics *an = NULL;
         struct query_cell_list l;
         enum analyst_format fmt = ANALYST_OUT_TABLE;
         const char *by = NULL, *rollup = NULL, *from = NULL, *to = NULL;
@@ -460,6 +460,6 @@ int analyst_cmd_cells(int argc, char **argv, const char *store)
         ret = analyst_finish_output();
 out:
         query_cell_list_clear(&l);
-        hub_analytics_free(an);
+        analytics_free(an);
         return ret;
 }

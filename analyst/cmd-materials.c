@@ -120,7 +120,7 @@ int analyst_cmd_materials(int argc, char **argv, const char *store)
                 { NULL, 0, NULL, 0 },
         };
         static const char *const head[] = { "MATERIAL", "NAME", "LATEST", "REPORTS" };
-        struct hub_analytics *an = NULL;
+        struct analytics *an = NULL;
         struct materials_ctx x;
         struct format_table t;
         json_object *arr = NULL;
@@ -155,7 +155,7 @@ int analyst_cmd_materials(int argc, char **argv, const char *store)
                 x.rows[i].e = &vocab_materials[i];
         if (analyst_store_open(store, &an) < 0)
                 goto out;
-        r = hub_analytics_foreach_cell(an, NULL, material_activity, &x);
+        r = analytics_foreach_cell(an, NULL, material_activity, &x);
         if (r < 0) {
                 ret = analyst_store_read_failed(store, r, x.bad);
                 goto out;
@@ -226,6 +226,6 @@ out:
         json_object_put(arr);
         format_table_free(&t);
         free(x.rows);
-        hub_analytics_free(an);
+        analytics_free(an);
         return ret;
 }

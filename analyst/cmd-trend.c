@@ -111,7 +111,7 @@ int analyst_cmd_trend(int argc, char **argv, const char *store)
         };
         struct query_filter q = { NMO__HUB__CELL_KIND__CELL_MATERIAL_WEEK, NULL, NULL, NULL,
                                 INT64_MIN, INT64_MAX };
-        struct hub_analytics *an = NULL;
+        struct analytics *an = NULL;
         struct newest_ctx newest;
         struct query_cell_list l;
         json_object *arr = NULL;
@@ -156,7 +156,7 @@ int analyst_cmd_trend(int argc, char **argv, const char *store)
                 return CLI_EXIT_USAGE;
         if (analyst_store_open(store, &an) < 0)
                 return CLI_EXIT_FAIL;
-        r = hub_analytics_foreach_cell(an, NULL, find_newest_week, &newest);
+        r = analytics_foreach_cell(an, NULL, find_newest_week, &newest);
         if (r < 0) {
                 ret = analyst_store_read_failed(store, r, newest.bad);
                 goto out;
@@ -245,6 +245,6 @@ int analyst_cmd_trend(int argc, char **argv, const char *store)
 out:
         json_object_put(arr);
         query_cell_list_clear(&l);
-        hub_analytics_free(an);
+        analytics_free(an);
         return ret;
 }

@@ -91,9 +91,9 @@ static void explain_open_error(const char *dir, int r)
         free(copy);
 }
 
-int analyst_store_open(const char *dir, struct hub_analytics **an)
+int analyst_store_open(const char *dir, struct analytics **an)
 {
-        int r = hub_analytics_open(an, dir, true);
+        int r = analytics_open(an, dir, true);
 
         if (r < 0)
                 explain_open_error(dir, r);

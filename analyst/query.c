@@ -50,7 +50,7 @@ int query_cell_period(const Nmo__Hub__Cell *c, int64_t *first, int64_t *last, ch
                 char *p = format_term_safe(c->period ? c->period : "");
 
                 snprintf(bad, badlen, "a cell (%s) with the malformed period '%.20s'",
-                         hub_analytics_kind_name(c->kind), p ? p : "?");
+                         analytics_kind_name(c->kind), p ? p : "?");
                 free(p);
         }
         return -EBADMSG;
@@ -169,12 +169,12 @@ static int collect_cell(const Nmo__Hub__Cell *c, void *userdata)
         return cell_copy(&l->v[l->n - 1], c, released);
 }
 
-int query_cells_collect(struct hub_analytics *an, const struct query_filter *q,
-                                 struct query_cell_list *l)
+int query_cells_collect(struct analytics *an, const struct query_filter *q,
+                        struct query_cell_list *l)
 {
         struct collect_ctx x = { q, l };
 
-        return hub_analytics_foreach_cell(an, q->material, collect_cell, &x);
+        return analytics_foreach_cell(an, q->material, collect_cell, &x);
 }
 
 int query_cell_cmp(const void *a, const void *b)

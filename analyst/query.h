@@ -14,7 +14,7 @@
 #include "analytics.pb-c.h"
 #include "util.h"
 
-struct hub_analytics;
+struct analytics;
 
 /* A cell as the tool keeps it. Value fields are zero for suppressed cells:
  * they are never copied from the store record. */
@@ -54,7 +54,7 @@ struct query_filter {
 /* Appends the cells of an that match q to l (in the store's key order).
  * 0; -EBADMSG for a record that does not decode or a period that does not
  * fit its kind (l->bad says which); -ENOMEM; other negative errnos. */
-NMO_WUR int query_cells_collect(struct hub_analytics *an, const struct query_filter *q,
+NMO_WUR int query_cells_collect(struct analytics *an, const struct query_filter *q,
                                 struct query_cell_list *l);
 
 /* Frees the cells of l and zeroes it. */

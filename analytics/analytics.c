@@ -11,7 +11,7 @@
 
 #define ANALYTICS_INITIAL_MAP ((size_t)32 << 20)
 
-const char *hub_analytics_kind_name(Nmo__Hub__CellKind kind)
+const char *analytics_kind_name(Nmo__Hub__CellKind kind)
 {
         switch (kind) {
         case NMO__HUB__CELL_KIND__CELL_EVENT_WEEK:
@@ -27,7 +27,7 @@ const char *hub_analytics_kind_name(Nmo__Hub__CellKind kind)
         }
 }
 
-const char *hub_analytics_suppression_name(Nmo__Hub__Suppression s)
+const char *analytics_suppression_name(Nmo__Hub__Suppression s)
 {
         switch (s) {
         case NMO__HUB__SUPPRESSION__SUPPRESSION_NONE:
@@ -41,7 +41,7 @@ const char *hub_analytics_suppression_name(Nmo__Hub__Suppression s)
         }
 }
 
-static int open_dbis(struct hub_analytics *an)
+static int open_dbis(struct analytics *an)
 {
         MDB_txn *txn = NULL;
         MDB_val k = { 6, "format" }, v;
@@ -57,14 +57,14 @@ static int open_dbis(struct hub_analytics *an)
                 goto fail;
         }
         if (r == 0 && !an->readonly) {
-                v.mv_size = strlen(HUB_ANALYTICS_FORMAT);
-                v.mv_data = HUB_ANALYTICS_FORMAT;
+                v.mv_size = strlen(ANALYTICS_FORMAT);
+                v.mv_data = ANALYTICS_FORMAT;
                 r = db_errno(mdb_put(txn, an->meta, &k, &v, 0));
         }
         if (r == 0) {
                 r = db_errno(mdb_get(txn, an->meta, &k, &v));
-                if (r == 0 && (v.mv_size != strlen(HUB_ANALYTICS_FORMAT) ||
-                               memcmp(v.mv_data, HUB_ANALYTICS_FORMAT, v.mv_size) != 0))
+                if (r == 0 && (v.mv_size != strlen(ANALYTICS_FORMAT) ||
+                               memcmp(v.mv_data, ANALYTICS_FORMAT, v.mv_size) != 0))
                         r = -EMEDIUMTYPE;
                 if (r == -ENOENT)
                         r = -EMEDIUMTYPE;
@@ -82,9 +82,9 @@ fail:
         return r;
 }
 
-int hub_analytics_open(struct hub_analytics **ret, const char *dir, bool readonly)
+int analytics_open(struct analytics **ret, const char *dir, bool readonly)
 {
-        struct hub_analytics *an;
+        struct analytics *an;
         struct stat st;
         char *lock = NULL;
         int r;
@@ -133,11 +133,11 @@ int hub_analytics_open(struct hub_analytics **ret, const char *dir, bool readonl
         return 0;
 fail:
         free(lock);
-        hub_analytics_free(an);
+        analytics_free(an);
         return r;
 }
 
-void hub_analytics_free(struct hub_analytics *an)
+void analytics_free(struct analytics *an)
 {
         if (!an)
                 return;
@@ -150,7 +150,7 @@ static int append(uint8_t *buf, size_t *off, const char *s)
 {
         size_t n = s ? strlen(s) : 0;
 
-        if (*off + n + 1 > HUB_ANALYTICS_KEY_MAX)
+        if (*off + n + 1 > ANALYTICS_KEY_MAX)
                 return -E2BIG;
         memcpy(buf + *off, s ? s : "", n);
         buf[*off + n] = 0;
@@ -158,7 +158,7 @@ static int append(uint8_t *buf, size_t *off, const char *s)
         return 0;
 }
 
-int hub_analytics_cell_key(const Nmo__Hub__Cell *c, uint8_t *buf, size_t *len)
+int analytics_cell_key(const Nmo__Hub__Cell *c, uint8_t *buf, size_t *len)
 {
         size_t off = 0;
         int r;
@@ -166,7 +166,7 @@ int hub_analytics_cell_key(const Nmo__Hub__Cell *c, uint8_t *buf, size_t *len)
         r = append(buf, &off, c->material);
         if (r < 0)
                 return r;
-        if (off + 1 > HUB_ANALYTICS_KEY_MAX)
+        if (off + 1 > ANALYTICS_KEY_MAX)
                 return -E2BIG;
         buf[off++] = (uint8_t)c->kind;
         r = append(buf, &off, c->period);
@@ -178,8 +178,8 @@ int hub_analytics_cell_key(const Nmo__Hub__Cell *c, uint8_t *buf, size_t *len)
         return r;
 }
 
-int hub_analytics_foreach_cell(struct hub_analytics *an, const char *material,
-                               int (*fn)(const Nmo__Hub__Cell *, void *), void *userdata)
+int analytics_foreach_cell(struct analytics *an, const char *material,
+                           int (*fn)(const Nmo__Hub__Cell *, void *), void *userdata)
 {
         MDB_txn *txn = NULL;
         MDB_cursor *cur = NULL;
@@ -222,9 +222,9 @@ out:
         return r;
 }
 
-int hub_analytics_foreach_alert(struct hub_analytics *an,
-                                int (*fn)(const uint8_t *, size_t, const Nmo__AlertBody *, void *),
-                                void *userdata)
+int analytics_foreach_alert(struct analytics *an,
+                            int (*fn)(const uint8_t *, size_t, const Nmo__AlertBody *, void *),
+                            void *userdata)
 {
         MDB_txn *txn = NULL;
         MDB_cursor *cur = NULL;

@@ -23,10 +23,10 @@
 #include "analytics.pb-c.h"
 #include "util.h"
 
-#define HUB_ANALYTICS_FORMAT "nmo-analytics 1"
-#define HUB_ANALYTICS_KEY_MAX 128
+#define ANALYTICS_FORMAT "nmo-analytics 1"
+#define ANALYTICS_KEY_MAX 128
 
-struct hub_analytics {
+struct analytics {
         MDB_env *env;
         MDB_dbi cells;
         MDB_dbi alerts;
@@ -38,27 +38,27 @@ struct hub_analytics {
  * created unless readonly). A directory that is not an analytics store (the
  * private store, say) is refused with -EMEDIUMTYPE; one that does not exist
  * with -ENOENT. */
-NMO_WUR int hub_analytics_open(struct hub_analytics **ret, const char *dir, bool readonly);
+NMO_WUR int analytics_open(struct analytics **ret, const char *dir, bool readonly);
 
 /* Closes; accepts NULL. */
-void hub_analytics_free(struct hub_analytics *an);
+void analytics_free(struct analytics *an);
 
-/* Builds the cells key of c into buf (HUB_ANALYTICS_KEY_MAX bytes). */
-NMO_WUR int hub_analytics_cell_key(const Nmo__Hub__Cell *c, uint8_t *buf, size_t *len);
+/* Builds the cells key of c into buf (ANALYTICS_KEY_MAX bytes). */
+NMO_WUR int analytics_cell_key(const Nmo__Hub__Cell *c, uint8_t *buf, size_t *len);
 
 /* Calls fn for every cell (of material, when not NULL) in key order. The cell
  * is only valid during the call. A negative return from fn stops the walk. */
-NMO_WUR int hub_analytics_foreach_cell(struct hub_analytics *an, const char *material,
-                                       int (*fn)(const Nmo__Hub__Cell *, void *),
-                                       void *userdata);
+NMO_WUR int analytics_foreach_cell(struct analytics *an, const char *material,
+                                   int (*fn)(const Nmo__Hub__Cell *, void *),
+                                   void *userdata);
 
 /* Calls fn for every stored alert with its signed bytes and decoded body. */
-NMO_WUR int hub_analytics_foreach_alert(struct hub_analytics *an,
-                                        int (*fn)(const uint8_t *signed_alert, size_t len,
-                                                  const Nmo__AlertBody *body, void *),
-                                        void *userdata);
+NMO_WUR int analytics_foreach_alert(struct analytics *an,
+                                    int (*fn)(const uint8_t *signed_alert, size_t len,
+                                              const Nmo__AlertBody *body, void *),
+                                    void *userdata);
 
 /* Names: "event-week", "material-week", "event-month", "country-week";
  * "released", "suppressed"; and the reasons "frequency", "secondary". */
-const char *hub_analytics_kind_name(Nmo__Hub__CellKind kind);
-const char *hub_analytics_suppression_name(Nmo__Hub__Suppression s);
+const char *analytics_kind_name(Nmo__Hub__CellKind kind);
+const char *analytics_suppression_name(Nmo__Hub__Suppression s);

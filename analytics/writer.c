@@ -11,8 +11,8 @@
 #include "db.h"
 #include "period.h"
 
-int hub_analytics_delete_month(MDB_txn *txn, struct hub_analytics *an, const char *material,
-                               uint32_t month)
+int analytics_delete_month(MDB_txn *txn, struct analytics *an, const char *material,
+                           uint32_t month)
 {
         uint32_t weeks[PERIOD_WEEKS_MAX];
         size_t nweeks = period_month_weeks(month, weeks), mlen = strlen(material) + 1;
@@ -64,9 +64,9 @@ static bool has_figures(const Nmo__Hub__Cell *c)
                c->has_reporters_high || c->n_notes;
 }
 
-int hub_analytics_put_cell(MDB_txn *txn, struct hub_analytics *an, const Nmo__Hub__Cell *c)
+int analytics_put_cell(MDB_txn *txn, struct analytics *an, const Nmo__Hub__Cell *c)
 {
-        uint8_t key[HUB_ANALYTICS_KEY_MAX], *buf;
+        uint8_t key[ANALYTICS_KEY_MAX], *buf;
         size_t klen = 0;
         MDB_val k, v;
         int r;
@@ -74,7 +74,7 @@ int hub_analytics_put_cell(MDB_txn *txn, struct hub_analytics *an, const Nmo__Hu
         if (c->has_suppression && c->suppression != NMO__HUB__SUPPRESSION__SUPPRESSION_NONE &&
             has_figures(c))
                 return -EINVAL;
-        r = hub_analytics_cell_key(c, key, &klen);
+        r = analytics_cell_key(c, key, &klen);
         if (r < 0)
                 return r;
         v.mv_size = nmo__hub__cell__get_packed_size(c);
@@ -90,12 +90,12 @@ int hub_analytics_put_cell(MDB_txn *txn, struct hub_analytics *an, const Nmo__Hu
         return r;
 }
 
-uint32_t hub_analytics_released_reports(MDB_txn *txn, struct hub_analytics *an,
-                                        Nmo__Hub__CellKind kind, const char *material,
-                                        const char *period, const char *event)
+uint32_t analytics_released_reports(MDB_txn *txn, struct analytics *an,
+                                    Nmo__Hub__CellKind kind, const char *material,
+                                    const char *period, const char *event)
 {
         Nmo__Hub__Cell c = NMO__HUB__CELL__INIT, *got;
-        uint8_t key[HUB_ANALYTICS_KEY_MAX];
+        uint8_t key[ANALYTICS_KEY_MAX];
         size_t klen = 0;
         MDB_val k, v;
         uint32_t reports = 0;
@@ -105,7 +105,7 @@ uint32_t hub_analytics_released_reports(MDB_txn *txn, struct hub_analytics *an,
         c.period = (char *)period;
         c.event = (char *)(event ? event : "");
         c.country = "";
-        if (hub_analytics_cell_key(&c, key, &klen) < 0)
+        if (analytics_cell_key(&c, key, &klen) < 0)
                 return 0;
         k.mv_size = klen;
         k.mv_data = key;
@@ -120,10 +120,10 @@ uint32_t hub_analytics_released_reports(MDB_txn *txn, struct hub_analytics *an,
         return reports;
 }
 
-int hub_analytics_get_alert(MDB_txn *txn, struct hub_analytics *an, const char *id,
-                            Nmo__AlertBody **body)
+int analytics_get_alert(MDB_txn *txn, struct analytics *an, const char *id,
+                        Nmo__AlertBody **body)
 {
-        MDB_val k = { HUB_ANALYTICS_ALERT_ID_LEN, (void *)id }, v;
+        MDB_val k = { ANALYTICS_ALERT_ID_LEN, (void *)id }, v;
         Nmo__SignedAlert *sa;
         int r;
 
@@ -139,10 +139,10 @@ int hub_analytics_get_alert(MDB_txn *txn, struct hub_analytics *an, const char *
         return *body ? 0 : -EBADMSG;
 }
 
-int hub_analytics_put_alert(MDB_txn *txn, struct hub_analytics *an, const char *id,
-                            const uint8_t *signed_alert, size_t len)
+int analytics_put_alert(MDB_txn *txn, struct analytics *an, const char *id,
+                        const uint8_t *signed_alert, size_t len)
 {
-        MDB_val k = { HUB_ANALYTICS_ALERT_ID_LEN, (void *)id };
+        MDB_val k = { ANALYTICS_ALERT_ID_LEN, (void *)id };
         MDB_val v = { len, (void *)signed_alert };
 
         return db_errno(mdb_put(txn, an->alerts, &k, &v, 0));

@@ -16,44 +16,44 @@
 #include "analytics.pb-c.h"
 #include "util.h"
 
-struct hub_analytics;
+struct analytics;
 
 /* The length of an alert id: 32 lower-case hex digits, no NUL. */
-#define HUB_ANALYTICS_ALERT_ID_LEN 32
+#define ANALYTICS_ALERT_ID_LEN 32
 
 /* Deletes every cell of material whose period is month (an event-month cell)
  * or one of month's weeks (period.h), of every kind. Returns 0 (also when
  * there was none) or a negative errno from LMDB. */
-NMO_WUR int hub_analytics_delete_month(MDB_txn *txn, struct hub_analytics *an,
-                                       const char *material, uint32_t month);
+NMO_WUR int analytics_delete_month(MDB_txn *txn, struct analytics *an,
+                                   const char *material, uint32_t month);
 
-/* Stores cell c under its key (hub_analytics_cell_key), replacing the cell
+/* Stores cell c under its key (analytics_cell_key), replacing the cell
  * that had it. The store's promise is checked here, where it is kept: a
  * suppressed cell carries its kind, names, period, suppression and final flag
  * and nothing else; one that carries a figure or a note is refused with
  * -EINVAL and nothing is written. -E2BIG when the names do not fit a key;
  * -ENOMEM; other negative errnos from LMDB. c stays the caller's. */
-NMO_WUR int hub_analytics_put_cell(MDB_txn *txn, struct hub_analytics *an,
-                                   const Nmo__Hub__Cell *c);
+NMO_WUR int analytics_put_cell(MDB_txn *txn, struct analytics *an,
+                               const Nmo__Hub__Cell *c);
 
 /* The reports of the released cell (kind, material, period, event; event
  * NULL or "" for the kinds without one). 0 when there is no such cell, when
  * it is suppressed, or when it cannot be read: the alert rules treat all of
  * them as "nothing reported". */
-uint32_t hub_analytics_released_reports(MDB_txn *txn, struct hub_analytics *an,
-                                        Nmo__Hub__CellKind kind, const char *material,
-                                        const char *period, const char *event);
+uint32_t analytics_released_reports(MDB_txn *txn, struct analytics *an,
+                                    Nmo__Hub__CellKind kind, const char *material,
+                                    const char *period, const char *event);
 
-/* Reads the alert stored under id (HUB_ANALYTICS_ALERT_ID_LEN characters) and
+/* Reads the alert stored under id (ANALYTICS_ALERT_ID_LEN characters) and
  * decodes its body into *body, which the caller frees with
  * nmo__alert_body__free_unpacked. Returns 0; -ENOENT when there is none;
  * -EBADMSG when the record or its body does not decode (*body is NULL then);
  * other negative errnos from LMDB. */
-NMO_WUR int hub_analytics_get_alert(MDB_txn *txn, struct hub_analytics *an, const char *id,
-                                    Nmo__AlertBody **body);
+NMO_WUR int analytics_get_alert(MDB_txn *txn, struct analytics *an, const char *id,
+                                Nmo__AlertBody **body);
 
 /* Stores the signed alert (len bytes, alert.h's SignedAlert) under id,
  * replacing an earlier revision. The bytes stay the caller's. 0 or a
  * negative errno from LMDB. */
-NMO_WUR int hub_analytics_put_alert(MDB_txn *txn, struct hub_analytics *an, const char *id,
-                                    const uint8_t *signed_alert, size_t len);
+NMO_WUR int analytics_put_alert(MDB_txn *txn, struct analytics *an, const char *id,
+                                const uint8_t *signed_alert, size_t len);

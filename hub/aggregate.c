@@ -43,7 +43,7 @@ struct pace {
 
 struct hub_aggregate {
         struct hub_store *st;
-        struct hub_analytics *an;
+        struct analytics *an;
         const struct keys_secret *hub;
         struct hub_privacy privacy;
         struct hub_alert_rules rules;
@@ -69,7 +69,7 @@ char *hub_aggregate_key_path(const char *hub_dir, uint32_t month)
 }
 
 int hub_aggregate_new(struct hub_aggregate **ret, const char *hub_dir, struct hub_store *st,
-                      struct hub_analytics *an, const struct keys_secret *hub,
+                      struct analytics *an, const struct keys_secret *hub,
                       const struct hub_config *cfg)
 {
         struct hub_aggregate *ag = calloc(1, sizeof(*ag));
@@ -274,8 +274,8 @@ static int load_contribs(struct hub_aggregate *ag, uint32_t month, const char *m
 /* ---- the analytics store ---- */
 
 /* The store record of a computed cell. A suppressed cell carries its status
- * and nothing else (hub_analytics_put_cell refuses it otherwise). */
-static int put_cell(MDB_txn *txn, struct hub_analytics *an, const char *material,
+ * and nothing else (analytics_put_cell refuses it otherwise). */
+static int put_cell(MDB_txn *txn, struct analytics *an, const char *material,
                     const struct dc_cell *d, bool final)
 {
         Nmo__Hub__Cell c = NMO__HUB__CELL__INIT;
@@ -320,7 +320,7 @@ static int put_cell(MDB_txn *txn, struct hub_analytics *an, const char *material
                 c.n_notes = d->nnotes;
                 c.notes = (char **)d->notes;
         }
-        return hub_analytics_put_cell(txn, an, &c);
+        return analytics_put_cell(txn, an, &c);
 }
 
 /* ---- alerts ---- */
@@ -348,13 +348,13 @@ static int alert_list_add(struct alert_list *l, uint8_t *signed_alert, size_t le
 }
 
 /* A released weekly cell's reports; 0 when absent or suppressed. */
-static uint32_t released_reports(MDB_txn *txn, struct hub_analytics *an, const char *material,
+static uint32_t released_reports(MDB_txn *txn, struct analytics *an, const char *material,
                                  Nmo__Hub__CellKind kind, uint32_t week, const char *event)
 {
         char period[PERIOD_STR_MAX];
 
         period_week_str(week, period, sizeof(period));
-        return hub_analytics_released_reports(txn, an, kind, material, period, event);
+        return analytics_released_reports(txn, an, kind, material, period, event);
 }
 
 /* Stores the alert (new, or a new revision when level or figures changed) and
@@ -363,7 +363,7 @@ static int raise_alert(MDB_txn *txn, struct hub_aggregate *ag, Nmo__AlertBody *b
                        uint64_t now_ms, struct alert_list *out)
 {
         uint8_t h[16], *sig = NULL;
-        char id[HUB_ANALYTICS_ALERT_ID_LEN + 1], issued[11];
+        char id[ANALYTICS_ALERT_ID_LEN + 1], issued[11];
         size_t len = 0;
         Nmo__AlertBody *old = NULL;
         crypto_generichash_state gs;
@@ -383,7 +383,7 @@ static int raise_alert(MDB_txn *txn, struct hub_aggregate *ag, Nmo__AlertBody *b
         b->issued = issued;
         b->has_revision = 1;
         b->revision = 1;
-        r = hub_analytics_get_alert(txn, ag->an, id, &old);
+        r = analytics_get_alert(txn, ag->an, id, &old);
         if (r == 0) {
                 bool same = old->level && strcmp(old->level, b->level) == 0 &&
                             old->reporters == b->reporters && old->reports == b->reports;
@@ -401,7 +401,7 @@ static int raise_alert(MDB_txn *txn, struct hub_aggregate *ag, Nmo__AlertBody *b
         r = alert_sign(b, ag->hub->sign_sk, &sig, &len);
         if (r < 0)
                 return r;
-        r = hub_analytics_put_alert(txn, ag->an, id, sig, len);
+        r = analytics_put_alert(txn, ag->an, id, sig, len);
         if (r == 0) {
                 log_info("alert %s: %s %s %s%s%s", b->level, b->rule, b->period, b->material,
                          b->event[0] ? "/" : "", b->event);
@@ -574,7 +574,7 @@ static int recompute_txn(MDB_txn *txn, struct recompute *rc)
 
                 if (!jb->loaded)
                         continue;
-                r = hub_analytics_delete_month(txn, rc->ag->an, jb->material, jb->month);
+                r = analytics_delete_month(txn, rc->ag->an, jb->material, jb->month);
                 for (size_t i = 0; r == 0 && i < jb->res.ncells; i++)
                         r = put_cell(txn, rc->ag->an, jb->material, &jb->res.cells[i],
                                      jb->final);
@@ -592,7 +592,7 @@ static int recompute_fn(MDB_txn *txn, void *userdata)
 
 /* Writes every job in one durable write transaction on the analytics store
  * (one sync however many materials changed), growing its map when full. */
-static int analytics_write(struct hub_analytics *an, struct recompute *rc)
+static int write_jobs(struct analytics *an, struct recompute *rc)
 {
         return db_write(an->env, recompute_fn, rc);
 }
@@ -626,7 +626,7 @@ static int recompute_jobs(struct hub_aggregate *ag, struct job *jobs, size_t n, 
         }
         if (r == 0) {
                 rc = (struct recompute){ ag, jobs, n, now_ms, alerts, alerts->n };
-                r = analytics_write(ag->an, &rc);
+                r = write_jobs(ag->an, &rc);
         }
         for (size_t j = 0; j < n; j++) {
                 if (!jobs[j].loaded)
@@ -927,7 +927,7 @@ int hub_aggregate_recent_alerts(struct hub_aggregate *ag, uint64_t now_ms, unsig
         int r;
 
         period_day_str(period_day_of_ms(now_ms) - (int64_t)days, rc.since, sizeof(rc.since));
-        r = hub_analytics_foreach_alert(ag->an, recent_one, &rc);
+        r = analytics_foreach_alert(ag->an, recent_one, &rc);
         if (r < 0) {
                 hub_alert_out_free(out.a, out.n);
                 return r;

@@ -39,7 +39,7 @@ struct hub_alert_out {
 /* Sets up aggregation for the hub in hub_dir over its open private store and
  * analytics store (both borrowed). */
 NMO_WUR int hub_aggregate_new(struct hub_aggregate **ret, const char *hub_dir,
-                              struct hub_store *st, struct hub_analytics *an,
+                              struct hub_store *st, struct analytics *an,
                               const struct keys_secret *hub, const struct hub_config *cfg);
 
 /* Wipes cached epoch keys and frees; accepts NULL. */

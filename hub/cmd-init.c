@@ -127,11 +127,11 @@ int hub_cmd_init(int argc, char **argv)
                 goto out;
         }
         {
-                struct hub_analytics *an = NULL;
+                struct analytics *an = NULL;
                 char *an_path = util_path(dir, "analytics");
 
-                r = an_path ? hub_analytics_open(&an, an_path, false) : -ENOMEM;
-                hub_analytics_free(an);
+                r = an_path ? analytics_open(&an, an_path, false) : -ENOMEM;
+                analytics_free(an);
                 free(an_path);
                 if (r < 0) {
                         fprintf(stderr, "nmo-hub init: cannot create the analytics store: %s\n",

@@ -266,7 +266,7 @@ struct hub_server {
         struct keys_secret *hub;
         struct hub_keyrot *kr;
         struct hub_store *st;
-        struct hub_analytics *an;
+        struct analytics *an;
         struct hub_aggregate *ag;
         struct hub_ingest *ig;
         struct pending held, next;      /* replies waiting for durability; the batch in hand */
@@ -344,7 +344,7 @@ static int open_stores(struct hub_server *srv)
         an_path = util_path(srv->hub_dir, "analytics");
         if (!an_path)
                 return -ENOMEM;
-        r = hub_analytics_open(&srv->an, an_path, false);
+        r = analytics_open(&srv->an, an_path, false);
         if (r < 0)
                 log_error("cannot open the analytics store %s: %s", an_path, strerror(-r));
         free(an_path);
@@ -666,7 +666,7 @@ void hub_server_free(struct hub_server *srv)
         free(srv->next.slots);
         hub_ingest_free(srv->ig);
         hub_aggregate_free(srv->ag);
-        hub_analytics_free(srv->an);
+        analytics_free(srv->an);
         hub_store_free(srv->st);
         hub_keyrot_free(srv->kr);
         keys_free(srv->hub);

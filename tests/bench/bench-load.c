@@ -816,7 +816,7 @@ static int mode_preload(struct load *ld)
         const struct options *o = ld->o;
         struct keys_secret *hub = NULL;
         struct hub_store *st = NULL;
-        struct hub_analytics *an = NULL;
+        struct analytics *an = NULL;
         struct hub_aggregate *ag = NULL;
         struct hub_ingest *ig = NULL;
         struct hub_item *items = NULL;
@@ -875,7 +875,7 @@ static int mode_preload(struct load *ld)
                 goto out;
         }
         if (!o->no_aggregate) {
-                r = hub_analytics_open(&an, an_path, false);
+                r = analytics_open(&an, an_path, false);
                 if (r == 0)
                         r = hub_aggregate_new(&ag, o->hub_dir, st, an, hub, &cfg);
                 if (r < 0) {
@@ -962,7 +962,7 @@ static int mode_preload(struct load *ld)
 out:
         hub_ingest_free(ig);
         hub_aggregate_free(ag);
-        hub_analytics_free(an);
+        analytics_free(an);
         hub_store_free(st);
         keys_free(hub);
         free(items);

@@ -13,7 +13,7 @@ the compile command this build made:
      (hub_serve*, hub_server*, hub_config_*, hub_conns_*, hub_feedpub*,
      hub_keyrot*), ZeroMQ (zmq_*), any key handling (keys_*: keys_load_secret,
      keys_generate, ...), nor the analytics store's writer
-     (hub_analytics_put_*, hub_analytics_delete_*, hub_analytics_get_alert):
+     (analytics_put_*, analytics_delete_*, analytics_get_alert):
      the analyst only reads. As a control, it does have main, the analyst's
      commands and the analytics reader (so a stripped or empty binary fails).
  (b) includes: the compile command of an analyst source (from
@@ -41,10 +41,10 @@ FORBIDDEN_PREFIXES = [
     'hub_aggregate_', 'dc_', 'hub_journal', 'hub_serve', 'hub_server',
     'hub_config_', 'hub_conns_', 'hub_feedpub', 'hub_keyrot', 'hub_reload',
     'zmq_', 'keys_',
-    'hub_analytics_put_', 'hub_analytics_delete_', 'hub_analytics_get_alert',
+    'analytics_put_', 'analytics_delete_', 'analytics_get_alert',
 ]
 REQUIRED = ['main', 'analyst_cmd_cells', 'analyst_cmd_alerts', 'analyst_cmd_trend',
-            'analyst_cmd_materials', 'hub_analytics_open', 'hub_analytics_foreach_cell']
+            'analyst_cmd_materials', 'analytics_open', 'analytics_foreach_cell']
 PRIVATE_HEADERS = ['store.h', 'store.pb-c.h', 'member.h', 'ingest.h', 'zap.h',
                    'aggregate.h', 'server.h']
 ALLOWED_HEADERS = ['analytics.h', 'analytics.pb-c.h', 'period.h', 'date.h', 'analyst.h']

@@ -26,7 +26,7 @@
 static struct {
         char dir[4096];
         struct hub_store *st;
-        struct hub_analytics *an;
+        struct analytics *an;
         struct hub_aggregate *ag;
         struct hub_ingest *ig;
         struct hub_config cfg;
@@ -53,7 +53,7 @@ static void teardown(void)
 {
         hub_ingest_free(fx.ig);
         hub_aggregate_free(fx.ag);
-        hub_analytics_free(fx.an);
+        analytics_free(fx.an);
         hub_store_free(fx.st);
         if (fx.dir[0])
                 (void)nftw(fx.dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
@@ -84,10 +84,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         if (r < 0)
                 die("hub_store_open", r);
         an_path = util_path(fx.dir, "analytics");
-        r = an_path ? hub_analytics_open(&fx.an, an_path, false) : -ENOMEM;
+        r = an_path ? analytics_open(&fx.an, an_path, false) : -ENOMEM;
         free(an_path);
         if (r < 0)
-                die("hub_analytics_open", r);
+                die("analytics_open", r);
         hub_config_defaults(&fx.cfg);
         /* The rate limit has its own tests; here it would only refuse inputs. */
         fx.cfg.limits.member_rate = 1000000;

@@ -121,13 +121,13 @@ static int count_cell(const Nmo__Hub__Cell *c, void *u)
 
 static struct count_ctx count_cells(struct h_hub *h)
 {
-        struct hub_analytics *an = NULL;
+        struct analytics *an = NULL;
         struct count_ctx cc = { 0, 0, 0 };
         char *path = util_path(h->hub_dir, "analytics");
 
-        assert_int_equal(hub_analytics_open(&an, path, true), 0);
-        assert_int_equal(hub_analytics_foreach_cell(an, NULL, count_cell, &cc), 0);
-        hub_analytics_free(an);
+        assert_int_equal(analytics_open(&an, path, true), 0);
+        assert_int_equal(analytics_foreach_cell(an, NULL, count_cell, &cc), 0);
+        analytics_free(an);
         free(path);
         return cc;
 }

@@ -31,7 +31,7 @@ static const char *names[NMEMBERS] = { "acme-alpha", "bravo-metals", "charlie-ch
 struct fixture {
         char dir[PATH_MAX];
         struct hub_store *st;
-        struct hub_analytics *an;
+        struct analytics *an;
         struct hub_aggregate *ag;
         struct keys_secret *hub;
         struct keys_secret *member[NMEMBERS];
@@ -98,7 +98,7 @@ static void fixture_up(struct fixture *f)
         assert_non_null(unit_tmp_make(f->dir, sizeof(f->dir), "aggregate"));
         assert_int_equal(hub_store_open(&f->st, f->dir, false), 0);
         an_path = util_path(f->dir, "analytics");
-        assert_int_equal(hub_analytics_open(&f->an, an_path, false), 0);
+        assert_int_equal(analytics_open(&f->an, an_path, false), 0);
         free(an_path);
         assert_int_equal(keys_generate(&f->hub, KEYS_ROLE_HUB, NULL), 0);
         hub_config_defaults(&f->cfg);
@@ -117,7 +117,7 @@ static void fixture_up(struct fixture *f)
 static void fixture_down(struct fixture *f)
 {
         hub_aggregate_free(f->ag);
-        hub_analytics_free(f->an);
+        analytics_free(f->an);
         hub_store_free(f->st);
         keys_free(f->hub);
         for (int i = 0; i < NMEMBERS; i++)
@@ -180,7 +180,7 @@ static struct find_ctx cell(struct fixture *f, const char *material, Nmo__Hub__C
 {
         struct find_ctx fc = { .event = event, .kind = kind, .period = period };
 
-        assert_int_equal(hub_analytics_foreach_cell(f->an, material, find_cell, &fc), 0);
+        assert_int_equal(analytics_foreach_cell(f->an, material, find_cell, &fc), 0);
         return fc;
 }
 

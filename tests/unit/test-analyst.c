@@ -37,7 +37,7 @@ struct fixture {
         char store[PATH_MAX];   /* dir/analytics */
         char other[PATH_MAX];   /* a second temporary directory */
         const char *bin;
-        struct hub_analytics *an;
+        struct analytics *an;
 };
 
 /* The two notes of the released gallium export-ban cell of 2026-W48: the
@@ -116,12 +116,12 @@ static const struct cell_spec cells[] = {
 #define N_EVENT_WEEK 7
 #define N_MATERIAL_WEEK 11
 
-static void put_cell(MDB_txn *txn, struct hub_analytics *an, const struct cell_spec *s)
+static void put_cell(MDB_txn *txn, struct analytics *an, const struct cell_spec *s)
 {
         Nmo__Hub__Cell c = NMO__HUB__CELL__INIT;
         uint32_t severity[4], status[5] = { 0 }, share[6] = { 0 };
         char *notes[] = { (char *)note1, (char *)note2 };
-        uint8_t key[HUB_ANALYTICS_KEY_MAX], *buf;
+        uint8_t key[ANALYTICS_KEY_MAX], *buf;
         size_t klen;
         MDB_val k, v;
 
@@ -164,7 +164,7 @@ static void put_cell(MDB_txn *txn, struct hub_analytics *an, const struct cell_s
                         c.notes = notes;
                 }
         }
-        assert_int_equal(hub_analytics_cell_key(&c, key, &klen), 0);
+        assert_int_equal(analytics_cell_key(&c, key, &klen), 0);
         v.mv_size = nmo__hub__cell__get_packed_size(&c);
         buf = malloc(v.mv_size);
         assert_non_null(buf);
@@ -197,7 +197,7 @@ static const struct alert_spec alerts[] = {
           "3 companies report a new export-licensing affecting germanium", 3, 3, false, 0 },
 };
 
-static void put_alert(MDB_txn *txn, struct hub_analytics *an, const struct keys_secret *hub,
+static void put_alert(MDB_txn *txn, struct analytics *an, const struct keys_secret *hub,
                       const struct alert_spec *s)
 {
         Nmo__AlertBody b = NMO__ALERT_BODY__INIT;
@@ -250,7 +250,7 @@ static int group_setup(void **state)
         assert_non_null(unit_tmp_make(f->dir, sizeof(f->dir), "analyst"));
         assert_non_null(unit_tmp_make(f->other, sizeof(f->other), "analyst-other"));
         join(f->store, sizeof(f->store), f->dir, "analytics");
-        assert_int_equal(hub_analytics_open(&f->an, f->store, false), 0);
+        assert_int_equal(analytics_open(&f->an, f->store, false), 0);
         assert_int_equal(keys_generate(&hub, KEYS_ROLE_HUB, NULL), 0);
         assert_int_equal(mdb_txn_begin(f->an->env, NULL, 0, &txn), 0);
         for (size_t i = 0; i < NMO_ARRAY_SIZE(cells); i++)
@@ -267,7 +267,7 @@ static int group_teardown(void **state)
 {
         struct fixture *f = *state;
 
-        hub_analytics_free(f->an);
+        analytics_free(f->an);
         /* NMO_TEST_KEEP=1 keeps the store, to try nmo-analyst on it by hand. */
         if (!getenv("NMO_TEST_KEEP")) {
                 (void)unit_tmp_remove(f->dir);
@@ -1163,7 +1163,7 @@ static void test_read_only(void **state)
         };
         Nmo__Hub__Cell c = NMO__HUB__CELL__INIT;
         char data[PATH_MAX], *out, *err;
-        uint8_t key[HUB_ANALYTICS_KEY_MAX], buf[256];
+        uint8_t key[ANALYTICS_KEY_MAX], buf[256];
         struct stat before, after;
         MDB_txn *txn;
         MDB_val k, v;
@@ -1197,7 +1197,7 @@ static void test_read_only(void **state)
         c.period = "2026-W48";
         c.has_suppression = 1;
         c.suppression = FREQ;
-        assert_int_equal(hub_analytics_cell_key(&c, key, &klen), 0);
+        assert_int_equal(analytics_cell_key(&c, key, &klen), 0);
         v.mv_size = nmo__hub__cell__pack(&c, buf);
         v.mv_data = buf;
         k.mv_size = klen;
@@ -1222,8 +1222,8 @@ static void test_hostile_and_damaged(void **state)
                                               3, 3, V_NONE, 0, false, false };
         Nmo__Hub__Cell c = NMO__HUB__CELL__INIT;
         char dir[PATH_MAX], *out, *err, *note = "red \x1b[31m alert \x1b]0;title\x07 \xc2\x9b end";
-        uint8_t key[HUB_ANALYTICS_KEY_MAX], buf[512];
-        struct hub_analytics *an = NULL;
+        uint8_t key[ANALYTICS_KEY_MAX], buf[512];
+        struct analytics *an = NULL;
         MDB_txn *txn;
         MDB_val k, v;
         size_t klen;
@@ -1231,7 +1231,7 @@ static void test_hostile_and_damaged(void **state)
         if (!f->bin)
                 skip();
         join(dir, sizeof(dir), f->other, "odd-analytics");
-        assert_int_equal(hub_analytics_open(&an, dir, false), 0);
+        assert_int_equal(analytics_open(&an, dir, false), 0);
         assert_int_equal(mdb_txn_begin(an->env, NULL, 0, &txn), 0);
         put_cell(txn, an, &ok);
         /* the same cell again, with a note full of terminal control sequences */
@@ -1249,7 +1249,7 @@ static void test_hostile_and_damaged(void **state)
         c.reports = 3;
         c.n_notes = 1;
         c.notes = &note;
-        assert_int_equal(hub_analytics_cell_key(&c, key, &klen), 0);
+        assert_int_equal(analytics_cell_key(&c, key, &klen), 0);
         v.mv_size = nmo__hub__cell__pack(&c, buf);
         v.mv_data = buf;
         k.mv_size = klen;
@@ -1286,7 +1286,7 @@ static void test_hostile_and_damaged(void **state)
         assert_int_equal(mdb_put(txn, an->alerts, &k, &v, 0), 0);
         assert_int_equal(mdb_txn_commit(txn), 0);
         EXPECT(f, 1, "damaged record: an alert that does not decode", "--store", dir, "alerts");
-        hub_analytics_free(an);
+        analytics_free(an);
 }
 
 int main(void)

@@ -51,18 +51,18 @@ static int count_one(const Nmo__Hub__Cell *c, void *userdata)
         return 0;
 }
 
-static size_t count(struct hub_analytics *an, const char *material)
+static size_t count(struct analytics *an, const char *material)
 {
         size_t n = 0;
 
-        assert_int_equal(hub_analytics_foreach_cell(an, material, count_one, &n), 0);
+        assert_int_equal(analytics_foreach_cell(an, material, count_one, &n), 0);
         return n;
 }
 
 static void test_write_read(void **state)
 {
         char dir[PATH_MAX], path[PATH_MAX + 16];
-        struct hub_analytics *an = NULL, *ro = NULL;
+        struct analytics *an = NULL, *ro = NULL;
         Nmo__Hub__Cell c;
         Nmo__AlertBody *b = NULL;
         MDB_txn *txn = NULL;
@@ -72,7 +72,7 @@ static void test_write_read(void **state)
         (void)state;
         assert_non_null(unit_tmp_make(dir, sizeof(dir), "analytics"));
         snprintf(path, sizeof(path), "%s/analytics", dir);
-        assert_int_equal(hub_analytics_open(&an, path, false), 0);
+        assert_int_equal(analytics_open(&an, path, false), 0);
         assert_int_equal(db_txn_begin(an->env, 0, &txn), 0);
 
         /* The store's promise, kept by the writer: a suppressed cell carries
@@ -80,55 +80,55 @@ static void test_write_read(void **state)
         c = cell(KW, "gallium", "2026-W45", "", false, 0);
         c.has_reports = 1;
         c.reports = 2;
-        assert_int_equal(hub_analytics_put_cell(txn, an, &c), -EINVAL);
+        assert_int_equal(analytics_put_cell(txn, an, &c), -EINVAL);
         c = cell(KW, "gallium", "2026-W45", "", false, 0);
         c.n_notes = 1;
         c.notes = (char *[]){ "a note" };
-        assert_int_equal(hub_analytics_put_cell(txn, an, &c), -EINVAL);
+        assert_int_equal(analytics_put_cell(txn, an, &c), -EINVAL);
 
         /* 2026-11 is 2026-W45..W48; W44 is October's, W49 December's. */
         c = cell(KW, "gallium", "2026-W45", "", false, 0);
-        assert_int_equal(hub_analytics_put_cell(txn, an, &c), 0);
+        assert_int_equal(analytics_put_cell(txn, an, &c), 0);
         c = cell(KW, "gallium", "2026-W48", "", true, 12);
-        assert_int_equal(hub_analytics_put_cell(txn, an, &c), 0);
+        assert_int_equal(analytics_put_cell(txn, an, &c), 0);
         c = cell(KM, "gallium", "2026-11", "strike", true, 30);
-        assert_int_equal(hub_analytics_put_cell(txn, an, &c), 0);
+        assert_int_equal(analytics_put_cell(txn, an, &c), 0);
         c = cell(KW, "gallium", "2026-W44", "", true, 4);
-        assert_int_equal(hub_analytics_put_cell(txn, an, &c), 0);
+        assert_int_equal(analytics_put_cell(txn, an, &c), 0);
         c = cell(KW, "gallium", "2026-W49", "", true, 5);
-        assert_int_equal(hub_analytics_put_cell(txn, an, &c), 0);
+        assert_int_equal(analytics_put_cell(txn, an, &c), 0);
         c = cell(KW, "germanium", "2026-W46", "", true, 7);
-        assert_int_equal(hub_analytics_put_cell(txn, an, &c), 0);
+        assert_int_equal(analytics_put_cell(txn, an, &c), 0);
 
-        assert_int_equal(hub_analytics_released_reports(txn, an, KW, "gallium", "2026-W48", NULL),
+        assert_int_equal(analytics_released_reports(txn, an, KW, "gallium", "2026-W48", NULL),
                          12);
-        assert_int_equal(hub_analytics_released_reports(txn, an, KW, "gallium", "2026-W45", NULL),
+        assert_int_equal(analytics_released_reports(txn, an, KW, "gallium", "2026-W45", NULL),
                          0); /* suppressed */
-        assert_int_equal(hub_analytics_released_reports(txn, an, KW, "gallium", "2026-W47", ""),
+        assert_int_equal(analytics_released_reports(txn, an, KW, "gallium", "2026-W47", ""),
                          0); /* absent */
-        assert_int_equal(hub_analytics_released_reports(txn, an, KM, "gallium", "2026-11",
-                                                        "strike"), 30);
+        assert_int_equal(analytics_released_reports(txn, an, KM, "gallium", "2026-11",
+                                                    "strike"), 30);
 
-        assert_int_equal(hub_analytics_get_alert(txn, an, id, &b), -ENOENT);
+        assert_int_equal(analytics_get_alert(txn, an, id, &b), -ENOENT);
         assert_null(b);
-        assert_int_equal(hub_analytics_put_alert(txn, an, id, junk, sizeof(junk)), 0);
-        assert_int_equal(hub_analytics_get_alert(txn, an, id, &b), -EBADMSG);
+        assert_int_equal(analytics_put_alert(txn, an, id, junk, sizeof(junk)), 0);
+        assert_int_equal(analytics_get_alert(txn, an, id, &b), -EBADMSG);
         assert_null(b);
         assert_int_equal(db_txn_commit(txn), 0);
 
         assert_int_equal(count(an, "gallium"), 5);
         assert_int_equal(db_txn_begin(an->env, 0, &txn), 0);
-        assert_int_equal(hub_analytics_delete_month(txn, an, "gallium", 202611), 0);
+        assert_int_equal(analytics_delete_month(txn, an, "gallium", 202611), 0);
         assert_int_equal(db_txn_commit(txn), 0);
         /* W45, W48 and 2026-11 gone; W44, W49 and germanium stay. */
         assert_int_equal(count(an, "gallium"), 2);
         assert_int_equal(count(an, "germanium"), 1);
 
         /* The reader refuses what is not an analytics store. */
-        assert_int_equal(hub_analytics_open(&ro, dir, true), -EMEDIUMTYPE);
+        assert_int_equal(analytics_open(&ro, dir, true), -EMEDIUMTYPE);
         snprintf(path, sizeof(path), "%s/none", dir);
-        assert_int_equal(hub_analytics_open(&ro, path, true), -ENOENT);
-        hub_analytics_free(an);
+        assert_int_equal(analytics_open(&ro, path, true), -ENOENT);
+        analytics_free(an);
         assert_int_equal(unit_tmp_remove(dir), 0);
 }
 
