@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "date.h"
+
 uint32_t period_week_of_day(int64_t day)
 {
         int64_t thursday = day - date_weekday(day) + 3, y;

@@ -21,23 +21,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "date.h"
 #include "util.h"
 
 #define PERIOD_WEEKS_MAX 5   /* weeks in one month */
 #define PERIOD_STR_MAX 9     /* "YYYY-Www" and its NUL */
-
-/* The day of a time in ms, and "YYYY-MM-DD" of a day: date.h's, under the
- * names the hub's aggregation uses. */
-static inline int64_t period_day_of_ms(uint64_t ms)
-{
-        return date_day_of_ms(ms);
-}
-
-static inline void period_day_str(int64_t day, char *buf, size_t len)
-{
-        date_str(day, buf, len);
-}
 
 /* Week id of a day; month id of a day (the month of its week's Thursday). */
 uint32_t period_week_of_day(int64_t day);

@@ -10,6 +10,7 @@
 
 #include "alert.h"
 #include "contrib.h"
+#include "date.h"
 #include "db.h"
 #include "disclosure.h"
 #include "epochkey.h"
@@ -186,7 +187,7 @@ int hub_aggregate_add(struct hub_aggregate *ag, MDB_txn *txn, uint32_t member_id
         struct hub_epoch_key ek;
         uint8_t key[HUB_CONTRIB_KEY_MAX], *val = NULL;
         size_t klen = 0, vlen = 0;
-        uint32_t week = period_week_of_day(period_day_of_ms(now_ms)), month;
+        uint32_t week = period_week_of_day(date_day_of_ms(now_ms)), month;
         int r;
 
         if (strlen(s->material) >= MATERIAL_MAX)
@@ -926,7 +927,7 @@ int hub_aggregate_recent_alerts(struct hub_aggregate *ag, uint64_t now_ms, unsig
         struct recent_ctx rc = { "", &out };
         int r;
 
-        period_day_str(period_day_of_ms(now_ms) - (int64_t)days, rc.since, sizeof(rc.since));
+        date_str(date_day_of_ms(now_ms) - (int64_t)days, rc.since, sizeof(rc.since));
         r = analytics_foreach_alert(ag->an, recent_one, &rc);
         if (r < 0) {
                 hub_alert_out_free(out.a, out.n);

@@ -14,9 +14,9 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "date.h"
 #include "envelope.h"
 #include "harness.h"
-#include "period.h"
 #include "util.h"
 
 #define WAIT_MS 5000
@@ -39,7 +39,7 @@ static int teardown(void **state)
 
 static void day_from_now(int days, char *buf, size_t len)
 {
-        period_day_str(period_day_of_ms(util_now_ms()) + days, buf, len);
+        date_str(date_day_of_ms(util_now_ms()) + days, buf, len);
 }
 
 static json_object *member_show(const char *name)

@@ -21,6 +21,7 @@
 
 #include "aggregate.h"
 #include "analytics.h"
+#include "date.h"
 #include "harness.h"
 #include "period.h"
 #include "store.h"
@@ -160,7 +161,7 @@ static void test_analytics_holds_no_identity(void **state)
 {
         struct h_hub h;
         char *nodes[NMEMBERS], *an_data, *key_path;
-        uint32_t month = period_month_of_week(period_week_of_day(period_day_of_ms(util_now_ms())));
+        uint32_t month = period_month_of_week(period_week_of_day(date_day_of_ms(util_now_ms())));
         struct count_ctx cc;
         struct stat st;
         const char *lib;

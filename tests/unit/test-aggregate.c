@@ -19,6 +19,7 @@
 
 #include "aggregate.h"
 #include "alert.h"
+#include "date.h"
 #include "member.h"
 #include "period.h"
 #include "unit-tmp.h"

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "date.h"
 #include "disclosure.h"
 #include "period.h"
 
@@ -499,7 +500,7 @@ static void test_periods(void **state)
         assert_int_equal(nweeks, 4);
         assert_int_equal(weeks[0], 202645);
         assert_int_equal(weeks[3], 202648);
-        period_day_str(period_day_of_ms(period_month_end_ms(MONTH)), buf, sizeof(buf));
+        date_str(date_day_of_ms(period_month_end_ms(MONTH)), buf, sizeof(buf));
         assert_string_equal(buf, "2026-11-30");
         assert_int_equal(date_parse("2026-02-29", &day), -EINVAL);
         assert_int_equal(date_parse("2024-02-29", &day), 0);
