@@ -41,21 +41,19 @@ const char *analytics_suppression_name(Nmo__Hub__Suppression s)
         }
 }
 
-static int open_dbis(struct analytics *an)
+/* Opens the named databases and checks (after writing it, for the hub) the
+ * format record, in txn; an is the store. Run by db_write() or db_read(),
+ * which commit on success, also when read-only, so the handles stay open. */
+static int open_dbis_txn(MDB_txn *txn, void *userdata)
 {
-        MDB_txn *txn = NULL;
+        struct analytics *an = userdata;
         MDB_val k = { 6, "format" }, v;
         unsigned int f = an->readonly ? 0 : MDB_CREATE;
         int r;
 
-        r = db_txn_begin(an->env, an->readonly ? MDB_RDONLY : 0, &txn);
-        if (r < 0)
-                return r;
         r = db_errno(mdb_dbi_open(txn, "meta", f, &an->meta));
-        if (r == -ENOENT) {
-                r = -EMEDIUMTYPE; /* an LMDB environment, but not ours */
-                goto fail;
-        }
+        if (r == -ENOENT)
+                return -EMEDIUMTYPE; /* an LMDB environment, but not ours */
         if (r == 0 && !an->readonly) {
                 v.mv_size = strlen(ANALYTICS_FORMAT);
                 v.mv_data = ANALYTICS_FORMAT;
@@ -73,13 +71,16 @@ static int open_dbis(struct analytics *an)
                 r = db_errno(mdb_dbi_open(txn, "cells", f, &an->cells));
         if (r == 0)
                 r = db_errno(mdb_dbi_open(txn, "alerts", f, &an->alerts));
-        if (r < 0)
-                goto fail;
-        /* Commit, also when read-only, so the handles stay open. */
-        return db_errno(db_txn_commit(txn));
-fail:
-        db_txn_abort(txn);
         return r;
+}
+
+/* The hub creates the databases in a write transaction like every other
+ * (growing the map if need be); an analyst only reads. */
+static int open_dbis(struct analytics *an)
+{
+        if (an->readonly)
+                return db_read(an->env, open_dbis_txn, an);
+        return db_write(an->env, open_dbis_txn, an);
 }
 
 int analytics_open(struct analytics **ret, const char *dir, bool readonly)
