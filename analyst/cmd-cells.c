@@ -146,8 +146,9 @@ NMO_WUR static int cells_print_csv(const struct query_cell_list *l)
                 format_csv_field(stdout, c->event, false);
                 format_csv_field(stdout, c->country, false);
                 format_csv_field(stdout, released ? "released" : "suppressed", false);
-                format_csv_field(stdout, released ? NULL : analytics_suppression_name(c->suppression),
-                          false);
+                format_csv_field(stdout,
+                                 released ? NULL : analytics_suppression_name(c->suppression),
+                                 false);
                 format_csv_field(stdout, c->final ? "true" : "false", false);
                 if (!released) {
                         for (size_t k = 0; k < nvalues; k++)
