@@ -20,6 +20,7 @@ struct shared_key {
         uint8_t payload[KEYS_KEY_BYTES];
         uint8_t key[crypto_box_BEFORENMBYTES];
         uint8_t valid;
+        uint8_t owned;  /* the registry records payload's class as this member's */
 };
 
 /* Token bucket per member id. */
@@ -72,6 +73,13 @@ static void durable_up_to(struct hub_ingest *ig, uint64_t seq)
                 hub_journal_durable(ig->journal, seq);
 }
 
+static int index_keys(MDB_txn *txn, void *userdata)
+{
+        struct hub_store *st = userdata;
+
+        return hub_member_index_keys(txn, st);
+}
+
 int hub_ingest_new(struct hub_ingest **ret, struct hub_store *st, const struct keys_secret *hub,
                    const struct hub_limits *limits, struct hub_aggregate *ag)
 {
@@ -87,6 +95,13 @@ int hub_ingest_new(struct hub_ingest **ret, struct hub_store *st, const struct k
         ig->ag = ag;
         ig->journal = ag ? hub_aggregate_journal(ag) : NULL;
         envelope_key_id(hub->pub.payload, ig->hub_key_id);
+        /* The members' keys by class, for the check that a payload key is
+         * its member's alone (a registry from before the index has none). */
+        r = hub_store_write(st, index_keys, st);
+        if (r < 0) {
+                free(ig);
+                return r;
+        }
         ig->deferred = mdb_env_get_flags(st->env, &flags) == 0 && (flags & MDB_NOMETASYNC);
         if (ig->deferred) {
                 /* Whatever is in the store now, durable now. */
@@ -187,8 +202,12 @@ void hub_ingest_totals(const struct hub_ingest *ig, struct hub_ingest_totals *ou
 }
 
 /* Returns the shared key with member m, computing it when new or changed;
- * with prev, the one with the retired payload key of a rotation. */
-static const uint8_t *shared_key(struct hub_ingest *ig, const struct hub_member *m, bool prev)
+ * with prev, the one with the retired payload key of a rotation. *owned says
+ * whether the registry's index of used keys gives m's payload key's class to
+ * m: a class recorded once keeps its member for good, so the answer is kept
+ * with the key. */
+static const uint8_t *shared_key(MDB_txn *txn, struct hub_ingest *ig, const struct hub_member *m,
+                                 bool prev, bool *owned)
 {
         struct shared_key **keys = prev ? &ig->prev_keys : &ig->keys;
         size_t *nkeys = prev ? &ig->nprev_keys : &ig->nkeys;
@@ -216,13 +235,18 @@ static const uint8_t *shared_key(struct hub_ingest *ig, const struct hub_member 
         }
         e = &(*keys)[m->id];
         if (!e->valid || sodium_memcmp(e->payload, m->payload, KEYS_KEY_BYTES) != 0) {
+                uint32_t owner = 0;
+
                 if (crypto_box_beforenm(e->key, m->payload, hub_sk) != 0) {
                         e->valid = 0;
                         return NULL;
                 }
                 memcpy(e->payload, m->payload, KEYS_KEY_BYTES);
+                e->owned = hub_member_key_user(txn, ig->st, m->payload, &owner, NULL) == 0 &&
+                           owner == m->id;
                 e->valid = 1;
         }
+        *owned = e->owned;
         return e->key;
 }
 
@@ -432,57 +456,8 @@ static int put_record(MDB_txn *txn, struct hub_ingest *ig, MDB_val *k, const str
         return db_errno(mdb_put(txn, ig->st->signals, k, &v, MDB_NOOVERWRITE));
 }
 
-/* The key of a box in the boxes index: its signal id, then the box's hash.
- * Led by the id, which starts with its creation time, so that the index grows
- * at its end like the dedup records do. */
-static void box_key(uint8_t key[SIGNAL_ID_BYTES + ENVELOPE_HASH_BYTES],
-                    const uint8_t id[SIGNAL_ID_BYTES], const uint8_t hash[ENVELOPE_HASH_BYTES])
-{
-        memcpy(key, id, SIGNAL_ID_BYTES);
-        memcpy(key + SIGNAL_ID_BYTES, hash, ENVELOPE_HASH_BYTES);
-}
-
-/* Was this sealed box stored before? Then it came first over another
- * member's connection (a member's own repeat is found by its signal id
- * first): 0 not seen, 1 seen, or a negative errno. */
-static int box_seen(MDB_txn *txn, struct hub_ingest *ig, const uint8_t id[SIGNAL_ID_BYTES],
-                    const uint8_t hash[ENVELOPE_HASH_BYTES])
-{
-        uint8_t key[SIGNAL_ID_BYTES + ENVELOPE_HASH_BYTES];
-        MDB_val k = { sizeof(key), key }, v;
-        int rc;
-
-        box_key(key, id, hash);
-        rc = mdb_get(txn, ig->st->boxes, &k, &v);
-        if (rc == MDB_NOTFOUND)
-                return 0;
-        return rc ? db_errno(rc) : 1;
-}
-
-/* Remembers a stored box. The value is empty: the index says that a box was
- * stored, not by whom. */
-static int box_put(MDB_txn *txn, struct hub_ingest *ig, const uint8_t id[SIGNAL_ID_BYTES],
-                   const uint8_t hash[ENVELOPE_HASH_BYTES])
-{
-        uint8_t key[SIGNAL_ID_BYTES + ENVELOPE_HASH_BYTES];
-        MDB_val k = { sizeof(key), key }, v = { 0, NULL };
-
-        box_key(key, id, hash);
-        return db_errno(mdb_put(txn, ig->st->boxes, &k, &v, MDB_NOOVERWRITE));
-}
-
-/* The refusal of a box that another member's connection delivered first.
- * Worded as open_box() words a box sealed by another key, so the sender
- * learns nothing about what the hub holds, and is credited with nothing. */
-static int reject_foreign_box(struct batch *b, struct hub_item *it, struct receipt *r)
-{
-        return reject(b, it, r, NMO__REASON__REASON_SENDER_MISMATCH,
-                      "sealed by a key other than this connection's member");
-}
-
 static int store_signal(MDB_txn *txn, struct batch *b, struct hub_item *it,
-                        const struct hub_member *m, const struct signal *s,
-                        const uint8_t box_hash[ENVELOPE_HASH_BYTES], struct receipt *r)
+                        const struct hub_member *m, const struct signal *s, struct receipt *r)
 {
         struct hub_ingest *ig = b->ig;
         uint8_t key[4 + SIGNAL_ID_BYTES];
@@ -509,12 +484,6 @@ static int store_signal(MDB_txn *txn, struct batch *b, struct hub_item *it,
         }
         if (ret != MDB_NOTFOUND)
                 return db_errno(ret);
-        ret = box_seen(txn, ig, s->id, box_hash);
-        if (ret < 0)
-                return ret;
-        if (ret)
-                return reject_foreign_box(b, it, r);
-
         ret = hub_store_meta_add(txn, ig->st, HUB_META_NEXT_SEQ, 1, &r->sequence);
         if (ret < 0)
                 return ret;
@@ -531,8 +500,6 @@ static int store_signal(MDB_txn *txn, struct batch *b, struct hub_item *it,
                         return ret;
         }
         ret = put_record(txn, ig, &k, it, b->now_ms);
-        if (ret == 0)
-                ret = box_put(txn, ig, s->id, box_hash);
         if (ret < 0)
                 return ret;
         it->outcome = HUB_OUTCOME_ACCEPTED;
@@ -560,11 +527,6 @@ static int process_rotation(MDB_txn *txn, struct batch *b, struct hub_item *it,
                 return reject(b, it, r, reason, r->detail);
         hub_store_put_u32(key, m->id);
         memcpy(key + 4, r->signal_id, SIGNAL_ID_BYTES);
-        ret = box_seen(txn, ig, r->signal_id, op->box_hash);
-        if (ret < 0)
-                return ret;
-        if (ret)
-                return reject_foreign_box(b, it, r);
         ret = hub_member_rotate(txn, ig->st, m->id, rot.new_transport, rot.new_payload,
                                 b->now_ms, NULL);
         if (ret == -EEXIST)
@@ -584,8 +546,6 @@ static int process_rotation(MDB_txn *txn, struct batch *b, struct hub_item *it,
         if (ret < 0)
                 return ret;
         ret = put_record(txn, ig, &k, it, b->now_ms);
-        if (ret == 0)
-                ret = box_put(txn, ig, r->signal_id, op->box_hash);
         if (ret == 0) {
                 it->outcome = HUB_OUTCOME_ACCEPTED;
                 log_info("member %s rotated its keys", m->name);
@@ -602,7 +562,7 @@ static int process_one(MDB_txn *txn, struct batch *b, size_t i)
         struct hub_member m;
         struct signal s;
         struct receipt r;
-        uint8_t box_hash[ENVELOPE_HASH_BYTES];
+        bool owned = false;
         const uint8_t *k;
         Nmo__Reason reason;
         int ret;
@@ -644,14 +604,20 @@ static int process_one(MDB_txn *txn, struct batch *b, size_t i)
                 return reject(b, it, &r, NMO__REASON__REASON_RATE_LIMITED,
                               "member above its rate limit; retry later");
         /* During a rotation's overlap, the retired payload key still opens. */
-        k = shared_key(ig, &m, it->old_hub_key && ig->prev);
+        k = shared_key(txn, ig, &m, it->old_hub_key && ig->prev, &owned);
         if (!k)
                 return reject(b, it, &r, NMO__REASON__REASON_DECRYPT_FAILED,
                               "member payload key is not usable");
+        /* A box opens under one member only when no two members hold
+         * payload keys of one class; a registry from before that was checked
+         * may hold such a pair, and then only the member the class was
+         * recorded for is heard (PROTOCOL.md 7, step 4). */
+        if (!owned)
+                return reject(b, it, &r, NMO__REASON__REASON_SENDER_MISMATCH,
+                              "sealed by a key other than this connection's member");
         op.member_payload_pk = m.payload;
         op.shared_key = k;
         op.hub_key_id = it->old_hub_key && ig->prev ? ig->prev_key_id : ig->hub_key_id;
-        op.box_hash = box_hash;
         if (envelope_view_kind(v) == NMO__ENVELOPE_KIND__ENVELOPE_KEY_ROTATION)
                 return process_rotation(txn, b, it, v, &m, &op, &r);
         reason = envelope_view_open(v, &op, &s, r.signal_id, &r.has_id, r.detail,
@@ -665,7 +631,7 @@ static int process_one(MDB_txn *txn, struct batch *b, size_t i)
         if (reason != NMO__REASON__REASON_NONE)
                 ret = reject(b, it, &r, reason, r.detail);
         else
-                ret = store_signal(txn, b, it, &m, &s, box_hash, &r);
+                ret = store_signal(txn, b, it, &m, &s, &r);
         sodium_memzero(&s, sizeof(s));
         return ret;
 }

@@ -156,11 +156,15 @@ bool hub_member_expired(const struct hub_member *m, uint64_t now_ms)
 int hub_member_key_user(MDB_txn *txn, struct hub_store *st, const uint8_t key[KEYS_KEY_BYTES],
                         uint32_t *id, enum hub_member_key_use *use)
 {
-        MDB_val k = { KEYS_KEY_BYTES, (void *)key }, v;
+        uint8_t cls[KEYS_KEY_BYTES];
+        MDB_val k = { sizeof(cls), cls }, v;
         int rc;
 
         if (!st->used_keys)
                 return -ENOENT; /* a read-only store written before the index */
+        /* By class: keys that are one key to X25519 are one key here. */
+        if (keys_x25519_class(key, cls) < 0)
+                return -EINVAL;
         rc = mdb_get(txn, st->used_keys, &k, &v);
         if (rc)
                 return db_errno(rc);
@@ -178,9 +182,11 @@ int hub_member_key_user(MDB_txn *txn, struct hub_store *st, const uint8_t key[KE
 static int key_record(MDB_txn *txn, struct hub_store *st, const uint8_t key[KEYS_KEY_BYTES],
                       uint32_t id, enum hub_member_key_use use)
 {
-        uint8_t val[5];
-        MDB_val k = { KEYS_KEY_BYTES, (void *)key }, v = { sizeof(val), val };
+        uint8_t val[5], cls[KEYS_KEY_BYTES];
+        MDB_val k = { sizeof(cls), cls }, v = { sizeof(val), val };
 
+        if (keys_x25519_class(key, cls) < 0)
+                return -EINVAL;
         hub_store_put_u32(val, id);
         val[4] = (uint8_t)use;
         return db_errno(mdb_put(txn, st->used_keys, &k, &v, MDB_NOOVERWRITE));
@@ -211,6 +217,10 @@ static int index_one(const struct hub_member *m, void *userdata)
                          * decide which of the two is genuine. */
                         log_warn("member %s (id %u) has a key that member id %u has too; "
                                  "revoke the one that is not genuine", m->name, m->id, other);
+                else if (r == -EINVAL)
+                        /* Of small order: no envelope opens with it. */
+                        log_warn("member %s (id %u) has a key that is not usable; "
+                                 "revoke it", m->name, m->id);
                 else if (r < 0 && r != -EEXIST)
                         return r;
         }
@@ -220,7 +230,7 @@ static int index_one(const struct hub_member *m, void *userdata)
 /* Fills used_keys with the keys of the members enrolled before it existed,
  * once. Keys rotated out before the last rotation were not kept then and
  * cannot be recovered. */
-static int keys_indexed(MDB_txn *txn, struct hub_store *st)
+int hub_member_index_keys(MDB_txn *txn, struct hub_store *st)
 {
         struct index_ctx ctx = { txn, st };
         uint64_t done = 0;
@@ -245,7 +255,7 @@ static int keys_available(MDB_txn *txn, struct hub_store *st, const struct keys_
 
         if (keys_public_check(pk, NULL, 0) < 0)
                 return -EINVAL;
-        r = keys_indexed(txn, st);
+        r = hub_member_index_keys(txn, st);
         if (r < 0)
                 return r;
         for (int i = 0; i < 2; i++) {

@@ -61,9 +61,9 @@ NMO_WUR int hub_member_set_expiry(MDB_txn *txn, struct hub_store *st, const char
 
 const char *hub_member_state_name(enum hub_member_state state);
 
-/* Enrols pk under name as active. -EEXIST when the name, or either key, was
- * ever used by a member (in any state, also a key it has rotated out;
- * hub_member_key_user() says which), -EINVAL for a bad name, a hub key, or
+/* Enrols pk under name as active. -EEXIST when the name, or either key (by
+ * class: keys_x25519_class()), was ever used by a member (in any state, also a
+ * key it has rotated out; hub_member_key_user() says which), -EINVAL for a bad name, a hub key, or
  * keys that fail keys_public_check(). */
 NMO_WUR int hub_member_add(MDB_txn *txn, struct hub_store *st, const char *name,
                            const struct keys_public *pk, uint64_t now_ms, struct hub_member *out);
@@ -79,11 +79,20 @@ enum hub_member_key_use {
 };
 
 /* Which member ever used key, and as which key (id and use may be NULL).
- * -ENOENT when none did, as far as the registry knows: keys rotated out more
- * than one rotation before this index existed are not known. */
+ * Keys are compared by class (keys_x25519_class()): a key that X25519 cannot
+ * tell from a used one counts as that one. The first member recorded with a
+ * class keeps it. -ENOENT when none did, as far as the registry knows (keys
+ * rotated out more than one rotation before this index existed are not
+ * known); -EINVAL for a key of small order. */
 NMO_WUR int hub_member_key_user(MDB_txn *txn, struct hub_store *st,
                                 const uint8_t key[KEYS_KEY_BYTES], uint32_t *id,
                                 enum hub_member_key_use *use);
+
+/* Records the keys of the members enrolled before the index of used keys
+ * existed, once (a later call does nothing). Where two such members hold keys
+ * of one class, the one enrolled first keeps it and a warning names both. The
+ * hub runs it at start; enrolment and rotation run it before they check. */
+NMO_WUR int hub_member_index_keys(MDB_txn *txn, struct hub_store *st);
 
 /* Look-ups; -ENOENT when there is no such member, -EBADMSG for a damaged record. */
 NMO_WUR int hub_member_by_id(MDB_txn *txn, struct hub_store *st, uint32_t id,

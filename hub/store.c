@@ -57,13 +57,6 @@ static int open_dbis(MDB_txn *txn, void *userdata)
                         r = 0;
                 }
         }
-        if (!r) {
-                r = db_dbi_open(txn, "boxes", MDB_CREATE, &st->boxes);
-                if (r == -ENOENT && readonly_txn(txn)) {
-                        st->boxes = 0;
-                        r = 0;
-                }
-        }
         if (!r)
                 r = db_dbi_open(txn, "epochs", MDB_CREATE, &st->epochs);
         if (!r)

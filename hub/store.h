@@ -5,13 +5,12 @@
  *   members       u32 BE member id        -> MemberRecord
  *   member_names  name                    -> u32 BE member id
  *   member_keys   transport public key    -> u32 BE member id
- *   used_keys     every public key a member was ever enrolled or rotated
- *                 with, transport and payload, current and retired
- *                 -> u32 BE member id || 1 byte use (1 transport, 2 payload):
- *                 never deleted, so no key ever serves two members
- *   boxes         16-byte signal id || BLAKE2b-256 of the sealed box, of
- *                 every stored signal and key rotation -> empty: one box is
- *                 stored once, whichever member's connection delivers it
+ *   used_keys     the class (keys_x25519_class()) of every public key a
+ *                 member was ever enrolled or rotated with, transport and
+ *                 payload, current and retired -> u32 BE member id || 1 byte
+ *                 use (1 transport, 2 payload): never deleted, so no key (nor
+ *                 one X25519 cannot tell from it) ever serves two members,
+ *                 and a sealed box opens under one member only
  *   signals       u32 BE member id || 16-byte signal id -> SignalRecord
  *   journal       u64 BE store sequence   -> key length (1 byte) || contributions
  *                 key || 24-byte nonce || secretbox(Summary of that one signal):
@@ -67,7 +66,6 @@ struct hub_store {
         MDB_dbi signals;
         MDB_dbi journal;        /* 0 in a read-only store written before it existed */
         MDB_dbi used_keys;      /* the same */
-        MDB_dbi boxes;          /* the same */
         MDB_dbi epochs;
         MDB_dbi meta;
         /* The contributions environment (NULL in a read-only store without one). */

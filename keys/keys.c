@@ -138,17 +138,36 @@ bool keys_public_equal(const struct keys_public *a, const struct keys_public *b)
                sodium_memcmp(a->sign, b->sign, KEYS_KEY_BYTES) == 0;
 }
 
+int keys_x25519_class(const uint8_t key[KEYS_KEY_BYTES], uint8_t out[KEYS_KEY_BYTES])
+{
+        /* Clamped, this scalar is 2^254: a multiple of the cofactor, so a
+         * point of small order added to the key changes nothing, and not a
+         * multiple of the group's prime order, so keys of different classes
+         * stay apart. X25519 ignores the top bit and reduces the coordinate
+         * modulo 2^255 - 19, so encodings of one point agree too. With a
+         * point of small order (all zeros among them) the output is all
+         * zeros, which crypto_scalarmult() refuses. */
+        static const uint8_t scalar[KEYS_KEY_BYTES] = { 1 };
+
+        return crypto_scalarmult(out, scalar, key) == 0 ? 0 : -EINVAL;
+}
+
 bool keys_x25519_usable(const uint8_t key[KEYS_KEY_BYTES])
 {
-        /* Clamped, this scalar is a multiple of the cofactor: X25519 with any
-         * point of small order (all zeros among them) gives the all-zero
-         * output, which crypto_scalarmult() refuses. */
-        static const uint8_t scalar[KEYS_KEY_BYTES] = { 1 };
         uint8_t out[KEYS_KEY_BYTES];
-        bool ok = crypto_scalarmult(out, scalar, key) == 0;
+        bool ok = keys_x25519_class(key, out) == 0;
 
         sodium_memzero(out, sizeof(out));
         return ok;
+}
+
+bool keys_x25519_same_class(const uint8_t a[KEYS_KEY_BYTES], const uint8_t b[KEYS_KEY_BYTES])
+{
+        uint8_t ca[KEYS_KEY_BYTES], cb[KEYS_KEY_BYTES];
+
+        if (keys_x25519_class(a, ca) < 0 || keys_x25519_class(b, cb) < 0)
+                return sodium_memcmp(a, b, KEYS_KEY_BYTES) == 0;
+        return sodium_memcmp(ca, cb, KEYS_KEY_BYTES) == 0;
 }
 
 /* Says why key, named what, is not a usable X25519 public key. */
@@ -175,8 +194,9 @@ int keys_public_check(const struct keys_public *pk, char *err, size_t errlen)
         if (r < 0)
                 return r;
         /* One key for both jobs would let the transport handshake and the
-         * payload seal stand in for each other (PROTOCOL.md 2.1). */
-        if (sodium_memcmp(pk->transport, pk->payload, KEYS_KEY_BYTES) == 0) {
+         * payload seal stand in for each other (PROTOCOL.md 2.1); two keys of
+         * one class (keys_x25519_class()) are one key to X25519. */
+        if (keys_x25519_same_class(pk->transport, pk->payload)) {
                 util_set_err(err, errlen, "transport-public and payload-public are the same key; "
                              "they must be two different keys");
                 return -EINVAL;
@@ -195,7 +215,7 @@ bool keys_public_share_key(const struct keys_public *a, const struct keys_public
 
         for (int i = 0; i < 2; i++)
                 for (int j = 0; j < 2; j++)
-                        if (sodium_memcmp(ka[i], kb[j], KEYS_KEY_BYTES) == 0)
+                        if (keys_x25519_same_class(ka[i], kb[j]))
                                 return true;
         return false;
 }

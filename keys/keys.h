@@ -125,6 +125,19 @@ void keys_fingerprint(const struct keys_public *pk, char out[KEYS_FINGERPRINT_LE
  * point of small order, with which every shared secret is predictable? */
 bool keys_x25519_usable(const uint8_t key[KEYS_KEY_BYTES]);
 
+/* The class of an X25519 public key, into out: X25519 of it with a fixed
+ * scalar. Keys of one class give the same shared secret with every secret
+ * key, although their bytes differ: another encoding of the same point (the
+ * top bit set, a coordinate of 2^255 - 19 or more), its negative, or the
+ * point plus one of small order (u and 1/u are such a pair, computable by
+ * anyone from a public key). A box sealed with one opens with the other, so
+ * the uniqueness of members' keys is by class. Returns 0, or -EINVAL for a
+ * key that is not usable (keys_x25519_usable()). */
+NMO_WUR int keys_x25519_class(const uint8_t key[KEYS_KEY_BYTES], uint8_t out[KEYS_KEY_BYTES]);
+
+/* Are a and b of one class (both usable), or byte for byte equal? */
+bool keys_x25519_same_class(const uint8_t a[KEYS_KEY_BYTES], const uint8_t b[KEYS_KEY_BYTES]);
+
 /* The one check every door applies to public keys (bundles read or written,
  * enrolment, key rotations announced to the hub): transport and payload keys
  * usable (keys_x25519_usable()) and different from each other (PROTOCOL.md

@@ -229,9 +229,6 @@ static Nmo__Reason open_box(const struct envelope_view *v, const struct envelope
                                 "box does not authenticate");
                 goto out;
         }
-        if (op->box_hash)
-                crypto_generichash(op->box_hash, ENVELOPE_HASH_BYTES, e->box.data, e->box.len,
-                                   NULL, 0);
         *plain_out = plain;
         *plain_len = plen;
         plain = NULL;

@@ -86,9 +86,6 @@ struct envelope_opener {
         const uint8_t *member_payload_pk;    /* KEYS_KEY_BYTES */
         const uint8_t *shared_key;           /* crypto_box_beforenm(member pk, hub sk) */
         const uint8_t *hub_key_id;           /* ENVELOPE_KEY_ID_BYTES */
-        /* When not NULL, receives ENVELOPE_HASH_BYTES: BLAKE2b-256 of the box
-         * field of a frame whose box opened (the same box, whoever sends it). */
-        uint8_t *box_hash;
 };
 
 /* Opens a frame for the member in op: decodes it, checks version, hub key id

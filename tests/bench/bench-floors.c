@@ -399,7 +399,6 @@ static int floor_open(const struct options *o)
         op.member_payload_pk = member->pub.payload;
         op.shared_key = key;
         op.hub_key_id = key_id;
-        op.box_hash = NULL;
         t0 = bench_now();
         t1 = t0;
         while (t1 - t0 < o->duration && opened < 1000000000u) {

@@ -122,7 +122,6 @@ static void member_make(struct member *m, const struct hub *h, const uint8_t *se
         m->op.member_payload_pk = m->sk->pub.payload;
         m->op.shared_key = m->shared;
         m->op.hub_key_id = h->key_id;
-        m->op.box_hash = NULL;
 }
 
 static void member_free(struct member *m)

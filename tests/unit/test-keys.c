@@ -1131,6 +1131,64 @@ static void test_name_ok(void **state)
         assert_string_equal(keys_role_name(KEYS_ROLE_HUB), "hub");
 }
 
+/* A public key u (from nmo-keys generate) and 1/u mod 2^255 - 19: the point
+ * plus the point of order 2, which anyone computes from a public key. */
+static const uint8_t class_u[KEYS_KEY_BYTES] = {
+        0xb9, 0xdf, 0xbf, 0xc9, 0x84, 0x87, 0x8c, 0x74, 0x76, 0x50, 0x76, 0x1d, 0x4b, 0x5c, 0x42, 0x3e,
+        0x16, 0x2e, 0x2a, 0xe6, 0x53, 0xb1, 0x1f, 0x79, 0x97, 0xd7, 0x2b, 0xd3, 0xf7, 0xaa, 0x6d, 0x71,
+};
+static const uint8_t class_inv[KEYS_KEY_BYTES] = {
+        0x8c, 0x9e, 0x61, 0x62, 0xba, 0x97, 0x26, 0x9c, 0x43, 0x76, 0x99, 0xb2, 0x54, 0x09, 0x9f, 0xb7,
+        0x9c, 0x3d, 0x8b, 0x0b, 0xcd, 0x69, 0x50, 0x9f, 0xc9, 0x68, 0xbf, 0x8e, 0xa6, 0x3b, 0xde, 0x47,
+};
+
+/* Keys X25519 cannot tell apart give one shared secret with every secret
+ * key, so a box sealed under one opens under the other: they are one class,
+ * and every check of uniqueness must see them as one key. */
+static void test_x25519_classes(void **state)
+{
+        uint8_t top[KEYS_KEY_BYTES], sk[KEYS_KEY_BYTES], s1[KEYS_KEY_BYTES], s2[KEYS_KEY_BYTES];
+        uint8_t c1[KEYS_KEY_BYTES], c2[KEYS_KEY_BYTES];
+        struct keys_secret *other = NULL;
+        struct keys_public pk;
+
+        (void)state;
+        memcpy(top, class_u, KEYS_KEY_BYTES);
+        top[31] |= 0x80; /* the bit X25519 ignores */
+        assert_true(keys_x25519_usable(class_u));
+        assert_true(keys_x25519_usable(class_inv));
+        assert_true(keys_x25519_usable(top));
+        assert_memory_not_equal(class_u, class_inv, KEYS_KEY_BYTES);
+        /* Why it matters: the hub's secret gives the same shared secret. */
+        for (int i = 0; i < 8; i++) {
+                randombytes_buf(sk, sizeof(sk));
+                assert_int_equal(crypto_scalarmult(s1, sk, class_u), 0);
+                assert_int_equal(crypto_scalarmult(s2, sk, class_inv), 0);
+                assert_memory_equal(s1, s2, KEYS_KEY_BYTES);
+                assert_int_equal(crypto_scalarmult(s2, sk, top), 0);
+                assert_memory_equal(s1, s2, KEYS_KEY_BYTES);
+        }
+        assert_int_equal(keys_x25519_class(class_u, c1), 0);
+        assert_int_equal(keys_x25519_class(class_inv, c2), 0);
+        assert_memory_equal(c1, c2, KEYS_KEY_BYTES);
+        assert_true(keys_x25519_same_class(class_u, top));
+        assert_true(keys_x25519_same_class(class_u, class_inv));
+        assert_int_equal(keys_generate(&other, KEYS_ROLE_MEMBER, NULL), 0);
+        assert_false(keys_x25519_same_class(class_u, other->pub.payload));
+        assert_false(keys_x25519_same_class(other->pub.transport, other->pub.payload));
+        /* Small order has no class. */
+        memset(top, 0, sizeof(top));
+        assert_int_equal(keys_x25519_class(top, c1), -EINVAL);
+        /* A bundle whose two keys are one class is one key for both jobs. */
+        pk = other->pub;
+        memcpy(pk.transport, class_u, KEYS_KEY_BYTES);
+        memcpy(pk.payload, class_inv, KEYS_KEY_BYTES);
+        assert_int_equal(keys_public_check(&pk, NULL, 0), -EINVAL);
+        memcpy(pk.payload, other->pub.payload, KEYS_KEY_BYTES);
+        assert_int_equal(keys_public_check(&pk, NULL, 0), 0);
+        keys_free(other);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1153,6 +1211,7 @@ int main(void)
                 cmocka_unit_test(test_nul_oversized_empty),
                 cmocka_unit_test(test_name_ok),
                 cmocka_unit_test(test_unusable_keys),
+                cmocka_unit_test(test_x25519_classes),
                 cmocka_unit_test(test_secret_as_bundle),
                 cmocka_unit_test(test_passphrase),
         };

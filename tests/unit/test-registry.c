@@ -313,6 +313,79 @@ static void test_keys_indexed_late(void **state)
         assert_int_equal(unit_tmp_remove(dir), 0);
 }
 
+struct user_ctx {
+        struct hub_store *st;
+        const uint8_t *key;
+        uint32_t *owner;
+};
+
+static int do_key_user(MDB_txn *txn, void *u)
+{
+        struct user_ctx *c = u;
+
+        return hub_member_key_user(txn, c->st, c->key, c->owner, NULL);
+}
+
+static int key_user(struct hub_store *st, const uint8_t *key, uint32_t *owner)
+{
+        struct user_ctx c = { st, key, owner };
+
+        return hub_store_read(st, do_key_user, &c);
+}
+
+/* u and 1/u mod 2^255 - 19 (the point plus the point of order 2): two byte
+ * strings, one key to X25519. */
+static const uint8_t class_u[KEYS_KEY_BYTES] = {
+        0xb9, 0xdf, 0xbf, 0xc9, 0x84, 0x87, 0x8c, 0x74, 0x76, 0x50, 0x76, 0x1d, 0x4b, 0x5c, 0x42, 0x3e,
+        0x16, 0x2e, 0x2a, 0xe6, 0x53, 0xb1, 0x1f, 0x79, 0x97, 0xd7, 0x2b, 0xd3, 0xf7, 0xaa, 0x6d, 0x71,
+};
+static const uint8_t class_inv[KEYS_KEY_BYTES] = {
+        0x8c, 0x9e, 0x61, 0x62, 0xba, 0x97, 0x26, 0x9c, 0x43, 0x76, 0x99, 0xb2, 0x54, 0x09, 0x9f, 0xb7,
+        0x9c, 0x3d, 0x8b, 0x0b, 0xcd, 0x69, 0x50, 0x9f, 0xc9, 0x68, 0xbf, 0x8e, 0xa6, 0x3b, 0xde, 0x47,
+};
+
+/* Uniqueness is by class: a member enrolled (or rotating) with another's
+ * payload key in another encoding, or with that point plus one of small
+ * order, would open the other's boxes as its own. */
+static void test_keys_unique_by_class(void **state)
+{
+        char dir[PATH_MAX];
+        struct hub_store *st = NULL;
+        struct keys_secret *fresh = NULL;
+        struct keys_public pk;
+        struct hub_member ma, mb;
+        uint8_t top[KEYS_KEY_BYTES];
+        uint32_t owner = 0;
+
+        (void)state;
+        assert_non_null(unit_tmp_make(dir, sizeof(dir), "registry"));
+        assert_int_equal(hub_store_open(&st, dir, false), 0);
+        bundle_with(&pk, 1, class_u);
+        assert_int_equal(add(st, "acme", &pk, &ma), 0);
+        bundle_with(&pk, 1, class_inv);
+        assert_int_equal(add(st, "mallory", &pk, NULL), -EEXIST);
+        memcpy(top, class_u, KEYS_KEY_BYTES);
+        top[31] |= 0x80;
+        bundle_with(&pk, 1, top);
+        assert_int_equal(add(st, "mallory", &pk, NULL), -EEXIST);
+        bundle_with(&pk, 0, class_inv);
+        assert_int_equal(add(st, "mallory", &pk, NULL), -EEXIST);
+        /* Nor by rotation. */
+        assert_int_equal(keys_generate(&fresh, KEYS_ROLE_MEMBER, NULL), 0);
+        assert_int_equal(add(st, "bolt", &fresh->pub, &mb), 0);
+        keys_free(fresh);
+        fresh = NULL;
+        assert_int_equal(keys_generate(&fresh, KEYS_ROLE_MEMBER, NULL), 0);
+        assert_int_equal(rotate(st, mb.id, fresh->pub.transport, class_inv), -EEXIST);
+        assert_int_equal(rotate(st, mb.id, fresh->pub.transport, top), -EEXIST);
+        /* The registry names acme as the user of every form. */
+        assert_int_equal(key_user(st, class_inv, &owner), 0);
+        assert_int_equal(owner, ma.id);
+        keys_free(fresh);
+        hub_store_free(st);
+        assert_int_equal(unit_tmp_remove(dir), 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -320,6 +393,7 @@ int main(void)
                 cmocka_unit_test(test_damaged_record),
                 cmocka_unit_test(test_keys_unique),
                 cmocka_unit_test(test_keys_indexed_late),
+                cmocka_unit_test(test_keys_unique_by_class),
         };
 
         if (sodium_init() < 0)
