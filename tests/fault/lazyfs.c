@@ -95,15 +95,18 @@ struct lazy_file {
         struct lazy_file *next;
 };
 
-/* An open file: fi->fh points to it. */
+/* An open file: fi->fh points to it. Listed, so that those still open when
+ * the power is cut (no release comes for them) are closed at the end. */
 struct lazy_handle {
         int fd;
         int flags;      /* the open flags */
+        struct lazy_handle *prev, *next;
 };
 
 struct lazyfs {
         int backing;    /* the backing directory */
         struct lazy_file *files;
+        struct lazy_handle *handles;
 };
 
 /* For the signal handlers: the session to end, a cut asked for (SIGUSR1),
@@ -531,6 +534,11 @@ static int lazy_open_file(const char *path, int flags, mode_t mode, struct fuse_
         }
         h->fd = fd;
         h->flags = flags;
+        h->prev = NULL;
+        h->next = fs->handles;
+        if (fs->handles)
+                fs->handles->prev = h;
+        fs->handles = h;
         fi->fh = (uint64_t)(uintptr_t)h;
         fi->keep_cache = 0;
         fi->direct_io = 0;
@@ -596,8 +604,15 @@ static int lazy_statfs(const char *path, struct statvfs *st)
 
 static int lazy_release(const char *path, struct fuse_file_info *fi)
 {
+        struct lazyfs *fs = lazy_get();
         struct lazy_handle *h = (struct lazy_handle *)(uintptr_t)fi->fh;
 
+        if (h->prev)
+                h->prev->next = h->next;
+        else
+                fs->handles = h->next;
+        if (h->next)
+                h->next->prev = h->prev;
         close(h->fd);
         free(h);
         return 0;
@@ -755,7 +770,15 @@ cleanup:
                 fs.files = lf->next;
                 lazy_file_free(lf);
         }
+        while (fs.handles) {
+                struct lazy_handle *h = fs.handles;
+
+                fs.handles = h->next;
+                close(h->fd);
+                free(h);
+        }
         if (fs.backing >= 0)
                 close(fs.backing);
+        fuse_opt_free_args(&args);
         return r;
 }

@@ -423,6 +423,15 @@ static void *non_reader(void *ctx, const char *member_dir)
         return s;
 }
 
+/* What the non-reading connections may add to the hub's RSS. Built with
+ * AddressSanitizer, the hub keeps freed memory in quarantine (up to 256 MiB)
+ * and pads every block, so there only the closing is checked in earnest. */
+#if defined(__SANITIZE_ADDRESS__)
+#define RSS_GROWTH_MAX_KIB (320 * 1024)
+#else
+#define RSS_GROWTH_MAX_KIB (24 * 1024)
+#endif
+
 /* 2b. Connections that never read their receipts are closed once their
  * reply queue is full, and the hub's memory stays bounded. */
 static void test_non_reader_dropped(void **state)
@@ -464,7 +473,7 @@ static void test_non_reader_dropped(void **state)
                       count_lines(log, "it does not read its receipts"));
         assert_true(count_lines(log, "it does not read its receipts") >= CONNS);
         free(log);
-        assert_true(rss1 - rss0 < 24 * 1024);
+        assert_true(rss1 - rss0 < RSS_GROWTH_MAX_KIB);
         for (int i = 0; i < CONNS; i++)
                 zmq_close(s[i]);
         zmq_ctx_term(ctx);
