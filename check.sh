@@ -14,7 +14,7 @@
 #                             (meson suite 'fault': hub and node killed at random,
 #                             power cuts, full disk, hostile peers, clock skew,
 #                             stale readers, analytics lag), one after another,
-#                             each with a short count of cycles (about 20 min)
+#                             each with a short count of cycles (about 10 min)
 #   ./check.sh --valgrind [-- ARGS]
 #                             instead: the unit tests under valgrind memcheck, and
 #                             the integration tests with every nmo-hub, nmo-node
@@ -59,10 +59,11 @@ more_passed=0
 more_failed=0
 
 if [ "$fault" -eq 1 ]; then
+        # meson names the log after the setup: testlog-fault.json.
         meson test -C build --setup fault --suite fault --print-errorlogs --num-processes 1 \
-                --logbase fault "${extra[@]}"
+                "${extra[@]}"
         status=$?
-        logs+=(build/meson-logs/fault.json)
+        logs+=(build/meson-logs/testlog-fault.json)
 elif [ "$valgrind" -eq 1 ]; then
         # Exit 99 marks valgrind's own findings; a definite leak is an error.
         vg="valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite"

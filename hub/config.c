@@ -79,6 +79,9 @@ struct parse_state {
         bool failed;
 };
 
+/* The names of [log] level, by enum log_level (common/log.h). */
+static const char *const log_levels[] = { "error", "warning", "info", "debug" };
+
 /* Debian's libinih passes no line number to the handler; ini_parse_string()
  * returns the line of the first error, and the message gets it then. */
 static int on_entry(void *user, const char *section, const char *name, const char *value)
@@ -131,14 +134,13 @@ static int on_entry(void *user, const char *section, const char *name, const cha
                 { "hub", "listen", offsetof(struct hub_config, listen) },
                 { "alerts", "listen", offsetof(struct hub_config, alerts_listen) },
         };
-        static const char *const levels[] = { "error", "warning", "info", "debug" };
         struct parse_state *ps = user;
 
         if (ps->failed)
                 return 0;
         if (strcmp(section, "log") == 0 && strcmp(name, "level") == 0) {
-                for (size_t i = 0; i < NMO_ARRAY_SIZE(levels); i++) {
-                        if (strcmp(value, levels[i]) == 0) {
+                for (size_t i = 0; i < NMO_ARRAY_SIZE(log_levels); i++) {
+                        if (strcmp(value, log_levels[i]) == 0) {
                                 ps->cfg->log_level = (uint32_t)i;
                                 return 1;
                         }
@@ -298,7 +300,12 @@ int hub_config_write(const struct hub_config *cfg, const char *hub_dir)
                      "surge_weeks = %u\n"
                      "surge_min_reports = %u\n"
                      "; alert when an export restriction type appears for a material (1 or 0)\n"
-                     "new_restriction = %u\n",
+                     "new_restriction = %u\n"
+                     "\n"
+                     "[log]\n"
+                     "; error, warning, info or debug (-v and -q on the command line win); a\n"
+                     "; reload (SIGHUP) applies it\n"
+                     "level = %s\n",
                      cfg->listen, cfg->limits.max_message, cfg->limits.queue, cfg->limits.batch,
                      cfg->limits.member_rate, cfg->limits.member_burst, cfg->limits.handshake_ms,
                      cfg->limits.reply_queue, cfg->limits.member_connections,
@@ -306,7 +313,8 @@ int hub_config_write(const struct hub_config *cfg, const char *hub_dir)
                      cfg->privacy.dominance_n, cfg->privacy.dominance_k,
                      cfg->alerts_listen[0] ? "" : "; ", alerts, cfg->alerts.severity_reporters,
                      cfg->alerts.surge_percent, cfg->alerts.surge_weeks,
-                     cfg->alerts.surge_min_reports, cfg->alerts.new_restriction);
+                     cfg->alerts.surge_min_reports, cfg->alerts.new_restriction,
+                     log_levels[cfg->log_level < NMO_ARRAY_SIZE(log_levels) ? cfg->log_level : 2]);
         r = n > 0 && (size_t)n < sizeof(buf) ? util_write_file(path, buf, (size_t)n, 0600, true)
                                              : -ENOBUFS;
         free(path);

@@ -360,9 +360,13 @@ int node_config_format(const struct node_config *cfg, char **text)
                      "window = %u            ; max signals in flight (1..1024)\n"
                      "reply_timeout_ms = %u  ; wait this long for the hub's reply\n"
                      "retry_min_ms = %u        ; first retry delay\n"
-                     "retry_max_ms = %u      ; longest retry delay\n",
+                     "retry_max_ms = %u      ; longest retry delay\n"
+                     "\n"
+                     "[log]\n"
+                     "level = %s            ; error, warning, info or debug (-v/-q win)\n",
                      cfg->hub_endpoint, alerts, cfg->window, cfg->reply_timeout_ms,
-                     cfg->retry_min_ms, cfg->retry_max_ms);
+                     cfg->retry_min_ms, cfg->retry_max_ms,
+                     log_levels[cfg->log_level < NMO_ARRAY_SIZE(log_levels) ? cfg->log_level : 2]);
         if (n < 0) {
                 *text = NULL;
                 return -ENOMEM;

@@ -366,7 +366,7 @@ static void test_node_reload(void **state)
         pid = h_spawn(argv, logpath);
         assert_true(wait_log(logpath, "agent running", 5000));
         conf_set(conf, "window =", "window = 8");
-        conf_append(conf, "[log]\nlevel = debug\n");
+        conf_set(conf, "level =", "level = debug");
         conf_set(conf, "endpoint =", "endpoint = tcp://127.0.0.1:1");
         assert_int_equal(kill(pid, SIGHUP), 0);
         assert_true(wait_log(logpath, "window 64 -> 8", 5000));
