@@ -231,32 +231,8 @@ wait 2>/dev/null
 node_pids=()
 
 # The analytics store as the hub left it, then after a restart (a recount).
-snapshot() {
-        "$ANALYST" --store "$work/hub/analytics" cells --json >"$work/cells-$1.json" 2>>"$work/analyst.err"
-        "$ANALYST" --store "$work/hub/analytics" cells --rollup material --json >"$work/material-$1.json" 2>>"$work/analyst.err"
-        "$ANALYST" --store "$work/hub/analytics" cells --rollup country --json >"$work/country-$1.json" 2>>"$work/analyst.err"
-}
-snapshot before
-recount_ok=1
-if start_hub; then
-        sleep 1
-        stop_hub
-else
-        recount_ok=0
-        say "FAIL: the hub does not start for the recount"
-fi
-snapshot after
-analytics_same=1
-for k in cells material country; do
-        if ! cmp -s "$work/$k-before.json" "$work/$k-after.json"; then
-                analytics_same=0
-                say "FAIL: analytics ($k) differ before and after the recount:"
-                diff "$work/$k-before.json" "$work/$k-after.json" | head -20
-        fi
-done
-"$HUB" member list --dir "$work/hub" --json >"$work/members.json" 2>>"$work/status.err"
-mdb_dump -s signals "$work/hub/private" >"$work/signals.dump" 2>>"$work/status.err"
-mdb_dump -s meta "$work/hub/private" >"$work/meta.dump" 2>>"$work/status.err"
+fault_recount "$work/hub"
+fault_dump_store "$work/hub"
 
 [ -s "$work/submit-failures" ] && say "note: $(wc -l <"$work/submit-failures") submit runs failed (see submit*.err)"
 [ "$start_failures" -gt 0 ] && say "note: the hub failed to start $start_failures times (see hub.log)"

@@ -133,3 +133,49 @@ stop_hub() {
         wait "$hub_pid" 2>/dev/null
         hub_pid=""
 }
+
+# fault_snapshot HUB_DIR NAME: the analyst's cells (plain, by material, by
+# country) as JSON in $work/cells-NAME.json, material-NAME.json and
+# country-NAME.json.
+fault_snapshot() {
+        "$ANALYST" --store "$1/analytics" cells --json >"$work/cells-$2.json" 2>>"$work/analyst.err"
+        "$ANALYST" --store "$1/analytics" cells --rollup material --json \
+                >"$work/material-$2.json" 2>>"$work/analyst.err"
+        "$ANALYST" --store "$1/analytics" cells --rollup country --json \
+                >"$work/country-$2.json" 2>>"$work/analyst.err"
+}
+
+# fault_recount HUB_DIR: the analytics store must equal a recount. Takes a
+# snapshot, restarts the hub with the script's start_hub and stop_hub (its
+# start recounts the open epochs from the private store), takes another and
+# compares. Sets recount_ok (the hub started) and analytics_same, 1 or 0.
+fault_recount() {
+        local k
+        fault_snapshot "$1" before
+        recount_ok=1
+        if start_hub; then
+                sleep 1
+                stop_hub
+        else
+                recount_ok=0
+                say "FAIL: the hub does not start for the recount"
+        fi
+        fault_snapshot "$1" after
+        analytics_same=1
+        for k in cells material country; do
+                if ! cmp -s "$work/$k-before.json" "$work/$k-after.json"; then
+                        analytics_same=0
+                        say "FAIL: analytics ($k) differ before and after the recount:"
+                        diff "$work/$k-before.json" "$work/$k-after.json" | head -20
+                fi
+        done
+}
+
+# fault_dump_store HUB_DIR: the members (members.json) and the private
+# store's signals and meta databases (signals.dump, meta.dump) into $work,
+# for the final checks.
+fault_dump_store() {
+        "$HUB" member list --dir "$1" --json >"$work/members.json" 2>>"$work/status.err"
+        mdb_dump -s signals "$1/private" >"$work/signals.dump" 2>>"$work/status.err"
+        mdb_dump -s meta "$1/private" >"$work/meta.dump" 2>>"$work/status.err"
+}

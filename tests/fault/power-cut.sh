@@ -397,32 +397,8 @@ wait $agent1_pid "${node_pids[@]}" 2>/dev/null
 agent1_pid="" node_pids=()
 
 # The analytics store as the hub left it, then after a restart (a recount).
-snapshot() {
-        "$ANALYST" --store "$hubdir/analytics" cells --json >"$work/cells-$1.json" 2>>"$work/analyst.err"
-        "$ANALYST" --store "$hubdir/analytics" cells --rollup material --json >"$work/material-$1.json" 2>>"$work/analyst.err"
-        "$ANALYST" --store "$hubdir/analytics" cells --rollup country --json >"$work/country-$1.json" 2>>"$work/analyst.err"
-}
-snapshot before
-recount_ok=1
-if start_hub; then
-        sleep 1
-        stop_hub
-else
-        recount_ok=0
-        say "FAIL: the hub does not start for the recount"
-fi
-snapshot after
-analytics_same=1
-for k in cells material country; do
-        if ! cmp -s "$work/$k-before.json" "$work/$k-after.json"; then
-                analytics_same=0
-                say "FAIL: analytics ($k) differ before and after the recount:"
-                diff "$work/$k-before.json" "$work/$k-after.json" | head -20
-        fi
-done
-"$HUB" member list --dir "$hubdir" --json >"$work/members.json" 2>>"$work/status.err"
-mdb_dump -s signals "$hubdir/private" >"$work/signals.dump" 2>>"$work/status.err"
-mdb_dump -s meta "$hubdir/private" >"$work/meta.dump" 2>>"$work/status.err"
+fault_recount "$hubdir"
+fault_dump_store "$hubdir"
 
 say "$hub_cuts cuts of the hub, $node_cuts of member1, $((SECONDS - start_s)) s"
 for w in hub node; do
