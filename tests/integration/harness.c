@@ -529,16 +529,13 @@ int h_node_run_once(const char *node_dir, int seconds)
         }
 }
 
-void h_client_open(struct h_client *c, struct h_hub *h, const char *node_dir)
+/* Loads the hub's bundle and connects c, whose member keys are set, to h. */
+static void client_connect(struct h_client *c, struct h_hub *h)
 {
         char err[512];
-        char *sec = util_path(node_dir, "keys/member.key");
         char *hubpub = util_path(h->hub_dir, "keys/hub.pub");
         int linger = 0, immediate = 1;
 
-        memset(c, 0, sizeof(*c));
-        if (keys_load_secret(&c->member, sec, err, sizeof(err)) < 0)
-                fail_msg("%s", err);
         if (keys_load_public(&c->hub, hubpub, err, sizeof(err)) < 0)
                 fail_msg("%s", err);
         c->ctx = zmq_ctx_new();
@@ -553,36 +550,29 @@ void h_client_open(struct h_client *c, struct h_hub *h, const char *node_dir)
             zmq_setsockopt(c->sock, ZMQ_IMMEDIATE, &immediate, sizeof(immediate)) < 0 ||
             zmq_connect(c->sock, h->endpoint) < 0)
                 fail_msg("client socket: %s", zmq_strerror(errno));
-        free(sec);
         free(hubpub);
+}
+
+void h_client_open(struct h_client *c, struct h_hub *h, const char *node_dir)
+{
+        char err[512];
+        char *sec = util_path(node_dir, "keys/member.key");
+
+        memset(c, 0, sizeof(*c));
+        if (keys_load_secret(&c->member, sec, err, sizeof(err)) < 0)
+                fail_msg("%s", err);
+        free(sec);
+        client_connect(c, h);
 }
 
 void h_client_open_keys(struct h_client *c, struct h_hub *h, const struct keys_secret *member)
 {
-        char err[512];
-        char *hubpub = util_path(h->hub_dir, "keys/hub.pub");
-        int linger = 0, immediate = 1;
-
         memset(c, 0, sizeof(*c));
         c->member = sodium_malloc(sizeof(*c->member));
         if (!c->member)
                 fail_msg("out of memory");
         memcpy(c->member, member, sizeof(*member));
-        if (keys_load_public(&c->hub, hubpub, err, sizeof(err)) < 0)
-                fail_msg("%s", err);
-        c->ctx = zmq_ctx_new();
-        c->sock = zmq_socket(c->ctx, ZMQ_DEALER);
-        if (!c->sock ||
-            zmq_setsockopt(c->sock, ZMQ_CURVE_SERVERKEY, c->hub.transport, KEYS_KEY_BYTES) < 0 ||
-            zmq_setsockopt(c->sock, ZMQ_CURVE_PUBLICKEY, c->member->pub.transport,
-                           KEYS_KEY_BYTES) < 0 ||
-            zmq_setsockopt(c->sock, ZMQ_CURVE_SECRETKEY, c->member->transport_sk,
-                           KEYS_KEY_BYTES) < 0 ||
-            zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof(linger)) < 0 ||
-            zmq_setsockopt(c->sock, ZMQ_IMMEDIATE, &immediate, sizeof(immediate)) < 0 ||
-            zmq_connect(c->sock, h->endpoint) < 0)
-                fail_msg("client socket: %s", zmq_strerror(errno));
-        free(hubpub);
+        client_connect(c, h);
 }
 
 void h_client_close(struct h_client *c)
