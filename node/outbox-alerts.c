@@ -92,40 +92,27 @@ int outbox_put_alerts(struct outbox *ob, const struct outbox_alert *alerts, size
         return outbox_db_write(ob, put_alerts_fn, &ctx);
 }
 
+struct alert_ctx {
+        outbox_alert_fn fn;
+        void *userdata;
+};
+
+static int alert_one(const MDB_val *k, const MDB_val *v, bool *corrupt, void *userdata)
+{
+        struct alert_ctx *c = userdata;
+
+        if (k->mv_size != OUTBOX_ALERT_ID_LEN || v->mv_size == 0 || v->mv_size > ALERT_MAX) {
+                *corrupt = true;
+                return 0;
+        }
+        return c->fn(v->mv_data, v->mv_size, c->userdata);
+}
+
 int outbox_foreach_alert(struct outbox *ob, outbox_alert_fn fn, void *userdata)
 {
-        MDB_txn *txn = NULL;
-        MDB_cursor *cur = NULL;
-        MDB_val k, v;
-        bool corrupt = false;
-        int rc, r;
+        struct alert_ctx c = { fn, userdata };
 
         if (!ob->has_alerts)
                 return 0;
-        r = db_txn_begin(ob->env, MDB_RDONLY, &txn);
-        if (r < 0)
-                return r;
-        rc = mdb_cursor_open(txn, ob->alerts, &cur);
-        if (rc) {
-                r = db_errno(rc);
-                goto out;
-        }
-        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-                if (k.mv_size != OUTBOX_ALERT_ID_LEN || v.mv_size == 0 || v.mv_size > ALERT_MAX) {
-                        corrupt = true;
-                        continue;
-                }
-                r = fn(v.mv_data, v.mv_size, userdata);
-                if (r != 0)
-                        goto out;
-        }
-        r = rc == MDB_NOTFOUND ? 0 : db_errno(rc);
-        if (r == 0 && corrupt)
-                r = -EBADMSG;
-out:
-        if (cur)
-                mdb_cursor_close(cur);
-        db_txn_abort(txn);
-        return r;
+        return outbox_db_scan(ob, ob->alerts, alert_one, &c);
 }

@@ -53,6 +53,16 @@ typedef int (*outbox_write_fn)(struct outbox *ob, MDB_txn *txn, void *userdata);
  * through userdata; a full disk is -ENOSPC). */
 NMO_WUR int outbox_db_write(struct outbox *ob, outbox_write_fn fn, void *userdata);
 
+/* One entry of a scan: 0 to go on, *corrupt set (and 0) to skip a damaged
+ * entry, anything else to stop the scan with that result. */
+typedef int (*outbox_scan_fn)(const MDB_val *k, const MDB_val *v, bool *corrupt,
+                              void *userdata);
+
+/* Calls fn on every entry of database dbi in key order, in one read
+ * transaction. Returns what stopped it, or 0, or -EBADMSG when an entry was
+ * skipped as damaged (after the scan went on past it). */
+NMO_WUR int outbox_db_scan(struct outbox *ob, MDB_dbi dbi, outbox_scan_fn fn, void *userdata);
+
 /* The 8-byte big-endian form of keys and times. */
 void outbox_put_be64(uint8_t out[8], uint64_t v);
 uint64_t outbox_get_be64(const uint8_t in[8]);

@@ -538,7 +538,7 @@ static void entry_fill(struct outbox_entry *e, uint64_t seq, const Nmo__Node__Re
         e->hub_sequence = rec->hub_sequence;
 }
 
-int outbox_foreach(struct outbox *ob, outbox_entry_fn fn, void *userdata)
+int outbox_db_scan(struct outbox *ob, MDB_dbi dbi, outbox_scan_fn fn, void *userdata)
 {
         MDB_txn *txn = NULL;
         MDB_cursor *cur = NULL;
@@ -549,23 +549,14 @@ int outbox_foreach(struct outbox *ob, outbox_entry_fn fn, void *userdata)
         r = db_txn_begin(ob->env, MDB_RDONLY, &txn);
         if (r < 0)
                 return r;
-        rc = mdb_cursor_open(txn, ob->records, &cur);
+        rc = mdb_cursor_open(txn, dbi, &cur);
         if (rc) {
                 r = db_errno(rc);
                 goto out;
         }
         for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
              rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-                Nmo__Node__Record *rec = NULL;
-                struct outbox_entry e;
-
-                if (k.mv_size != OUTBOX_SEQ_BYTES || outbox_record_decode(&v, &rec) < 0) {
-                        corrupt = true;
-                        continue;
-                }
-                entry_fill(&e, outbox_get_be64(k.mv_data), rec);
-                r = fn(&e, userdata);
-                nmo__node__record__free_unpacked(rec, NULL);
+                r = fn(&k, &v, &corrupt, userdata);
                 if (r != 0)
                         goto out;
         }
@@ -577,6 +568,35 @@ out:
                 mdb_cursor_close(cur);
         db_txn_abort(txn);
         return r;
+}
+
+struct foreach_ctx {
+        outbox_entry_fn fn;
+        void *userdata;
+};
+
+static int foreach_one(const MDB_val *k, const MDB_val *v, bool *corrupt, void *userdata)
+{
+        struct foreach_ctx *c = userdata;
+        Nmo__Node__Record *rec = NULL;
+        struct outbox_entry e;
+        int r;
+
+        if (k->mv_size != OUTBOX_SEQ_BYTES || outbox_record_decode(v, &rec) < 0) {
+                *corrupt = true;
+                return 0;
+        }
+        entry_fill(&e, outbox_get_be64(k->mv_data), rec);
+        r = c->fn(&e, c->userdata);
+        nmo__node__record__free_unpacked(rec, NULL);
+        return r;
+}
+
+int outbox_foreach(struct outbox *ob, outbox_entry_fn fn, void *userdata)
+{
+        struct foreach_ctx c = { fn, userdata };
+
+        return outbox_db_scan(ob, ob->records, foreach_one, &c);
 }
 
 int outbox_get(struct outbox *ob, const uint8_t id[SIGNAL_ID_BYTES], outbox_entry_fn fn,
