@@ -24,6 +24,7 @@
 #include "keys.h"
 #include "log.h"
 #include "reload.h"
+#include "stopsig.h"
 #include "store.h"
 #include "zap.h"
 
@@ -247,16 +248,6 @@ static void feed_forward(void *pair, struct hub_feed *feed)
         }
 }
 
-static int block_signals(sigset_t *set)
-{
-        sigemptyset(set);
-        sigaddset(set, SIGTERM);
-        sigaddset(set, SIGINT);
-        sigaddset(set, SIGHUP);
-        /* Blocked before any thread starts, so only the signalfd sees them. */
-        return -pthread_sigmask(SIG_BLOCK, set, NULL);
-}
-
 /* The daemon: what hub_server_new() sets up, in the order it does. */
 struct hub_server {
         char *hub_dir;
@@ -453,7 +444,8 @@ static int pending_alloc(struct pending *p, size_t batch)
 int hub_server_new(struct hub_server **ret, const char *hub_dir, const struct hub_config *cfg)
 {
         struct hub_server *srv = calloc(1, sizeof(*srv));
-        sigset_t set;
+        sigset_t old;
+        bool blocked = false;
         int r;
 
         if (!srv)
@@ -462,11 +454,12 @@ int hub_server_new(struct hub_server **ret, const char *hub_dir, const struct hu
         srv->cfg = *cfg;
         srv->live = *cfg;
         srv->hub_dir = strdup(hub_dir);
-        r = srv->hub_dir ? block_signals(&set) : -ENOMEM;
-        if (r == 0) {
-                srv->sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-                if (srv->sfd < 0)
-                        r = -errno;
+        /* Blocked before any thread starts, so only the signalfd sees them;
+         * the daemon keeps them blocked for its life. */
+        r = srv->hub_dir ? util_stop_signalfd(&old, &blocked, true) : -ENOMEM;
+        if (r >= 0) {
+                srv->sfd = r;
+                r = 0;
         }
         if (r == 0)
                 r = open_keys(srv);
