@@ -71,6 +71,12 @@ static int open_dbis_txn(MDB_txn *txn, void *userdata)
                 r = db_errno(mdb_dbi_open(txn, "cells", f, &an->cells));
         if (r == 0)
                 r = db_errno(mdb_dbi_open(txn, "alerts", f, &an->alerts));
+        if (r == 0) {
+                r = db_errno(mdb_dbi_open(txn, "releases", f, &an->releases));
+                an->has_releases = r == 0;
+                if (r == -ENOENT)
+                        r = 0;
+        }
         return r;
 }
 
@@ -266,4 +272,47 @@ out:
                 mdb_cursor_close(cur);
         db_txn_abort(txn);
         return r;
+}
+
+struct release_walk {
+        struct analytics *an;
+        int (*fn)(const Nmo__Hub__Release *, void *);
+        void *userdata;
+};
+
+static int release_walk_txn(MDB_txn *txn, void *userdata)
+{
+        struct release_walk *w = userdata;
+        MDB_cursor *cur = NULL;
+        MDB_val k, v;
+        int rc, r = 0;
+
+        rc = mdb_cursor_open(txn, w->an->releases, &cur);
+        if (rc)
+                return db_errno(rc);
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && r == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+                Nmo__Hub__Release *rel = nmo__hub__release__unpack(NULL, v.mv_size, v.mv_data);
+
+                if (!rel) {
+                        r = -EBADMSG;
+                        break;
+                }
+                r = w->fn(rel, w->userdata);
+                nmo__hub__release__free_unpacked(rel, NULL);
+        }
+        mdb_cursor_close(cur);
+        if (r == 0 && rc != MDB_NOTFOUND)
+                r = db_errno(rc);
+        return r;
+}
+
+int analytics_foreach_release(struct analytics *an,
+                              int (*fn)(const Nmo__Hub__Release *, void *), void *userdata)
+{
+        struct release_walk w = { an, fn, userdata };
+
+        if (!an->has_releases)
+                return 0;
+        return db_read(an->env, release_walk_txn, &w);
 }

@@ -6,6 +6,7 @@
  * Named databases:
  *   cells   material 0x00 kind(1 byte) period 0x00 event 0x00 country 0x00 -> Cell
  *   alerts  alert id (32 hex)                                               -> SignedAlert
+ *   releases  u32 BE release id                                             -> Release
  *   meta    "format"                                                        -> "nmo-analytics 1"
  *
  * Nothing in it names or links to a member: no member id, name, key,
@@ -31,6 +32,8 @@ struct analytics {
         MDB_dbi cells;
         MDB_dbi alerts;
         MDB_dbi meta;
+        MDB_dbi releases;
+        bool has_releases;      /* a store written before releases has none */
         bool readonly;
 };
 
@@ -57,6 +60,13 @@ NMO_WUR int analytics_foreach_alert(struct analytics *an,
                                     int (*fn)(const uint8_t *signed_alert, size_t len,
                                               const Nmo__AlertBody *body, void *),
                                     void *userdata);
+
+/* Calls fn for every release in order (none for a store that has never had
+ * one). The record is only valid during the call; a negative return from fn
+ * stops the walk. */
+NMO_WUR int analytics_foreach_release(struct analytics *an,
+                                      int (*fn)(const Nmo__Hub__Release *, void *),
+                                      void *userdata);
 
 /* Names: "event-week", "material-week", "event-month", "country-week";
  * "released", "suppressed"; and the reasons "frequency", "secondary". */

@@ -11,6 +11,102 @@
 #include "db.h"
 #include "period.h"
 
+int analytics_month_cells(MDB_txn *txn, struct analytics *an, const char *material,
+                          uint32_t month, int (*fn)(const Nmo__Hub__Cell *, void *),
+                          void *userdata)
+{
+        uint32_t weeks[PERIOD_WEEKS_MAX];
+        size_t nweeks = period_month_weeks(month, weeks), mlen = strlen(material) + 1;
+        char periods[PERIOD_WEEKS_MAX + 1][12];
+        MDB_cursor *cur = NULL;
+        MDB_val k, v;
+        int rc, r = 0;
+
+        for (size_t i = 0; i < nweeks; i++)
+                period_week_str(weeks[i], periods[i], sizeof(periods[i]));
+        period_month_str(month, periods[nweeks], sizeof(periods[nweeks]));
+        rc = mdb_cursor_open(txn, an->cells, &cur);
+        if (rc)
+                return db_errno(rc);
+        k.mv_size = mlen;
+        k.mv_data = (void *)material;
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && r == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+                const char *period;
+                Nmo__Hub__Cell *c;
+                bool ours = false;
+
+                if (k.mv_size < mlen + 2 || memcmp(k.mv_data, material, mlen) != 0)
+                        break;
+                period = (const char *)k.mv_data + mlen + 1;
+                if (!memchr(period, 0, k.mv_size - mlen - 1))
+                        continue;
+                for (size_t i = 0; i <= nweeks && !ours; i++)
+                        ours = strcmp(period, periods[i]) == 0;
+                if (!ours)
+                        continue;
+                c = nmo__hub__cell__unpack(NULL, v.mv_size, v.mv_data);
+                if (!c) {
+                        r = -EBADMSG;
+                        break;
+                }
+                r = fn(c, userdata);
+                nmo__hub__cell__free_unpacked(c, NULL);
+        }
+        if (r == 0 && rc && rc != MDB_NOTFOUND)
+                r = db_errno(rc);
+        mdb_cursor_close(cur);
+        return r;
+}
+
+int analytics_release_next_id(MDB_txn *txn, struct analytics *an, uint32_t *id)
+{
+        MDB_cursor *cur = NULL;
+        MDB_val k, v;
+        int rc;
+
+        *id = 1;
+        rc = mdb_cursor_open(txn, an->releases, &cur);
+        if (rc)
+                return db_errno(rc);
+        rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+        if (rc == 0 && k.mv_size == 4) {
+                const uint8_t *b = k.mv_data;
+
+                *id = ((uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3]) +
+                      1;
+        }
+        mdb_cursor_close(cur);
+        return rc && rc != MDB_NOTFOUND ? db_errno(rc) : 0;
+}
+
+int analytics_put_release(MDB_txn *txn, struct analytics *an, const Nmo__Hub__Release *rel)
+{
+        uint8_t key[4], *buf;
+        MDB_val k, v;
+        size_t len;
+        int r;
+
+        if (!rel->has_id || rel->id == 0)
+                return -EINVAL;
+        len = nmo__hub__release__get_packed_size(rel);
+        buf = malloc(len ? len : 1);
+        if (!buf)
+                return -ENOMEM;
+        nmo__hub__release__pack(rel, buf);
+        key[0] = (uint8_t)(rel->id >> 24);
+        key[1] = (uint8_t)(rel->id >> 16);
+        key[2] = (uint8_t)(rel->id >> 8);
+        key[3] = (uint8_t)rel->id;
+        k.mv_size = 4;
+        k.mv_data = key;
+        v.mv_size = len;
+        v.mv_data = buf;
+        r = db_errno(mdb_put(txn, an->releases, &k, &v, 0));
+        free(buf);
+        return r;
+}
+
 int analytics_delete_month(MDB_txn *txn, struct analytics *an, const char *material,
                            uint32_t month)
 {

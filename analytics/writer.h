@@ -27,6 +27,21 @@ struct analytics;
 NMO_WUR int analytics_delete_month(MDB_txn *txn, struct analytics *an,
                                    const char *material, uint32_t month);
 
+/* Calls fn with every cell of material whose period is month or one of its
+ * weeks, decoded, in key order, inside txn. A negative return from fn stops
+ * the walk and is returned; -EBADMSG when a cell does not decode. */
+NMO_WUR int analytics_month_cells(MDB_txn *txn, struct analytics *an, const char *material,
+                                  uint32_t month, int (*fn)(const Nmo__Hub__Cell *, void *),
+                                  void *userdata);
+
+/* The id the next release takes: one more than the last (1 for the first). */
+NMO_WUR int analytics_release_next_id(MDB_txn *txn, struct analytics *an, uint32_t *id);
+
+/* Stores rel in the ledger of releases under rel->id (set, not 0: -EINVAL).
+ * 0, -ENOMEM or a negative errno from LMDB. */
+NMO_WUR int analytics_put_release(MDB_txn *txn, struct analytics *an,
+                                  const Nmo__Hub__Release *rel);
+
 /* Stores cell c under its key (analytics_cell_key), replacing the cell
  * that had it. The store's promise is checked here, where it is kept: a
  * suppressed cell carries its kind, names, period, suppression and final flag

@@ -20,47 +20,26 @@
 #include "period.h"
 #include "store.pb-c.h"
 #include "vocab.h"
+#include "perturb.h"
 #include "writer.h"
 
 #define MATERIAL_MAX HUB_MATERIAL_MAX
-
-struct dirty {
-        uint32_t month;
-        char material[MATERIAL_MAX];
-};
-
-/* How long the last recomputation of (month, material) took, and when it may
- * run again: at most every RECOMPUTE_SHARE times its own cost, so that the
- * aggregation of a large epoch takes a bounded share of the machine and the
- * analytics store lags by a time proportional to the epoch's size. */
-#define RECOMPUTE_SHARE 10
-#define RECOMPUTE_LAG_MAX_MS 60000
-
-struct pace {
-        uint32_t month;
-        char material[MATERIAL_MAX];
-        uint64_t not_before_ms;
-};
 
 struct hub_aggregate {
         struct hub_store *st;
         struct analytics *an;
         const struct keys_secret *hub;
         struct hub_privacy privacy;
+        struct hub_release release;
         struct hub_alert_rules rules;
         struct hub_epoch_keys *keys;
         struct hub_journal *journal;
-        struct dirty *dirty;
-        size_t ndirty, capdirty;
-        struct pace *pace;
-        size_t npace, cappace;
+        struct perturb_table *noise;
         /* The ingest thread's last check: in write transaction open_txn the
          * epoch of open_week (open_month) is open. */
         size_t open_txn;
         uint32_t open_week, open_month;
-        /* The ingest thread adds contributions while the aggregation thread
-         * flushes: the dirty set is shared (the keys and the journal have
-         * locks of their own). */
+        /* The rules may change from the hub's loop (a reload). */
         pthread_mutex_t lock;
 };
 
@@ -73,13 +52,20 @@ int hub_aggregate_new(struct hub_aggregate **ret, const char *hub_dir, struct hu
                       struct analytics *an, const struct keys_secret *hub,
                       const struct hub_config *cfg)
 {
+        struct perturb_params pp = { cfg->privacy.noise_max, cfg->privacy.noise_variance,
+                                     cfg->privacy.noise_volume };
         struct hub_aggregate *ag = calloc(1, sizeof(*ag));
         int r;
 
         if (!ag)
                 return -ENOMEM;
         pthread_mutex_init(&ag->lock, NULL);
-        r = hub_epoch_keys_new(&ag->keys, hub_dir);
+        r = perturb_table_new(&ag->noise, &pp);
+        if (r < 0)
+                log_error("the noise settings of [privacy] cannot make a perturbation table "
+                          "(noise_max %u, noise_variance %g)", pp.max_dev, pp.variance);
+        if (r == 0)
+                r = hub_epoch_keys_new(&ag->keys, hub_dir);
         if (r == 0)
                 r = hub_journal_new(&ag->journal, st, ag->keys);
         if (r < 0) {
@@ -90,6 +76,7 @@ int hub_aggregate_new(struct hub_aggregate **ret, const char *hub_dir, struct hu
         ag->an = an;
         ag->hub = hub;
         ag->privacy = cfg->privacy;
+        ag->release = cfg->release;
         ag->rules = cfg->alerts;
         *ret = ag;
         return 0;
@@ -101,8 +88,7 @@ void hub_aggregate_free(struct hub_aggregate *ag)
                 return;
         hub_journal_free(ag->journal);
         hub_epoch_keys_free(ag->keys);
-        free(ag->dirty);
-        free(ag->pace);
+        perturb_table_free(ag->noise);
         pthread_mutex_destroy(&ag->lock);
         free(ag);
 }
@@ -123,38 +109,6 @@ void hub_alert_out_free(struct hub_alert_out *alerts, size_t n)
 
 /* ---- contributions ---- */
 
-static int mark_dirty_locked(struct hub_aggregate *ag, uint32_t month, const char *material)
-{
-        for (size_t i = 0; i < ag->ndirty; i++)
-                if (ag->dirty[i].month == month && strcmp(ag->dirty[i].material, material) == 0)
-                        return 0;
-        if (ag->ndirty == ag->capdirty) {
-                size_t cap = ag->capdirty ? ag->capdirty * 2 : 16;
-                struct dirty *grown = realloc(ag->dirty, cap * sizeof(*grown));
-
-                if (!grown)
-                        return -ENOMEM;
-                ag->dirty = grown;
-                ag->capdirty = cap;
-        }
-        ag->dirty[ag->ndirty].month = month;
-        snprintf(ag->dirty[ag->ndirty].material, MATERIAL_MAX, "%s", material);
-        ag->ndirty++;
-        return 0;
-}
-
-static int mark_dirty(struct hub_aggregate *ag, uint32_t month, const char *material)
-{
-        int r;
-
-        pthread_mutex_lock(&ag->lock);
-        r = mark_dirty_locked(ag, month, material);
-        pthread_mutex_unlock(&ag->lock);
-        return r;
-}
-
-/* Finds the epoch a signal arriving in *week counts in (epochs.h), once a
- * transaction for each week. */
 static int open_epoch(struct hub_aggregate *ag, MDB_txn *txn, uint64_t now_ms, uint32_t *week,
                       uint32_t *month)
 {
@@ -213,18 +167,20 @@ void hub_aggregate_durable(struct hub_aggregate *ag, uint64_t seq)
         hub_journal_durable(ag->journal, seq);
 }
 
-static int changed_fn(void *userdata, uint32_t month, const char *material)
+/* Folds the journal (journal.h) into the contribution rows. */
+static int nothing_changed(void *userdata, uint32_t month, const char *material)
 {
-        return mark_dirty(userdata, month, material);
+        (void)userdata;
+        (void)month;
+        (void)material;
+        return 0;
 }
 
-/* Folds the journal (journal.h) and marks every row it changed dirty. */
 static int journal_fold(struct hub_aggregate *ag)
 {
-        return hub_journal_fold(ag->journal, changed_fn, ag);
+        return hub_journal_fold(ag->journal, nothing_changed, ag);
 }
 
-/* Decrypted summaries of one (month, material). */
 struct contribs {
         struct dc_contrib *c;
         struct hub_contrib_row *rows;
@@ -277,7 +233,7 @@ static int load_contribs(struct hub_aggregate *ag, uint32_t month, const char *m
 /* The store record of a computed cell. A suppressed cell carries its status
  * and nothing else (analytics_put_cell refuses it otherwise). */
 static int put_cell(MDB_txn *txn, struct analytics *an, const char *material,
-                    const struct dc_cell *d, bool final)
+                    const struct dc_cell *d, bool final, uint32_t release)
 {
         Nmo__Hub__Cell c = NMO__HUB__CELL__INIT;
         char period[PERIOD_STR_MAX];
@@ -297,6 +253,8 @@ static int put_cell(MDB_txn *txn, struct analytics *an, const char *material,
         c.suppression = d->suppression;
         c.has_final = 1;
         c.final = final;
+        c.has_release = 1;
+        c.release = release;
         if (rel) {
                 c.has_reporters = 1;
                 c.reporters = d->reporters;
@@ -541,213 +499,6 @@ static int evaluate_alerts(MDB_txn *txn, struct hub_aggregate *ag, const char *m
         return r;
 }
 
-/* ---- recomputation ---- */
-
-/* One (epoch, material) to recompute, with what it needs. */
-struct job {
-        uint32_t month;
-        char material[MATERIAL_MAX];
-        bool final;
-        bool loaded;
-        struct contribs cs;
-        struct dc_result res;
-};
-
-struct recompute {
-        struct hub_aggregate *ag;
-        struct job *jobs;
-        size_t njobs;
-        uint64_t now_ms;
-        struct alert_list *alerts;
-        size_t alerts_before;
-};
-
-static int recompute_txn(MDB_txn *txn, struct recompute *rc)
-{
-        int r = 0;
-
-        /* The write may run again after the map grew: drop alerts of a failed try. */
-        for (size_t i = rc->alerts_before; i < rc->alerts->n; i++)
-                free(rc->alerts->a[i].signed_alert);
-        rc->alerts->n = rc->alerts_before;
-        for (size_t j = 0; r == 0 && j < rc->njobs; j++) {
-                struct job *jb = &rc->jobs[j];
-
-                if (!jb->loaded)
-                        continue;
-                r = analytics_delete_month(txn, rc->ag->an, jb->material, jb->month);
-                for (size_t i = 0; r == 0 && i < jb->res.ncells; i++)
-                        r = put_cell(txn, rc->ag->an, jb->material, &jb->res.cells[i],
-                                     jb->final);
-                if (r == 0)
-                        r = evaluate_alerts(txn, rc->ag, jb->material, &jb->res, rc->now_ms,
-                                            rc->alerts);
-        }
-        return r;
-}
-
-static int recompute_fn(MDB_txn *txn, void *userdata)
-{
-        return recompute_txn(txn, userdata);
-}
-
-/* Writes every job in one durable write transaction on the analytics store
- * (one sync however many materials changed), growing its map when full. */
-static int write_jobs(struct analytics *an, struct recompute *rc)
-{
-        return db_write(an->env, recompute_fn, rc);
-}
-
-/* Loads and computes every job, then writes them all at once. A job whose
- * epoch key is missing is reported and skipped (nothing of it can be read). */
-static int recompute_jobs(struct hub_aggregate *ag, struct job *jobs, size_t n, uint64_t now_ms,
-                          struct alert_list *alerts)
-{
-        struct dc_params p = { ag->privacy.min_reporters, ag->privacy.dominance_n,
-                               ag->privacy.dominance_k };
-        struct recompute rc;
-        int r = 0;
-
-        for (size_t j = 0; r == 0 && j < n; j++) {
-                r = load_contribs(ag, jobs[j].month, jobs[j].material, &jobs[j].cs);
-                if (r == -ENOENT) {
-                        log_error("the key of epoch %06u is missing: its figures for %s cannot "
-                                  "be recomputed", jobs[j].month, jobs[j].material);
-                        r = 0;
-                        continue;
-                }
-                if (r < 0)
-                        break;
-                r = dc_compute(jobs[j].cs.c, jobs[j].cs.n, jobs[j].month, &p, &jobs[j].res);
-                if (r < 0) {
-                        contribs_free(&jobs[j].cs);
-                        break;
-                }
-                jobs[j].loaded = true;
-        }
-        if (r == 0) {
-                rc = (struct recompute){ ag, jobs, n, now_ms, alerts, alerts->n };
-                r = write_jobs(ag->an, &rc);
-        }
-        for (size_t j = 0; j < n; j++) {
-                if (!jobs[j].loaded)
-                        continue;
-                dc_result_free(&jobs[j].res);
-                contribs_free(&jobs[j].cs);
-                jobs[j].loaded = false;
-        }
-        return r;
-}
-
-static struct pace *pace_find(struct hub_aggregate *ag, uint32_t month, const char *material,
-                              bool add)
-{
-        for (size_t i = 0; i < ag->npace; i++)
-                if (ag->pace[i].month == month && strcmp(ag->pace[i].material, material) == 0)
-                        return &ag->pace[i];
-        if (!add)
-                return NULL;
-        if (ag->npace == ag->cappace) {
-                size_t cap = ag->cappace ? ag->cappace * 2 : 16;
-                struct pace *g = realloc(ag->pace, cap * sizeof(*g));
-
-                if (!g)
-                        return NULL;
-                ag->pace = g;
-                ag->cappace = cap;
-        }
-        memset(&ag->pace[ag->npace], 0, sizeof(ag->pace[0]));
-        ag->pace[ag->npace].month = month;
-        snprintf(ag->pace[ag->npace].material, MATERIAL_MAX, "%s", material);
-        return &ag->pace[ag->npace++];
-}
-
-static int flush(struct hub_aggregate *ag, uint64_t now_ms, bool paced,
-                 struct hub_alert_out **alerts, size_t *nalerts);
-
-int hub_aggregate_flush(struct hub_aggregate *ag, uint64_t now_ms, struct hub_alert_out **alerts,
-                        size_t *nalerts)
-{
-        return flush(ag, now_ms, true, alerts, nalerts);
-}
-
-int hub_aggregate_flush_all(struct hub_aggregate *ag, uint64_t now_ms,
-                            struct hub_alert_out **alerts, size_t *nalerts)
-{
-        return flush(ag, now_ms, false, alerts, nalerts);
-}
-
-static int flush(struct hub_aggregate *ag, uint64_t now_ms, bool paced,
-                 struct hub_alert_out **alerts, size_t *nalerts)
-{
-        struct alert_list out = { NULL, 0, 0 };
-        struct job *jobs;
-        size_t n;
-        int r;
-
-        *alerts = NULL;
-        *nalerts = 0;
-        /* What the ingest journaled becomes part of its rows first. */
-        r = journal_fold(ag);
-        if (r < 0)
-                log_error("cannot fold the journal into the contributions: %s; will retry",
-                          strerror(-r));
-        /* Take what is dirty now; what is marked meanwhile waits for the next
-         * flush. */
-        pthread_mutex_lock(&ag->lock);
-        jobs = ag->ndirty ? calloc(ag->ndirty, sizeof(*jobs)) : NULL;
-        n = 0;
-        for (size_t i = 0; jobs && i < ag->ndirty;) {
-                struct pace *pc = pace_find(ag, ag->dirty[i].month, ag->dirty[i].material, false);
-
-                /* Not yet: it stays dirty for a later flush. */
-                if (paced && pc && pc->not_before_ms > util_mono_ms()) {
-                        i++;
-                        continue;
-                }
-                jobs[n].month = ag->dirty[i].month;
-                memcpy(jobs[n].material, ag->dirty[i].material, MATERIAL_MAX);
-                n++;
-                ag->dirty[i] = ag->dirty[--ag->ndirty];
-        }
-        pthread_mutex_unlock(&ag->lock);
-        if (n == 0) {
-                free(jobs);
-                return jobs || !ag->ndirty ? 0 : -ENOMEM;
-        }
-        {
-                uint64_t started = util_mono_ms(), cost;
-
-                r = recompute_jobs(ag, jobs, n, now_ms, &out);
-                cost = (util_mono_ms() - started) / n + 1;
-                pthread_mutex_lock(&ag->lock);
-                for (size_t i = 0; i < n; i++) {
-                        struct pace *pc = pace_find(ag, jobs[i].month, jobs[i].material, true);
-                        uint64_t wait = cost * RECOMPUTE_SHARE;
-
-                        if (pc)
-                                pc->not_before_ms = util_mono_ms() +
-                                                    (wait > RECOMPUTE_LAG_MAX_MS
-                                                             ? RECOMPUTE_LAG_MAX_MS : wait);
-                }
-                pthread_mutex_unlock(&ag->lock);
-        }
-        if (r < 0) {
-                /* Dirty again: the next flush tries again. */
-                log_error("cannot update the analytics store: %s", strerror(-r));
-                for (size_t i = 0; i < n; i++)
-                        (void)mark_dirty(ag, jobs[i].month, jobs[i].material);
-                free(jobs);
-                hub_alert_out_free(out.a, out.n);
-                return r;
-        }
-        free(jobs);
-        *alerts = out.a;
-        *nalerts = out.n;
-        return 0;
-}
-
-/* Distinct materials with contributions in month. */
 static int materials_of(struct hub_aggregate *ag, uint32_t month, char (**out)[MATERIAL_MAX],
                         size_t *n)
 {
@@ -759,6 +510,7 @@ struct close_ctx {
         uint32_t month;
         uint64_t opened_ms;
         uint64_t now_ms;
+        uint32_t released_through;
 };
 
 static int close_txn(MDB_txn *txn, void *userdata)
@@ -770,7 +522,7 @@ static int close_txn(MDB_txn *txn, void *userdata)
         if (r < 0)
                 return r;
         return hub_epochs_put(txn, c->ag->st, c->month, NMO__HUB__EPOCH_STATE__EPOCH_CLOSED,
-                         c->opened_ms, c->now_ms);
+                              c->opened_ms, c->now_ms, c->released_through);
 }
 
 /* Deletes the contributions of a closed epoch (again, harmlessly, after a
@@ -782,118 +534,627 @@ static int close_contrib_txn(MDB_txn *ctxn, void *userdata)
         return hub_contrib_delete_epoch(ctxn, c->ag->st, c->month);
 }
 
-/* Final cells, then contributions gone, then the key destroyed. A crash
- * anywhere in between is finished by the next housekeeping. */
-static int close_epoch(struct hub_aggregate *ag, const struct hub_epoch_info *e, uint64_t now_ms,
-                       struct alert_list *alerts)
+/* After the epoch's final release: the epoch is recorded closed, then its
+ * contributions are deleted, then its key destroyed. A crash anywhere in
+ * between is finished by the next housekeeping. */
+static int close_epoch(struct hub_aggregate *ag, const struct hub_epoch_info *e, uint64_t now_ms)
 {
-        char (*materials)[MATERIAL_MAX] = NULL;
-        struct close_ctx c = { ag, e->month, e->opened_ms, now_ms };
-        size_t n = 0;
+        struct close_ctx c = { ag, e->month, e->opened_ms, now_ms, e->released_through };
         int r;
 
-        r = materials_of(ag, e->month, &materials, &n);
-        if (r == 0 && n > 0) {
-                struct job *jobs = calloc(n, sizeof(*jobs));
-
-                if (!jobs) {
-                        r = -ENOMEM;
-                } else {
-                        for (size_t i = 0; i < n; i++) {
-                                jobs[i].month = e->month;
-                                jobs[i].final = true;
-                                memcpy(jobs[i].material, materials[i], MATERIAL_MAX);
-                        }
-                        r = recompute_jobs(ag, jobs, n, now_ms, alerts);
-                        free(jobs);
-                }
-        }
-        free(materials);
-        if (r < 0)
-                return r;
         r = hub_store_write(ag->st, close_txn, &c);
         /* Durable before anything is destroyed (the hub defers meta syncs). */
         if (r == 0)
                 r = db_errno(mdb_env_sync(ag->st->env, 1));
         if (r == 0)
                 r = hub_store_write_contrib(ag->st, close_contrib_txn, &c);
-        if (r < 0)
-                return r;
-        pthread_mutex_lock(&ag->lock);
-        for (size_t i = 0; i < ag->ndirty;) {
-                if (ag->dirty[i].month == e->month)
-                        ag->dirty[i] = ag->dirty[--ag->ndirty];
-                else
-                        i++;
-        }
-        pthread_mutex_unlock(&ag->lock);
-        r = hub_epoch_key_destroy(ag->keys, e->month);
         if (r == 0)
-                log_info("epoch %06u closed: final cells written, contributions deleted, key "
+                r = hub_epoch_key_destroy(ag->keys, e->month);
+        if (r == 0)
+                log_info("epoch %06u closed: final cells released, contributions deleted, key "
                          "destroyed", e->month);
         return r;
 }
 
-int hub_aggregate_housekeeping(struct hub_aggregate *ag, uint64_t now_ms, bool recount,
-                               struct hub_alert_out **alerts, size_t *nalerts)
+/* ---- releases ---- */
+
+/* When week's figures are due: its end (Monday 00:00 UTC) plus the delay. */
+static uint64_t week_due_ms(const struct hub_aggregate *ag, uint32_t week)
 {
-        struct alert_list out = { NULL, 0, 0 };
+        return (uint64_t)(period_week_monday(week) + 7) * 86400000ULL +
+               (uint64_t)ag->release.delay_hours * 3600000ULL;
+}
+
+/* "2026-12-07T06:00Z" for a time in ms. */
+static void point_str(uint64_t ms, char *buf, size_t len)
+{
+        char day[11];
+
+        date_str(date_day_of_ms(ms), day, sizeof(day));
+        snprintf(buf, len, "%sT%02u:%02uZ", day, (unsigned)(ms / 3600000ULL % 24),
+                 (unsigned)(ms / 60000ULL % 60));
+}
+
+/* The next release point after now_ms: the due time of the week now is in,
+ * or of the one after. */
+static uint64_t next_point_ms(const struct hub_aggregate *ag, uint64_t now_ms)
+{
+        uint32_t week = period_week_of_day(date_day_of_ms(now_ms));
+        uint64_t due = week_due_ms(ag, period_week_prev(week));
+
+        while (due <= now_ms)
+                due += 7 * 86400000ULL;
+        return due;
+}
+
+/* A cell an earlier release published, as disclosure control needs it. */
+struct ledger_cell {
+        Nmo__Hub__CellKind kind;
+        uint32_t period;
+        char event[32];
+        char country[3];
+        Nmo__Hub__Suppression supp;
+        Nmo__Hub__VolumeStatus vol;
+};
+
+/* The ledger of one (epoch, material) for one release: what earlier releases
+ * published, and what this one may. */
+struct ledger {
+        struct ledger_cell *cells;
+        size_t n, cap;
+        const uint32_t *weeks;          /* the weeks this release publishes */
+        size_t nweeks;
+        bool final;
+};
+
+static int ledger_add(const Nmo__Hub__Cell *c, void *userdata)
+{
+        struct ledger *l = userdata;
+        struct ledger_cell *lc;
+
+        if (l->n == l->cap) {
+                size_t cap = l->cap ? l->cap * 2 : 32;
+                struct ledger_cell *g = realloc(l->cells, cap * sizeof(*g));
+
+                if (!g)
+                        return -ENOMEM;
+                l->cells = g;
+                l->cap = cap;
+        }
+        lc = &l->cells[l->n];
+        memset(lc, 0, sizeof(*lc));
+        lc->kind = c->kind;
+        if ((c->kind == NMO__HUB__CELL_KIND__CELL_EVENT_MONTH
+                     ? period_parse_month(c->period ? c->period : "", &lc->period)
+                     : period_parse_week(c->period ? c->period : "", &lc->period)) < 0)
+                return 0;       /* not one of ours: it cannot match */
+        snprintf(lc->event, sizeof(lc->event), "%s", c->event ? c->event : "");
+        snprintf(lc->country, sizeof(lc->country), "%s", c->country ? c->country : "");
+        lc->supp = c->suppression;
+        lc->vol = c->has_volume_status ? c->volume_status
+                                       : NMO__HUB__VOLUME_STATUS__VOLUME_NOT_GIVEN;
+        l->n++;
+        return 0;
+}
+
+static bool ledger_lookup(void *userdata, const struct dc_cell *c, Nmo__Hub__Suppression *supp,
+                          Nmo__Hub__VolumeStatus *vol)
+{
+        const struct ledger *l = userdata;
+
+        for (size_t i = 0; i < l->n; i++) {
+                const struct ledger_cell *lc = &l->cells[i];
+
+                if (lc->kind == c->kind && lc->period == c->period &&
+                    strcmp(lc->event, c->event) == 0 && strcmp(lc->country, c->country) == 0) {
+                        *supp = lc->supp;
+                        *vol = lc->vol;
+                        return true;
+                }
+        }
+        return false;
+}
+
+static bool ledger_in_scope(void *userdata, const struct dc_cell *c)
+{
+        const struct ledger *l = userdata;
+
+        if (c->kind == NMO__HUB__CELL_KIND__CELL_EVENT_MONTH)
+                return l->final;
+        for (size_t i = 0; i < l->nweeks; i++)
+                if (l->weeks[i] == c->period)
+                        return true;
+        return false;
+}
+
+struct ledger_load {
+        struct analytics *an;
+        const char *material;
+        uint32_t month;
+        struct ledger *l;
+};
+
+static int ledger_load_txn(MDB_txn *txn, void *userdata)
+{
+        struct ledger_load *ll = userdata;
+
+        ll->l->n = 0;
+        return analytics_month_cells(txn, ll->an, ll->material, ll->month, ledger_add, ll->l);
+}
+
+/* The figures one cell publishes: the true ones with the cell key method's
+ * noise (perturb.h). Reporters never show below the threshold the cell
+ * passed, nor reports below reporters. */
+enum {
+        FIG_REPORTERS = 0,
+        FIG_REPORTS = 1,
+        FIG_SEVERITY = 2,       /* 5 */
+        FIG_STATUS = 7,         /* 5 */
+        FIG_SHARE = 12,         /* 6 */
+        FIG_HIGH = 18,
+};
+
+static void perturb_cell(const struct hub_aggregate *ag, const struct dc_cell *d,
+                         uint32_t min_reporters, struct dc_cell *pub)
+{
+        const struct perturb_table *t = ag->noise;
+        uint32_t ck = d->cell_key, v;
+
+        *pub = *d;
+        v = perturb_count(t, d->reporters, ck, FIG_REPORTERS);
+        pub->reporters = v < min_reporters ? min_reporters : v;
+        v = perturb_count(t, d->reports, ck, FIG_REPORTS);
+        pub->reports = v < pub->reporters ? pub->reporters : v;
+        for (uint32_t k = 0; k < 5; k++) {
+                pub->severity[k] = perturb_count(t, d->severity[k], ck, FIG_SEVERITY + k);
+                pub->status[k] = perturb_count(t, d->status[k], ck, FIG_STATUS + k);
+        }
+        for (uint32_t k = 0; k < 6; k++)
+                pub->share[k] = perturb_count(t, d->share[k], ck, FIG_SHARE + k);
+        if (d->volume_status == NMO__HUB__VOLUME_STATUS__VOLUME_RELEASED)
+                pub->volume_t = perturb_volume(t, d->volume_t, d->volume_max, ck);
+        else
+                pub->volume_t = 0;
+        if (d->reporters_high) {
+                v = perturb_count(t, d->reporters_high, ck, FIG_HIGH);
+                pub->reporters_high = v < min_reporters ? min_reporters : v;
+        }
+}
+
+/* One material of one release. */
+struct job {
+        char material[MATERIAL_MAX];
+        struct dc_params params;
+        bool loaded;
+        struct contribs cs;
+        struct ledger led;
+        struct dc_result res;
+};
+
+static void job_clear(struct job *jb)
+{
+        if (jb->loaded) {
+                dc_result_free(&jb->res);
+                contribs_free(&jb->cs);
+        }
+        free(jb->led.cells);
+        memset(&jb->led, 0, sizeof(jb->led));
+        jb->loaded = false;
+}
+
+/* The rules for material: [privacy], stricter for a sensitive one. */
+static struct dc_params params_for(const struct hub_aggregate *ag, const char *material)
+{
+        const struct hub_privacy *pv = &ag->privacy;
+        struct dc_params p = { pv->min_reporters, pv->dominance_n, pv->dominance_k,
+                               pv->protection_reports };
+
+        if (hub_privacy_sensitive(pv, material)) {
+                p.min_reporters = pv->sensitive_min_reporters;
+                p.dominance_n = pv->sensitive_dominance_n;
+                p.dominance_k = pv->sensitive_dominance_k;
+        }
+        return p;
+}
+
+struct release_ctx {
+        struct hub_aggregate *ag;
+        uint32_t month;
+        const uint32_t *weeks;
+        size_t nweeks;
+        bool final;
+        struct job *jobs;
+        size_t njobs;
+        uint64_t now_ms;
+        struct alert_list *alerts;
+        size_t alerts_before;
+        uint32_t released, suppressed;
+};
+
+/* Cells of an earlier release, copied out to be written back as final. */
+struct final_list {
+        Nmo__Hub__Cell **cells;
+        size_t n, cap;
+};
+
+static int final_collect(const Nmo__Hub__Cell *c, void *userdata)
+{
+        struct final_list *fl = userdata;
+        size_t len = nmo__hub__cell__get_packed_size(c);
+        uint8_t *buf;
+        Nmo__Hub__Cell *copy;
+
+        if (c->has_final && c->final)
+                return 0;
+        if (fl->n == fl->cap) {
+                size_t cap = fl->cap ? fl->cap * 2 : 32;
+                Nmo__Hub__Cell **g = realloc(fl->cells, cap * sizeof(*g));
+
+                if (!g)
+                        return -ENOMEM;
+                fl->cells = g;
+                fl->cap = cap;
+        }
+        buf = malloc(len ? len : 1);
+        if (!buf)
+                return -ENOMEM;
+        nmo__hub__cell__pack(c, buf);
+        copy = nmo__hub__cell__unpack(NULL, len, buf);
+        free(buf);
+        if (!copy)
+                return -ENOMEM;
+        fl->cells[fl->n++] = copy;
+        return 0;
+}
+
+/* Marks every cell an earlier release published for (material, month) final. */
+static int mark_final(MDB_txn *txn, struct analytics *an, const char *material, uint32_t month)
+{
+        struct final_list fl = { NULL, 0, 0 };
+        int r = analytics_month_cells(txn, an, material, month, final_collect, &fl);
+
+        for (size_t i = 0; i < fl.n; i++) {
+                if (r == 0) {
+                        fl.cells[i]->has_final = 1;
+                        fl.cells[i]->final = 1;
+                        r = analytics_put_cell(txn, an, fl.cells[i]);
+                }
+                nmo__hub__cell__free_unpacked(fl.cells[i], NULL);
+        }
+        free(fl.cells);
+        return r;
+}
+
+static int release_txn(MDB_txn *txn, void *userdata)
+{
+        struct release_ctx *rc = userdata;
+        struct hub_aggregate *ag = rc->ag;
+        Nmo__Hub__Release rel = NMO__HUB__RELEASE__INIT;
+        char epoch[PERIOD_STR_MAX], issued[24], next[24];
+        char wbuf[PERIOD_WEEKS_MAX][PERIOD_STR_MAX], *wptr[PERIOD_WEEKS_MAX];
+        uint32_t id = 0;
+        int r = 0;
+
+        /* The write may run again after the map grew: drop alerts of a failed try. */
+        for (size_t i = rc->alerts_before; i < rc->alerts->n; i++)
+                free(rc->alerts->a[i].signed_alert);
+        rc->alerts->n = rc->alerts_before;
+        rc->released = rc->suppressed = 0;
+        r = analytics_release_next_id(txn, ag->an, &id);
+        for (size_t j = 0; r == 0 && j < rc->njobs; j++) {
+                struct job *jb = &rc->jobs[j];
+                struct dc_result pub = { NULL, 0 };
+
+                if (!jb->loaded)
+                        continue;
+                if (rc->final)
+                        r = mark_final(txn, ag->an, jb->material, rc->month);
+                pub.cells = calloc(jb->res.ncells ? jb->res.ncells : 1, sizeof(*pub.cells));
+                if (r == 0 && !pub.cells)
+                        r = -ENOMEM;
+                for (size_t i = 0; r == 0 && i < jb->res.ncells; i++) {
+                        const struct dc_cell *d = &jb->res.cells[i];
+                        struct dc_cell *out = &pub.cells[pub.ncells];
+
+                        if (d->fate != DC_NEW)
+                                continue;
+                        if (dc_released(d)) {
+                                perturb_cell(ag, d, jb->params.min_reporters, out);
+                                rc->released++;
+                        } else {
+                                *out = *d;
+                                rc->suppressed++;
+                        }
+                        pub.ncells++;
+                        r = put_cell(txn, ag->an, jb->material, out, rc->final, id);
+                }
+                /* Alerts from what this release published, as published. */
+                if (r == 0)
+                        r = evaluate_alerts(txn, ag, jb->material, &pub, rc->now_ms, rc->alerts);
+                free(pub.cells);
+        }
+        if (r < 0)
+                return r;
+        period_month_str(rc->month, epoch, sizeof(epoch));
+        point_str(rc->now_ms, issued, sizeof(issued));
+        point_str(next_point_ms(ag, rc->now_ms), next, sizeof(next));
+        for (size_t i = 0; i < rc->nweeks; i++) {
+                period_week_str(rc->weeks[i], wbuf[i], sizeof(wbuf[i]));
+                wptr[i] = wbuf[i];
+        }
+        rel.has_id = 1;
+        rel.id = id;
+        rel.issued = issued;
+        rel.epoch = epoch;
+        rel.n_weeks = rc->nweeks;
+        rel.weeks = wptr;
+        rel.has_final = 1;
+        rel.final = rc->final;
+        rel.has_cells_released = 1;
+        rel.cells_released = rc->released;
+        rel.has_cells_suppressed = 1;
+        rel.cells_suppressed = rc->suppressed;
+        rel.has_noise_max = 1;
+        rel.noise_max = ag->privacy.noise_max;
+        rel.has_noise_variance = 1;
+        rel.noise_variance = ag->privacy.noise_variance;
+        rel.has_noise_volume = 1;
+        rel.noise_volume = ag->privacy.noise_volume;
+        rel.has_protection_reports = 1;
+        rel.protection_reports = ag->privacy.protection_reports;
+        rel.next = next;
+        return analytics_put_release(txn, ag->an, &rel);
+}
+
+static int released_txn(MDB_txn *txn, void *userdata)
+{
+        struct release_ctx *rc = userdata;
+
+        if (rc->nweeks == 0)
+                return 0;
+        return hub_epochs_set_released(txn, rc->ag->st, rc->month, rc->weeks[rc->nweeks - 1]);
+}
+
+/* Publishes weeks (nweeks >= 1, in order; with final, also the event-month
+ * cells, and every cell of the epoch is marked final) for every material of
+ * epoch month, in one transaction on the analytics store, then records in
+ * the private store how far the epoch is released. */
+static int release_epoch(struct hub_aggregate *ag, uint32_t month, const uint32_t *weeks,
+                         size_t nweeks, bool final, uint64_t now_ms, struct alert_list *alerts)
+{
+        char (*materials)[MATERIAL_MAX] = NULL;
+        struct release_ctx rc;
+        struct job *jobs = NULL;
+        size_t n = 0;
+        int r;
+
+        r = materials_of(ag, month, &materials, &n);
+        if (r == 0 && n > 0) {
+                jobs = calloc(n, sizeof(*jobs));
+                if (!jobs)
+                        r = -ENOMEM;
+        }
+        for (size_t j = 0; r == 0 && j < n; j++) {
+                struct job *jb = &jobs[j];
+                struct ledger_load ll = { ag->an, jb->material, month, &jb->led };
+                struct dc_ledger dl = { ledger_lookup, ledger_in_scope, &jb->led };
+
+                memcpy(jb->material, materials[j], MATERIAL_MAX);
+                jb->params = params_for(ag, jb->material);
+                jb->led.weeks = weeks;
+                jb->led.nweeks = nweeks;
+                jb->led.final = final;
+                r = db_read(ag->an->env, ledger_load_txn, &ll);
+                if (r < 0)
+                        break;
+                r = load_contribs(ag, month, jb->material, &jb->cs);
+                if (r == -ENOENT) {
+                        log_error("the key of epoch %06u is missing: its figures for %s cannot "
+                                  "be released", month, jb->material);
+                        r = 0;
+                        continue;
+                }
+                if (r < 0)
+                        break;
+                r = dc_compute(jb->cs.c, jb->cs.n, month, &jb->params, &dl, &jb->res);
+                if (r < 0) {
+                        contribs_free(&jb->cs);
+                        break;
+                }
+                jb->loaded = true;
+        }
+        if (r == 0) {
+                rc = (struct release_ctx){ ag, month, weeks, nweeks, final, jobs, n, now_ms,
+                                           alerts, alerts->n, 0, 0 };
+                r = db_write(ag->an->env, release_txn, &rc);
+        }
+        if (r == 0)
+                r = hub_store_write(ag->st, released_txn, &rc);
+        if (r == 0 && nweeks == 0) {
+                log_info("released epoch %06u final: %u cells with figures, %u suppressed", month,
+                         rc.released, rc.suppressed);
+        } else if (r == 0) {
+                char first[PERIOD_STR_MAX], last[PERIOD_STR_MAX];
+
+                period_week_str(weeks[0], first, sizeof(first));
+                period_week_str(weeks[nweeks - 1], last, sizeof(last));
+                log_info("released %s%s%s%s: %u cells with figures, %u suppressed", first,
+                         nweeks > 1 ? " to " : "", nweeks > 1 ? last : "",
+                         final ? " (epoch final)" : "", rc.released, rc.suppressed);
+        }
+        for (size_t j = 0; j < n; j++)
+                job_clear(&jobs[j]);
+        free(jobs);
+        free(materials);
+        return r;
+}
+
+/* The weeks of epoch e due by now_ms and not yet released (in order), and
+ * whether the epoch's final release is due. */
+static size_t due_weeks(const struct hub_aggregate *ag, const struct hub_epoch_info *e,
+                        uint64_t now_ms, uint32_t out[PERIOD_WEEKS_MAX], bool *final)
+{
+        uint32_t weeks[PERIOD_WEEKS_MAX];
+        size_t nw = period_month_weeks(e->month, weeks), n = 0;
+
+        *final = week_due_ms(ag, weeks[nw - 1]) <= now_ms;
+        for (size_t i = 0; i < nw; i++)
+                if (weeks[i] > e->released_through && week_due_ms(ag, weeks[i]) <= now_ms)
+                        out[n++] = weeks[i];
+        return n;
+}
+
+struct ledger_weeks {
+        uint32_t month;
+        uint32_t *weeks;
+        size_t *n;
+        bool final;
+};
+
+static int ledger_weeks_one(const Nmo__Hub__Release *rel, void *userdata)
+{
+        struct ledger_weeks *lw = userdata;
+        uint32_t month = 0, week = 0;
+
+        if (!rel->epoch || period_parse_month(rel->epoch, &month) < 0 || month != lw->month)
+                return 0;
+        lw->final |= rel->has_final && rel->final;
+        for (size_t i = 0; i < rel->n_weeks; i++) {
+                if (period_parse_week(rel->weeks[i], &week) < 0)
+                        continue;
+                for (size_t j = 0; j < *lw->n; j++) {
+                        if (lw->weeks[j] != week)
+                                continue;
+                        memmove(&lw->weeks[j], &lw->weeks[j + 1],
+                                (*lw->n - j - 1) * sizeof(*lw->weeks));
+                        (*lw->n)--;
+                        break;
+                }
+        }
+        return 0;
+}
+
+/* Leaves out of weeks those the ledger says are released already (a crash
+ * between the analytics store's commit and the private store's); *final
+ * tells whether the epoch's final release is there. */
+static int ledger_weeks(struct hub_aggregate *ag, uint32_t month, uint32_t *weeks, size_t *n,
+                        bool *final)
+{
+        struct ledger_weeks lw = { month, weeks, n, false };
+        int r = analytics_foreach_release(ag->an, ledger_weeks_one, &lw);
+
+        *final = lw.final;
+        return r;
+}
+
+/* Releases whatever of the open epochs is due by now_ms, closing those whose
+ * last release it was. */
+static int release_due(struct hub_aggregate *ag, uint64_t now_ms, struct alert_list *out)
+{
         struct hub_epoch_info *epochs = NULL;
         size_t n = 0;
         int r;
 
+        r = hub_epochs_list(ag->st, &epochs, &n);
+        for (size_t i = 0; r == 0 && i < n; i++) {
+                uint32_t weeks[PERIOD_WEEKS_MAX];
+                bool final = false;
+                size_t nw;
+
+                if (epochs[i].state == NMO__HUB__EPOCH_STATE__EPOCH_CLOSED)
+                        continue;
+                nw = due_weeks(ag, &epochs[i], now_ms, weeks, &final);
+                if (nw > 0) {
+                        bool done = false;
+
+                        r = ledger_weeks(ag, epochs[i].month, weeks, &nw, &done);
+                        if (r == 0 && (nw > 0 || (final && !done)))
+                                r = release_epoch(ag, epochs[i].month, weeks, nw, final, now_ms,
+                                                  out);
+                }
+                if (r == 0 && final)
+                        r = close_epoch(ag, &epochs[i], now_ms);
+        }
+        free(epochs);
+        return r;
+}
+
+static int flush(struct hub_aggregate *ag, uint64_t now_ms, struct hub_alert_out **alerts,
+                 size_t *nalerts)
+{
+        struct alert_list out = { NULL, 0, 0 };
+        int r;
+
+        *alerts = NULL;
+        *nalerts = 0;
+        /* What the ingest journaled becomes part of its rows first. */
+        r = journal_fold(ag);
+        if (r < 0) {
+                log_error("cannot fold the journal into the contributions: %s; will retry",
+                          strerror(-r));
+                return r;
+        }
+        r = release_due(ag, now_ms, &out);
+        if (r < 0) {
+                log_error("cannot release to the analytics store: %s; will retry",
+                          strerror(-r));
+                hub_alert_out_free(out.a, out.n);
+                return r;
+        }
+        *alerts = out.a;
+        *nalerts = out.n;
+        return 0;
+}
+
+int hub_aggregate_flush(struct hub_aggregate *ag, uint64_t now_ms, struct hub_alert_out **alerts,
+                        size_t *nalerts)
+{
+        return flush(ag, now_ms, alerts, nalerts);
+}
+
+int hub_aggregate_flush_all(struct hub_aggregate *ag, uint64_t now_ms,
+                            struct hub_alert_out **alerts, size_t *nalerts)
+{
+        return flush(ag, now_ms, alerts, nalerts);
+}
+
+
+int hub_aggregate_housekeeping(struct hub_aggregate *ag, uint64_t now_ms, bool recount,
+                               struct hub_alert_out **alerts, size_t *nalerts)
+{
+        struct hub_epoch_info *epochs = NULL;
+        size_t n = 0;
+        int r;
+
+        (void)recount;  /* released figures never change: nothing to recount */
         *alerts = NULL;
         *nalerts = 0;
         (void)mdb_reader_check(ag->st->env, NULL);
         (void)mdb_reader_check(ag->st->cenv, NULL);
         (void)mdb_reader_check(ag->an->env, NULL);
-        /* Nothing journaled may be left behind by a close or a recount. */
-        r = journal_fold(ag);
-        if (r == 0)
-                r = hub_epochs_list(ag->st, &epochs, &n);
+        /* A close interrupted after its commit: the contributions and the key
+         * must still go. */
+        r = hub_epochs_list(ag->st, &epochs, &n);
         for (size_t i = 0; r == 0 && i < n; i++) {
-                if (epochs[i].state == NMO__HUB__EPOCH_STATE__EPOCH_CLOSED) {
-                        /* A close interrupted after the commit: the contributions
-                         * and the key must still go. */
-                        struct close_ctx c = { ag, epochs[i].month, epochs[i].opened_ms,
-                                               now_ms };
-                        char (*left)[MATERIAL_MAX] = NULL;
-                        size_t nleft = 0;
+                struct close_ctx c = { ag, epochs[i].month, epochs[i].opened_ms, now_ms,
+                                       epochs[i].released_through };
+                char (*left)[MATERIAL_MAX] = NULL;
+                size_t nleft = 0;
 
-                        r = materials_of(ag, epochs[i].month, &left, &nleft);
-                        free(left);
-                        if (r == 0 && nleft > 0)
-                                r = hub_store_write_contrib(ag->st, close_contrib_txn, &c);
-                        if (r == 0)
-                                r = hub_epoch_key_destroy(ag->keys, epochs[i].month);
-                } else if (period_month_end_ms(epochs[i].month) <= now_ms) {
-                        r = close_epoch(ag, &epochs[i], now_ms, &out);
-                } else if (recount) {
-                        char (*materials)[MATERIAL_MAX] = NULL;
-                        size_t nm = 0;
-
-                        r = materials_of(ag, epochs[i].month, &materials, &nm);
-                        for (size_t j = 0; r == 0 && j < nm; j++)
-                                r = mark_dirty(ag, epochs[i].month, materials[j]);
-                        free(materials);
-                }
+                if (epochs[i].state != NMO__HUB__EPOCH_STATE__EPOCH_CLOSED)
+                        continue;
+                r = materials_of(ag, epochs[i].month, &left, &nleft);
+                free(left);
+                if (r == 0 && nleft > 0)
+                        r = hub_store_write_contrib(ag->st, close_contrib_txn, &c);
+                if (r == 0)
+                        r = hub_epoch_key_destroy(ag->keys, epochs[i].month);
         }
         free(epochs);
-        if (r == 0 && recount) {
-                struct hub_alert_out *more = NULL;
-                size_t nmore = 0;
-
-                r = hub_aggregate_flush_all(ag, now_ms, &more, &nmore);
-                for (size_t i = 0; i < nmore && r == 0; i++) {
-                        r = alert_list_add(&out, more[i].signed_alert, more[i].len);
-                        if (r == 0)
-                                more[i].signed_alert = NULL;
-                }
-                hub_alert_out_free(more, nmore);
-        }
-        *alerts = out.a;
-        *nalerts = out.n;
-        return r;
+        if (r < 0)
+                return r;
+        /* Then whatever release is due (the clock may have passed several). */
+        return flush(ag, now_ms, alerts, nalerts);
 }
 
 struct recent_ctx {

@@ -8,6 +8,8 @@
 #include <ini.h>
 
 #include "log.h"
+#include "perturb.h"
+#include "vocab.h"
 
 void hub_config_defaults(struct hub_config *cfg)
 {
@@ -32,6 +34,16 @@ void hub_config_defaults(struct hub_config *cfg)
         cfg->privacy.min_reporters = 3;
         cfg->privacy.dominance_n = 2;
         cfg->privacy.dominance_k = 85;
+        cfg->privacy.protection_reports = 2;
+        cfg->privacy.protection_volume = 20;
+        cfg->privacy.noise_max = 2;
+        cfg->privacy.noise_variance = 1.0;
+        cfg->privacy.noise_volume = 10;
+        cfg->privacy.sensitive_min_reporters = 5;
+        cfg->privacy.sensitive_dominance_n = 2;
+        cfg->privacy.sensitive_dominance_k = 70;
+        /* Monday 06:00 UTC: the week's figures are there on Monday morning. */
+        cfg->release.delay_hours = 6;
         cfg->alerts.severity_reporters = 3;
         cfg->alerts.surge_percent = 200;
         cfg->alerts.surge_weeks = 8;
@@ -115,6 +127,21 @@ static int on_entry(void *user, const char *section, const char *name, const cha
                   10 },
                 { "privacy", "dominance_k", offsetof(struct hub_config, privacy.dominance_k), 1,
                   100 },
+                { "privacy", "protection_reports",
+                  offsetof(struct hub_config, privacy.protection_reports), 1, 1000 },
+                { "privacy", "protection_volume",
+                  offsetof(struct hub_config, privacy.protection_volume), 1, 100 },
+                { "privacy", "noise_max", offsetof(struct hub_config, privacy.noise_max), 1, 5 },
+                { "privacy", "noise_volume", offsetof(struct hub_config, privacy.noise_volume), 0,
+                  50 },
+                { "privacy", "sensitive_min_reporters",
+                  offsetof(struct hub_config, privacy.sensitive_min_reporters), 3, 1000 },
+                { "privacy", "sensitive_dominance_n",
+                  offsetof(struct hub_config, privacy.sensitive_dominance_n), 1, 10 },
+                { "privacy", "sensitive_dominance_k",
+                  offsetof(struct hub_config, privacy.sensitive_dominance_k), 1, 100 },
+                { "release", "delay_hours", offsetof(struct hub_config, release.delay_hours), 0,
+                  168 },
                 { "alerts", "severity_reporters",
                   offsetof(struct hub_config, alerts.severity_reporters), 3, 1000 },
                 { "alerts", "surge_percent", offsetof(struct hub_config, alerts.surge_percent),
@@ -148,6 +175,47 @@ static int on_entry(void *user, const char *section, const char *name, const cha
                 snprintf(ps->err, ps->errlen, "[log] level must be error, warning, info or "
                          "debug");
                 goto fail;
+        }
+        if (strcmp(section, "privacy") == 0 && strcmp(name, "noise_variance") == 0) {
+                char *end = NULL;
+                double v;
+
+                errno = 0;
+                v = strtod(value, &end);
+                if (errno || end == value || *end || !(v >= 0.1 && v <= 12.5)) {
+                        snprintf(ps->err, ps->errlen, "[privacy] noise_variance must be a number "
+                                 "from 0.1 to 12.5");
+                        goto fail;
+                }
+                ps->cfg->privacy.noise_variance = v;
+                return 1;
+        }
+        if (strcmp(section, "privacy") == 0 && strcmp(name, "sensitive") == 0) {
+                struct hub_privacy *p = &ps->cfg->privacy;
+                char list[HUB_SENSITIVE_MAX * HUB_SENSITIVE_NAME_MAX], *save = NULL, *tok;
+
+                if (strlen(value) >= sizeof(list)) {
+                        snprintf(ps->err, ps->errlen, "[privacy] sensitive is too long");
+                        goto fail;
+                }
+                snprintf(list, sizeof(list), "%s", value);
+                p->nsensitive = 0;
+                for (tok = strtok_r(list, " ,", &save); tok; tok = strtok_r(NULL, " ,", &save)) {
+                        if (!vocab_material(tok)) {
+                                snprintf(ps->err, ps->errlen, "[privacy] sensitive: unknown "
+                                         "material '%.40s' (nmo-analyst materials lists them)",
+                                         tok);
+                                goto fail;
+                        }
+                        if (p->nsensitive == HUB_SENSITIVE_MAX) {
+                                snprintf(ps->err, ps->errlen, "[privacy] sensitive: more than "
+                                         "%d materials", HUB_SENSITIVE_MAX);
+                                goto fail;
+                        }
+                        snprintf(p->sensitive[p->nsensitive++], HUB_SENSITIVE_NAME_MAX, "%s",
+                                 tok);
+                }
+                return 1;
         }
         for (size_t i = 0; i < NMO_ARRAY_SIZE(endpoints); i++) {
                 if (strcmp(section, endpoints[i].section) != 0 ||
@@ -218,7 +286,35 @@ int hub_config_parse(struct hub_config *cfg, const char *text, size_t len, char 
         }
         if (cfg->limits.member_burst < 1)
                 cfg->limits.member_burst = 1;
+        {
+                struct perturb_params pp = { cfg->privacy.noise_max, cfg->privacy.noise_variance,
+                                             cfg->privacy.noise_volume };
+                char why[160];
+
+                if (perturb_params_check(&pp, why, sizeof(why)) < 0) {
+                        util_set_err(err, errlen, "hub.conf: [privacy] noise: %s", why);
+                        return -EINVAL;
+                }
+        }
+        /* The stricter rules may only be stricter. */
+        if (cfg->privacy.sensitive_min_reporters < cfg->privacy.min_reporters ||
+            cfg->privacy.sensitive_dominance_n < cfg->privacy.dominance_n ||
+            cfg->privacy.sensitive_dominance_k > cfg->privacy.dominance_k) {
+                util_set_err(err, errlen, "hub.conf: [privacy] sensitive_min_reporters, "
+                             "sensitive_dominance_n and sensitive_dominance_k must be at least as "
+                             "strict as min_reporters, dominance_n and dominance_k (at least as "
+                             "many reporters and n, at most k)");
+                return -EINVAL;
+        }
         return 0;
+}
+
+bool hub_privacy_sensitive(const struct hub_privacy *p, const char *material)
+{
+        for (uint32_t i = 0; i < p->nsensitive; i++)
+                if (strcmp(p->sensitive[i], material) == 0)
+                        return true;
+        return false;
 }
 
 int hub_config_load(struct hub_config *cfg, const char *hub_dir, char *err, size_t errlen)
@@ -245,12 +341,19 @@ int hub_config_load(struct hub_config *cfg, const char *hub_dir, char *err, size
 
 int hub_config_write(const struct hub_config *cfg, const char *hub_dir)
 {
-        char buf[4096], alerts[HUB_ENDPOINT_MAX];
+        char buf[8192], alerts[HUB_ENDPOINT_MAX], sensitive[HUB_SENSITIVE_MAX *
+                                                              HUB_SENSITIVE_NAME_MAX] = "";
         char *path = util_path(hub_dir, "hub.conf");
         int n, r;
 
         if (!path)
                 return -ENOMEM;
+        for (uint32_t i = 0; i < cfg->privacy.nsensitive; i++) {
+                size_t at = strlen(sensitive);
+
+                snprintf(sensitive + at, sizeof(sensitive) - at, "%s%s", i ? " " : "",
+                         cfg->privacy.sensitive[i]);
+        }
         /* Unset, the line is written commented out, with the endpoint it stands for. */
         if (hub_config_alerts_endpoint(cfg, alerts) < 0)
                 snprintf(alerts, sizeof(alerts), "%s", HUB_DEFAULT_ALERTS);
@@ -286,6 +389,29 @@ int hub_config_write(const struct hub_config *cfg, const char *hub_dir)
                      "; more than k percent of it\n"
                      "dominance_n = %u\n"
                      "dominance_k = %u\n"
+                     "; materials with stricter rules (ids as `nmo-analyst materials` lists them,\n"
+                     "; separated by spaces), and their threshold and dominance rule\n"
+                     "%ssensitive = %s\n"
+                     "sensitive_min_reporters = %u\n"
+                     "sensitive_dominance_n = %u\n"
+                     "sensitive_dominance_k = %u\n"
+                     "; every suppressed cell keeps, against all releases together, a range of at\n"
+                     "; least this many reports and this percent of its volume\n"
+                     "protection_reports = %u\n"
+                     "protection_volume = %u\n"
+                     "; released counts carry noise (the cell key method): at most noise_max\n"
+                     "; either way, with this variance; volumes +-noise_volume percent of the\n"
+                     "; cell's largest contribution (0 to 50); the same figures always get the\n"
+                     "; same noise\n"
+                     "noise_max = %u\n"
+                     "noise_variance = %g\n"
+                     "noise_volume = %u\n"
+                     "\n"
+                     "[release]\n"
+                     "; a week's figures are released once it has ended (Monday 00:00 UTC) plus\n"
+                     "; this many hours, and never change after; alerts come with them. Shorter\n"
+                     "; is timelier; the calendar, not each report, decides when figures move\n"
+                     "delay_hours = %u\n"
                      "\n"
                      "[alerts]\n"
                      "; where members subscribe to the signed alert feed (CurveZMQ); without it,\n"
@@ -311,6 +437,13 @@ int hub_config_write(const struct hub_config *cfg, const char *hub_dir)
                      cfg->limits.reply_queue, cfg->limits.member_connections,
                      cfg->limits.unauthenticated, cfg->privacy.min_reporters,
                      cfg->privacy.dominance_n, cfg->privacy.dominance_k,
+                     cfg->privacy.nsensitive ? "" : "; ",
+                     cfg->privacy.nsensitive ? sensitive : "gallium germanium",
+                     cfg->privacy.sensitive_min_reporters, cfg->privacy.sensitive_dominance_n,
+                     cfg->privacy.sensitive_dominance_k, cfg->privacy.protection_reports,
+                     cfg->privacy.protection_volume, cfg->privacy.noise_max,
+                     cfg->privacy.noise_variance, cfg->privacy.noise_volume,
+                     cfg->release.delay_hours,
                      cfg->alerts_listen[0] ? "" : "; ", alerts, cfg->alerts.severity_reporters,
                      cfg->alerts.surge_percent, cfg->alerts.surge_weeks,
                      cfg->alerts.surge_min_reports, cfg->alerts.new_restriction,

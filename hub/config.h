@@ -3,6 +3,7 @@
  * the command line. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "util.h"
@@ -31,11 +32,37 @@ struct hub_limits {
                                    * sockets together; the oldest is closed beyond it */
 };
 
-/* Disclosure control (hub/disclosure.h). */
+/* Most materials [privacy] sensitive may name. */
+#define HUB_SENSITIVE_MAX 64
+#define HUB_SENSITIVE_NAME_MAX 32
+
+/* Disclosure control (hub/disclosure.h) and the noise of released figures
+ * (hub/perturb.h). */
 struct hub_privacy {
         uint32_t min_reporters; /* distinct reporters for a cell to be released, >= 3 */
         uint32_t dominance_n;   /* the (n,k) dominance rule on volumes */
         uint32_t dominance_k;   /* percent */
+        /* Protection intervals: what every suppressed cell's feasible range,
+         * from everything ever released, must span at least. */
+        uint32_t protection_reports; /* reports */
+        uint32_t protection_volume;  /* percent of its volume */
+        /* The cell key method: largest deviation of a count, the noise's
+         * variance, and the volumes' noise in percent of a cell's largest
+         * contribution. */
+        uint32_t noise_max;
+        double noise_variance;
+        uint32_t noise_volume;
+        /* Materials with stricter rules: their own threshold and dominance. */
+        char sensitive[HUB_SENSITIVE_MAX][HUB_SENSITIVE_NAME_MAX];
+        uint32_t nsensitive;
+        uint32_t sensitive_min_reporters;
+        uint32_t sensitive_dominance_n;
+        uint32_t sensitive_dominance_k;
+};
+
+/* The release calendar (hub/aggregate.h). */
+struct hub_release {
+        uint32_t delay_hours;   /* a week's figures are released this long after it ends */
 };
 
 /* Alert rules over released cells (hub/aggregate.c). */
@@ -58,8 +85,12 @@ struct hub_config {
         bool log_level_set;
         struct hub_limits limits;
         struct hub_privacy privacy;
+        struct hub_release release;
         struct hub_alert_rules alerts;
 };
+
+/* Is material one of [privacy] sensitive? */
+bool hub_privacy_sensitive(const struct hub_privacy *p, const char *material);
 
 /* Fills cfg with the defaults. */
 void hub_config_defaults(struct hub_config *cfg);

@@ -75,6 +75,7 @@ static int row_from(struct hub_contrib_row *w, const Nmo__Hub__Summary *sum)
         for (size_t i = 0; i < sum->n_share; i++)
                 w->share[i] = sum->share[i];
         w->volume_t = sum->has_volume_t ? sum->volume_t : 0;
+        w->record_key = sum->has_record_key ? sum->record_key : 0;
         for (size_t i = 0; i < sum->n_notes && i < HUB_CONTRIB_NOTES_MAX; i++) {
                 w->notes[i] = strdup(sum->notes[i]);
                 if (!w->notes[i])
@@ -112,6 +113,8 @@ int hub_contrib_row_seal(const struct hub_contrib_row *w, const struct hub_epoch
         }
         sum.n_notes = w->nnotes;
         sum.notes = (char **)w->notes;
+        sum.has_record_key = 1;
+        sum.record_key = w->record_key;
         plen = nmo__hub__summary__get_packed_size(&sum);
         plain = malloc(plen ? plen : 1);
         val = malloc(crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + plen);
@@ -133,6 +136,7 @@ int hub_contrib_row_seal(const struct hub_contrib_row *w, const struct hub_epoch
 int hub_contrib_row_merge(struct hub_contrib_row *w, const struct hub_contrib_row *d)
 {
         w->reports += d->reports;
+        w->record_key += d->record_key;
         for (size_t i = 0; i < 5; i++) {
                 w->severity[i] += d->severity[i];
                 w->status[i] += d->status[i];
@@ -371,6 +375,10 @@ int hub_contrib_of_signal(const struct hub_epoch_key *ek, uint32_t week, uint32_
         w.status[s->status % 5] = 1;
         w.share[s->share % 6] = 1;
         w.volume_t = s->volume_t;
+        /* Each signal's own random record key: a cell's key is the sum over
+         * its signals, so a cell with one signal more gets a fresh draw of
+         * noise, and the same signals always the same (disclosure.h). */
+        w.record_key = randombytes_random();
         /* Free text reaches the aggregation only with the reporter's consent. */
         if (s->note[0] && s->note_consent == NMO__NOTE_CONSENT__NOTE_CONSENT_MAY_BE_SHARED) {
                 w.notes[0] = strdup(s->note);

@@ -43,6 +43,10 @@ struct hub_contrib_row {
         uint64_t volume_t;
         char *notes[HUB_CONTRIB_NOTES_MAX];   /* owned copies */
         size_t nnotes;
+        /* The sum (mod 2^32) of the random record keys of the signals in the
+         * row: what the cell key method perturbs with (disclosure.h). It lives
+         * with the contributions, so it is gone when the epoch closes. */
+        uint32_t record_key;
 };
 
 /* Writes the key prefix of (month, material) to buf (HUB_CONTRIB_PREFIX_MAX
@@ -61,8 +65,8 @@ NMO_WUR int hub_contrib_row_open(const struct hub_epoch_key *ek, const MDB_val *
 NMO_WUR int hub_contrib_row_seal(const struct hub_contrib_row *w, const struct hub_epoch_key *ek,
                                  uint8_t **out, size_t *len);
 
-/* Adds what d counts to w (rows of the same key): counts add up, the larger
- * volume stays, new notes are added up to HUB_CONTRIB_NOTES_MAX. Returns 0 or
+/* Adds what d counts to w (rows of the same key): counts and record keys add
+ * up, the larger volume stays, new notes are added up to HUB_CONTRIB_NOTES_MAX. Returns 0 or
  * -ENOMEM (w is then partly merged; clear it). */
 NMO_WUR int hub_contrib_row_merge(struct hub_contrib_row *w, const struct hub_contrib_row *d);
 

@@ -234,8 +234,15 @@ static int cell_stats(const struct dc_contrib *c, struct dc_cell *cell,
                         cell->share[k] += x->share[k];
         }
         cell->volume_t = 0;
-        for (size_t i = 0; i < n; i++)
+        cell->volume_max = 0;
+        cell->cell_key = 0;
+        for (size_t i = 0; i < n; i++) {
                 cell->volume_t += p[i].volume;
+                if (p[i].volume > cell->volume_max)
+                        cell->volume_max = p[i].volume;
+        }
+        for (size_t i = 0; i < cell->nidx; i++)
+                cell->cell_key += c[cell->idx[i]].record_key;
         if (cell->volume_t == 0)
                 cell->volume_status = NMO__HUB__VOLUME_STATUS__VOLUME_NOT_GIVEN;
         else if (volume_safe(p, n, prm))
@@ -248,9 +255,15 @@ static int cell_stats(const struct dc_contrib *c, struct dc_cell *cell,
         return 0;
 }
 
+bool dc_released(const struct dc_cell *c)
+{
+        return c->fate != DC_UNPUBLISHED &&
+               c->suppression == NMO__HUB__SUPPRESSION__SUPPRESSION_NONE;
+}
+
 static bool released(const struct dc_cell *c)
 {
-        return c->suppression == NMO__HUB__SUPPRESSION__SUPPRESSION_NONE;
+        return dc_released(c);
 }
 
 /* Is the volume figure of a cell published (a number or a known absence)? */
@@ -281,6 +294,9 @@ static struct dc_cell *smallest(struct dc_cell **cells, size_t n, bool by_volume
         for (size_t i = 0; i < n; i++) {
                 struct dc_cell *c = cells[i];
 
+                /* What an earlier release published stays as it was. */
+                if (c->fate != DC_NEW)
+                        continue;
                 if (by_volume ? c->volume_status != NMO__HUB__VOLUME_STATUS__VOLUME_RELEASED ||
                                         !released(c)
                               : !released(c))
@@ -328,7 +344,8 @@ static int protect_counts(const struct dc_contrib *c, struct group *g, const str
                         changed = 1;
                         continue;
                 }
-                next = g->total ? g->total : smallest(g->fallback, g->nfallback, false);
+                next = g->total ? (g->total->fate == DC_NEW ? g->total : NULL)
+                                : smallest(g->fallback, g->nfallback, false);
                 if (next) {
                         next->suppression = NMO__HUB__SUPPRESSION__SUPPRESSION_SECONDARY;
                         changed = 1;
@@ -375,7 +392,8 @@ static int protect_volume(const struct dc_contrib *c, struct group *g, const str
                         changed = 1;
                         continue;
                 }
-                next = g->total ? g->total : smallest(g->fallback, g->nfallback, true);
+                next = g->total ? (g->total->fate == DC_NEW ? g->total : NULL)
+                                : smallest(g->fallback, g->nfallback, true);
                 if (next && next->volume_status != NMO__HUB__VOLUME_STATUS__VOLUME_NOT_GIVEN) {
                         next->volume_status = NMO__HUB__VOLUME_STATUS__VOLUME_SECONDARY;
                         changed = 1;
@@ -503,10 +521,10 @@ static int reporter_cmp(const void *a, const void *b)
 }
 
 static uint32_t reporters_high(const struct dc_contrib *c, size_t n, uint32_t week,
-                               uint32_t month)
+                               uint32_t month, bool prev_released)
 {
         uint32_t prev = period_week_prev(week), count = 0;
-        bool prev_in = period_month_of_week(prev) == month;
+        bool prev_in = period_month_of_week(prev) == month && prev_released;
         const uint8_t **who = calloc(n ? n : 1, sizeof(*who));
         size_t k = 0;
 
@@ -527,8 +545,44 @@ static uint32_t reporters_high(const struct dc_contrib *c, size_t n, uint32_t we
         return count;
 }
 
+/* Is the material-week cell of week released? */
+static bool week_released(const struct dc_result *r, uint32_t week)
+{
+        for (size_t i = 0; i < r->ncells; i++)
+                if (r->cells[i].kind == NMO__HUB__CELL_KIND__CELL_MATERIAL_WEEK &&
+                    r->cells[i].period == week)
+                        return released(&r->cells[i]);
+        return false;
+}
+
+/* Sets each cell's fate from the ledger; cells an earlier release published
+ * take what it showed. */
+static void apply_ledger(struct dc_result *r, const struct dc_ledger *l)
+{
+        for (size_t i = 0; i < r->ncells; i++) {
+                struct dc_cell *cell = &r->cells[i];
+                Nmo__Hub__Suppression supp = NMO__HUB__SUPPRESSION__SUPPRESSION_NONE;
+                Nmo__Hub__VolumeStatus vol = NMO__HUB__VOLUME_STATUS__VOLUME_NOT_GIVEN;
+
+                cell->fate = DC_NEW;
+                if (!l)
+                        continue;
+                if (l->lookup(l->userdata, cell, &supp, &vol)) {
+                        cell->suppression = supp;
+                        if (supp == NMO__HUB__SUPPRESSION__SUPPRESSION_NONE) {
+                                cell->fate = DC_RELEASED;
+                                cell->volume_status = vol;
+                        } else {
+                                cell->fate = DC_SUPPRESSED;
+                        }
+                } else if (!l->in_scope(l->userdata, cell)) {
+                        cell->fate = DC_UNPUBLISHED;
+                }
+        }
+}
+
 int dc_compute(const struct dc_contrib *c, size_t n, uint32_t month, const struct dc_params *p,
-               struct dc_result *out)
+               const struct dc_ledger *ledger, struct dc_result *out)
 {
         struct dc_result r = { NULL, 0 };
         struct cell_index ix = { NULL, 0 };
@@ -564,6 +618,7 @@ int dc_compute(const struct dc_contrib *c, size_t n, uint32_t month, const struc
                 if (ret < 0)
                         goto fail;
         }
+        apply_ledger(&r, ledger);
         /* Suppress until no total minus parts reveals anything; each pass only
          * ever suppresses more, so this ends. */
         for (int pass = 0;; pass++) {
@@ -573,11 +628,20 @@ int dc_compute(const struct dc_contrib *c, size_t n, uint32_t month, const struc
                 if (ret == 0 || pass > (int)(4 * r.ncells + 4))
                         break;
         }
+        if (p->protection_reports > 0) {
+                ret = dc_protect_intervals(&r, p);
+                if (ret < 0)
+                        goto fail;
+        }
         for (size_t i = 0; i < r.ncells; i++) {
                 struct dc_cell *cell = &r.cells[i];
 
                 if (cell->kind == NMO__HUB__CELL_KIND__CELL_MATERIAL_WEEK && released(cell)) {
-                        uint32_t h = reporters_high(c, n, cell->period, month);
+                        /* Only weeks whose figures are released count: a
+                         * suppressed week must not show through an alert. */
+                        uint32_t h = reporters_high(c, n, cell->period, month,
+                                                    week_released(&r, period_week_prev(
+                                                                              cell->period)));
                         cell->reporters_high = h >= p->min_reporters ? h : 0;
                 }
                 if (cell->kind == NMO__HUB__CELL_KIND__CELL_EVENT_WEEK && released(cell)) {

@@ -24,7 +24,8 @@ static int epoch_get(MDB_txn *txn, struct hub_store *st, uint32_t month,
 }
 
 int hub_epochs_put(MDB_txn *txn, struct hub_store *st, uint32_t month,
-                   Nmo__Hub__EpochState state, uint64_t opened, uint64_t closed)
+                   Nmo__Hub__EpochState state, uint64_t opened, uint64_t closed,
+                   uint32_t released_through)
 {
         Nmo__Hub__EpochRecord rec = NMO__HUB__EPOCH_RECORD__INIT;
         uint8_t key[4], buf[64];
@@ -39,6 +40,10 @@ int hub_epochs_put(MDB_txn *txn, struct hub_store *st, uint32_t month,
         if (closed) {
                 rec.has_closed_ms = 1;
                 rec.closed_ms = closed;
+        }
+        if (released_through) {
+                rec.has_released_through = 1;
+                rec.released_through = released_through;
         }
         hub_store_put_u32(key, month);
         v.mv_size = nmo__hub__epoch_record__pack(&rec, buf);
@@ -89,6 +94,8 @@ int hub_epochs_list(struct hub_store *st, struct hub_epoch_info **out, size_t *n
                 (*out)[*n].month = hub_store_get_u32(k.mv_data);
                 (*out)[*n].state = rec->state;
                 (*out)[*n].opened_ms = rec->opened_ms;
+                (*out)[*n].released_through = rec->has_released_through ? rec->released_through
+                                                                        : 0;
                 (*n)++;
                 nmo__hub__epoch_record__free_unpacked(rec, NULL);
         }
@@ -111,13 +118,29 @@ int hub_epochs_for_signal(MDB_txn *txn, struct hub_store *st, uint64_t now_ms,
                 r = epoch_get(txn, st, m, &rec);
                 if (r == -ENOENT) {
                         r = hub_epochs_put(txn, st, m, NMO__HUB__EPOCH_STATE__EPOCH_OPEN,
-                                           now_ms, 0);
+                                           now_ms, 0, 0);
                         break;
                 }
                 if (r < 0)
                         return r;
                 if (rec->state != NMO__HUB__EPOCH_STATE__EPOCH_CLOSED) {
+                        uint32_t through = rec->has_released_through ? rec->released_through : 0;
+
                         nmo__hub__epoch_record__free_unpacked(rec, NULL);
+                        /* A released week's figures never change: a signal
+                         * arriving in it (a clock stepped back) counts in the
+                         * first week not yet released. */
+                        if (through && *week <= through) {
+                                uint32_t next = period_week_next(through);
+
+                                log_warn("clock is inside released week %u; counting the signal "
+                                         "in %u", *week, next);
+                                *week = next;
+                                if (period_month_of_week(next) != m) {
+                                        m = period_month_of_week(next);
+                                        continue;
+                                }
+                        }
                         *was_open = true;
                         break;
                 }
@@ -134,4 +157,18 @@ int hub_epochs_for_signal(MDB_txn *txn, struct hub_store *st, uint64_t now_ms,
                 return r;
         *month = m;
         return 0;
+}
+
+int hub_epochs_set_released(MDB_txn *txn, struct hub_store *st, uint32_t month, uint32_t week)
+{
+        Nmo__Hub__EpochRecord *rec = NULL;
+        int r = epoch_get(txn, st, month, &rec);
+
+        if (r < 0)
+                return r;
+        if (!rec->has_released_through || rec->released_through < week)
+                r = hub_epochs_put(txn, st, month, rec->state, rec->opened_ms,
+                                   rec->has_closed_ms ? rec->closed_ms : 0, week);
+        nmo__hub__epoch_record__free_unpacked(rec, NULL);
+        return r;
 }

@@ -22,13 +22,20 @@ struct hub_epoch_info {
         uint32_t month;
         Nmo__Hub__EpochState state;
         uint64_t opened_ms;
+        uint32_t released_through;      /* last released week id, 0: none yet */
 };
 
 /* Writes the record of month inside the caller's write transaction: state,
- * opened (ms), and closed (ms; 0 leaves it out). Returns 0 or a negative
- * errno. */
+ * opened (ms), closed (ms; 0 leaves it out) and the last released week
+ * (0: none). Returns 0 or a negative errno. */
 NMO_WUR int hub_epochs_put(MDB_txn *txn, struct hub_store *st, uint32_t month,
-                           Nmo__Hub__EpochState state, uint64_t opened, uint64_t closed);
+                           Nmo__Hub__EpochState state, uint64_t opened, uint64_t closed,
+                           uint32_t released_through);
+
+/* Records in the caller's write transaction that the weeks of month up to
+ * week are released (never moves back). -ENOENT when month has no record. */
+NMO_WUR int hub_epochs_set_released(MDB_txn *txn, struct hub_store *st, uint32_t month,
+                                    uint32_t week);
 
 /* Every epoch, in month order, in a read transaction of its own (*out fresh,
  * free()). Returns 0, -EBADMSG when a record is damaged, or another negative
@@ -39,7 +46,8 @@ NMO_WUR int hub_epochs_list(struct hub_store *st, struct hub_epoch_info **out, s
  * caller's write transaction: the epoch of the week, opened (its record
  * written) when new; when the clock has stepped back into a closed epoch,
  * the first open or new one after it, with *week set to its first week
- * (logged). *month receives the epoch; *was_open is true when its record
+ * (logged); and a week already released (a clock stepped back) is replaced by
+ * the first week not yet released. *month receives the epoch; *was_open is true when its record
  * existed, open, before this call. Returns 0 or a negative errno. */
 NMO_WUR int hub_epochs_for_signal(MDB_txn *txn, struct hub_store *st, uint64_t now_ms,
                                   uint32_t *week, uint32_t *month, bool *was_open);

@@ -3,6 +3,7 @@
 #include "harness.h"
 
 #include <errno.h>
+#include <glob.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -223,8 +225,12 @@ int h_run(char *const argv[], char **out, char **err)
         return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+/* Environment settings (NAME=VALUE) the next h_spawn() child gets. */
+static const char *const *spawn_env;
+
 pid_t h_spawn(char *const argv[], const char *log)
 {
+        const char *const *env = spawn_env;
         pid_t pid = fork();
 
         if (pid < 0)
@@ -239,6 +245,8 @@ pid_t h_spawn(char *const argv[], const char *log)
                         dup2(fd, 1);
                         dup2(fd, 2);
                 }
+                for (size_t i = 0; env && env[i]; i++)
+                        (void)putenv((char *)env[i]);
                 exec_maybe_valgrind(argv);
                 _exit(127);
         }
@@ -372,13 +380,124 @@ void h_hub_init(struct h_hub *h)
         h_hub_start(h);
 }
 
+/* The multi-threaded libfaketime, wherever the multiarch layout put it. */
+const char *h_faketime_lib(void)
+{
+        static char path[256];
+        glob_t g;
+
+        if (path[0])
+                return path;
+        if (glob("/usr/lib/*/faketime/libfaketimeMT.so.1", 0, NULL, &g) != 0)
+                return NULL;
+        snprintf(path, sizeof(path), "%s", g.gl_pathv[0]);
+        globfree(&g);
+        return path;
+}
+
+static char *clock_path(struct h_hub *h)
+{
+        return util_path(h->dir, "hub-clock");
+}
+
 void h_hub_start(struct h_hub *h)
 {
         char *argv[] = { (char *)h_hub_bin(), "serve", "--dir", h->hub_dir, NULL };
+        static char preload[600], asan[700], clock[600];
+        static const char *env[] = { preload, asan, clock, "FAKETIME_CACHE_DURATION=1",
+                                     "FAKETIME_DONT_FAKE_MONOTONIC=1", NULL };
+        const char *lib = h_faketime_lib(), *asan_env = getenv("ASAN_OPTIONS");
+        char *cpath = clock_path(h);
+        struct stat st;
 
+        if (!lib)
+                fail_msg("libfaketime is needed (apt-get install faketime; check.sh installs it)");
+        /* The hub's wall clock is the real one plus the offset in this file,
+         * which h_hub_clock() changes while it runs (the release calendar and
+         * epochs are tested by moving it). */
+        if (stat(cpath, &st) < 0 && util_write_file(cpath, "+0\n", 3, 0644, false) < 0)
+                fail_msg("cannot write %s", cpath);
+        snprintf(preload, sizeof(preload), "LD_PRELOAD=%s", lib);
+        /* In the AddressSanitizer build libasan must come first among the
+         * libraries; libfaketime is preloaded before it. */
+        snprintf(asan, sizeof(asan), "ASAN_OPTIONS=%s%sverify_asan_link_order=0",
+                 asan_env ? asan_env : "", asan_env && *asan_env ? ":" : "");
+        snprintf(clock, sizeof(clock), "FAKETIME_TIMESTAMP_FILE=%s", cpath);
+        free(cpath);
+        spawn_env = env;
         h->pid = h_spawn(argv, h->log);
+        spawn_env = NULL;
         if (!h_wait_port(h->port, 10000))
                 fail_msg("the hub did not start listening on %s (see %s)", h->endpoint, h->log);
+}
+
+int64_t h_hub_clock_offset(struct h_hub *h)
+{
+        char *cpath = clock_path(h), *text = NULL;
+        size_t len = 0;
+        long long off = 0;
+
+        if (util_read_file(cpath, 256, &text, &len) == 0)
+                (void)sscanf(text, "%lld", &off);
+        free(text);
+        free(cpath);
+        return off;
+}
+
+void h_hub_clock(struct h_hub *h, int64_t offset_s)
+{
+        char *cpath = clock_path(h), *tmp = NULL, buf[64];
+        int n = snprintf(buf, sizeof(buf), "%+lld\n", (long long)offset_s);
+
+        if (asprintf(&tmp, "%s.tmp", cpath) < 0)
+                fail_msg("out of memory");
+        (void)unlink(tmp);
+        if (util_write_file(tmp, buf, (size_t)n, 0644, false) < 0 || rename(tmp, cpath) < 0)
+                fail_msg("cannot write %s", cpath);
+        free(tmp);
+        free(cpath);
+        /* libfaketime reads the file again after its cache of 1 s. */
+        usleep(1300000);
+}
+
+uint64_t h_hub_now_ms(struct h_hub *h)
+{
+        return util_now_ms() + (uint64_t)(h_hub_clock_offset(h) * 1000);
+}
+
+/* Lines of the hub's log that report a release. */
+static int releases_logged(struct h_hub *h)
+{
+        char *text = NULL, *p;
+        size_t len = 0;
+        int n = 0;
+
+        if (util_read_file(h->log, 64 << 20, &text, &len) < 0)
+                return 0;
+        for (p = text; (p = strstr(p, "released ")) != NULL; p++)
+                n += p[9] == '2' || strncmp(p + 9, "epoch", 5) == 0;
+        free(text);
+        return n;
+}
+
+void h_hub_release(struct h_hub *h)
+{
+        uint64_t now = h_hub_now_ms(h);
+        int64_t day = (int64_t)(now / 86400000ULL), monday;
+        uint64_t target;
+        int before = releases_logged(h);
+
+        /* The next Monday 00:00 UTC, then the default delay of 6 h and a minute. */
+        monday = day - ((day + 3) % 7) + 7;
+        target = (uint64_t)monday * 86400000ULL + H_RELEASE_DELAY_MS + 60000;
+        h_hub_clock(h, h_hub_clock_offset(h) + (int64_t)((target - now) / 1000) + 1);
+        for (int waited = 0; waited < 20000; waited += 100) {
+                if (releases_logged(h) > before)
+                        return;
+                usleep(100000);
+        }
+        fail_msg("the hub did not release within 20 s of its clock passing %llu (see %s)",
+                 (unsigned long long)target, h->log);
 }
 
 int h_hub_stop(struct h_hub *h, int sig)

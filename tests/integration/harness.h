@@ -66,6 +66,19 @@ struct h_hub {
 /* Creates and starts a hub (h_hub_start) after init. */
 void h_hub_init(struct h_hub *h);
 void h_hub_start(struct h_hub *h);
+/* The hub runs under libfaketime: its wall clock is the real one plus an
+ * offset the test sets (monotonic time is left alone). h_hub_clock() sets the
+ * offset in seconds (it takes effect within 1.3 s, also while the hub runs);
+ * h_hub_now_ms() is the hub's clock now; h_hub_release() moves it past the
+ * next release point (Monday 00:00 UTC plus the default delay) and waits
+ * until the hub has logged the release. */
+#define H_RELEASE_DELAY_MS (6ULL * 3600000ULL)
+void h_hub_clock(struct h_hub *h, int64_t offset_s);
+int64_t h_hub_clock_offset(struct h_hub *h);
+uint64_t h_hub_now_ms(struct h_hub *h);
+void h_hub_release(struct h_hub *h);
+/* The path of libfaketimeMT.so.1, or NULL. */
+const char *h_faketime_lib(void);
 /* SIGTERM (clean) or SIGKILL; returns the exit status as h_stop. */
 int h_hub_stop(struct h_hub *h, int sig);
 /* Stops the hub if running and removes everything. */

@@ -230,7 +230,7 @@ static void test_three_released_two_suppressed(void **state)
         c[2] = mk(3, 0, "export-ban", "CN", NMO__SEVERITY__SEVERITY_CRITICAL, 0);
         c[3] = mk(4, 1, "export-quota", "CN", NMO__SEVERITY__SEVERITY_HIGH, 0);
         c[4] = mk(5, 1, "export-quota", "CN", NMO__SEVERITY__SEVERITY_HIGH, 0);
-        assert_int_equal(dc_compute(c, 5, MONTH, &params, &r), 0);
+        assert_int_equal(dc_compute(c, 5, MONTH, &params, NULL, &r), 0);
         cell = find(&r, NMO__HUB__CELL_KIND__CELL_EVENT_WEEK, weeks[0], "export-ban", "");
         assert_non_null(cell);
         assert_true(rel(cell));
@@ -256,7 +256,7 @@ static void test_one_member_ten_times_counts_once(void **state)
         for (int i = 0; i < 10; i++)
                 c[i] = mk(7, 0, "allocation", "CN", NMO__SEVERITY__SEVERITY_HIGH, 0);
         c[10] = mk(8, 0, "allocation", "CN", NMO__SEVERITY__SEVERITY_LOW, 0);
-        assert_int_equal(dc_compute(c, 11, MONTH, &params, &r), 0);
+        assert_int_equal(dc_compute(c, 11, MONTH, &params, NULL, &r), 0);
         cell = find(&r, NMO__HUB__CELL_KIND__CELL_EVENT_WEEK, weeks[0], "allocation", "");
         assert_int_equal(cell->reporters, 2);
         assert_int_equal(cell->reports, 11);
@@ -265,7 +265,7 @@ static void test_one_member_ten_times_counts_once(void **state)
 
         /* A third company makes it safe: 3 reporters, 12 reports. */
         c[11] = mk(9, 0, "allocation", "CN", NMO__SEVERITY__SEVERITY_LOW, 0);
-        assert_int_equal(dc_compute(c, 12, MONTH, &params, &r), 0);
+        assert_int_equal(dc_compute(c, 12, MONTH, &params, NULL, &r), 0);
         cell = find(&r, NMO__HUB__CELL_KIND__CELL_EVENT_WEEK, weeks[0], "allocation", "");
         assert_true(rel(cell));
         assert_int_equal(cell->reporters, 3);
@@ -284,7 +284,7 @@ static void test_dominance(void **state)
         c[0] = mk(1, 0, "plant-outage", "ID", NMO__SEVERITY__SEVERITY_HIGH, 900);
         c[1] = mk(2, 0, "plant-outage", "ID", NMO__SEVERITY__SEVERITY_HIGH, 50);
         c[2] = mk(3, 0, "plant-outage", "ID", NMO__SEVERITY__SEVERITY_HIGH, 50);
-        assert_int_equal(dc_compute(c, 3, MONTH, &params, &r), 0);
+        assert_int_equal(dc_compute(c, 3, MONTH, &params, NULL, &r), 0);
         cell = find(&r, NMO__HUB__CELL_KIND__CELL_EVENT_WEEK, weeks[0], "plant-outage", "");
         assert_true(rel(cell));
         assert_int_equal(cell->volume_status, NMO__HUB__VOLUME_STATUS__VOLUME_DOMINANCE);
@@ -294,7 +294,7 @@ static void test_dominance(void **state)
         c[0].volume_t = 45;
         c[1].volume_t = 40;
         c[2].volume_t = 15;
-        assert_int_equal(dc_compute(c, 3, MONTH, &params, &r), 0);
+        assert_int_equal(dc_compute(c, 3, MONTH, &params, NULL, &r), 0);
         cell = find(&r, NMO__HUB__CELL_KIND__CELL_EVENT_WEEK, weeks[0], "plant-outage", "");
         assert_int_equal(cell->volume_status, NMO__HUB__VOLUME_STATUS__VOLUME_RELEASED);
         assert_int_equal(cell->volume_t, 100);
@@ -302,7 +302,7 @@ static void test_dominance(void **state)
 
         /* Two of three give a volume: the two hold all of it. */
         c[2].volume_t = 0;
-        assert_int_equal(dc_compute(c, 3, MONTH, &params, &r), 0);
+        assert_int_equal(dc_compute(c, 3, MONTH, &params, NULL, &r), 0);
         cell = find(&r, NMO__HUB__CELL_KIND__CELL_EVENT_WEEK, weeks[0], "plant-outage", "");
         assert_int_not_equal(cell->volume_status, NMO__HUB__VOLUME_STATUS__VOLUME_RELEASED);
         dc_result_free(&r);
@@ -312,7 +312,7 @@ static void test_dominance(void **state)
         c[1].volume_t = 30;
         c[2].volume_t = 30;
         c[3] = c[0];
-        assert_int_equal(dc_compute(c, 4, MONTH, &params, &r), 0);
+        assert_int_equal(dc_compute(c, 4, MONTH, &params, NULL, &r), 0);
         cell = find(&r, NMO__HUB__CELL_KIND__CELL_EVENT_WEEK, weeks[0], "plant-outage", "");
         assert_int_equal(cell->volume_t, 90);
         dc_result_free(&r);
@@ -335,7 +335,7 @@ static void test_secondary_suppression(void **state)
         c[4] = mk(5, 0, "export-quota", "CN", NMO__SEVERITY__SEVERITY_HIGH, 0);
         c[5] = mk(6, 0, "export-quota", "CN", NMO__SEVERITY__SEVERITY_HIGH, 0);
         c[6] = mk(7, 0, "strike", "CN", NMO__SEVERITY__SEVERITY_CRITICAL, 0);
-        assert_int_equal(dc_compute(c, 7, MONTH, &params, &r), 0);
+        assert_int_equal(dc_compute(c, 7, MONTH, &params, NULL, &r), 0);
         total = find(&r, NMO__HUB__CELL_KIND__CELL_MATERIAL_WEEK, weeks[0], "", "");
         a = find(&r, NMO__HUB__CELL_KIND__CELL_EVENT_WEEK, weeks[0], "export-ban", "");
         b = find(&r, NMO__HUB__CELL_KIND__CELL_EVENT_WEEK, weeks[0], "export-quota", "");
@@ -368,7 +368,7 @@ static void test_secondary_over_weeks(void **state)
         c[1] = mk(2, 0, "export-tax", "CN", NMO__SEVERITY__SEVERITY_MEDIUM, 0);
         c[2] = mk(3, 0, "export-tax", "CN", NMO__SEVERITY__SEVERITY_MEDIUM, 0);
         c[3] = mk(4, 1, "export-tax", "CN", NMO__SEVERITY__SEVERITY_MEDIUM, 0);
-        assert_int_equal(dc_compute(c, 4, MONTH, &params, &r), 0);
+        assert_int_equal(dc_compute(c, 4, MONTH, &params, NULL, &r), 0);
         month = find(&r, NMO__HUB__CELL_KIND__CELL_EVENT_MONTH, MONTH, "export-tax", "");
         w0 = find(&r, NMO__HUB__CELL_KIND__CELL_EVENT_WEEK, weeks[0], "export-tax", "");
         w1 = find(&r, NMO__HUB__CELL_KIND__CELL_EVENT_WEEK, weeks[1], "export-tax", "");
@@ -398,7 +398,7 @@ static void test_secondary_volume(void **state)
         c[6] = mk(7, 0, "accident", "CN", NMO__SEVERITY__SEVERITY_LOW, 300);
         c[7] = mk(8, 0, "accident", "CN", NMO__SEVERITY__SEVERITY_LOW, 300);
         c[8] = mk(9, 0, "accident", "CN", NMO__SEVERITY__SEVERITY_LOW, 300);
-        assert_int_equal(dc_compute(c, 9, MONTH, &params, &r), 0);
+        assert_int_equal(dc_compute(c, 9, MONTH, &params, NULL, &r), 0);
         total = find(&r, NMO__HUB__CELL_KIND__CELL_MATERIAL_WEEK, weeks[0], "", "");
         assert_true(rel(total));
         assert_int_equal(find(&r, NMO__HUB__CELL_KIND__CELL_EVENT_WEEK, weeks[0], "plant-outage",
@@ -415,13 +415,13 @@ static void test_bad_params(void **state)
         struct dc_result r;
 
         (void)state;
-        assert_int_equal(dc_compute(&c, 1, MONTH, &p, &r), -EINVAL);
+        assert_int_equal(dc_compute(&c, 1, MONTH, &p, NULL, &r), -EINVAL);
         p.min_reporters = 3;
         p.dominance_k = 101;
-        assert_int_equal(dc_compute(&c, 1, MONTH, &p, &r), -EINVAL);
+        assert_int_equal(dc_compute(&c, 1, MONTH, &p, NULL, &r), -EINVAL);
         /* A contribution from another month is refused. */
         c.week = period_week_next(weeks[nweeks - 1]);
-        assert_int_equal(dc_compute(&c, 1, MONTH, &params, &r), -EINVAL);
+        assert_int_equal(dc_compute(&c, 1, MONTH, &params, NULL, &r), -EINVAL);
 }
 
 static uint32_t lcg(uint32_t *seed)
@@ -456,7 +456,7 @@ static void test_random_tables(void **state)
 
                         c[i] = mk(who, week, event, country, sev, vol);
                 }
-                assert_int_equal(dc_compute(c, n, MONTH, &params, &r), 0);
+                assert_int_equal(dc_compute(c, n, MONTH, &params, NULL, &r), 0);
                 for (size_t i = 0; i < r.ncells; i++) {
                         const struct dc_cell *cell = &r.cells[i];
                         const struct dc_cell *one[1] = { cell };
