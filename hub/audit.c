@@ -386,10 +386,11 @@ int audit_intervals(struct audit *a, double *lo, double *hi)
                 lo[i] = hi[i] = NAN;
         if (a->ncells == 0)
                 return 0;
-        /* The limits keep every count below INT_MAX, GLPK's index type. */
+        /* AUDIT_CELLS_MAX and AUDIT_PARTS_MAX keep every count (cells,
+         * relations, matrix entries) below INT_MAX, GLPK's index type. */
+        _Static_assert(AUDIT_CELLS_MAX < INT_MAX && AUDIT_PARTS_MAX < INT_MAX / 2,
+                       "GLPK indexes with int");
         size_t entries = a->nparts + a->nrels;
-        if (entries >= INT_MAX || a->nrels >= INT_MAX)
-                return -E2BIG;
 
         r = -ENOMEM;
         lp.col_of = calloc(a->ncells, sizeof(*lp.col_of));
