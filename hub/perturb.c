@@ -220,22 +220,14 @@ static int build(struct perturb_table *t, char *why, size_t len)
 
 int perturb_params_check(const struct perturb_params *p, char *why, size_t len)
 {
-        struct perturb_table *t;
-        int ret;
+        struct perturb_table t;
 
         if (p == NULL) {
                 say(why, len, "no parameters");
                 return -EINVAL;
         }
-        t = malloc(sizeof(*t));
-        if (t == NULL) {
-                say(why, len, "out of memory");
-                return -ENOMEM;
-        }
-        t->p = *p;
-        ret = build(t, why, len);
-        free(t);
-        return ret;
+        t.p = *p;
+        return build(&t, why, len);
 }
 
 int perturb_table_new(struct perturb_table **ret, const struct perturb_params *p)

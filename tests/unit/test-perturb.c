@@ -267,6 +267,50 @@ static void test_mix_bijection(void **state)
         free(seen);
 }
 
+/* A cell key whose lookup position for figure q is u: the mix is a bijection
+ * that keeps the top half apart, so two searches of 2^16 find it. */
+static uint32_t ck_for_position(uint32_t u, uint32_t q)
+{
+        uint32_t h, l;
+
+        for (h = 0; h < 65536; h++)
+                if (perturb_mix(h << 16, q) >> 16 == u >> 16)
+                        break;
+        assert_true(h < 65536);
+        for (l = 0; l < 65536; l++)
+                if (perturb_mix(h << 16 | l, q) == u)
+                        return h << 16 | l;
+        fail();
+        return 0;
+}
+
+/* However small a probability, both ends of every row stay reachable: the
+ * lowest position publishes the row's lowest value, the highest its highest
+ * (a table with V = 0.01 and D = 5 has tails far below 2^-32). */
+static void test_extremes_reachable(void **state)
+{
+        static const struct perturb_params tiny[] = { { 5, 0.01, 0 }, PERTURB_DEFAULT, { 5, 22.5, 0 } };
+        size_t s;
+        uint32_t i, q;
+
+        (void)state;
+        for (s = 0; s < sizeof(tiny) / sizeof(tiny[0]); s++) {
+                struct perturb_table *t = mk(&tiny[s]);
+                uint32_t d = tiny[s].max_dev;
+
+                for (q = 0; q < 2; q++) {
+                        uint32_t bottom = ck_for_position(0, q), top = ck_for_position(UINT32_MAX, q);
+
+                        for (i = 1; i <= d + 3; i++) {
+                                assert_true(perturb_prob(t, i, i + d) > 0.0);
+                                assert_int_equal(perturb_count(t, i, bottom, q), i > d ? i - d : 0);
+                                assert_int_equal(perturb_count(t, i, top, q), i + d);
+                        }
+                }
+                perturb_table_free(t);
+        }
+}
+
 /* Two figures of one cell (q = 0 and q = 1, same true count) draw about
  * independently: their joint frequencies are close to the products. */
 static void test_figures_draw_apart(void **state)
@@ -481,6 +525,7 @@ int main(void)
                 cmocka_unit_test(test_rows),
                 cmocka_unit_test(test_lookup_meets_table),
                 cmocka_unit_test(test_mix_bijection),
+                cmocka_unit_test(test_extremes_reachable),
                 cmocka_unit_test(test_figures_draw_apart),
                 cmocka_unit_test(test_differencing),
                 cmocka_unit_test(test_volume),
