@@ -18,7 +18,7 @@
 
 #define MONTH 202611u
 
-static const struct dc_params params = { 3, 2, 85 };
+static const struct dc_params params = { 3, 2, 85, 0 };
 static uint32_t weeks[PERIOD_WEEKS_MAX];
 static size_t nweeks;
 
@@ -410,7 +410,7 @@ static void test_secondary_volume(void **state)
 
 static void test_bad_params(void **state)
 {
-        struct dc_params p = { 2, 2, 85 };
+        struct dc_params p = { 2, 2, 85, 0 };
         struct dc_contrib c = mk(1, 0, "export-ban", "CN", NMO__SEVERITY__SEVERITY_LOW, 0);
         struct dc_result r;
 
