@@ -25,6 +25,7 @@
 #include <cmocka.h>
 
 #include "envelope.h"
+#include "period.h"
 #include "util.h"
 
 static void enrol_member(struct h_hub *h, const char *name, const char *member_pub);
@@ -350,7 +351,19 @@ int64_t h_json_int(json_object *o, const char *key)
         return json_object_get_int64(v);
 }
 
+static void hub_init(struct h_hub *h, bool fresh_epoch);
+
 void h_hub_init(struct h_hub *h)
+{
+        hub_init(h, false);
+}
+
+void h_hub_init_fresh_epoch(struct h_hub *h)
+{
+        hub_init(h, true);
+}
+
+static void hub_init(struct h_hub *h, bool fresh_epoch)
 {
         char listen[64], *out = NULL, *err = NULL;
         int rc;
@@ -377,6 +390,18 @@ void h_hub_init(struct h_hub *h)
                 fail_msg("nmo-hub init failed (%d): %s", rc, err);
         free(out);
         free(err);
+        if (fresh_epoch) {
+                /* Tuesday 10:00 UTC in the first week of an epoch at least 35
+                 * days ahead: ahead of the nodes' clocks, so their signals are
+                 * not from the future, and with the epoch's weeks to come. */
+                int64_t today = (int64_t)(util_now_ms() / 86400000ULL), first, last;
+                uint64_t at;
+
+                h->epoch = period_month_next(period_month_of_day(today + 35));
+                period_month_days(h->epoch, &first, &last);
+                at = (uint64_t)(first + 1) * 86400000ULL + 10ULL * 3600000ULL;
+                h_hub_clock(h, (int64_t)((at - util_now_ms()) / 1000));
+        }
         h_hub_start(h);
 }
 
@@ -456,8 +481,9 @@ void h_hub_clock(struct h_hub *h, int64_t offset_s)
                 fail_msg("cannot write %s", cpath);
         free(tmp);
         free(cpath);
-        /* libfaketime reads the file again after its cache of 1 s. */
-        usleep(1300000);
+        /* A running hub's libfaketime reads the file again after its cache of 1 s. */
+        if (h->pid > 0)
+                usleep(1300000);
 }
 
 uint64_t h_hub_now_ms(struct h_hub *h)

@@ -61,10 +61,15 @@ struct h_hub {
         int alerts_port;
         pid_t pid;
         char log[512];
+        uint32_t epoch;     /* h_hub_init_fresh_epoch(): the epoch (month id) it starts in */
 };
 
 /* Creates and starts a hub (h_hub_start) after init. */
 void h_hub_init(struct h_hub *h);
+/* The same with the hub's clock (h_hub_clock) set to Tuesday 10:00 UTC of
+ * the first week of an epoch (h->epoch) at least 35 days ahead: the release
+ * calendar's tests then do not depend on today's date. */
+void h_hub_init_fresh_epoch(struct h_hub *h);
 void h_hub_start(struct h_hub *h);
 /* The hub runs under libfaketime: its wall clock is the real one plus an
  * offset the test sets (monotonic time is left alone). h_hub_clock() sets the

@@ -45,15 +45,15 @@ static const char *analyst_bin(void)
         return p && *p ? p : "nmo-analyst";
 }
 
-/* The analytics cells of material that analysts see as released; waits a
- * little, as the analytics follow the private store within half a second. */
+/* The analytics cells of material that analysts see as released, after the
+ * hub's clock has passed the next release point. */
 static int released_cells(const char *material)
 {
         char *store = util_path(hub.hub_dir, "analytics");
         char *argv[] = { (char *)analyst_bin(), "--store", store, "cells", "--json", NULL };
         int released = 0;
 
-        usleep(1500000);
+        h_hub_release(&hub);
         {
                 json_object *cells = h_run_json(argv);
 
