@@ -3,6 +3,9 @@
 # nmo-node agent per sample company on loopback in a temporary directory, with
 # real keys, enrols the companies, submits the sample signals
 # (tests/data/sample/*.jsonl), delivers them and prints what each role sees.
+# The hub releases a week's figures only once the week is over (Monday 06:00
+# UTC by default), so the demo runs the hub under libfaketime and moves its
+# clock past that release point before the analyst looks.
 #
 #   ./demo.sh            run it (the temporary directory is removed at the end)
 #   ./demo.sh --keep     keep the directory to look around afterwards
@@ -15,7 +18,7 @@ keep=0
 case "${1:-}" in
 --keep) keep=1 ;;
 -h | --help)
-        sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
 "") ;;
@@ -52,11 +55,20 @@ alerts_port=$(free_port)
 endpoint=tcp://127.0.0.1:$port
 alerts_endpoint=tcp://127.0.0.1:$alerts_port
 
+faketime_lib=$(ls /usr/lib/*/faketime/libfaketimeMT.so.1 2>/dev/null | head -n 1)
+if [ -z "$faketime_lib" ]; then
+        echo "demo.sh: libfaketime is missing (apt-get install faketime)" >&2
+        exit 1
+fi
+# The hub's clock is the real one plus the offset in this file.
+echo "+0" >"$work/hub-clock"
+
 echo
 echo "== hub operator: create the hub and start it"
 "$hub_bin" init --dir "$work/hub" --listen "$endpoint" --alerts-listen "$alerts_endpoint" \
         --name gdn-demo-hub || exit 1
-"$hub_bin" serve --dir "$work/hub" 2>"$work/hub.log" &
+LD_PRELOAD=$faketime_lib FAKETIME_TIMESTAMP_FILE=$work/hub-clock FAKETIME_CACHE_DURATION=1 \
+        FAKETIME_DONT_FAKE_MONOTONIC=1 "$hub_bin" serve --dir "$work/hub" 2>"$work/hub.log" &
 hub_pid=$!
 for _ in $(seq 100); do
         (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break
@@ -110,8 +122,24 @@ echo "== hub operator: members and health"
 echo
 "$hub_bin" stats --dir "$work/hub"
 
-# The hub updates the analytics store within half a second of a change.
-sleep 1
+analyst=$root/build/analyst/nmo-analyst
+echo
+echo "== GDN analyst, before the week is over: nothing is released yet"
+"$analyst" --store "$work/hub/analytics" cells
+# The release point: Monday 06:00 UTC after this week ([release] delay_hours).
+offset=$(python3 -c 'import time
+now = time.time()
+day = int(now // 86400)
+monday = day - (day + 3) % 7 + 7
+print(int(monday * 86400 + 6 * 3600 + 60 - now) + 1)')
+echo
+echo "== demo: moving the hub's clock (libfaketime) $((offset / 3600)) hours ahead, past the release point"
+echo "+$offset" >"$work/hub-clock"
+for _ in $(seq 1 100); do
+        grep -q "released 20" "$work/hub.log" && break
+        sleep 0.2
+done
+grep "released 20" "$work/hub.log" | sed 's/^/  hub: /'
 analyst=$root/build/analyst/nmo-analyst
 echo
 echo "== GDN analyst: cells per material, event and ISO week (suppressed cells shown as x)"

@@ -41,6 +41,16 @@ struct analytics;
         "parts reveals a suppressed cell. A suppressed cell is shown as x and carries\n"   \
         "no figures in any output.\n"
 
+/* In the help of the commands that show figures. */
+#define ANALYST_RELEASES                                                                  \
+        "Releases: the hub publishes a week's figures once the week is over (Monday\n"    \
+        "06:00 UTC by default) and a month's when its epoch closes; they never change\n"  \
+        "afterwards ('nmo-analyst releases'). Counts carry noise of at most 2 either\n"   \
+        "way (unbiased; the same cell always shows the same figure), reporters never\n"  \
+        "below 3, volumes about 5 to 10% of the largest contribution; parts need not\n"  \
+        "add up exactly to their totals, as in official statistics. Every suppressed\n"   \
+        "cell keeps a range of at least 2 reports against all releases together.\n"
+
 /* In the help of every command that takes a week or a month. */
 #define ANALYST_CALENDAR                                                                  \
         "Weeks are ISO weeks, Monday to Sunday, numbered in the year of their\n"         \
@@ -73,6 +83,7 @@ int analyst_cmd_cells(int argc, char **argv, const char *store);
 int analyst_cmd_alerts(int argc, char **argv, const char *store);
 int analyst_cmd_trend(int argc, char **argv, const char *store);
 int analyst_cmd_materials(int argc, char **argv, const char *store);
+int analyst_cmd_releases(int argc, char **argv, const char *store);
 
 /* ---- command lines (cli.c) ---- */
 

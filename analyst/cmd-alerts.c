@@ -333,6 +333,8 @@ static const char alerts_help[] =
         "\n"
         ANALYST_DISCLOSURE_RULE
         "\n"
+        ANALYST_RELEASES
+        "\n"
         "Exit status: 0 success, also when no alert matches; 1 failure; 2 usage error.\n";
 
 int analyst_cmd_alerts(int argc, char **argv, const char *store)

@@ -86,6 +86,8 @@ static json_object *cell_json(const void *item)
         json_object_object_add(o, "status",
                                json_object_new_string(released ? "released" : "suppressed"));
         json_object_object_add(o, "final", json_object_new_boolean(c->final));
+        if (c->release)
+                json_object_object_add(o, "release", json_object_new_int64(c->release));
         if (!released) {
                 json_object_object_add(o, "suppression", json_object_new_string(
                                                analytics_suppression_name(c->suppression)));
@@ -262,7 +264,7 @@ NMO_WUR static int cells_print_table(const struct query_cell_list *l)
         fputs("\nx: suppressed. A cell is released only with at least 3 distinct reporting\n"
               "companies, a volume only when no two companies hold more than 85% of it, and\n"
               "secondary suppression withholds further cells so totals cannot reveal them.\n"
-              "-: no volume given. VOLUME in tonnes per year. FINAL yes: figures are final.\n",
+              "-: no volume given. VOLUME in tonnes per year. FINAL yes: the epoch is closed.\n",
               stdout);
         return 0;
 }
@@ -301,18 +303,19 @@ static const char cells_help[] =
         "  EVENT      event type id; COUNTRY with --rollup country; none with\n"
         "             --rollup material\n"
         "  STATUS     released, or suppressed by the disclosure rule\n"
-        "  REPORTERS  distinct reporting companies\n"
-        "  REPORTS    signals reported\n"
+        "  REPORTERS  distinct reporting companies (with noise, never below 3)\n"
+        "  REPORTS    signals reported (with noise)\n"
         "  SEVERITY   reports by severity: L low, M medium, H high, C critical\n"
         "  VOLUME     affected volume summed over the reports, tonnes per year; x when\n"
         "             the dominance rule withholds it, - when no reporter gave one\n"
-        "  FINAL      yes when the period is closed and its figures will not change\n"
+        "  FINAL      yes when the period's epoch is closed\n"
         "Notes that reporters consented to share are printed indented under their cell.\n"
         "A suppressed cell shows x in every value column.\n"
         "\n"
         "JSON: kind (event-week, event-month, material-week, country-week), period,\n"
         "material, event (null for roll-ups), country (country cells only), status\n"
-        "(released, suppressed) and final. A released cell adds reporters, reports,\n"
+        "(released, suppressed), final and release (its release's id). A released\n"
+        "cell adds reporters, reports,\n"
         "severity {low, medium, high, critical}, event_status {rumour, announced,\n"
         "in_effect, ended, unspecified}, share (of the reporter's supply affected)\n"
         "{<10, 10-25, 25-50, 50-75, >75, unspecified}, volume_t (null unless\n"
@@ -325,6 +328,7 @@ static const char cells_help[] =
         ANALYST_CALENDAR
         "\n"
         ANALYST_DISCLOSURE_RULE
+        "Figures carry noise; see 'nmo-analyst releases --help'.\n"
         "\n"
         "Exit status: 0 success, also when no cell matches (the table form says so on\n"
         "stderr; JSON prints []); 1 failure (store missing, unreadable or damaged);\n"

@@ -96,6 +96,8 @@ static const char trend_help[] =
         "\n"
         ANALYST_DISCLOSURE_RULE
         "\n"
+        ANALYST_RELEASES
+        "\n"
         "Exit status: 0 success; 1 failure; 2 usage error, including an unknown\n"
         "material.\n";
 

@@ -8,6 +8,7 @@ const struct analyst_command analyst_commands[] = {
         { "alerts", analyst_cmd_alerts, "the alerts the hub issued" },
         { "trend", analyst_cmd_trend, "reports per week for one material, as a small chart" },
         { "materials", analyst_cmd_materials, "every material and its latest activity" },
+        { "releases", analyst_cmd_releases, "the hub's releases and the next release point" },
 };
 const size_t analyst_commands_count = NMO_ARRAY_SIZE(analyst_commands);
 
@@ -31,6 +32,7 @@ const char analyst_help[] =
         "  alerts     the alerts the hub issued\n"
         "  trend      reports per week for one material, as a small chart\n"
         "  materials  every material and its latest activity\n"
+        "  releases   the hub's releases and the next release point\n"
         "\n"
         "Options:\n"
         "  --store DIR    the hub's analytics store, HUB_DIR/analytics (required; also\n"
@@ -41,6 +43,8 @@ const char analyst_help[] =
         "  -V, --version  print the version\n"
         "\n"
         ANALYST_DISCLOSURE_RULE
+        "\n"
+        ANALYST_RELEASES
         "\n"
         "Exit status: 0 success (also when nothing matches), 1 failure (the store is\n"
         "missing, not an analytics store, unreadable or damaged), 2 usage error\n"

@@ -92,6 +92,7 @@ NMO_WUR static int cell_copy(struct query_cell *d, const Nmo__Hub__Cell *c, bool
         if (!d->material || !d->event || !d->country || !d->period)
                 return -ENOMEM;
         d->final = c->has_final && c->final;
+        d->release = c->has_release ? c->release : 0;
         if (!released) {
                 d->suppression = c->has_suppression && c->suppression !=
                                  NMO__HUB__SUPPRESSION__SUPPRESSION_NONE

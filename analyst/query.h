@@ -24,6 +24,7 @@ struct query_cell {
         int64_t first_day, last_day;        /* of its period (period_range) */
         Nmo__Hub__Suppression suppression;  /* NONE: released */
         bool final;
+        uint32_t release;                   /* the release that published it; 0: unknown */
         uint32_t reporters, reports;
         uint32_t severity[4]; /* low, medium, high, critical */
         uint32_t status[5];   /* unspecified, rumour, announced, in-effect, ended */

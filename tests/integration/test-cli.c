@@ -79,6 +79,7 @@ static const struct cli_case analyst_cases[] = {
         { { "alerts", NULL }, { NULL } },
         { { "trend", NULL }, { NULL } },
         { { "materials", NULL }, { NULL } },
+        { { "releases", NULL }, { NULL } },
 };
 
 static const struct cli_table tables[] = {
