@@ -21,8 +21,9 @@ static const char help[] =
         "while running is applied at once: [log] level, [limits] member_rate and\n"
         "member_burst, the [alerts] rules. One line says what changed (or \"nothing\n"
         "changed\"); another names changed settings that wait for a restart (listen\n"
-        "addresses, max_message, queue, batch, handshake_ms, [privacy]). A hub.conf\n"
-        "that does not parse is refused with an error line; the settings in use stay.\n"
+        "addresses, max_message, queue, batch, handshake_ms, [privacy], [release]).\n"
+        "A hub.conf that does not parse is refused with an error line; the settings\n"
+        "in use stay.\n"
         "Only one serve runs on a DIR: a second one exits 1 naming the first's pid.\n"
         "\n"
         "  --dir DIR        hub directory made by 'nmo-hub init'\n"
@@ -43,10 +44,17 @@ static const char help[] =
         "The alert feed listens on [alerts] listen, by default the host of the\n"
         "listen endpoint with its port plus one.\n"
         "Disclosure control ([privacy]): min_reporters (at least 3), dominance_n and\n"
-        "dominance_k. Alert rules ([alerts]): severity_reporters, surge_percent,\n"
-        "surge_weeks, surge_min_reports, new_restriction. Epochs (months of ISO weeks)\n"
-        "close on their own when they end: final cells are written and the epoch's\n"
-        "pseudonym key is destroyed.\n";
+        "dominance_k; sensitive (materials) with sensitive_min_reporters,\n"
+        "sensitive_dominance_n and sensitive_dominance_k, stricter; protection_reports\n"
+        "and protection_volume (what a suppressed cell's range must span against all\n"
+        "releases); noise_max, noise_variance, noise_volume (the cell key method's\n"
+        "noise on released figures). Release calendar ([release]): delay_hours: a\n"
+        "week's figures and alerts are released once it has ended (Monday 00:00 UTC)\n"
+        "plus this many hours, and never change after. Alert rules ([alerts]):\n"
+        "severity_reporters, surge_percent, surge_weeks, surge_min_reports,\n"
+        "new_restriction. Epochs (months of ISO weeks) close on their own with their\n"
+        "last release: the month's cells are released, the contributions deleted and\n"
+        "the epoch's pseudonym key destroyed.\n";
 
 int hub_cmd_serve(int argc, char **argv)
 {

@@ -24,11 +24,24 @@ static const struct {
         { "handshake_ms", offsetof(struct hub_config, limits.handshake_ms), false, false },
         { "member_rate", offsetof(struct hub_config, limits.member_rate), false, true },
         { "member_burst", offsetof(struct hub_config, limits.member_burst), false, true },
-        /* Disclosure control decides what was released: changed only with a
-         * restart, which recounts the open epochs under the new rules. */
+        /* Disclosure control and the calendar decide what the next release
+         * publishes: changed only with a restart (what was released stays). */
         { "min_reporters", offsetof(struct hub_config, privacy.min_reporters), false, false },
         { "dominance_n", offsetof(struct hub_config, privacy.dominance_n), false, false },
         { "dominance_k", offsetof(struct hub_config, privacy.dominance_k), false, false },
+        { "sensitive_min_reporters", offsetof(struct hub_config,
+                                              privacy.sensitive_min_reporters), false, false },
+        { "sensitive_dominance_n", offsetof(struct hub_config, privacy.sensitive_dominance_n),
+          false, false },
+        { "sensitive_dominance_k", offsetof(struct hub_config, privacy.sensitive_dominance_k),
+          false, false },
+        { "protection_reports", offsetof(struct hub_config, privacy.protection_reports), false,
+          false },
+        { "protection_volume", offsetof(struct hub_config, privacy.protection_volume), false,
+          false },
+        { "noise_max", offsetof(struct hub_config, privacy.noise_max), false, false },
+        { "noise_volume", offsetof(struct hub_config, privacy.noise_volume), false, false },
+        { "delay_hours", offsetof(struct hub_config, release.delay_hours), false, false },
         { "severity_reporters", offsetof(struct hub_config, alerts.severity_reporters), false,
           true },
         { "surge_percent", offsetof(struct hub_config, alerts.surge_percent), false, true },
@@ -98,6 +111,16 @@ int hub_reload_config(const char *hub_dir, const struct hub_config *running,
                         describe(fixed, sizeof(fixed), settings[i].name, from, to,
                                  settings[i].endpoint);
                 }
+        }
+        if (running->privacy.noise_variance != file.privacy.noise_variance ||
+            running->privacy.nsensitive != file.privacy.nsensitive ||
+            memcmp(running->privacy.sensitive, file.privacy.sensitive,
+                   sizeof(file.privacy.sensitive)) != 0)
+        {
+                size_t used = strlen(fixed);
+
+                snprintf(fixed + used, sizeof(fixed) - used, "%s[privacy] noise_variance or "
+                         "sensitive", used ? ", " : "");
         }
         log_info("reloaded %s/hub.conf: %s%s", hub_dir, applied[0] ? "applied " : "",
                  applied[0] ? applied : fixed[0] ? "nothing applied now" : "nothing changed");
