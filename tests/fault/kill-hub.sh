@@ -15,15 +15,15 @@
 #     signals_stored == distinct ids submitted == sum of delivered;
 #   - nothing left queued or in flight, nothing rejected, receipt sequence
 #     numbers unique;
-#   - the analytics store keeps up: in 10 settle rounds after the drain (384
-#     more signals from every node each), the reports of the released
-#     event-week cells add up to signals_stored within 3 s of the commit
-#     (every cell has 4 reporters, so every cell is released);
-#   - the analytics store equals a recount: `nmo-analyst cells --json` (plain,
-#     --rollup material, --rollup country) is identical before and after a
-#     restart of the hub (whose start-up recounts the open epochs from the
-#     private store), and the reports of the event-week cells add up to
-#     signals_stored (every cell has 4 reporters, so every cell is released).
+#   - the aggregation keeps up: in 10 settle rounds after the drain (384
+#     more signals from every node each), the hub has counted every stored
+#     signal (nmo-hub stats aggregation_backlog 0) within 3 s of the commit;
+#   - what was counted is released: restarted with its clock (libfaketime)
+#     past the next release point, the hub releases; the reports of the
+#     event-week cells add up to signals_stored within the noise (every cell
+#     has 4 reporters, so every cell is released, each at most 2 off), and
+#     `nmo-analyst cells --json` (plain, --rollup material, --rollup country)
+#     is identical after one more restart.
 # Binaries come from $NMO_BUILD (default: the build/ directory of this
 # checkout). Every loop is bounded in count and time; everything started is
 # killed on exit; the directory is removed unless --keep.
@@ -182,13 +182,13 @@ for _ in $(seq 300); do
         sleep 1
 done
 # Settle rounds, the hub running: one more batch from every node, and once
-# the hub has stored it, the released figures must add up to every stored
-# signal within 3 s (every cell has 4 reporters, so the sum of the reports
-# of the event-week cells is a recount). A store that stays behind means a
-# change was lost on its way to the analytics store.
-reports() {
-        "$ANALYST" --store "$work/hub/analytics" cells --json 2>>"$work/analyst.err" |
-                python3 -c 'import json,sys; print(sum(c.get("reports") or 0 for c in json.load(sys.stdin) if c.get("kind") == "event-week" and c.get("status") == "released"))' 2>/dev/null || echo -1
+# the hub has stored it, its aggregation must have counted every stored
+# signal within 3 s (aggregation_backlog 0). A backlog that stays means a
+# change was lost on its way to the contributions. (Released figures come
+# only at the release point, with noise: fault_recount below checks them.)
+backlog() {
+        "$HUB" stats --dir "$work/hub" --json 2>>"$work/status.err" |
+                python3 -c 'import json,sys; print(json.load(sys.stdin).get("aggregation_backlog", -1))' 2>/dev/null || echo -1
 }
 for _ in 1 2 3 4 5 6 7 8; do cat "$work/batch.jsonl"; done >"$work/settle.jsonl"
 behind=0
@@ -206,17 +206,16 @@ for round in $(seq 10); do
         [ "$wait_ok" = 1 ] || { say "settle round $round: the hub did not store the batch within 30 s"; break; }
         ok=0
         for _ in $(seq 30); do
-                [ "$(reports)" -eq "$(stored)" ] && { ok=1; break; }
+                [ "$(backlog)" -eq 0 ] && { ok=1; break; }
                 sleep 0.1
         done
         if [ "$ok" = 0 ]; then
                 behind=$((behind + 1))
-                r=$(reports); s=$(stored); sleep 5
-                say "FAIL: settle round $round: the analytics store shows $r reports, the hub stored $s signals (3 s after the commit; $(reports) after 5 s more)"
+                say "FAIL: settle round $round: $(backlog) stored signals not counted 3 s after the commit"
         fi
 done
 for _ in $(seq 60); do [ "$(pending)" -eq 0 ] && break; sleep 1; done
-sleep 2 # the hub writes the analytics store within 500 ms of a change
+sleep 2
 for n in $(seq $NODES); do
         "$NODE" status --dir "$work/node$n" --json >"$work/status$n.json" 2>>"$work/status.err"
 done
@@ -230,7 +229,7 @@ done
 wait 2>/dev/null
 node_pids=()
 
-# The analytics store as the hub left it, then after a restart (a recount).
+# The release of what the hub counted, then the same after a restart.
 fault_recount "$work/hub"
 fault_dump_store "$work/hub"
 
@@ -323,22 +322,24 @@ if stats.get("rejected", 0):
 if not drained:
     fails.append("the agents did not drain within 300 s")
 if not analytics_same or not recount_ok:
-    fails.append("analytics figures differ from a recount (or no recount was possible)")
+    fails.append("released figures missing or changed across a restart")
 
 # An independent recount: every event-week cell is released (4 reporters),
-# so their reports add up to every stored signal.
+# so their reports add up to every stored signal, give or take each cell's
+# noise (at most 2 either way).
 cells = load(work + "/cells-after.json", []) or []
 ew = [c for c in cells if c.get("kind") == "event-week"]
 suppressed = [c for c in ew if c.get("status") != "released"]
 reports = sum(c.get("reports") or 0 for c in ew)
 if suppressed:
     print("kill-hub: note: %d event-week cells suppressed; the sum of reports is not checked" % len(suppressed))
-elif reports != stored:
-    fails.append("event-week cells add up to %d reports, the hub stored %d signals" % (reports, stored))
+elif abs(reports - stored) > 2 * len(ew):
+    fails.append("event-week cells add up to %d reports, the hub stored %d signals (more than the "
+                 "noise of %d cells allows)" % (reports, stored, len(ew)))
 
 print("kill-hub: %d ids submitted, %d delivered, %d stored (%d duplicates answered with the original "
       "receipt), analytics %s" % (len(submitted), delivered, stored, stats.get("duplicates", 0),
-                                  "equal to a recount" if analytics_same and recount_ok else "DIFFERENT"))
+                                  "released and stable" if analytics_same and recount_ok else "DIFFERENT"))
 for f in fails:
     print("kill-hub: FAIL: " + f)
 ok = not fails and lost == 0 and duplicated == 0

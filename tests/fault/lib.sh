@@ -145,27 +145,48 @@ fault_snapshot() {
                 >"$work/country-$2.json" 2>>"$work/analyst.err"
 }
 
-# fault_recount HUB_DIR: the analytics store must equal a recount. Takes a
-# snapshot, restarts the hub with the script's start_hub and stop_hub (its
-# start recounts the open epochs from the private store), takes another and
-# compares. Sets recount_ok (the hub started) and analytics_same, 1 or 0.
+# fault_recount HUB_DIR: what the hub counted is released, and released
+# figures stay as they are. Figures appear only at a release point (Monday
+# 06:00 UTC after the week), so the hub is restarted under libfaketime with
+# its clock past the next one: it releases what it counted; a snapshot is
+# taken; then it is restarted once more (same clock) and the analytics store
+# must be the same, and not empty. Sets recount_ok (the hub started both
+# times) and analytics_same, 1 or 0.
 fault_recount() {
-        local k
-        fault_snapshot "$1" before
+        local k lib offset log
+        log=$work/hub.log
+        lib=$(ls /usr/lib/*/faketime/libfaketimeMT.so.1 2>/dev/null | head -n 1)
+        offset=$(python3 -c 'import time
+now = time.time()
+day = int(now // 86400)
+monday = day - (day + 3) % 7 + 7
+print(int(monday * 86400 + 6 * 3600 + 120 - now) + 1)')
         recount_ok=1
-        if start_hub; then
-                sleep 1
-                stop_hub
-        else
-                recount_ok=0
-                say "FAIL: the hub does not start for the recount"
-        fi
-        fault_snapshot "$1" after
         analytics_same=1
+        if [ -z "$lib" ]; then
+                say "FAIL: libfaketime is missing (apt-get install faketime)"
+                recount_ok=0
+                return
+        fi
+        for k in before after; do
+                if fault_start_hub "$1" "$log" LD_PRELOAD="$lib" FAKETIME="+${offset}" \
+                        FAKETIME_DONT_FAKE_MONOTONIC=1; then
+                        sleep 2
+                        stop_hub
+                else
+                        recount_ok=0
+                        say "FAIL: the hub does not start for the recount"
+                fi
+                fault_snapshot "$1" "$k"
+        done
+        if ! grep -q '"status"' "$work/material-before.json"; then
+                analytics_same=0
+                say "FAIL: nothing released after the release point"
+        fi
         for k in cells material country; do
                 if ! cmp -s "$work/$k-before.json" "$work/$k-after.json"; then
                         analytics_same=0
-                        say "FAIL: analytics ($k) differ before and after the recount:"
+                        say "FAIL: analytics ($k) differ between two restarts after the release:"
                         diff "$work/$k-before.json" "$work/$k-after.json" | head -20
                 fi
         done
