@@ -507,6 +507,199 @@ static void test_periods(void **state)
         assert_int_equal(date_parse("2026-1-01", &day), -EINVAL);
 }
 
+
+/* ---- over time: the ledger and protection intervals ---- */
+
+static const struct dc_params protect = { 3, 2, 85, 2 };
+
+/* A ledger for tests: cells an earlier release published (released[] as
+ * released, suppressed[] as suppressed), and the weeks this release may
+ * publish (with final, the month's cells too). */
+struct test_ledger {
+        const struct dc_cell *released[16], *suppressed[16];
+        size_t nreleased, nsuppressed;
+        uint32_t weeks[PERIOD_WEEKS_MAX];
+        size_t nweeks;
+        bool final;
+};
+
+static bool same_cell(const struct dc_cell *a, const struct dc_cell *b)
+{
+        return a->kind == b->kind && a->period == b->period && strcmp(a->event, b->event) == 0 &&
+               strcmp(a->country, b->country) == 0;
+}
+
+static bool tl_lookup(void *u, const struct dc_cell *c, Nmo__Hub__Suppression *supp,
+                      Nmo__Hub__VolumeStatus *vol)
+{
+        const struct test_ledger *l = u;
+
+        for (size_t i = 0; i < l->nreleased; i++)
+                if (same_cell(l->released[i], c)) {
+                        *supp = NMO__HUB__SUPPRESSION__SUPPRESSION_NONE;
+                        *vol = l->released[i]->volume_status;
+                        return true;
+                }
+        for (size_t i = 0; i < l->nsuppressed; i++)
+                if (same_cell(l->suppressed[i], c)) {
+                        *supp = l->suppressed[i]->suppression;
+                        return true;
+                }
+        return false;
+}
+
+static bool tl_in_scope(void *u, const struct dc_cell *c)
+{
+        const struct test_ledger *l = u;
+
+        if (c->kind == NMO__HUB__CELL_KIND__CELL_EVENT_MONTH)
+                return l->final;
+        for (size_t i = 0; i < l->nweeks; i++)
+                if (l->weeks[i] == c->period)
+                        return true;
+        return false;
+}
+
+/* One snapshot pins suppressed cells: three events with one report each
+ * (suppressed), one with three companies, all in one week. The threshold rule
+ * alone releases the week's total and the big event (the three small cells
+ * together have 3 reporters), and then total minus released part leaves 3
+ * reports over 3 listed cells: each exactly 1. The interval audit must see
+ * that and withhold more. */
+static void test_intervals_one_snapshot(void **state)
+{
+        struct dc_contrib c[6];
+        struct dc_result r;
+        const struct dc_cell *big, *mw;
+
+        (void)state;
+        c[0] = mk(1, 0, "strike", "CN", NMO__SEVERITY__SEVERITY_HIGH, 0);
+        c[1] = mk(2, 0, "flood", "CN", NMO__SEVERITY__SEVERITY_LOW, 0);
+        c[2] = mk(3, 0, "fire", "CN", NMO__SEVERITY__SEVERITY_LOW, 0);
+        c[3] = mk(4, 0, "export-ban", "CN", NMO__SEVERITY__SEVERITY_LOW, 0);
+        c[4] = mk(5, 0, "export-ban", "CN", NMO__SEVERITY__SEVERITY_LOW, 0);
+        c[5] = mk(6, 0, "export-ban", "CN", NMO__SEVERITY__SEVERITY_LOW, 0);
+        /* Without the audit: pinned. */
+        assert_int_equal(dc_compute(c, 6, MONTH, &params, NULL, &r), 0);
+        big = find(&r, NMO__HUB__CELL_KIND__CELL_EVENT_WEEK, weeks[0], "export-ban", "");
+        mw = find(&r, NMO__HUB__CELL_KIND__CELL_MATERIAL_WEEK, weeks[0], "", "");
+        assert_true(rel(big) && rel(mw));
+        dc_result_free(&r);
+        /* With it: the big event or the total is withheld too. */
+        assert_int_equal(dc_compute(c, 6, MONTH, &protect, NULL, &r), 0);
+        big = find(&r, NMO__HUB__CELL_KIND__CELL_EVENT_WEEK, weeks[0], "export-ban", "");
+        mw = find(&r, NMO__HUB__CELL_KIND__CELL_MATERIAL_WEEK, weeks[0], "", "");
+        assert_false(rel(big) && rel(mw));
+        /* The country cell is the week's total again: both or neither. */
+        assert_false(rel(find(&r, NMO__HUB__CELL_KIND__CELL_COUNTRY_WEEK, weeks[0], "", "CN")) &&
+                     !rel(mw) && rel(big));
+        dc_result_free(&r);
+}
+
+/* An earlier release is not undone, and is taken into account: week 1's
+ * export-ban cell (three companies) was released; in week 2 a fourth company
+ * reports the same event alone (suppressed). At the epoch's final release the
+ * month's export-ban cell has 4 companies and passes the threshold, but month
+ * minus the released week 1 gives week 2's single report exactly: the month
+ * cell must be withheld, and week 1 stays released. */
+static void test_intervals_across_releases(void **state)
+{
+        struct dc_contrib c[4];
+        struct dc_result first, r;
+        struct test_ledger tl;
+        struct dc_ledger l = { tl_lookup, tl_in_scope, &tl };
+        const struct dc_cell *w1, *em;
+
+        (void)state;
+        c[0] = mk(1, 0, "export-ban", "CN", NMO__SEVERITY__SEVERITY_HIGH, 0);
+        c[1] = mk(2, 0, "export-ban", "CN", NMO__SEVERITY__SEVERITY_HIGH, 0);
+        c[2] = mk(3, 0, "export-ban", "CN", NMO__SEVERITY__SEVERITY_HIGH, 0);
+        c[3] = mk(4, 1, "export-ban", "CN", NMO__SEVERITY__SEVERITY_CRITICAL, 0);
+        /* Release 1: week 1 only. */
+        memset(&tl, 0, sizeof(tl));
+        tl.weeks[tl.nweeks++] = weeks[0];
+        assert_int_equal(dc_compute(c, 3, MONTH, &protect, &l, &first), 0);
+        w1 = find(&first, NMO__HUB__CELL_KIND__CELL_EVENT_WEEK, weeks[0], "export-ban", "");
+        assert_true(rel(w1) && w1->fate == DC_NEW);
+        assert_int_equal(find(&first, NMO__HUB__CELL_KIND__CELL_EVENT_MONTH, MONTH, "export-ban",
+                              "")->fate, DC_UNPUBLISHED);
+        /* The final release: what release 1 published is in the ledger. */
+        memset(&tl, 0, sizeof(tl));
+        for (size_t i = 0; i < first.ncells; i++) {
+                if (first.cells[i].fate != DC_NEW)
+                        continue;
+                if (rel(&first.cells[i]))
+                        tl.released[tl.nreleased++] = &first.cells[i];
+                else
+                        tl.suppressed[tl.nsuppressed++] = &first.cells[i];
+        }
+        for (size_t i = 1; i < nweeks; i++)
+                tl.weeks[tl.nweeks++] = weeks[i];
+        tl.final = true;
+        assert_int_equal(dc_compute(c, 4, MONTH, &protect, &l, &r), 0);
+        w1 = find(&r, NMO__HUB__CELL_KIND__CELL_EVENT_WEEK, weeks[0], "export-ban", "");
+        assert_true(rel(w1) && w1->fate == DC_RELEASED);
+        assert_false(rel(find(&r, NMO__HUB__CELL_KIND__CELL_EVENT_WEEK, weeks[1], "export-ban",
+                              "")));
+        em = find(&r, NMO__HUB__CELL_KIND__CELL_EVENT_MONTH, MONTH, "export-ban", "");
+        assert_int_equal(em->reporters, 4);
+        assert_false(rel(em));
+        assert_int_equal(em->fate, DC_NEW);
+        dc_result_free(&r);
+        /* Without a ledger (all recomputed at once, as before releases had
+         * one) the rules would rather withhold week 1, which is public. */
+        assert_int_equal(dc_compute(c, 4, MONTH, &protect, NULL, &r), 0);
+        assert_false(rel(find(&r, NMO__HUB__CELL_KIND__CELL_EVENT_WEEK, weeks[0], "export-ban",
+                              "")) &&
+                     !rel(find(&r, NMO__HUB__CELL_KIND__CELL_EVENT_MONTH, MONTH, "export-ban",
+                               "")));
+        dc_result_free(&r);
+        dc_result_free(&first);
+}
+
+/* The severity count of a week leaves out a week before it that is not
+ * released: two companies at high severity in week 1 (suppressed), three in
+ * week 2 of which one high. */
+static void test_high_reporters_released_weeks_only(void **state)
+{
+        struct dc_contrib c[5];
+        struct dc_result r;
+        const struct dc_cell *mw2;
+
+        (void)state;
+        c[0] = mk(1, 0, "strike", "CN", NMO__SEVERITY__SEVERITY_HIGH, 0);
+        c[1] = mk(2, 0, "strike", "CN", NMO__SEVERITY__SEVERITY_CRITICAL, 0);
+        c[2] = mk(3, 1, "strike", "CN", NMO__SEVERITY__SEVERITY_HIGH, 0);
+        c[3] = mk(4, 1, "strike", "CN", NMO__SEVERITY__SEVERITY_LOW, 0);
+        c[4] = mk(5, 1, "strike", "CN", NMO__SEVERITY__SEVERITY_LOW, 0);
+        assert_int_equal(dc_compute(c, 5, MONTH, &params, NULL, &r), 0);
+        assert_false(rel(find(&r, NMO__HUB__CELL_KIND__CELL_MATERIAL_WEEK, weeks[0], "", "")));
+        mw2 = find(&r, NMO__HUB__CELL_KIND__CELL_MATERIAL_WEEK, weeks[1], "", "");
+        assert_true(rel(mw2));
+        assert_int_equal(mw2->reporters_high, 0);
+        dc_result_free(&r);
+}
+
+/* Cell keys: the sum of the contributions' record keys. */
+static void test_cell_keys(void **state)
+{
+        struct dc_contrib c[3];
+        struct dc_result r;
+
+        (void)state;
+        for (int i = 0; i < 3; i++) {
+                c[i] = mk((uint8_t)(i + 1), 0, "strike", "CN", NMO__SEVERITY__SEVERITY_LOW,
+                          100 * (uint64_t)(i + 1));
+                c[i].record_key = 0x80000000u + (uint32_t)i;
+        }
+        assert_int_equal(dc_compute(c, 3, MONTH, &params, NULL, &r), 0);
+        for (size_t i = 0; i < r.ncells; i++) {
+                assert_int_equal(r.cells[i].cell_key, 0x80000000u * 3u + 3u);
+                assert_int_equal(r.cells[i].volume_max, 300);
+        }
+        dc_result_free(&r);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -519,6 +712,10 @@ int main(void)
                 cmocka_unit_test(test_secondary_volume),
                 cmocka_unit_test(test_bad_params),
                 cmocka_unit_test(test_random_tables),
+                cmocka_unit_test(test_intervals_one_snapshot),
+                cmocka_unit_test(test_intervals_across_releases),
+                cmocka_unit_test(test_high_reporters_released_weeks_only),
+                cmocka_unit_test(test_cell_keys),
         };
 
         return cmocka_run_group_tests_name("disclosure", tests, setup, NULL);
