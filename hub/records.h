@@ -1,0 +1,60 @@
+/* records.h: the dedup records of the private store's signals database
+ * (store.h: u32 BE member id || 16-byte signal id -> SignalRecord).
+ *
+ * A record says that a member's signal (or key rotation) was stored, so that
+ * a repeat is stored once. It must not become a timed list of who reported
+ * when: it holds no time finer than the receipt's hour, and that hour only
+ * inside the receipt body, sealed under the key of its epoch (epochkey.h).
+ * When the epoch closes, hub_records_strip() cuts each of its records down to
+ * the epoch's month; with the key destroyed, any copy of the sealed body left
+ * in free LMDB pages or backups cannot be read either. A repeat of a signal
+ * whose record was stripped gets a fresh receipt dated the epoch's start
+ * (PROTOCOL.md 8). */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <lmdb.h>
+
+#include "store.h"
+#include "store.pb-c.h"
+#include "util.h"
+
+struct hub_epoch_key;
+
+/* Serialises the record of an accepted signal of epoch month with its
+ * receipt body: sealed under ek (nonce || secretbox with ek->seal_key), or in
+ * the clear when ek is NULL (a hub without aggregation has no epoch keys).
+ * *out is fresh (free()). Returns 0, -ENOMEM. */
+NMO_WUR int hub_record_pack(uint32_t month, const struct hub_epoch_key *ek, const uint8_t *body,
+                            size_t len, uint8_t **out, size_t *out_len);
+
+/* The epoch of a decoded record: its epoch field, or for a record written
+ * before that field, the month of its received_ms; 0 when it has neither. */
+uint32_t hub_record_epoch(const Nmo__Hub__SignalRecord *rec);
+
+/* The receipt body a record holds (fresh, free()): in the clear, inside the
+ * SignedReceipt of the oldest records, or sealed under ek (may be NULL when
+ * the key is gone). Returns 0; -ENOENT when the record holds no body any more
+ * (stripped, or sealed and ek NULL); -EBADMSG when it is damaged or does not
+ * open under ek; -ENOMEM. */
+NMO_WUR int hub_record_body(const Nmo__Hub__SignalRecord *rec, const struct hub_epoch_key *ek,
+                            uint8_t **body, size_t *len);
+
+/* Cuts every record of epoch month or earlier down to its epoch (no receipt
+ * body, no time), in write transactions of HUB_RECORDS_STRIP_CHUNK records
+ * each, so that the ingest waits for one chunk at most. Idempotent: run it
+ * again after a crash. A damaged record is cut down too (to month). *stripped
+ * (may be NULL) receives how many records changed. Returns 0 or a negative
+ * errno. */
+#define HUB_RECORDS_STRIP_CHUNK 8192
+NMO_WUR int hub_records_strip(struct hub_store *st, uint32_t month, uint64_t *stripped);
+
+/* The last month through which hub_records_strip() finished (meta counter
+ * HUB_META_RECORDS_STRIPPED; 0 when never), read in its own transaction. */
+NMO_WUR int hub_records_stripped_through(struct hub_store *st, uint32_t *month);
+
+/* Records in the caller's write transaction that the records of month and
+ * before are stripped (the counter only grows). */
+NMO_WUR int hub_records_mark_stripped(MDB_txn *txn, struct hub_store *st, uint32_t month);
