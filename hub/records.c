@@ -163,7 +163,7 @@ static int strip_chunk(MDB_txn *txn, void *userdata)
                                                                              v.mv_data);
                 Nmo__Hub__SignalRecord cut = NMO__HUB__SIGNAL_RECORD__INIT;
                 uint32_t epoch = rec ? hub_record_epoch(rec) : 0;
-                uint8_t buf[16];
+                uint8_t buf[16], key[RECORD_KEY_BYTES];
                 MDB_val nv;
 
                 if (rec && (epoch > c->month || !record_has_more(rec))) {
@@ -178,6 +178,14 @@ static int strip_chunk(MDB_txn *txn, void *userdata)
                 cut.epoch = epoch ? epoch : c->month;
                 nv.mv_size = nmo__hub__signal_record__pack(&cut, buf);
                 nv.mv_data = buf;
+                /* The key is copied first: k points into the page, which
+                 * LMDB rearranges when the value changes size. */
+                if (k.mv_size > sizeof(key)) {
+                        r = -EBADMSG;
+                        break;
+                }
+                memcpy(key, k.mv_data, k.mv_size);
+                k.mv_data = key;
                 r = db_errno(mdb_cursor_put(cur, &k, &nv, MDB_CURRENT));
                 if (r < 0)
                         break;
