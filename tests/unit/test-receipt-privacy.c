@@ -225,8 +225,11 @@ static int put_fn(MDB_txn *txn, void *userdata)
                 hub_store_put_u32(key, c->member);
                 memset(key + 4, 0, SIGNAL_ID_BYTES);
                 hub_store_put_u32(key + 4 + SIGNAL_ID_BYTES - 4, id);
-                if (mdb_put(txn, c->st->signals, &k, &v, 0))
-                        return -EIO;
+                int rc = mdb_put(txn, c->st->signals, &k, &v, 0);
+
+                /* MDB_MAP_FULL as db_write() knows it: the map grows. */
+                if (rc)
+                        return db_errno(rc);
         }
         return 0;
 }
