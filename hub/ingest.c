@@ -500,6 +500,14 @@ static int store_signal(MDB_txn *txn, struct batch *b, struct hub_item *it,
         hub_store_put_u32(key, m->id);
         memcpy(key + 4, s->id, SIGNAL_ID_BYTES);
         ret = mdb_get(txn, ig->st->signals, &k, &v);
+        if (ret == MDB_NOTFOUND) {
+                /* Stored in an epoch that has closed since (records.h). */
+                uint8_t closed[HUB_RECORD_CLOSED_KEY_BYTES];
+                MDB_val ck = { sizeof(closed), closed };
+
+                hub_record_closed_key(key, closed);
+                ret = mdb_get(txn, ig->st->signals, &ck, &v);
+        }
         if (ret == 0) {
                 Nmo__Hub__SignalRecord *old =
                         nmo__hub__signal_record__unpack(NULL, v.mv_size, v.mv_data);

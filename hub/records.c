@@ -13,7 +13,19 @@
 #include "log.h"
 #include "period.h"
 
-#define RECORD_KEY_BYTES (4 + SIGNAL_ID_BYTES)
+#define RECORD_KEY_MAX HUB_RECORD_CLOSED_KEY_BYTES
+
+void hub_record_closed_key(const uint8_t key[HUB_RECORD_KEY_BYTES],
+                           uint8_t out[HUB_RECORD_CLOSED_KEY_BYTES])
+{
+        static const uint8_t personal[crypto_generichash_blake2b_PERSONALBYTES] =
+                "nmo closed id";
+
+        memcpy(out, key, 4);
+        crypto_generichash_blake2b_salt_personal(out + 4, 16, key + 4, SIGNAL_ID_BYTES, NULL, 0,
+                                                 NULL, personal);
+        out[HUB_RECORD_CLOSED_KEY_BYTES - 1] = 'c';
+}
 
 int hub_record_pack(uint32_t month, const struct hub_epoch_key *ek, const uint8_t *body,
                     size_t len, uint8_t **out, size_t *out_len)
@@ -115,18 +127,26 @@ int hub_record_body(const Nmo__Hub__SignalRecord *rec, const struct hub_epoch_ke
         return r;
 }
 
+/* A record a chunk cuts down: its key now, and its epoch. */
+struct strip_item {
+        uint8_t key[RECORD_KEY_MAX];
+        size_t key_len;
+        uint32_t epoch;
+};
+
 struct strip_ctx {
         struct hub_store *st;
         uint32_t month;
         /* Where the next chunk starts (the first key not yet looked at). */
-        uint8_t resume[RECORD_KEY_BYTES];
+        uint8_t resume[RECORD_KEY_MAX];
         size_t resume_len;
         bool started;
         /* Set by a chunk, taken once its transaction committed. */
-        uint8_t next[RECORD_KEY_BYTES];
+        uint8_t next[RECORD_KEY_MAX];
         size_t next_len;
         bool done;
         uint64_t changed;
+        struct strip_item *items;       /* HUB_RECORDS_STRIP_CHUNK entries */
 };
 
 /* Does rec hold more than its epoch? */
@@ -136,17 +156,16 @@ static bool record_has_more(const Nmo__Hub__SignalRecord *rec)
                rec->has_sealed || !rec->has_epoch || rec->base.n_unknown_fields > 0;
 }
 
-/* One chunk, from scratch on every call (the map may have grown). */
-static int strip_chunk(MDB_txn *txn, void *userdata)
+/* Looks at up to a chunk of records from the resume key and lists those to
+ * cut down; the cursor is closed before anything changes. */
+static int strip_scan(MDB_txn *txn, struct strip_ctx *c, size_t *n)
 {
-        struct strip_ctx *c = userdata;
         MDB_cursor *cur = NULL;
         MDB_val k, v;
         size_t seen = 0;
         int rc, r = 0;
 
-        c->changed = 0;
-        c->done = false;
+        *n = 0;
         rc = mdb_cursor_open(txn, c->st->signals, &cur);
         if (rc)
                 return db_errno(rc);
@@ -161,35 +180,24 @@ static int strip_chunk(MDB_txn *txn, void *userdata)
              rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), seen++) {
                 Nmo__Hub__SignalRecord *rec = nmo__hub__signal_record__unpack(NULL, v.mv_size,
                                                                              v.mv_data);
-                Nmo__Hub__SignalRecord cut = NMO__HUB__SIGNAL_RECORD__INIT;
                 uint32_t epoch = rec ? hub_record_epoch(rec) : 0;
-                uint8_t buf[16], key[RECORD_KEY_BYTES];
-                MDB_val nv;
+                bool cut = !rec || (epoch <= c->month &&
+                                    (record_has_more(rec) || k.mv_size == HUB_RECORD_KEY_BYTES));
 
-                if (rec && (epoch > c->month || !record_has_more(rec))) {
+                if (rec)
                         nmo__hub__signal_record__free_unpacked(rec, NULL);
-                        continue;
-                }
-                if (!rec)
-                        log_warn("private store: a damaged signal record; keeping only its key");
                 else
-                        nmo__hub__signal_record__free_unpacked(rec, NULL);
-                cut.has_epoch = 1;
-                cut.epoch = epoch ? epoch : c->month;
-                nv.mv_size = nmo__hub__signal_record__pack(&cut, buf);
-                nv.mv_data = buf;
-                /* The key is copied first: k points into the page, which
-                 * LMDB rearranges when the value changes size. */
-                if (k.mv_size > sizeof(key)) {
+                        log_warn("private store: a damaged signal record; keeping only its key");
+                if (!cut)
+                        continue;
+                if (k.mv_size > RECORD_KEY_MAX) {
                         r = -EBADMSG;
                         break;
                 }
-                memcpy(key, k.mv_data, k.mv_size);
-                k.mv_data = key;
-                r = db_errno(mdb_cursor_put(cur, &k, &nv, MDB_CURRENT));
-                if (r < 0)
-                        break;
-                c->changed++;
+                memcpy(c->items[*n].key, k.mv_data, k.mv_size);
+                c->items[*n].key_len = k.mv_size;
+                c->items[*n].epoch = epoch ? epoch : c->month;
+                (*n)++;
         }
         if (r == 0 && rc == 0) {
                 if (k.mv_size > sizeof(c->next)) {
@@ -207,6 +215,42 @@ static int strip_chunk(MDB_txn *txn, void *userdata)
         return r;
 }
 
+/* One chunk, from scratch on every call (the map may have grown): an open
+ * record moves to its closed key, anything else is cut down in place. */
+static int strip_chunk(MDB_txn *txn, void *userdata)
+{
+        struct strip_ctx *c = userdata;
+        size_t n = 0;
+        int r;
+
+        c->changed = 0;
+        c->done = false;
+        r = strip_scan(txn, c, &n);
+        for (size_t i = 0; r == 0 && i < n; i++) {
+                Nmo__Hub__SignalRecord cut = NMO__HUB__SIGNAL_RECORD__INIT;
+                struct strip_item *it = &c->items[i];
+                uint8_t buf[16], closed[HUB_RECORD_CLOSED_KEY_BYTES];
+                MDB_val k = { it->key_len, it->key }, nv;
+
+                cut.has_epoch = 1;
+                cut.epoch = it->epoch;
+                nv.mv_size = nmo__hub__signal_record__pack(&cut, buf);
+                nv.mv_data = buf;
+                if (it->key_len == HUB_RECORD_KEY_BYTES) {
+                        r = db_errno(mdb_del(txn, c->st->signals, &k, NULL));
+                        if (r < 0)
+                                break;
+                        hub_record_closed_key(it->key, closed);
+                        k.mv_size = sizeof(closed);
+                        k.mv_data = closed;
+                }
+                r = db_errno(mdb_put(txn, c->st->signals, &k, &nv, 0));
+                if (r == 0)
+                        c->changed++;
+        }
+        return r;
+}
+
 int hub_records_strip(struct hub_store *st, uint32_t month, uint64_t *stripped)
 {
         struct strip_ctx c;
@@ -216,10 +260,15 @@ int hub_records_strip(struct hub_store *st, uint32_t month, uint64_t *stripped)
         memset(&c, 0, sizeof(c));
         c.st = st;
         c.month = month;
+        c.items = malloc(HUB_RECORDS_STRIP_CHUNK * sizeof(*c.items));
+        if (!c.items)
+                return -ENOMEM;
         for (;;) {
                 r = hub_store_write(st, strip_chunk, &c);
-                if (r < 0)
+                if (r < 0) {
+                        free(c.items);
                         return r;
+                }
                 total += c.changed;
                 if (c.done)
                         break;
@@ -227,6 +276,7 @@ int hub_records_strip(struct hub_store *st, uint32_t month, uint64_t *stripped)
                 c.resume_len = c.next_len;
                 c.started = true;
         }
+        free(c.items);
         if (stripped)
                 *stripped = total;
         return 0;

@@ -12,8 +12,9 @@
  *                 one X25519 cannot tell from it) ever serves two members,
  *                 and a sealed box opens under one member only
  *   signals       u32 BE member id || 16-byte signal id -> SignalRecord: the
- *                 epoch, and the receipt body sealed under the epoch's key
- *                 until the epoch closes, then the epoch alone (records.h)
+ *                 epoch, and the receipt body sealed under the epoch's key;
+ *                 once the epoch closed, u32 BE member id || BLAKE2b-128 of
+ *                 the signal id || 'c' -> the epoch alone (records.h)
  *   journal       u64 BE store sequence   -> key length (1 byte) || contributions
  *                 key || 24-byte nonce || secretbox(Summary of that one signal):
  *                 accepted signals not yet folded into their contribution

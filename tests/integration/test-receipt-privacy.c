@@ -8,7 +8,9 @@
  *   leaves, at distinct leaves, and verify.
  * - When an epoch closes (the hub restarted 40 days later under libfaketime),
  *   no file of the private store holds the receipts' bodies, signed bytes,
- *   hours or exact times any more; a replay of an envelope of that epoch is
+ *   hours or exact times any more, and no record is keyed by a signal id
+ *   (which begins with the node's creation time); a replay of an envelope of
+ *   that epoch is
  *   still a duplicate (nothing stored or counted again) and gets a fresh
  *   receipt dated the epoch's start. */
 #include <dirent.h>
@@ -31,6 +33,8 @@
 #include "envelope.h"
 #include "harness.h"
 #include "period.h"
+#include "records.h"
+#include "store.h"
 #include "util.h"
 
 #define WAIT_MS 5000
@@ -384,6 +388,44 @@ static void scan_dir(struct scan *s, const char *dir)
         closedir(d);
 }
 
+/* Every record in the signals database, as the store holds it: none may
+ * still be keyed by a signal id (whose first 6 bytes are the node's creation
+ * time in ms) or hold more than its epoch. */
+struct records_ctx {
+        struct hub_store *st;
+        const uint8_t (*ids)[SIGNAL_ID_BYTES];
+        size_t nids;
+        uint32_t month;
+        size_t n;
+};
+
+static int records_fn(MDB_txn *txn, void *userdata)
+{
+        struct records_ctx *c = userdata;
+        MDB_cursor *cur;
+        MDB_val k, v;
+        int rc;
+
+        assert_int_equal(mdb_cursor_open(txn, c->st->signals, &cur), 0);
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+                Nmo__Hub__SignalRecord *rec = nmo__hub__signal_record__unpack(NULL, v.mv_size,
+                                                                             v.mv_data);
+
+                assert_non_null(rec);
+                assert_int_equal(k.mv_size, HUB_RECORD_CLOSED_KEY_BYTES);
+                for (size_t i = 0; i < c->nids; i++)
+                        assert_false(mem_has(k.mv_data, k.mv_size, c->ids[i], 6));
+                assert_true(rec->has_epoch && rec->epoch == c->month);
+                assert_false(rec->has_sealed || rec->has_receipt_body || rec->has_receipt ||
+                             rec->has_received_ms);
+                nmo__hub__signal_record__free_unpacked(rec, NULL);
+                c->n++;
+        }
+        mdb_cursor_close(cur);
+        return rc == MDB_NOTFOUND ? 0 : -EIO;
+}
+
 #define SENT 3
 static void test_epoch_close_strips(void **state)
 {
@@ -461,6 +503,18 @@ static void test_epoch_close_strips(void **state)
         assert_int_equal(h_hub_stop(&hub, SIGTERM), 0);
         scan_dir(&s, priv);
         assert_true(s.files >= 2);
+        {
+                uint8_t ids[SENT][SIGNAL_ID_BYTES];
+                struct records_ctx rc = { NULL, (const uint8_t (*)[SIGNAL_ID_BYTES])ids, SENT,
+                                          month, 0 };
+
+                for (int i = 0; i < SENT; i++)
+                        memcpy(ids[i], g[i].r.signal_id, SIGNAL_ID_BYTES);
+                assert_int_equal(hub_store_open(&rc.st, hub.hub_dir, true), 0);
+                assert_int_equal(hub_store_read(rc.st, records_fn, &rc), 0);
+                assert_int_equal(rc.n, SENT);
+                hub_store_free(rc.st);
+        }
 
         /* A node restored from a backup sends the first signal again. */
         start_later(&hub, lib);

@@ -245,30 +245,48 @@ static void put_raw(struct rec_fixture *f, uint32_t member, uint32_t id, const u
 struct get_ctx {
         struct hub_store *st;
         uint32_t member, id;
+        bool closed;            /* under the closed key */
         Nmo__Hub__SignalRecord *rec;
 };
 
 static int get_fn(MDB_txn *txn, void *userdata)
 {
         struct get_ctx *c = userdata;
-        uint8_t key[4 + SIGNAL_ID_BYTES];
+        uint8_t key[HUB_RECORD_KEY_BYTES], closed[HUB_RECORD_CLOSED_KEY_BYTES];
         MDB_val k = { sizeof(key), key }, v;
 
         hub_store_put_u32(key, c->member);
         memset(key + 4, 0, SIGNAL_ID_BYTES);
         hub_store_put_u32(key + 4 + SIGNAL_ID_BYTES - 4, c->id);
+        if (c->closed) {
+                hub_record_closed_key(key, closed);
+                k.mv_size = sizeof(closed);
+                k.mv_data = closed;
+        }
         if (mdb_get(txn, c->st->signals, &k, &v))
                 return -ENOENT;
         c->rec = nmo__hub__signal_record__unpack(NULL, v.mv_size, v.mv_data);
         return c->rec ? 0 : -EBADMSG;
 }
 
+/* The record under its open key (closed false) or closed key; NULL when
+ * there is none. */
+static Nmo__Hub__SignalRecord *find_rec(struct rec_fixture *f, uint32_t member, uint32_t id,
+                                        bool closed)
+{
+        struct get_ctx c = { f->st, member, id, closed, NULL };
+        int r = hub_store_read(f->st, get_fn, &c);
+
+        assert_true(r == 0 || r == -ENOENT);
+        return c.rec;
+}
+
 static Nmo__Hub__SignalRecord *get_rec(struct rec_fixture *f, uint32_t member, uint32_t id)
 {
-        struct get_ctx c = { f->st, member, id, NULL };
+        Nmo__Hub__SignalRecord *rec = find_rec(f, member, id, false);
 
-        assert_int_equal(hub_store_read(f->st, get_fn, &c), 0);
-        return c.rec;
+        assert_non_null(rec);
+        return rec;
 }
 
 static void put_sealed(struct rec_fixture *f, uint32_t member, uint32_t id, uint32_t month,
@@ -282,10 +300,15 @@ static void put_sealed(struct rec_fixture *f, uint32_t member, uint32_t id, uint
         free(val);
 }
 
-/* Only the epoch is left of the records of the closed epoch and before. */
+/* Only the epoch is left of the records of the closed epoch and before,
+ * under the closed key (no signal id, so no creation time); the open key is
+ * gone. */
 static void assert_cut(struct rec_fixture *f, uint32_t member, uint32_t id, uint32_t epoch)
 {
-        Nmo__Hub__SignalRecord *rec = get_rec(f, member, id);
+        Nmo__Hub__SignalRecord *rec = find_rec(f, member, id, true);
+
+        assert_null(find_rec(f, member, id, false));
+        assert_non_null(rec);
         uint8_t *body = NULL;
         size_t len = 0;
 
