@@ -56,8 +56,9 @@ NMO_WUR int hub_record_body(const Nmo__Hub__SignalRecord *rec, const struct hub_
                             uint8_t **body, size_t *len);
 
 /* Records looked at in one write transaction of hub_records_strip(): the
- * ingest waits for one chunk at most (1,000,000 records take about 0.6 s in
- * all on a small machine). */
+ * ingest waits for one chunk at most. Measured on a small shared machine:
+ * 1,000,000 records cut down and moved in about 9 s in all (some 70 ms a
+ * chunk), a scan that finds nothing to change in under 0.1 s. */
 #define HUB_RECORDS_STRIP_CHUNK 8192
 
 /* Cuts every record of epoch month or earlier down to its epoch (no receipt
