@@ -80,6 +80,14 @@ void period_month_days(uint32_t month, int64_t *first, int64_t *last)
         *last = period_week_monday(weeks[n - 1]) + 6;
 }
 
+uint64_t period_month_start_ms(uint32_t month)
+{
+        int64_t first, last;
+
+        period_month_days(month, &first, &last);
+        return (uint64_t)first * DATE_MS_PER_DAY;
+}
+
 uint64_t period_month_end_ms(uint32_t month)
 {
         int64_t first, last;

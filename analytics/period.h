@@ -43,6 +43,8 @@ size_t period_month_weeks(uint32_t month, uint32_t weeks[PERIOD_WEEKS_MAX]);
 /* The first day (Monday of its first week) and last day (Sunday of its last
  * week) of a month. */
 void period_month_days(uint32_t month, int64_t *first, int64_t *last);
+/* When a month's epoch starts: Monday 00:00 UTC of its first week, in ms. */
+uint64_t period_month_start_ms(uint32_t month);
 /* When a month's epoch ends: Monday 00:00 UTC after its last week, in ms. */
 uint64_t period_month_end_ms(uint32_t month);
 /* The month after a month id. */

@@ -18,6 +18,7 @@
 #include "journal.h"
 #include "log.h"
 #include "period.h"
+#include "records.h"
 #include "store.pb-c.h"
 #include "vocab.h"
 #include "perturb.h"
@@ -109,8 +110,9 @@ void hub_alert_out_free(struct hub_alert_out *alerts, size_t n)
 
 /* ---- contributions ---- */
 
-static int open_epoch(struct hub_aggregate *ag, MDB_txn *txn, uint64_t now_ms, uint32_t *week,
-                      uint32_t *month)
+/* Finds the epoch a signal arriving in *week counts in (epochs.h), once a
+ * transaction for each week. */
+static int open_epoch(struct hub_aggregate *ag, MDB_txn *txn, uint32_t *week, uint32_t *month)
 {
         bool was_open;
         int r;
@@ -121,7 +123,7 @@ static int open_epoch(struct hub_aggregate *ag, MDB_txn *txn, uint64_t now_ms, u
                 *month = ag->open_month;
                 return 0;
         }
-        r = hub_epochs_for_signal(txn, ag->st, now_ms, week, month, &was_open);
+        r = hub_epochs_for_signal(txn, ag->st, week, month, &was_open);
         if (r < 0)
                 return r;
         /* Only an epoch open before this transaction: a transaction that
@@ -146,7 +148,7 @@ int hub_aggregate_add(struct hub_aggregate *ag, MDB_txn *txn, uint32_t member_id
 
         if (strlen(s->material) >= MATERIAL_MAX)
                 return -EINVAL;
-        r = open_epoch(ag, txn, now_ms, &week, &month);
+        r = open_epoch(ag, txn, &week, &month);
         if (r < 0)
                 return r;
         r = hub_epoch_key_get(ag->keys, month, true, &ek);
@@ -160,6 +162,22 @@ int hub_aggregate_add(struct hub_aggregate *ag, MDB_txn *txn, uint32_t member_id
         sodium_memzero(&ek, sizeof(ek));
         free(val);
         return r;
+}
+
+int hub_aggregate_record_key(struct hub_aggregate *ag, MDB_txn *txn, uint64_t now_ms,
+                             uint32_t *month, struct hub_epoch_key *ek)
+{
+        uint32_t week = period_week_of_day(date_day_of_ms(now_ms));
+        int r = open_epoch(ag, txn, &week, month);
+
+        if (r == 0)
+                r = hub_epoch_key_get(ag->keys, *month, true, ek);
+        return r;
+}
+
+int hub_aggregate_epoch_key(struct hub_aggregate *ag, uint32_t month, struct hub_epoch_key *ek)
+{
+        return hub_epoch_key_get(ag->keys, month, false, ek);
 }
 
 void hub_aggregate_durable(struct hub_aggregate *ag, uint64_t seq)
@@ -505,6 +523,22 @@ static int materials_of(struct hub_aggregate *ag, uint32_t month, char (**out)[M
         return hub_contrib_materials(ag->st, month, out, n);
 }
 
+/* Cuts the signal records of month and before down to their epoch (records.h). */
+static int strip_records(struct hub_aggregate *ag, uint32_t month)
+{
+        uint64_t n = 0, t0 = util_mono_ms();
+        int r = hub_records_strip(ag->st, month, &n);
+
+        if (r < 0)
+                log_error("cannot cut down the signal records of epoch %06u: %s", month,
+                          strerror(-r));
+        else if (n)
+                log_info("epoch %06u: %llu signal records cut down to their epoch in %llu ms",
+                         month, (unsigned long long)n,
+                         (unsigned long long)(util_mono_ms() - t0));
+        return r;
+}
+
 struct close_ctx {
         struct hub_aggregate *ag;
         uint32_t month;
@@ -519,10 +553,19 @@ static int close_txn(MDB_txn *txn, void *userdata)
         int r;
 
         r = hub_journal_settle_epoch(c->ag->journal, txn, c->month);
+        if (r == 0)
+                r = hub_records_mark_stripped(txn, c->ag->st, c->month);
         if (r < 0)
                 return r;
         return hub_epochs_put(txn, c->ag->st, c->month, NMO__HUB__EPOCH_STATE__EPOCH_CLOSED,
                               c->opened_ms, c->now_ms, c->released_through);
+}
+
+static int mark_stripped_txn(MDB_txn *txn, void *userdata)
+{
+        struct close_ctx *c = userdata;
+
+        return hub_records_mark_stripped(txn, c->ag->st, c->month);
 }
 
 /* Deletes the contributions of a closed epoch (again, harmlessly, after a
@@ -534,14 +577,19 @@ static int close_contrib_txn(MDB_txn *ctxn, void *userdata)
         return hub_contrib_delete_epoch(ctxn, c->ag->st, c->month);
 }
 
-/* After the epoch's final release: the epoch is recorded closed, then its
- * contributions are deleted, then its key destroyed. A crash anywhere in
- * between is finished by the next housekeeping. */
+/* After the epoch's final release: the epoch's signal records are cut down,
+ * the epoch is recorded closed, then its contributions are deleted, then its
+ * key destroyed. A crash anywhere in between is finished by the next
+ * housekeeping: the epoch is marked closed only once its records are cut
+ * down. */
 static int close_epoch(struct hub_aggregate *ag, const struct hub_epoch_info *e, uint64_t now_ms)
 {
         struct close_ctx c = { ag, e->month, e->opened_ms, now_ms, e->released_through };
         int r;
 
+        r = strip_records(ag, e->month);
+        if (r < 0)
+                return r;
         r = hub_store_write(ag->st, close_txn, &c);
         /* Durable before anything is destroyed (the hub defers meta syncs). */
         if (r == 0)
@@ -1127,6 +1175,7 @@ int hub_aggregate_housekeeping(struct hub_aggregate *ag, uint64_t now_ms, bool r
                                struct hub_alert_out **alerts, size_t *nalerts)
 {
         struct hub_epoch_info *epochs = NULL;
+        uint32_t stripped = 0;
         size_t n = 0;
         int r;
 
@@ -1139,6 +1188,8 @@ int hub_aggregate_housekeeping(struct hub_aggregate *ag, uint64_t now_ms, bool r
         /* A close interrupted after its commit: the contributions and the key
          * must still go. */
         r = hub_epochs_list(ag->st, &epochs, &n);
+        if (r == 0)
+                r = hub_records_stripped_through(ag->st, &stripped);
         for (size_t i = 0; r == 0 && i < n; i++) {
                 struct close_ctx c = { ag, epochs[i].month, epochs[i].opened_ms, now_ms,
                                        epochs[i].released_through };
@@ -1149,6 +1200,15 @@ int hub_aggregate_housekeeping(struct hub_aggregate *ag, uint64_t now_ms, bool r
                         continue;
                 r = materials_of(ag, epochs[i].month, &left, &nleft);
                 free(left);
+                /* A store whose epochs closed before records were cut down
+                 * at the close. */
+                if (r == 0 && epochs[i].month > stripped) {
+                        r = strip_records(ag, epochs[i].month);
+                        if (r == 0)
+                                r = hub_store_write(ag->st, mark_stripped_txn, &c);
+                        if (r == 0)
+                                stripped = epochs[i].month;
+                }
                 if (r == 0 && nleft > 0)
                         r = hub_store_write_contrib(ag->st, close_contrib_txn, &c);
                 if (r == 0)

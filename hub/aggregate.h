@@ -12,6 +12,7 @@
  * released cells to the analytics store, and evaluates the alert rules.
  *
  * When an epoch ends its cells are computed a last time (marked final), its
+ * signal records are cut down to the epoch (records.h), its
  * contributions are deleted and its key file is overwritten and unlinked:
  * from then on nothing, not even the hub, can link that epoch's contributions
  * to members. */
@@ -29,6 +30,7 @@
 #include "store.h"
 
 struct hub_aggregate;
+struct hub_epoch_key;
 
 /* A signed alert, new or revised, to publish. */
 struct hub_alert_out {
@@ -53,6 +55,18 @@ void hub_aggregate_free(struct hub_aggregate *ag);
 NMO_WUR int hub_aggregate_add(struct hub_aggregate *ag, MDB_txn *txn, uint32_t member_id,
                               uint64_t seq, const struct signal *s, uint64_t now_ms);
 
+/* The epoch a signal arriving at now_ms counts in (opened when new, as
+ * hub_aggregate_add() opens it) and its keys, for the signal's dedup record
+ * (records.h), inside the caller's write transaction: *month, and *ek (the
+ * caller wipes it). Returns 0 or a negative errno. */
+NMO_WUR int hub_aggregate_record_key(struct hub_aggregate *ag, MDB_txn *txn, uint64_t now_ms,
+                                     uint32_t *month, struct hub_epoch_key *ek);
+
+/* The keys of epoch month into *ek (the caller wipes it): -ENOENT once the
+ * epoch has closed and its key is destroyed (epochkey.h). */
+NMO_WUR int hub_aggregate_epoch_key(struct hub_aggregate *ag, uint32_t month,
+                                    struct hub_epoch_key *ek);
+
 /* The journal the signals go to (journal.h), owned by the aggregation; the
  * ingest trims it and tells it how far the store is durable. */
 struct hub_journal *hub_aggregate_journal(struct hub_aggregate *ag);
@@ -73,8 +87,9 @@ NMO_WUR int hub_aggregate_flush(struct hub_aggregate *ag, uint64_t now_ms,
 NMO_WUR int hub_aggregate_flush_all(struct hub_aggregate *ag, uint64_t now_ms,
                                     struct hub_alert_out **alerts, size_t *nalerts);
 
-/* Closes every epoch that has ended by now_ms (final cells, contributions
- * deleted, key destroyed) and finishes any close a crash interrupted. With
+/* Closes every epoch that has ended by now_ms (final cells, signal records
+ * cut down to the epoch, contributions deleted, key destroyed) and finishes
+ * any close a crash interrupted. With
  * recount, also recomputes every open epoch from its contributions (at
  * start-up, so the analytics store always equals a recount). */
 NMO_WUR int hub_aggregate_housekeeping(struct hub_aggregate *ag, uint64_t now_ms, bool recount,

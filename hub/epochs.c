@@ -104,8 +104,8 @@ int hub_epochs_list(struct hub_store *st, struct hub_epoch_info **out, size_t *n
         return r;
 }
 
-int hub_epochs_for_signal(MDB_txn *txn, struct hub_store *st, uint64_t now_ms,
-                          uint32_t *week, uint32_t *month, bool *was_open)
+int hub_epochs_for_signal(MDB_txn *txn, struct hub_store *st, uint32_t *week, uint32_t *month,
+                          bool *was_open)
 {
         Nmo__Hub__EpochRecord *rec = NULL;
         uint32_t m = period_month_of_week(*week);
@@ -117,8 +117,10 @@ int hub_epochs_for_signal(MDB_txn *txn, struct hub_store *st, uint64_t now_ms,
         for (int guard = 0; guard < 120; guard++) {
                 r = epoch_get(txn, st, m, &rec);
                 if (r == -ENOENT) {
+                        /* The epoch's start, not now: the first signal's
+                         * time would outlive the epoch in this record. */
                         r = hub_epochs_put(txn, st, m, NMO__HUB__EPOCH_STATE__EPOCH_OPEN,
-                                           now_ms, 0, 0);
+                                           period_month_start_ms(m), 0, 0);
                         break;
                 }
                 if (r < 0)

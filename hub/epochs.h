@@ -1,6 +1,6 @@
 /* epochs.h: the records of the epochs, in the private store's epochs
- * database (store.h): u32 BE month -> EpochRecord (store.proto: state, when
- * opened, when closed).
+ * database (store.h): u32 BE month -> EpochRecord (store.proto: state, the
+ * epoch's start, when closed). No record holds the time of a signal.
  *
  * An epoch is a month of ISO weeks (period.h). It opens with the first
  * signal that arrives in it and closes once it has ended (aggregate.h
@@ -42,12 +42,12 @@ NMO_WUR int hub_epochs_set_released(MDB_txn *txn, struct hub_store *st, uint32_t
  * errno. */
 NMO_WUR int hub_epochs_list(struct hub_store *st, struct hub_epoch_info **out, size_t *n);
 
-/* The epoch a signal arriving in *week at now_ms counts in, inside the
+/* The epoch a signal arriving in *week counts in, inside the
  * caller's write transaction: the epoch of the week, opened (its record
  * written) when new; when the clock has stepped back into a closed epoch,
  * the first open or new one after it, with *week set to its first week
  * (logged); and a week already released (a clock stepped back) is replaced by
  * the first week not yet released. *month receives the epoch; *was_open is true when its record
  * existed, open, before this call. Returns 0 or a negative errno. */
-NMO_WUR int hub_epochs_for_signal(MDB_txn *txn, struct hub_store *st, uint64_t now_ms,
-                                  uint32_t *week, uint32_t *month, bool *was_open);
+NMO_WUR int hub_epochs_for_signal(MDB_txn *txn, struct hub_store *st, uint32_t *week,
+                                  uint32_t *month, bool *was_open);

@@ -7,12 +7,16 @@
 #include <string.h>
 #include <sodium.h>
 
+#include "date.h"
 #include "db.h"
 #include "envelope.h"
+#include "epochkey.h"
 #include "hubkey.h"
 #include "journal.h"
 #include "log.h"
 #include "member.h"
+#include "period.h"
+#include "records.h"
 #include "store.pb-c.h"
 
 /* The shared key with one member, cached by member id. */
@@ -327,25 +331,43 @@ static int set_stored_body(struct hub_item *it, const uint8_t *body, size_t len)
         return 0;
 }
 
-/* The body a stored record holds: receipt_body, or inside the SignedReceipt
- * of records written before receipt_body existed. */
-static int stored_body(struct hub_item *it, const Nmo__Hub__SignalRecord *old)
+/* The answer to a repeat of a stored signal: the original receipt while
+ * the record holds its body; once the epoch closed (the record cut down, the
+ * key destroyed) a fresh receipt, accepted and dated the epoch's start, for
+ * the frame as received now (r: its envelope hash, id and member key). */
+static int stored_body(struct hub_ingest *ig, struct hub_item *it,
+                       const Nmo__Hub__SignalRecord *old, struct receipt *r)
 {
-        Nmo__SignedReceipt *sr;
+        struct hub_epoch_key ek;
+        uint32_t epoch = hub_record_epoch(old);
+        bool have_key = false;
+        uint8_t *body = NULL;
+        size_t len = 0;
         int ret;
 
-        if (old->has_receipt_body)
-                return set_stored_body(it, old->receipt_body.data, old->receipt_body.len);
-        if (!old->has_receipt)
-                return -EBADMSG;
-        sr = nmo__signed_receipt__unpack(NULL, old->receipt.len, old->receipt.data);
-        if (!sr || !sr->has_body) {
-                if (sr)
-                        nmo__signed_receipt__free_unpacked(sr, NULL);
-                return -EBADMSG;
+        if (old->has_sealed && ig->ag) {
+                ret = hub_aggregate_epoch_key(ig->ag, epoch, &ek);
+                if (ret < 0 && ret != -ENOENT)
+                        return ret;
+                have_key = ret == 0;
         }
-        ret = set_stored_body(it, sr->body.data, sr->body.len);
-        nmo__signed_receipt__free_unpacked(sr, NULL);
+        ret = hub_record_body(old, have_key ? &ek : NULL, &body, &len);
+        if (have_key)
+                sodium_memzero(&ek, sizeof(ek));
+        if (ret == 0) {
+                ret = set_stored_body(it, body, len);
+                free(body);
+                return ret;
+        }
+        if (ret != -ENOENT)
+                return ret;
+        r->status = NMO__RECEIPT_STATUS__RECEIPT_ACCEPTED;
+        r->reason = NMO__REASON__REASON_NONE;
+        r->hub_time_ms = epoch ? period_month_start_ms(epoch) : 0;
+        snprintf(r->detail, sizeof(r->detail), "stored before, in an epoch that has closed");
+        ret = set_body(it, r);
+        if (ret == 0)
+                it->duplicate = true;
         return ret;
 }
 
@@ -435,25 +457,35 @@ static int reject(struct batch *b, struct hub_item *it, struct receipt *r, Nmo__
         return set_body(it, r);
 }
 
-/* Writes the dedup record: the receipt body and when it was received. */
+/* Writes the dedup record (records.h): the epoch, and the receipt body
+ * sealed under the epoch's key (in the clear without aggregation). No time
+ * but the receipt's hour, and that inside the sealed body. */
 static int put_record(MDB_txn *txn, struct hub_ingest *ig, MDB_val *k, const struct hub_item *it,
                       uint64_t now_ms)
 {
-        Nmo__Hub__SignalRecord rec = NMO__HUB__SIGNAL_RECORD__INIT;
-        uint8_t buf[RECEIPT_MAX];
+        struct hub_epoch_key ek;
+        uint32_t month = period_month_of_day(date_day_of_ms(now_ms));
+        bool have_key = false;
+        uint8_t *buf = NULL;
         MDB_val v;
+        int ret;
 
-        rec.has_receipt_body = 1;
-        rec.receipt_body.data = it->body;
-        rec.receipt_body.len = it->body_len;
-        rec.has_received_ms = 1;
-        rec.received_ms = now_ms;
-        v.mv_size = nmo__hub__signal_record__get_packed_size(&rec);
-        if (v.mv_size > sizeof(buf))
-                return -EOVERFLOW;
-        nmo__hub__signal_record__pack(&rec, buf);
+        if (ig->ag) {
+                ret = hub_aggregate_record_key(ig->ag, txn, now_ms, &month, &ek);
+                if (ret < 0)
+                        return ret;
+                have_key = true;
+        }
+        ret = hub_record_pack(month, have_key ? &ek : NULL, it->body, it->body_len, &buf,
+                              &v.mv_size);
+        if (have_key)
+                sodium_memzero(&ek, sizeof(ek));
+        if (ret < 0)
+                return ret;
         v.mv_data = buf;
-        return db_errno(mdb_put(txn, ig->st->signals, k, &v, MDB_NOOVERWRITE));
+        ret = db_errno(mdb_put(txn, ig->st->signals, k, &v, MDB_NOOVERWRITE));
+        free(buf);
+        return ret;
 }
 
 static int store_signal(MDB_txn *txn, struct batch *b, struct hub_item *it,
@@ -462,16 +494,25 @@ static int store_signal(MDB_txn *txn, struct batch *b, struct hub_item *it,
         struct hub_ingest *ig = b->ig;
         uint8_t key[4 + SIGNAL_ID_BYTES];
         MDB_val k = { sizeof(key), key }, v;
+        uint64_t seq = 0;
         int ret;
 
         hub_store_put_u32(key, m->id);
         memcpy(key + 4, s->id, SIGNAL_ID_BYTES);
         ret = mdb_get(txn, ig->st->signals, &k, &v);
+        if (ret == MDB_NOTFOUND) {
+                /* Stored in an epoch that has closed since (records.h). */
+                uint8_t closed[HUB_RECORD_CLOSED_KEY_BYTES];
+                MDB_val ck = { sizeof(closed), closed };
+
+                hub_record_closed_key(key, closed);
+                ret = mdb_get(txn, ig->st->signals, &ck, &v);
+        }
         if (ret == 0) {
                 Nmo__Hub__SignalRecord *old =
                         nmo__hub__signal_record__unpack(NULL, v.mv_size, v.mv_data);
 
-                ret = old ? stored_body(it, old) : -EBADMSG;
+                ret = old ? stored_body(ig, it, old, r) : -EBADMSG;
                 if (old)
                         nmo__hub__signal_record__free_unpacked(old, NULL);
                 if (ret == -EBADMSG)
@@ -484,7 +525,9 @@ static int store_signal(MDB_txn *txn, struct batch *b, struct hub_item *it,
         }
         if (ret != MDB_NOTFOUND)
                 return db_errno(ret);
-        ret = hub_store_meta_add(txn, ig->st, HUB_META_NEXT_SEQ, 1, &r->sequence);
+        /* The store's own sequence keys the journal; receipts no longer carry
+         * it (a global counter tells a member how many others sent). */
+        ret = hub_store_meta_add(txn, ig->st, HUB_META_NEXT_SEQ, 1, &seq);
         if (ret < 0)
                 return ret;
         r->status = NMO__RECEIPT_STATUS__RECEIPT_ACCEPTED;
@@ -495,7 +538,7 @@ static int store_signal(MDB_txn *txn, struct batch *b, struct hub_item *it,
         /* The dedup record keeps the receipt only; the content goes to the
          * aggregation under the epoch's pseudonym, never next to the member id. */
         if (ig->ag) {
-                ret = hub_aggregate_add(ig->ag, txn, m->id, r->sequence, s, b->now_ms);
+                ret = hub_aggregate_add(ig->ag, txn, m->id, seq, s, b->now_ms);
                 if (ret < 0)
                         return ret;
         }
@@ -568,7 +611,8 @@ static int process_one(MDB_txn *txn, struct batch *b, size_t i)
         int ret;
 
         memset(&r, 0, sizeof(r));
-        r.hub_time_ms = b->now_ms;
+        /* The hour only: an exact time helps link a report to its member. */
+        r.hub_time_ms = receipt_hour_ms(b->now_ms);
         envelope_hash(v->frame, v->len, r.envelope_hash);
         /* Refusals before the envelope is opened must still name the signal,
          * or the node could not tell which of its signals was refused. */
@@ -690,7 +734,7 @@ static void refuse_all(struct hub_ingest *ig, struct hub_item *items,
                 hub_item_clear(it);
                 it->old_hub_key = names_old_key(ig, v);
                 memset(&r, 0, sizeof(r));
-                r.hub_time_ms = now_ms;
+                r.hub_time_ms = receipt_hour_ms(now_ms);
                 envelope_hash(v->frame, v->len, r.envelope_hash);
                 r.has_id = envelope_view_id(v, r.signal_id);
                 if (!views)

@@ -8,13 +8,16 @@
  * member and sent over another member's connection is refused: no two members
  * ever share a payload key, member.h); the signal must validate and not be
  * dated ahead of the hub clock; a signal id the member used before is answered
- * with the original receipt; a sealed box stored before (so first delivered
+ * with the original receipt (once its epoch has closed and the record is cut
+ * down, records.h, with a fresh one dated the epoch's start); a sealed box
+ * stored before (so first delivered
  * over another member's connection) is refused as sealed by another key
  * (SENDER_MISMATCH), crediting the sender with nothing.
  * Accepted signals are written and the whole batch is committed durably in one
  * LMDB transaction (group commit) before any reply leaves; every outcome, also
  * a refusal, gets a receipt signed by the hub: one Ed25519 signature a batch,
- * over the Merkle root of its receipts (PROTOCOL.md 8.1).
+ * over the Merkle root of its receipts, padded (PROTOCOL.md 8.1). Receipts
+ * carry the hour of the decision and no store sequence.
  *
  * Each frame is decoded once, before the transaction (envelope.h,
  * envelope_view_parse()): every step above reads that one view, also when

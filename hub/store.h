@@ -11,7 +11,10 @@
  *                 use (1 transport, 2 payload): never deleted, so no key (nor
  *                 one X25519 cannot tell from it) ever serves two members,
  *                 and a sealed box opens under one member only
- *   signals       u32 BE member id || 16-byte signal id -> SignalRecord
+ *   signals       u32 BE member id || 16-byte signal id -> SignalRecord: the
+ *                 epoch, and the receipt body sealed under the epoch's key;
+ *                 once the epoch closed, u32 BE member id || BLAKE2b-128 of
+ *                 the signal id || 'c' -> the epoch alone (records.h)
  *   journal       u64 BE store sequence   -> key length (1 byte) || contributions
  *                 key || 24-byte nonce || secretbox(Summary of that one signal):
  *                 accepted signals not yet folded into their contribution
@@ -54,6 +57,8 @@
 #define HUB_META_NEXT_SEQ "next_sequence"
 #define HUB_META_NEXT_MEMBER "next_member_id"
 #define HUB_META_MEMBER_CHANGES "member_changes"
+/* The last epoch (yyyymm) whose signal records are cut down (records.h). */
+#define HUB_META_RECORDS_STRIPPED "records_stripped_through"
 /* 1 once used_keys holds the keys of the members enrolled before it existed. */
 #define HUB_META_KEYS_INDEXED "used_keys_indexed"
 /* Per-reason rejection counters are "rejected.<reason-name>". */

@@ -37,7 +37,8 @@ static const char status_help[] =
         "                    time} when set, and\n"
         "                    signals [{id, state, queued_at, attempts, next_attempt,\n"
         "                    last_error, receipt: null or {status, reason, detail,\n"
-        "                    hub_time, sequence, duplicate, signed (base64)}}]\n"
+        "                    hub_time (the start of the hour the hub accepted it in),\n"
+        "                    duplicate, signed (base64)}}]\n"
         "  -i, --id ID       only the signal ID (32 hex digits)\n"
         "  -v, --verbose     more log output\n"
         "  -q, --quiet       errors only\n"
@@ -85,7 +86,6 @@ static struct json_object *receipt_json(const struct outbox_entry *e)
                               false) < 0 ||
             node_cli_json_add(o, "detail", json_object_new_string(e->detail), false) < 0 ||
             node_cli_json_add(o, "hub_time", json_time(e->hub_time_ms), false) < 0 ||
-            node_cli_json_add(o, "sequence", json_object_new_uint64(e->hub_sequence), false) < 0 ||
             node_cli_json_add(o, "duplicate", json_object_new_boolean(e->duplicate), false) < 0 ||
             node_cli_json_add(o, "signed", json_object_new_string(b64), false) < 0)
                 goto out;
@@ -146,8 +146,7 @@ static void print_entry(const struct outbox_entry *e)
         switch (e->state) {
         case OUTBOX_DELIVERED:
                 util_format_time(e->hub_time_ms, t, sizeof(t));
-                printf("receipt: hub time %s, sequence %llu%s\n", t,
-                       (unsigned long long)e->hub_sequence,
+                printf("receipt: hub hour %s%s\n", t,
                        e->duplicate ? ", duplicate (stored before)" : "");
                 break;
         case OUTBOX_REJECTED:

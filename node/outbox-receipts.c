@@ -120,8 +120,9 @@ static int apply_one(struct outbox *ob, MDB_txn *txn, const struct apply_ctx *ct
                 copy.detail = rc->detail[0] ? (char *)rc->detail : NULL;
                 copy.has_hub_time_ms = 1;
                 copy.hub_time_ms = rc->hub_time_ms;
-                copy.has_hub_sequence = rc->sequence != 0;
-                copy.hub_sequence = rc->sequence;
+                /* A receipt of an older hub may carry a store sequence:
+                 * nothing here depends on it, and it is not kept. */
+                copy.has_hub_sequence = 0;
                 copy.has_next_attempt_ms = 1;
                 copy.next_attempt_ms = 0;
                 if (ok)

@@ -535,7 +535,6 @@ static void entry_fill(struct outbox_entry *e, uint64_t seq, const Nmo__Node__Re
         e->reason = (int)rec->reason;
         e->detail = rec->detail ? rec->detail : "";
         e->hub_time_ms = rec->hub_time_ms;
-        e->hub_sequence = rec->hub_sequence;
 }
 
 int outbox_db_scan(struct outbox *ob, MDB_dbi dbi, outbox_scan_fn fn, void *userdata)

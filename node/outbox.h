@@ -102,8 +102,7 @@ struct outbox_entry {
         int receipt_status;               /* Nmo__ReceiptStatus */
         int reason;                       /* Nmo__Reason */
         const char *detail;               /* "" when none */
-        uint64_t hub_time_ms;
-        uint64_t hub_sequence;
+        uint64_t hub_time_ms;             /* the start of the hour the hub decided in */
 };
 
 /* Called per record; return 0 to go on, > 0 to stop (returned as is), < 0 to

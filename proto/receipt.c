@@ -150,10 +150,11 @@ out:
         return ret;
 }
 
-/* The tree over n leaves, level by level: level 0 is the leaves; a level's
- * last node without a sibling moves up unchanged (which gives RFC 9162's
- * tree). Returns the hashes, all levels one after the other, or NULL. */
-static uint8_t *build_tree(uint8_t *const *bodies, const size_t *lens, size_t n, size_t *levels)
+/* The tree over the n leaf hashes (n * RECEIPT_HASH_BYTES bytes at leaves),
+ * level by level: level 0 is the leaves; a level's last node without a
+ * sibling moves up unchanged (which gives RFC 9162's tree). Returns the
+ * hashes, all levels one after the other, or NULL. */
+static uint8_t *build_tree(const uint8_t *leaves, size_t n, size_t *levels)
 {
         size_t total = 0, count = n, at = 0;
         uint8_t *h;
@@ -169,8 +170,7 @@ static uint8_t *build_tree(uint8_t *const *bodies, const size_t *lens, size_t n,
         h = malloc(total * RECEIPT_HASH_BYTES);
         if (!h)
                 return NULL;
-        for (size_t i = 0; i < n; i++)
-                leaf_hash(bodies[i], lens[i], h + i * RECEIPT_HASH_BYTES);
+        memcpy(h, leaves, n * RECEIPT_HASH_BYTES);
         count = n;
         while (count > 1) {
                 uint8_t *lo = h + at * RECEIPT_HASH_BYTES;
@@ -188,6 +188,15 @@ static uint8_t *build_tree(uint8_t *const *bodies, const size_t *lens, size_t n,
         return h;
 }
 
+size_t receipt_batch_tree_size(size_t n)
+{
+        size_t size = RECEIPT_BATCH_MIN_TREE;
+
+        while (size < n)
+                size *= 2;
+        return size;
+}
+
 int receipt_sign_batch(uint8_t *const *bodies, const size_t *lens, const bool *dup, size_t n,
                        const uint8_t sign_sk[KEYS_SIGN_SECRET_BYTES], uint8_t **frames,
                        size_t *frame_lens)
@@ -201,21 +210,82 @@ int receipt_sign_batch_ann(uint8_t *const *bodies, const size_t *lens, const boo
                            const uint8_t *ann, size_t ann_len, uint8_t **frames,
                            size_t *frame_lens)
 {
-        uint8_t msg[BATCH_BODY_BYTES], sig[crypto_sign_BYTES];
-        uint8_t path[16 * RECEIPT_HASH_BYTES];
-        size_t levels, root_at = 0, count = n;
-        uint8_t *tree;
+        uint32_t *perm = NULL;
+        uint8_t *filler = NULL;
+        size_t size;
+        int r = -ENOMEM;
 
         if (n == 0 || n > RECEIPT_BATCH_MAX)
                 return -EINVAL;
-        tree = build_tree(bodies, lens, n, &levels);
+        size = receipt_batch_tree_size(n);
+        perm = malloc(size * sizeof(*perm));
+        filler = malloc((size - n) * RECEIPT_HASH_BYTES + 1);
+        if (!perm || !filler)
+                goto out;
+        /* A uniformly random permutation of the leaves (Fisher-Yates); the
+         * receipts take the first n places, random filler hashes the rest. */
+        for (size_t i = 0; i < size; i++)
+                perm[i] = (uint32_t)i;
+        for (size_t i = size - 1; i > 0; i--) {
+                size_t j = randombytes_uniform((uint32_t)(i + 1));
+                uint32_t t = perm[i];
+
+                perm[i] = perm[j];
+                perm[j] = t;
+        }
+        randombytes_buf(filler, (size - n) * RECEIPT_HASH_BYTES);
+        r = receipt_sign_batch_layout(bodies, lens, dup, n, size, perm, filler, sign_sk,
+                                      announce, ann, ann_len, frames, frame_lens);
+out:
+        free(perm);
+        free(filler);
+        return r;
+}
+
+int receipt_sign_batch_layout(uint8_t *const *bodies, const size_t *lens, const bool *dup,
+                              size_t n, size_t tree_size, const uint32_t *pos,
+                              const uint8_t *filler, const uint8_t sign_sk[KEYS_SIGN_SECRET_BYTES],
+                              const bool *announce, const uint8_t *ann, size_t ann_len,
+                              uint8_t **frames, size_t *frame_lens)
+{
+        uint8_t msg[BATCH_BODY_BYTES], sig[crypto_sign_BYTES];
+        uint8_t path[16 * RECEIPT_HASH_BYTES];
+        size_t levels, root_at = 0, count = tree_size, f = 0;
+        uint8_t *leaves, *tree, *used;
+
+        if (n == 0 || tree_size < n || tree_size > RECEIPT_BATCH_MAX)
+                return -EINVAL;
+        leaves = malloc(tree_size * RECEIPT_HASH_BYTES);
+        used = calloc(tree_size, 1);
+        if (!leaves || !used) {
+                free(leaves);
+                free(used);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++) {
+                if (pos[i] >= tree_size || used[pos[i]]) {
+                        free(leaves);
+                        free(used);
+                        return -EINVAL;
+                }
+                used[pos[i]] = 1;
+                leaf_hash(bodies[i], lens[i], leaves + pos[i] * RECEIPT_HASH_BYTES);
+        }
+        for (size_t l = 0; l < tree_size; l++) {
+                if (!used[l])
+                        memcpy(leaves + l * RECEIPT_HASH_BYTES, filler + f++ * RECEIPT_HASH_BYTES,
+                               RECEIPT_HASH_BYTES);
+        }
+        free(used);
+        tree = build_tree(leaves, tree_size, &levels);
+        free(leaves);
         if (!tree)
                 return -ENOMEM;
         for (size_t l = 0; l + 1 < levels; l++) {
                 root_at += count;
                 count = (count + 1) / 2;
         }
-        batch_body((uint32_t)n, tree + root_at * RECEIPT_HASH_BYTES, msg);
+        batch_body((uint32_t)tree_size, tree + root_at * RECEIPT_HASH_BYTES, msg);
         if (signed_sign(receipt_batch_context, msg, sizeof(msg), sign_sk, sig) < 0) {
                 free(tree);
                 return -ENOMEM;
@@ -224,7 +294,7 @@ int receipt_sign_batch_ann(uint8_t *const *bodies, const size_t *lens, const boo
         for (size_t i = 0; i < n; i++) {
                 Nmo__SignedReceipt sr = NMO__SIGNED_RECEIPT__INIT;
                 Nmo__Reply rp = NMO__REPLY__INIT;
-                size_t plen = 0, idx = i, at = 0, c = n, size;
+                size_t plen = 0, idx = pos[i], at = 0, c = tree_size, size;
                 uint8_t *buf;
 
                 /* The path: at each level the sibling, when there is one. */
@@ -247,9 +317,9 @@ int receipt_sign_batch_ann(uint8_t *const *bodies, const size_t *lens, const boo
                 sr.signature.data = sig;
                 sr.signature.len = sizeof(sig);
                 sr.has_tree_size = 1;
-                sr.tree_size = (uint32_t)n;
+                sr.tree_size = (uint32_t)tree_size;
                 sr.has_leaf_index = 1;
-                sr.leaf_index = (uint32_t)i;
+                sr.leaf_index = pos[i];
                 sr.has_path = 1;
                 sr.path.data = path;
                 sr.path.len = plen;

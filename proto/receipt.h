@@ -21,6 +21,18 @@
  * 16 hashes), and the size of a tree hash. */
 #define RECEIPT_BATCH_MAX 65536
 #define RECEIPT_HASH_BYTES 32
+/* A batch tree has at least this many leaves, and a power of two: a member
+ * learns from tree_size only the power of two above its commit's size. */
+#define RECEIPT_BATCH_MIN_TREE 8
+/* Receipt times are the start of the UTC hour the hub decided in
+ * (PROTOCOL.md 8): finer times would help link a report to its member. */
+#define RECEIPT_TIME_GRAIN_MS 3600000ULL
+
+/* ms rounded down to the start of its UTC hour, as receipts carry it. */
+static inline uint64_t receipt_hour_ms(uint64_t ms)
+{
+        return ms - ms % RECEIPT_TIME_GRAIN_MS;
+}
 
 struct receipt {
         bool has_id;
@@ -31,6 +43,11 @@ struct receipt {
         uint64_t hub_time_ms;
         uint8_t envelope_hash[ENVELOPE_HASH_BYTES];
         uint8_t member_key[KEYS_KEY_BYTES];
+        /* ReceiptBody.sequence (field 9): hubs no longer send it (a global
+         * counter tells a member how many signals others sent); a receipt
+         * from an older hub may carry it, and nothing may depend on it. 0
+         * leaves it out; kept so that the known-answer vectors of PROTOCOL.md
+         * 13, made with it, still encode byte for byte. */
         uint64_t sequence;
 };
 
@@ -41,8 +58,11 @@ NMO_WUR int receipt_body_pack(const struct receipt *r, uint8_t **out, size_t *le
  * the root of a Merkle tree of the bodies (PROTOCOL.md 8.1, batch form), and
  * writes n Reply frames (fresh buffers, free() each) whose SignedReceipts carry
  * the body, the tree size, the leaf index, the path and the signature.
- * dup[i] is Reply.duplicate of frame i. n is 1..RECEIPT_BATCH_MAX. On error
- * nothing is left allocated. */
+ * The tree has receipt_batch_tree_size(n) leaves: the bodies at uniformly
+ * random distinct leaves, random hashes at the others, so that tree_size and
+ * leaf_index tell a member neither how many receipts one commit signed nor
+ * their order. dup[i] is Reply.duplicate of frame i. n is
+ * 1..RECEIPT_BATCH_MAX. On error nothing is left allocated. */
 NMO_WUR int receipt_sign_batch(uint8_t *const *bodies, const size_t *lens, const bool *dup,
                                size_t n, const uint8_t sign_sk[KEYS_SIGN_SECRET_BYTES],
                                uint8_t **frames, size_t *frame_lens);
@@ -54,6 +74,24 @@ NMO_WUR int receipt_sign_batch_ann(uint8_t *const *bodies, const size_t *lens, c
                                    size_t n, const uint8_t sign_sk[KEYS_SIGN_SECRET_BYTES],
                                    const bool *announce, const uint8_t *ann, size_t ann_len,
                                    uint8_t **frames, size_t *frame_lens);
+
+/* The leaves of the tree of a batch of n receipts: the power of two at or
+ * above n, at least RECEIPT_BATCH_MIN_TREE. */
+size_t receipt_batch_tree_size(size_t n);
+
+/* receipt_sign_batch_ann() with the layout given, for known-answer vectors
+ * and tests: body i at leaf pos[i] (distinct, below tree_size), and the
+ * tree_size - n other leaves, in order, from filler (32 bytes each; may be
+ * NULL when tree_size == n). tree_size is n..RECEIPT_BATCH_MAX and need not
+ * be a power of two (RFC 9162's tree). -EINVAL for a bad layout. The hub
+ * never calls it: an unpadded tree tells how many receipts one commit
+ * signed. */
+NMO_WUR int receipt_sign_batch_layout(uint8_t *const *bodies, const size_t *lens, const bool *dup,
+                                      size_t n, size_t tree_size, const uint32_t *pos,
+                                      const uint8_t *filler,
+                                      const uint8_t sign_sk[KEYS_SIGN_SECRET_BYTES],
+                                      const bool *announce, const uint8_t *ann, size_t ann_len,
+                                      uint8_t **frames, size_t *frame_lens);
 
 /* Roots whose batch signature a node checked already, so that the receipts of
  * one batch cost one Ed25519 verification, not one each. Zero it to start. */

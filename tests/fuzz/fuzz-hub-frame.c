@@ -120,7 +120,9 @@ static void check_reply(const struct hub_item *it)
         free(signed_receipt);
         switch (it->outcome) {
         case HUB_OUTCOME_ACCEPTED:
-                if (dup || r.status != NMO__RECEIPT_STATUS__RECEIPT_ACCEPTED || !r.sequence)
+                /* No global counter, and the hour only (PROTOCOL.md 8). */
+                if (dup || r.status != NMO__RECEIPT_STATUS__RECEIPT_ACCEPTED || r.sequence ||
+                    r.hub_time_ms % RECEIPT_TIME_GRAIN_MS != 0)
                         abort();
                 break;
         case HUB_OUTCOME_DUPLICATE:

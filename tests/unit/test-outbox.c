@@ -73,6 +73,7 @@ static void make_receipt(struct signed_receipt *sr, const uint8_t *id, const uin
         sr->r.hub_time_ms = 1700000000123ull;
         envelope_hash(env, env_len, sr->r.envelope_hash);
         randombytes_buf(sr->r.member_key, sizeof(sr->r.member_key));
+        /* As an older hub sent it: a store sequence, which nodes ignore. */
         sr->r.sequence = status == NMO__RECEIPT_STATUS__RECEIPT_ACCEPTED ? 77 : 0;
         assert_int_equal(receipt_sign(&sr->r, hub_sk->sign_sk, &sr->buf, &sr->len), 0);
 }
@@ -98,7 +99,6 @@ struct seen {
         int reason;
         char detail[OUTBOX_TEXT_MAX + 1];
         uint64_t hub_time_ms;
-        uint64_t hub_sequence;
         size_t envelope_len;
 };
 
@@ -122,7 +122,6 @@ static int copy_entry(const struct outbox_entry *e, void *userdata)
         s->reason = e->reason;
         snprintf(s->detail, sizeof(s->detail), "%s", e->detail);
         s->hub_time_ms = e->hub_time_ms;
-        s->hub_sequence = e->hub_sequence;
         s->envelope_len = e->envelope_len;
         return 0;
 }
@@ -256,7 +255,6 @@ static void test_round_trip(void **state)
         assert_true(s.duplicate);
         assert_int_equal(s.receipt_status, NMO__RECEIPT_STATUS__RECEIPT_ACCEPTED);
         assert_true(s.hub_time_ms == 1700000000123ull);
-        assert_true(s.hub_sequence == 77);
 
         s = get(ob, it[1].id);
         assert_int_equal(s.state, OUTBOX_QUEUED);
