@@ -148,6 +148,9 @@ echo
 echo "== GDN analyst: material totals per week"
 "$analyst" --store "$work/hub/analytics" cells --rollup material
 echo
+echo "== GDN analyst: the releases so far"
+"$analyst" --store "$work/hub/analytics" releases
+echo
 echo "== GDN analyst: alerts"
 "$analyst" --store "$work/hub/analytics" alerts
 echo

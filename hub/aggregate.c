@@ -764,8 +764,11 @@ static void perturb_cell(const struct hub_aggregate *ag, const struct dc_cell *d
         else
                 pub->volume_t = 0;
         if (d->reporters_high) {
+                /* Never more than the cell's own reporters as shown. */
                 v = perturb_count(t, d->reporters_high, ck, FIG_HIGH);
                 pub->reporters_high = v < min_reporters ? min_reporters : v;
+                if (pub->reporters_high > pub->reporters && d->reporters_high <= d->reporters)
+                        pub->reporters_high = pub->reporters;
         }
 }
 
