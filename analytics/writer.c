@@ -107,51 +107,6 @@ int analytics_put_release(MDB_txn *txn, struct analytics *an, const Nmo__Hub__Re
         return r;
 }
 
-int analytics_delete_month(MDB_txn *txn, struct analytics *an, const char *material,
-                           uint32_t month)
-{
-        uint32_t weeks[PERIOD_WEEKS_MAX];
-        size_t nweeks = period_month_weeks(month, weeks), mlen = strlen(material) + 1;
-        char periods[PERIOD_WEEKS_MAX + 1][12];
-        MDB_cursor *cur = NULL;
-        MDB_val k, v;
-        int rc, r = 0;
-
-        for (size_t i = 0; i < nweeks; i++)
-                period_week_str(weeks[i], periods[i], sizeof(periods[i]));
-        period_month_str(month, periods[nweeks], sizeof(periods[nweeks]));
-        rc = mdb_cursor_open(txn, an->cells, &cur);
-        if (rc)
-                return db_errno(rc);
-        k.mv_size = mlen;
-        k.mv_data = (void *)material;
-        /* Keys start with material 0x00 kind: walk them, matching the period. */
-        for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-                const char *period;
-                bool ours = false;
-
-                if (k.mv_size < mlen + 2 || memcmp(k.mv_data, material, mlen) != 0)
-                        break;
-                period = (const char *)k.mv_data + mlen + 1;
-                if (!memchr(period, 0, k.mv_size - mlen - 1))
-                        continue;
-                for (size_t i = 0; i <= nweeks && !ours; i++)
-                        ours = strcmp(period, periods[i]) == 0;
-                if (!ours)
-                        continue;
-                rc = mdb_cursor_del(cur, 0);
-                if (rc) {
-                        r = db_errno(rc);
-                        break;
-                }
-        }
-        if (r == 0 && rc && rc != MDB_NOTFOUND)
-                r = db_errno(rc);
-        mdb_cursor_close(cur);
-        return r;
-}
-
 /* Does a cell carry anything beyond what a suppressed cell may show? */
 static bool has_figures(const Nmo__Hub__Cell *c)
 {

@@ -21,11 +21,6 @@ struct analytics;
 /* The length of an alert id: 32 lower-case hex digits, no NUL. */
 #define ANALYTICS_ALERT_ID_LEN 32
 
-/* Deletes every cell of material whose period is month (an event-month cell)
- * or one of month's weeks (period.h), of every kind. Returns 0 (also when
- * there was none) or a negative errno from LMDB. */
-NMO_WUR int analytics_delete_month(MDB_txn *txn, struct analytics *an,
-                                   const char *material, uint32_t month);
 
 /* Calls fn with every cell of material whose period is month or one of its
  * weeks, decoded, in key order, inside txn. A negative return from fn stops

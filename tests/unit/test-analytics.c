@@ -59,6 +59,16 @@ static size_t count(struct analytics *an, const char *material)
         return n;
 }
 
+/* Counts releases, checking they come in id order. */
+static int count_release(const Nmo__Hub__Release *rel, void *u)
+{
+        size_t *n = u;
+
+        assert_int_equal(rel->id, *n + 1);
+        (*n)++;
+        return 0;
+}
+
 static void test_write_read(void **state)
 {
         char dir[PATH_MAX], path[PATH_MAX + 16];
@@ -117,12 +127,41 @@ static void test_write_read(void **state)
         assert_int_equal(db_txn_commit(txn), 0);
 
         assert_int_equal(count(an, "gallium"), 5);
-        assert_int_equal(db_txn_begin(an->env, 0, &txn), 0);
-        assert_int_equal(analytics_delete_month(txn, an, "gallium", 202611), 0);
-        assert_int_equal(db_txn_commit(txn), 0);
-        /* W45, W48 and 2026-11 gone; W44, W49 and germanium stay. */
-        assert_int_equal(count(an, "gallium"), 2);
-        assert_int_equal(count(an, "germanium"), 1);
+        /* The cells of one month: W45, W48 and 2026-11, not W44 or W49. */
+        {
+                size_t n = 0;
+
+                assert_int_equal(db_txn_begin(an->env, MDB_RDONLY, &txn), 0);
+                assert_int_equal(analytics_month_cells(txn, an, "gallium", 202611, count_one, &n),
+                                 0);
+                db_txn_abort(txn);
+                assert_int_equal(n, 3);
+        }
+        /* The ledger of releases: ids in order, walked in order. */
+        {
+                Nmo__Hub__Release rel = NMO__HUB__RELEASE__INIT;
+                char *weeks[] = { "2026-W48" };
+                uint32_t next = 0;
+                size_t n = 0;
+
+                assert_int_equal(analytics_foreach_release(an, count_release, &n), 0);
+                assert_int_equal(n, 0);
+                assert_int_equal(db_txn_begin(an->env, 0, &txn), 0);
+                assert_int_equal(analytics_put_release(txn, an, &rel), -EINVAL);
+                for (int i = 0; i < 2; i++) {
+                        assert_int_equal(analytics_release_next_id(txn, an, &next), 0);
+                        assert_int_equal(next, (uint32_t)i + 1);
+                        rel.has_id = 1;
+                        rel.id = next;
+                        rel.epoch = "2026-11";
+                        rel.n_weeks = 1;
+                        rel.weeks = weeks;
+                        assert_int_equal(analytics_put_release(txn, an, &rel), 0);
+                }
+                assert_int_equal(db_txn_commit(txn), 0);
+                assert_int_equal(analytics_foreach_release(an, count_release, &n), 0);
+                assert_int_equal(n, 2);
+        }
 
         /* The reader refuses what is not an analytics store. */
         assert_int_equal(analytics_open(&ro, dir, true), -EMEDIUMTYPE);
