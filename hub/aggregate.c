@@ -240,6 +240,7 @@ static int load_contribs(struct hub_aggregate *ag, uint32_t month, const char *m
                 memcpy(d->status, w->status, sizeof(d->status));
                 memcpy(d->share, w->share, sizeof(d->share));
                 d->volume_t = w->volume_t;
+                d->record_key = w->record_key;
                 d->notes = (const char *const *)w->notes;
                 d->nnotes = w->nnotes;
         }
@@ -820,6 +821,7 @@ struct release_ctx {
         struct alert_list *alerts;
         size_t alerts_before;
         uint32_t released, suppressed;
+        uint64_t point_ms;      /* the release point: the due time of its last week */
 };
 
 /* Cells of an earlier release, copied out to be written back as final. */
@@ -921,13 +923,13 @@ static int release_txn(MDB_txn *txn, void *userdata)
                 }
                 /* Alerts from what this release published, as published. */
                 if (r == 0)
-                        r = evaluate_alerts(txn, ag, jb->material, &pub, rc->now_ms, rc->alerts);
+                        r = evaluate_alerts(txn, ag, jb->material, &pub, rc->point_ms, rc->alerts);
                 free(pub.cells);
         }
         if (r < 0)
                 return r;
         period_month_str(rc->month, epoch, sizeof(epoch));
-        point_str(rc->now_ms, issued, sizeof(issued));
+        point_str(rc->point_ms, issued, sizeof(issued));
         point_str(next_point_ms(ag, rc->now_ms), next, sizeof(next));
         for (size_t i = 0; i < rc->nweeks; i++) {
                 period_week_str(rc->weeks[i], wbuf[i], sizeof(wbuf[i]));
@@ -1015,8 +1017,15 @@ static int release_epoch(struct hub_aggregate *ag, uint32_t month, const uint32_
                 jb->loaded = true;
         }
         if (r == 0) {
+                uint32_t mweeks[PERIOD_WEEKS_MAX];
+                size_t nm = period_month_weeks(month, mweeks);
+
+                /* Issued at its point in the calendar, also when the hub
+                 * was down then and releases later. */
                 rc = (struct release_ctx){ ag, month, weeks, nweeks, final, jobs, n, now_ms,
-                                           alerts, alerts->n, 0, 0 };
+                                           alerts, alerts->n, 0, 0,
+                                           week_due_ms(ag, nweeks ? weeks[nweeks - 1]
+                                                                  : mweeks[nm - 1]) };
                 r = db_write(ag->an->env, release_txn, &rc);
         }
         if (r == 0)

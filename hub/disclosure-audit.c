@@ -159,11 +159,15 @@ static int intervals(const struct dc_result *r, const struct relations *rs, int 
         return ret < 0 ? ret : 0;
 }
 
-/* Is hidden cell c exposed in figure q by the interval [lo, hi]? */
+/* Is hidden cell c exposed in figure q by the interval [lo, hi]? Only a
+ * cell suppressed for its own sake (too few reporters) needs protection: one
+ * withheld to protect another is safe in itself, as in tau-ARGUS, and may well
+ * follow from released figures (a month's cell from its released weeks). */
 static bool exposed(const struct dc_cell *c, int q, double lo, double hi,
                     const struct dc_params *p)
 {
-        (void)c;
+        if (c->suppression != NMO__HUB__SUPPRESSION__SUPPRESSION_FREQUENCY)
+                return false;
         if (isinf(hi))
                 return false;
         if (q == Q_REPORTS)
@@ -223,10 +227,13 @@ int dc_protect_intervals(struct dc_result *r, const struct dc_params *p)
                 for (int q = 0; ret == 0 && q < Q_COUNT && !changed; q++) {
                         bool any = false;
 
-                        /* Only 0 may be pinned: a figure no hidden cell has
-                         * cannot expose one. */
+                        /* Only 0 may be pinned: a figure no cell that needs
+                         * protection has cannot expose one. */
                         for (size_t i = 0; i < r->ncells && !any; i++)
-                                any = hidden(&r->cells[i]) && figure(&r->cells[i], q) > 0;
+                                any = r->cells[i].suppression ==
+                                              NMO__HUB__SUPPRESSION__SUPPRESSION_FREQUENCY &&
+                                      r->cells[i].fate != DC_UNPUBLISHED &&
+                                      figure(&r->cells[i], q) > 0;
                         if (!any)
                                 continue;
                         ret = intervals(r, &rs, q, lo, hi);

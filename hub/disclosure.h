@@ -24,10 +24,11 @@
  * suppressed earlier stays suppressed. The caller says so through a ledger;
  * only cells new in this release are ever chosen for suppression.
  *
- * Protection intervals: after the rules above, every suppressed cell's
+ * Protection intervals: after the rules above, every cell suppressed for
+ * too few reporters (a secondary suppression is safe in itself) has a
  * feasible range, as an attacker computes it by linear programming from all
  * released figures of all releases (the true ones: the noise the writer adds
- * is not counted on) and the table's sums, must be at least
+ * is not counted on) and the table's sums, that must be at least
  * protection_reports wide for its reports, and no count by severity, status
  * or share may be pinned to one value other than 0. Where it is not, further
  * new cells are suppressed (next to the exposed one, smallest first)

@@ -343,6 +343,19 @@ static int64_t jint(json_object *o, const char *a, const char *b)
         return json_object_get_int64(v);
 }
 
+/* Was the cell suppressed for its own sake (too few reporters)? Those are
+ * the cells whose figures must stay protected; a cell withheld to protect
+ * another is safe in itself (it may even follow from released figures). */
+static bool primary(const struct at_cell *s)
+{
+        json_object *o = seen_json(s), *v;
+        bool p = json_object_object_get_ex(o, "suppression", &v) &&
+                 strcmp(json_object_get_string(v), "frequency") == 0;
+
+        json_object_put(o);
+        return p;
+}
+
 size_t at_attack(const struct at_watch *w, const struct at_report *reps, size_t n,
                  const char *material, uint32_t month, double protection)
 {
@@ -463,7 +476,7 @@ size_t at_attack(const struct at_watch *w, const struct at_report *reps, size_t 
                                 continue;
                         if (q == Q_REPORTS)
                                 hidden++;
-                        if (isinf(hi[i]))
+                        if (isinf(hi[i]) || !primary(c->seen))
                                 continue;
                         bad = q == Q_REPORTS ? hi[i] - lo[i] < protection - 1e-6
                                              : hi[i] - lo[i] < 0.5 && hi[i] > 0.5;

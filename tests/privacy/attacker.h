@@ -91,9 +91,10 @@ uint32_t at_hub_week(struct h_hub *h);
  * the sums material-week = its event-weeks = its country-weeks, event-month =
  * its event-weeks, month total = material-weeks = event-months, computes the
  * interval of reports and of every severity, status and share count of each
- * suppressed cell. Fails the test, naming the cells, when a reports interval
- * is narrower than protection or a count is pinned to one value other than
- * 0. Also fails when the analyst saw a cell the reports cannot have made, or
+ * suppressed cell. Fails the test, naming the cells, when for a cell
+ * suppressed for too few reporters (the cells that need protection; one
+ * withheld to protect another is safe in itself) a reports interval is
+ * narrower than protection or a count is pinned to one value other than 0. Also fails when the analyst saw a cell the reports cannot have made, or
  * a released figure further than noise_max from the truth. Returns the number
  * of suppressed cells it checked. */
 size_t at_attack(const struct at_watch *w, const struct at_report *reps, size_t n,

@@ -531,12 +531,56 @@ static void test_durable_gate(void **state)
         fixture_down(&f);
 }
 
+/* The noise differs from cell to cell: cells with the same true figures but
+ * other signals get other draws (the record keys reach the cell keys). With
+ * working noise, twelve cells all showing the same reports happen with
+ * probability about 1e-5. */
+static int take_reports(const Nmo__Hub__Cell *c, void *u)
+{
+        uint32_t *v = u;
+
+        if (c->kind == NMO__HUB__CELL_KIND__CELL_EVENT_WEEK &&
+            c->suppression == NMO__HUB__SUPPRESSION__SUPPRESSION_NONE)
+                *v = c->reports;
+        return 0;
+}
+
+static void test_noise_differs(void **state)
+{
+        static const char *const materials[] = { "gallium", "germanium", "lithium", "nickel",
+                                                 "cobalt", "tungsten", "antimony", "graphite",
+                                                 "magnesium", "manganese", "vanadium",
+                                                 "niobium" };
+        struct fixture f;
+        uint32_t shown[NMO_ARRAY_SIZE(materials)];
+        bool differ = false;
+
+        (void)state;
+        fixture_up(&f);
+        for (size_t m = 0; m < NMO_ARRAY_SIZE(materials); m++)
+                for (int i = 0; i < 3; i++)
+                        for (int k = 0; k < 2; k++)
+                                submit(&f, i, materials[m], "strike", "medium", 0, NULL);
+        f.now = due(202646);
+        flush(&f, NULL);
+        for (size_t m = 0; m < NMO_ARRAY_SIZE(materials); m++) {
+                shown[m] = 0;
+                assert_int_equal(analytics_foreach_cell(f.an, materials[m], take_reports,
+                                                        &shown[m]), 0);
+                assert_in_range(shown[m], 4, 8);
+                differ |= shown[m] != shown[0];
+        }
+        assert_true(differ);
+        fixture_down(&f);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_cells_and_privacy),
                 cmocka_unit_test(test_release_repeatable),
                 cmocka_unit_test(test_released_week_fixed),
+                cmocka_unit_test(test_noise_differs),
                 cmocka_unit_test(test_durable_gate),
         };
 
