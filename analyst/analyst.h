@@ -48,8 +48,9 @@ struct analytics;
         "afterwards ('nmo-analyst releases'). Counts carry noise of at most 2 either\n"   \
         "way (unbiased; the same cell always shows the same figure), reporters never\n"  \
         "below 3, volumes about 5 to 10% of the largest contribution; parts need not\n"  \
-        "add up exactly to their totals, as in official statistics. Every suppressed\n"   \
-        "cell keeps a range of at least 2 reports against all releases together.\n"
+        "add up exactly to their totals, as in official statistics. A cell suppressed\n"  \
+        "for too few reporters keeps a range of at least 2 reports against all\n"       \
+        "releases together.\n"
 
 /* In the help of every command that takes a week or a month. */
 #define ANALYST_CALENDAR                                                                  \

@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "audit.h"
 #include "log.h"
 
 /* Longest a change waits before the analytics store shows it. One write
@@ -96,6 +97,7 @@ static void *aggregator_thread(void *arg)
                 }
         }
         zmq_close(pair);
+        audit_thread_done();
         return NULL;
 }
 

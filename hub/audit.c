@@ -120,6 +120,13 @@ void audit_free(struct audit *a)
         free(a);
 }
 
+void audit_thread_done(void)
+{
+        /* GLPK keeps one environment per thread; glp_free_env() is a no-op
+         * without one. */
+        glp_free_env();
+}
+
 size_t audit_cells(const struct audit *a)
 {
         return a ? a->ncells : 0;

@@ -90,3 +90,8 @@ NMO_WUR int audit_intervals(struct audit *a, double *lo, double *hi);
 
 /* The number of cells added so far (0 for NULL). */
 size_t audit_cells(const struct audit *a);
+
+/* Frees what the solver keeps for the calling thread (GLPK's environment,
+ * allocated on a thread's first audit_intervals()). A thread that audits
+ * calls it before it ends; harmless when it never audited. */
+void audit_thread_done(void);
