@@ -3,9 +3,11 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <json-c/json.h>
 
+#include "analytics.h"
 #include "hub-cli.h"
 #include "db.h"
 #include "journal.h"
@@ -18,8 +20,11 @@ static const char help[] =
         "Prints the hub's counters: signals_stored, members_active,\n"
         "members_suspended, members_revoked, members_expiring_30d, members_expired,\n"
         "duplicates (repeats answered with the\n"
-        "original receipt), rejected (refusals, also by reason), and the size of the\n"
-        "private store. --json prints one JSON object with those keys.\n";
+        "original receipt), rejected (refusals, also by reason), the size of the\n"
+        "private store, aggregation_backlog (accepted signals not counted yet), and\n"
+        "the release calendar: releases (so far), last_release (its point in the\n"
+        "calendar, UTC) and next_release. --json prints one JSON object with those\n"
+        "keys.\n";
 
 struct stats_ctx {
         struct hub_store *st;
@@ -111,6 +116,41 @@ static int stats_txn(MDB_txn *txn, void *userdata)
         return 0;
 }
 
+struct release_stats {
+        int64_t n;
+        char last[32], next[32];
+};
+
+static int release_one(const Nmo__Hub__Release *rel, void *userdata)
+{
+        struct release_stats *rs = userdata;
+
+        rs->n++;
+        snprintf(rs->last, sizeof(rs->last), "%s", rel->issued ? rel->issued : "");
+        snprintf(rs->next, sizeof(rs->next), "%s", rel->next ? rel->next : "");
+        return 0;
+}
+
+/* The release ledger of DIR/analytics, read-only; nothing when it cannot be
+ * opened (a hub that never ran). */
+static void release_stats(const char *dir, json_object *o)
+{
+        struct release_stats rs = { 0, "", "" };
+        struct analytics *an = NULL;
+        char *path = util_path(dir, "analytics");
+
+        if (path && analytics_open(&an, path, true) == 0 &&
+            analytics_foreach_release(an, release_one, &rs) == 0) {
+                json_object_object_add(o, "releases", json_object_new_int64(rs.n));
+                json_object_object_add(o, "last_release",
+                                       rs.last[0] ? json_object_new_string(rs.last) : NULL);
+                json_object_object_add(o, "next_release",
+                                       rs.next[0] ? json_object_new_string(rs.next) : NULL);
+        }
+        analytics_free(an);
+        free(path);
+}
+
 int hub_cmd_stats(int argc, char **argv)
 {
         static const struct option opts[] = {
@@ -151,6 +191,8 @@ int hub_cmd_stats(int argc, char **argv)
         ctx.o = json_object_new_object();
         r = hub_store_read(st, stats_txn, &ctx);
         hub_store_free(st);
+        if (r == 0)
+                release_stats(dir, ctx.o);
         if (r < 0) {
                 fprintf(stderr, "nmo-hub stats: cannot read the store: %s\n", strerror(-r));
                 json_object_put(ctx.o);
@@ -165,7 +207,8 @@ int hub_cmd_stats(int argc, char **argv)
                                 json_object_object_foreach(val, k2, v2)
                                         printf("%-20s %s\n", k2, json_object_get_string(v2));
                         } else {
-                                printf("%-20s %s\n", key, json_object_get_string(val));
+                                printf("%-20s %s\n", key, val ? json_object_get_string(val)
+                                                                : "-");
                         }
                 }
         }

@@ -164,8 +164,10 @@ static void test_analytics_holds_no_identity(void **state)
                 assert_int_equal(h_node_run_once(nodes[i], 30), 0);
         }
         assert_int_equal(h_hub_stat(&h, "signals_stored"), 10);
+        assert_int_equal(h_hub_stat(&h, "releases"), 0);
         /* The week's release point: the cells are there. */
         h_hub_release(&h);
+        assert_int_equal(h_hub_stat(&h, "releases"), 1);
         assert_int_equal(h_hub_stop(&h, SIGTERM), 0);
         cc = count_cells(&h);
         assert_true(cc.released >= 1);
