@@ -152,15 +152,26 @@ fault_snapshot() {
 # taken; then it is restarted once more (same clock) and the analytics store
 # must be the same, and not empty. Sets recount_ok (the hub started both
 # times) and analytics_same, 1 or 0.
-fault_recount() {
-        local k lib offset log
-        log=$work/hub.log
-        lib=$(ls /usr/lib/*/faketime/libfaketimeMT.so.1 2>/dev/null | head -n 1)
-        offset=$(python3 -c 'import time
+# fault_faketime: the libfaketime library (empty when missing).
+fault_faketime() {
+        ls /usr/lib/*/faketime/libfaketimeMT.so.1 2>/dev/null | head -n 1
+}
+
+# fault_release_offset: seconds from now to two minutes past the next release
+# point (Monday 06:00 UTC after this week, the default [release] delay_hours).
+fault_release_offset() {
+        python3 -c 'import time
 now = time.time()
 day = int(now // 86400)
 monday = day - (day + 3) % 7 + 7
-print(int(monday * 86400 + 6 * 3600 + 120 - now) + 1)')
+print(int(monday * 86400 + 6 * 3600 + 120 - now) + 1)'
+}
+
+fault_recount() {
+        local k lib offset log
+        log=$work/hub.log
+        lib=$(fault_faketime)
+        offset=$(fault_release_offset)
         recount_ok=1
         analytics_same=1
         if [ -z "$lib" ]; then

@@ -93,6 +93,16 @@ for m in sys.stdin.read().split():
 ' "$work/events" "$work/countries" >"$work/all.jsonl"
 "$NODE" submit --dir "$work/node" --file "$work/all.jsonl" >"$work/ids.txt" 2>>"$work/submit.err" || { say "FAIL: submit"; exit 1; }
 "$NODE" run --dir "$work/node" --once --timeout 120 >>"$work/node.log" 2>&1 || { say "FAIL: delivery"; exit 1; }
+# Cells appear at the release point: the hub again, its clock past it.
+stop_hub
+lib=$(fault_faketime)
+[ -n "$lib" ] || { say "FAIL: libfaketime is missing (apt-get install faketime)"; exit 1; }
+offset=$(fault_release_offset)
+start_hub() {
+        fault_start_hub "$work/hub" "$work/hub.log" LD_PRELOAD="$lib" FAKETIME="+${offset}" \
+                FAKETIME_DONT_FAKE_MONOTONIC=1
+}
+start_hub || { say "FAIL: the hub does not start past the release point"; exit 1; }
 ncells=0
 for _ in $(seq 60); do
         ncells=$(mdb_stat -s cells "$an" 2>/dev/null | awk '/Entries:/ {print $2}')
