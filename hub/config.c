@@ -35,7 +35,6 @@ void hub_config_defaults(struct hub_config *cfg)
         cfg->privacy.dominance_n = 2;
         cfg->privacy.dominance_k = 85;
         cfg->privacy.protection_reports = 2;
-        cfg->privacy.protection_volume = 20;
         cfg->privacy.noise_max = 2;
         cfg->privacy.noise_variance = 1.0;
         cfg->privacy.noise_volume = 10;
@@ -129,8 +128,6 @@ static int on_entry(void *user, const char *section, const char *name, const cha
                   100 },
                 { "privacy", "protection_reports",
                   offsetof(struct hub_config, privacy.protection_reports), 1, 1000 },
-                { "privacy", "protection_volume",
-                  offsetof(struct hub_config, privacy.protection_volume), 1, 100 },
                 { "privacy", "noise_max", offsetof(struct hub_config, privacy.noise_max), 1, 5 },
                 { "privacy", "noise_volume", offsetof(struct hub_config, privacy.noise_volume), 0,
                   50 },
@@ -395,10 +392,9 @@ int hub_config_write(const struct hub_config *cfg, const char *hub_dir)
                      "sensitive_min_reporters = %u\n"
                      "sensitive_dominance_n = %u\n"
                      "sensitive_dominance_k = %u\n"
-                     "; every suppressed cell keeps, against all releases together, a range of at\n"
-                     "; least this many reports and this percent of its volume\n"
+                     "; every cell suppressed for too few reporters keeps, against all releases\n"
+                     "; together, a range of at least this many reports\n"
                      "protection_reports = %u\n"
-                     "protection_volume = %u\n"
                      "; released counts carry noise (the cell key method): at most noise_max\n"
                      "; either way, with this variance; volumes +-noise_volume percent of the\n"
                      "; cell's largest contribution (0 to 50); the same figures always get the\n"
@@ -441,7 +437,7 @@ int hub_config_write(const struct hub_config *cfg, const char *hub_dir)
                      cfg->privacy.nsensitive ? sensitive : "gallium germanium",
                      cfg->privacy.sensitive_min_reporters, cfg->privacy.sensitive_dominance_n,
                      cfg->privacy.sensitive_dominance_k, cfg->privacy.protection_reports,
-                     cfg->privacy.protection_volume, cfg->privacy.noise_max,
+                     cfg->privacy.noise_max,
                      cfg->privacy.noise_variance, cfg->privacy.noise_volume,
                      cfg->release.delay_hours,
                      cfg->alerts_listen[0] ? "" : "; ", alerts, cfg->alerts.severity_reporters,

@@ -42,10 +42,10 @@ struct hub_privacy {
         uint32_t min_reporters; /* distinct reporters for a cell to be released, >= 3 */
         uint32_t dominance_n;   /* the (n,k) dominance rule on volumes */
         uint32_t dominance_k;   /* percent */
-        /* Protection intervals: what every suppressed cell's feasible range,
-         * from everything ever released, must span at least. */
+        /* Protection intervals: what the feasible range of every cell
+         * suppressed for too few reporters, from everything ever released,
+         * must span at least. */
         uint32_t protection_reports; /* reports */
-        uint32_t protection_volume;  /* percent of its volume */
         /* The cell key method: largest deviation of a count, the noise's
          * variance, and the volumes' noise in percent of a cell's largest
          * contribution. */

@@ -37,8 +37,6 @@ static const struct {
           false, false },
         { "protection_reports", offsetof(struct hub_config, privacy.protection_reports), false,
           false },
-        { "protection_volume", offsetof(struct hub_config, privacy.protection_volume), false,
-          false },
         { "noise_max", offsetof(struct hub_config, privacy.noise_max), false, false },
         { "noise_volume", offsetof(struct hub_config, privacy.noise_volume), false, false },
         { "delay_hours", offsetof(struct hub_config, release.delay_hours), false, false },
