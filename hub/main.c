@@ -29,6 +29,14 @@ static const struct cli_program program = {
 
 int main(int argc, char **argv)
 {
+        /* libsodium's own ChaCha20 generator, seeded from the kernel and kept
+         * per thread, instead of one getrandom() system call for every nonce,
+         * record key and padded receipt leaf: the hub draws several per
+         * signal. Set before sodium_init(), as libsodium requires. */
+        if (randombytes_set_implementation(&randombytes_internal_implementation) != 0) {
+                fprintf(stderr, "nmo-hub: libsodium's random generator cannot be set\n");
+                return CLI_EXIT_FAIL;
+        }
         if (sodium_init() < 0) {
                 fprintf(stderr, "nmo-hub: libsodium failed to initialise\n");
                 return CLI_EXIT_FAIL;
