@@ -2,20 +2,27 @@
  *
  * Inside the ingest transaction each accepted signal becomes a contribution of
  * its epoch (the month of ISO weeks it arrived in): the member id is replaced
- * by a pseudonym keyed with the epoch's secret key, and the record is
- * encrypted with a key derived from it (epochkey.h, contrib.h). The ingest
+ * by a pseudonym keyed with the epoch's secret key, the signal gets a random
+ * record key (the cell key method, perturb.h), and the record is encrypted
+ * with a key derived from the epoch's (epochkey.h, contrib.h). The ingest
  * only appends it to the journal (journal.h: one small sequential write, so a
- * group commit touches few pages); hub_aggregate_flush() first folds the
- * journal into the contribution rows (one summary per member, week, event and
- * country) in transactions of the aggregation thread, then recomputes the cells of every (epoch, material)
- * that changed, applies disclosure control (disclosure.h), writes the
- * released cells to the analytics store, and evaluates the alert rules.
+ * group commit touches few pages); hub_aggregate_flush() folds the journal
+ * into the contribution rows (one summary per member, week, event and
+ * country) in transactions of the aggregation thread.
  *
- * When an epoch ends its cells are computed a last time (marked final), its
- * signal records are cut down to the epoch (records.h), its
- * contributions are deleted and its key file is overwritten and unlinked:
- * from then on nothing, not even the hub, can link that epoch's contributions
- * to members. */
+ * Figures are released on a calendar, not as signals arrive: a week's cells
+ * once the week has ended plus [release] delay_hours, the month's cells with
+ * the epoch's final release. A release computes disclosure control
+ * (disclosure.h) with what earlier releases published as fixed (the ledger:
+ * the analytics store's cells and Release records), writes the new cells with
+ * the cell key method's noise and a Release record in one transaction, and
+ * evaluates the alert rules over what it published. A released week never
+ * takes another signal (epochs.h).
+ *
+ * With the epoch's final release its signal records are cut down to the
+ * month (records.h), its contributions deleted and its key file overwritten
+ * and unlinked: from then on nothing, not even the hub, can link that epoch's
+ * contributions to members. */
 #pragma once
 
 #include <stdbool.h>
@@ -74,24 +81,23 @@ struct hub_journal *hub_aggregate_journal(struct hub_aggregate *ag);
 /* hub_journal_durable() on the aggregation's journal. */
 void hub_aggregate_durable(struct hub_aggregate *ag, uint64_t seq);
 
-/* Recomputes what changed since the last flush and writes the analytics
- * store. New or revised alerts are returned for publishing (*alerts: free with
+/* Folds the journal into the contributions, then releases whatever the
+ * calendar says is due by now_ms (closing an epoch with its final release).
+ * New alerts are returned for publishing (*alerts: free with
  * hub_alert_out_free). */
 NMO_WUR int hub_aggregate_flush(struct hub_aggregate *ag, uint64_t now_ms,
                                 struct hub_alert_out **alerts, size_t *nalerts);
 
-/* The same without pacing: everything dirty is recomputed now (at shutdown).
- * hub_aggregate_flush() recomputes an (epoch, material) at most every ten
- * times what its last recomputation cost, so a large epoch takes a bounded
- * share of the machine. */
+/* The same (at shutdown: what was journaled reaches the contributions). */
 NMO_WUR int hub_aggregate_flush_all(struct hub_aggregate *ag, uint64_t now_ms,
                                     struct hub_alert_out **alerts, size_t *nalerts);
 
-/* Closes every epoch that has ended by now_ms (final cells, signal records
- * cut down to the epoch, contributions deleted, key destroyed) and finishes
- * any close a crash interrupted. With
- * recount, also recomputes every open epoch from its contributions (at
- * start-up, so the analytics store always equals a recount). */
+/* Finishes any epoch close a crash interrupted (signal records cut down to
+ * the epoch, contributions deleted, key destroyed), then flushes: whatever
+ * release is due by now_ms, possibly several after downtime, each dated at
+ * its point in the calendar. recount changes nothing (kept for callers):
+ * released figures never change, and a due release is computed from the
+ * contributions with the same noise every time. */
 NMO_WUR int hub_aggregate_housekeeping(struct hub_aggregate *ag, uint64_t now_ms, bool recount,
                                        struct hub_alert_out **alerts, size_t *nalerts);
 

@@ -15,10 +15,11 @@
 #include "audit.h"
 #include "log.h"
 
-/* Longest a change waits before the analytics store shows it. One write
- * covers every material that changed, so the cost of its sync is shared. */
+/* Longest an accepted signal waits before it is counted (folded into the
+ * contributions), and how late after its point in the calendar a release
+ * comes at most. */
 #define HUB_FLUSH_MS 500
-/* How often epochs are checked for closing and stale readers cleared. */
+/* How often interrupted epoch closes are finished and stale readers cleared. */
 #define HUB_HOUSEKEEPING_MS 60000
 
 struct hub_aggthread {

@@ -27,10 +27,12 @@
 #     is stored twice (signals_stored ==
 #     records in the store == distinct ids in the outboxes == delivered),
 #     next_sequence == signals_stored; nothing queued, in flight or rejected;
-#   - the analytics store equals a recount: `nmo-analyst cells --json` (plain,
-#     --rollup material, --rollup country) is identical before and after a
-#     restart of the hub, and the reports of the event-week cells add up to
-#     signals_stored (every cell has 4 reporters, so every cell is released).
+#   - what was counted is released: restarted with its clock (libfaketime)
+#     past the next release point, the hub releases; `nmo-analyst cells
+#     --json` (plain, --rollup material, --rollup country) is identical after
+#     one more restart, and the reports of the event-week cells add up to
+#     signals_stored within the noise (every cell has 4 reporters, so every
+#     cell is released, each at most 2 off).
 # Signals of a killed submit may be in the outbox (committed before the cut)
 # or not; they count when they are there. Needs root, /dev/fuse, fusermount3
 # and nmo-lazyfs (built with libfuse3); otherwise skipped (exit 0, "(skipped)"
@@ -382,7 +384,7 @@ for _ in $(seq 300); do
         [ "$(pending)" -eq 0 ] && { drained=1; break; }
         sleep 1
 done
-sleep 2 # the hub writes the analytics store within 500 ms of a change
+sleep 2
 for n in $(seq $NODES); do
         "$NODE" status --dir "$(node_dir "$n")" --json >"$work/status$n.json" 2>>"$work/status.err"
 done
@@ -396,7 +398,7 @@ done
 wait $agent1_pid "${node_pids[@]}" 2>/dev/null
 agent1_pid="" node_pids=()
 
-# The analytics store as the hub left it, then after a restart (a recount).
+# The release of what the hub counted, then the same after a restart.
 fault_recount "$hubdir"
 fault_dump_store "$hubdir"
 
@@ -518,7 +520,7 @@ if stats.get("rejected", 0):
 if not drained:
     fails.append("the agents did not drain within 300 s")
 if not analytics_same or not recount_ok:
-    fails.append("analytics figures differ from a recount (or no recount was possible)")
+    fails.append("released figures missing or changed across a restart")
 
 cells = load(work + "/cells-after.json", []) or []
 ew = [c for c in cells if c.get("kind") == "event-week"]
@@ -526,13 +528,14 @@ suppressed = [c for c in ew if c.get("status") != "released"]
 reports = sum(c.get("reports") or 0 for c in ew)
 if suppressed:
     print("power-cut: note: %d event-week cells suppressed; the sum of reports is not checked" % len(suppressed))
-elif reports != stored:
-    fails.append("event-week cells add up to %d reports, the hub stored %d signals" % (reports, stored))
+elif abs(reports - stored) > 2 * len(ew):
+    fails.append("event-week cells add up to %d reports, the hub stored %d signals (more than the "
+                 "noise of %d cells allows)" % (reports, stored, len(ew)))
 
 print("power-cut: %d ids confirmed, %d in the outboxes, %d delivered, %d stored (%d duplicates answered "
       "with the original receipt), analytics %s" % (
           confirmed_total, len(in_outboxes), delivered, stored, stats.get("duplicates", 0),
-          "equal to a recount" if analytics_same and recount_ok else "DIFFERENT"))
+          "released and stable" if analytics_same and recount_ok else "DIFFERENT"))
 for f in fails:
     print("power-cut: FAIL: " + f)
 ok = not fails and lost == 0 and duplicated == 0
