@@ -1,7 +1,11 @@
 /* log.h: one-line log records on stderr for the daemons and tools.
  *
- * Records carry a UTC timestamp, the program name and a level. They never carry
- * secrets or signal content: callers log ids, counts and reasons only. */
+ * Records carry a UTC timestamp, the program name and a level. Under systemd,
+ * when stderr is the journal (JOURNAL_STREAM names it), a record is instead
+ * the syslog priority prefix (<3> error, <4> warning, <6> info, <7> debug),
+ * the level and the message: the journal adds time and program, and
+ * `journalctl -p err` selects by the prefix. They never carry secrets or
+ * signal content: callers log ids, counts and reasons only. */
 #pragma once
 
 enum log_level {
@@ -11,7 +15,8 @@ enum log_level {
         LOG_LEVEL_DEBUG = 3,
 };
 
-/* Sets the program name printed in each record and the most verbose level shown. */
+/* Sets the program name printed in each record and the most verbose level
+ * shown, and looks whether stderr is the journal (again at each call). */
 void log_setup(const char *program, enum log_level level);
 enum log_level log_get_level(void);
 

@@ -1,6 +1,8 @@
 /* test-util.c: the shared helpers in common/util.c: strict number parsing,
  * UTF-8 text checks, hex, atomic file writes and retry back-off. */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
 #include <dirent.h>
 #include <limits.h>
 #include <setjmp.h>
@@ -15,6 +17,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 
+#include "log.h"
 #include "util.h"
 #include "unit-tmp.h"
 
@@ -300,6 +303,66 @@ static void test_time_and_path(void **state)
         free(p);
 }
 
+/* Logs a record of each level with stderr sent to path, JOURNAL_STREAM set
+ * to journal ("" leaves it unset), and returns what was written (fresh). */
+static char *log_to(const char *path, bool journal)
+{
+        int saved = dup(STDERR_FILENO), fd;
+        char *text = NULL;
+        size_t len = 0;
+        struct stat st;
+
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        assert_true(fd >= 0 && saved >= 0);
+        fflush(stderr);
+        assert_true(dup2(fd, STDERR_FILENO) >= 0);
+        close(fd);
+        if (journal) {
+                char js[64];
+
+                assert_int_equal(fstat(STDERR_FILENO, &st), 0);
+                snprintf(js, sizeof(js), "%llu:%llu", (unsigned long long)st.st_dev,
+                         (unsigned long long)st.st_ino);
+                setenv("JOURNAL_STREAM", js, 1);
+        } else {
+                /* A journal stream that is not this stderr (a redirect). */
+                setenv("JOURNAL_STREAM", "1:1", 1);
+        }
+        log_setup("nmo-test", LOG_LEVEL_DEBUG);
+        log_error("e %d", 1);
+        log_warn("w");
+        log_info("i");
+        log_debug("d");
+        fflush(stderr);
+        dup2(saved, STDERR_FILENO);
+        close(saved);
+        unsetenv("JOURNAL_STREAM");
+        log_setup("nmo-test", LOG_LEVEL_INFO);
+        assert_int_equal(util_read_file(path, 4096, &text, &len), 0);
+        return text;
+}
+
+/* Under the journal: syslog priority prefixes; elsewhere: the timestamped
+ * form. */
+static void test_log_journal(void **state)
+{
+        char dir[PATH_MAX], *path, *text;
+
+        (void)state;
+        assert_non_null(unit_tmp_make(dir, sizeof(dir), "log"));
+        path = util_path(dir, "stderr");
+        text = log_to(path, true);
+        assert_string_equal(text, "<3>error: e 1\n<4>warning: w\n<6>info: i\n<7>debug: d\n");
+        free(text);
+        text = log_to(path, false);
+        assert_null(strstr(text, "<3>"));
+        assert_non_null(strstr(text, " nmo-test error: e 1\n"));
+        assert_true(text[0] >= '0' && text[0] <= '9');
+        free(text);
+        free(path);
+        assert_int_equal(unit_tmp_remove(dir), 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -311,6 +374,7 @@ int main(void)
                 cmocka_unit_test(test_mkdir_p),
                 cmocka_unit_test(test_backoff),
                 cmocka_unit_test(test_time_and_path),
+                cmocka_unit_test(test_log_journal),
         };
         int r;
 
