@@ -10,6 +10,7 @@
 #include "analytics.h"
 #include "hub-cli.h"
 #include "db.h"
+#include "dirlock.h"
 #include "journal.h"
 #include "member.h"
 #include "receipt.h"
@@ -23,8 +24,8 @@ static const char help[] =
         "original receipt), rejected (refusals, also by reason), the size of the\n"
         "private store, aggregation_backlog (accepted signals not counted yet), and\n"
         "the release calendar: releases (so far), last_release (its point in the\n"
-        "calendar, UTC) and next_release. --json prints one JSON object with those\n"
-        "keys.\n";
+        "calendar, UTC) and next_release; and serving (whether 'nmo-hub serve' runs\n"
+        "on DIR) with serving_pid. --json prints one JSON object with those keys.\n";
 
 struct stats_ctx {
         struct hub_store *st;
@@ -151,6 +152,22 @@ static void release_stats(const char *dir, json_object *o)
         free(path);
 }
 
+/* Whether a serve holds DIR's lock, and its pid. */
+static void serving_stats(const char *dir, json_object *o)
+{
+        char *path = util_path(dir, HUB_LOCK_FILE);
+        pid_t holder = 0;
+        int r = path ? dirlock_check(path, &holder) : -ENOMEM;
+
+        free(path);
+        if (r < 0 && r != -EBUSY)
+                return;
+        json_object_object_add(o, "serving", json_object_new_boolean(r == -EBUSY));
+        json_object_object_add(o, "serving_pid", r == -EBUSY && holder > 0
+                                                         ? json_object_new_int64(holder)
+                                                         : NULL);
+}
+
 int hub_cmd_stats(int argc, char **argv)
 {
         static const struct option opts[] = {
@@ -191,8 +208,10 @@ int hub_cmd_stats(int argc, char **argv)
         ctx.o = json_object_new_object();
         r = hub_store_read(st, stats_txn, &ctx);
         hub_store_free(st);
-        if (r == 0)
+        if (r == 0) {
+                serving_stats(dir, ctx.o);
                 release_stats(dir, ctx.o);
+        }
         if (r < 0) {
                 fprintf(stderr, "nmo-hub stats: cannot read the store: %s\n", strerror(-r));
                 json_object_put(ctx.o);

@@ -346,7 +346,11 @@ int64_t h_json_int(json_object *o, const char *key)
 {
         json_object *v;
 
-        if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_int))
+        if (!o || !json_object_object_get_ex(o, key, &v))
+                return -1;
+        if (json_object_is_type(v, json_type_boolean))
+                return json_object_get_boolean(v) ? 1 : 0;
+        if (!json_object_is_type(v, json_type_int))
                 return -1;
         return json_object_get_int64(v);
 }

@@ -48,7 +48,7 @@ bool h_wait_port(int port, int ms);
 
 /* Runs argv, parses stdout as JSON (NULL on failure; caller json_object_put). */
 json_object *h_run_json(char *const argv[]);
-/* Integer member of a JSON object, or -1. */
+/* Integer member of a JSON object (a boolean as 1 or 0), or -1. */
 int64_t h_json_int(json_object *o, const char *key);
 
 /* A hub in a temporary directory, serving on a loopback port, with members. */

@@ -168,7 +168,9 @@ static void test_analytics_holds_no_identity(void **state)
         /* The week's release point: the cells are there. */
         h_hub_release(&h);
         assert_int_equal(h_hub_stat(&h, "releases"), 1);
+        assert_int_equal(h_hub_stat(&h, "serving"), 1);
         assert_int_equal(h_hub_stop(&h, SIGTERM), 0);
+        assert_int_equal(h_hub_stat(&h, "serving"), 0);
         cc = count_cells(&h);
         assert_true(cc.released >= 1);
         assert_true(cc.suppressed >= 1);
