@@ -28,6 +28,8 @@ static const char help[] =
         "  --alerts-listen EP  endpoint of the alert feed (default: the host of --listen,\n"
         "                   its port plus one)\n"
         "  --name NAME      label in the public bundle (default gdn-hub)\n"
+        "  -v, --verbose    more log output\n"
+        "  -q, --quiet      errors only\n"
         "  -h, --help       show this help\n";
 
 int hub_cmd_init(int argc, char **argv)
@@ -37,7 +39,7 @@ int hub_cmd_init(int argc, char **argv)
                 { "listen", required_argument, NULL, 'l' },
                 { "alerts-listen", required_argument, NULL, 'a' },
                 { "name", required_argument, NULL, 'n' },
-                { "help", no_argument, NULL, 'h' },
+                CLI_COMMON_OPTIONS,
                 { NULL, 0, NULL, 0 },
         };
         struct keys_secret *sk = NULL;
@@ -45,11 +47,11 @@ int hub_cmd_init(int argc, char **argv)
         struct hub_config cfg;
         const char *dir = NULL, *name = "gdn-hub";
         char fp[KEYS_FINGERPRINT_LEN], *keydir = NULL, *sec = NULL, *pub = NULL;
-        int c, r, ret = CLI_EXIT_FAIL, lock_fd = -1;
+        int c, r, ret = CLI_EXIT_FAIL, lock_fd = -1, verbosity = 0;
 
         hub_config_defaults(&cfg);
         cli_getopt_reset();
-        while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, ":" CLI_COMMON_SHORT, opts, NULL)) != -1) {
                 switch (c) {
                 case 'd':
                         dir = optarg;
@@ -73,10 +75,17 @@ int hub_cmd_init(int argc, char **argv)
                         break;
                 case 'h':
                         return cli_help(help);
+                case 'v':
+                        verbosity++;
+                        break;
+                case 'q':
+                        verbosity--;
+                        break;
                 default:
                         return cli_bad_option("init", argv, c);
                 }
         }
+        cli_log_setup(verbosity);
         if (optind != argc)
                 return cli_unexpected("init", argv[optind]);
         if (!dir)

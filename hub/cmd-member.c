@@ -31,7 +31,10 @@ static const char help[] =
         "\n"
         "A suspended, revoked or expired member is refused at its next handshake and\n"
         "its next message on a connection already open. Names and keys are never\n"
-        "reused. 'list' marks keys that expire within 30 days.\n";
+        "reused. 'list' marks keys that expire within 30 days.\n"
+        "\n"
+        "Every member command also takes -v, --verbose (more log output), -q, --quiet\n"
+        "(errors only) and -h, --help.\n";
 
 struct args {
         const char *what; /* "member COMMAND", for messages */
@@ -56,15 +59,15 @@ static int parse(const char *what, size_t npositional, int argc, char **argv, st
                 { "fingerprint", required_argument, NULL, 'f' },
                 { "expires", required_argument, NULL, 'e' },
                 { "json", no_argument, NULL, 'j' },
-                { "help", no_argument, NULL, 'h' },
+                CLI_COMMON_OPTIONS,
                 { NULL, 0, NULL, 0 },
         };
-        int c;
+        int c, verbosity = 0;
 
         memset(a, 0, sizeof(*a));
         a->what = what;
         cli_getopt_reset();
-        while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, ":" CLI_COMMON_SHORT, opts, NULL)) != -1) {
                 switch (c) {
                 case 'd':
                         a->dir = optarg;
@@ -86,10 +89,17 @@ static int parse(const char *what, size_t npositional, int argc, char **argv, st
                         break;
                 case 'h':
                         return cli_help(help);
+                case 'v':
+                        verbosity++;
+                        break;
+                case 'q':
+                        verbosity--;
+                        break;
                 default:
                         return cli_bad_option(what, argv, c);
                 }
         }
+        cli_log_setup(verbosity);
         if (npositional > 0 && optind < argc)
                 a->positional = argv[optind++];
         if (optind < argc)

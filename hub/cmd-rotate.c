@@ -38,6 +38,8 @@ static const char help[] =
         "                     (its previous keys are destroyed first)\n"
         "  --end-overlap      end the running overlap now: destroy hub-previous.key\n"
         "                     (hub stopped; start it again afterwards)\n"
+        "  -v, --verbose      more log output\n"
+        "  -q, --quiet        errors only\n"
         "  -h, --help         show this help\n"
         "\n"
         "Exit status: 0 rotated, 1 failure (also: an overlap is running, or the hub is\n"
@@ -52,16 +54,16 @@ int hub_cmd_rotate(int argc, char **argv)
                 { "overlap-days", required_argument, NULL, 'o' },
                 { "force", no_argument, NULL, 'f' },
                 { "end-overlap", no_argument, NULL, 'e' },
-                { "help", no_argument, NULL, 'h' },
+                CLI_COMMON_OPTIONS,
                 { NULL, 0, NULL, 0 },
         };
         const char *dir = NULL;
         uint32_t days = HUB_KEYROT_DEFAULT_DAYS;
         bool force = false, end = false, days_set = false;
-        int c, r, lock_fd = -1;
+        int c, r, lock_fd = -1, verbosity = 0;
 
         cli_getopt_reset();
-        while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, ":" CLI_COMMON_SHORT, opts, NULL)) != -1) {
                 switch (c) {
                 case 'd':
                         dir = optarg;
@@ -80,10 +82,17 @@ int hub_cmd_rotate(int argc, char **argv)
                         break;
                 case 'h':
                         return cli_help(help);
+                case 'v':
+                        verbosity++;
+                        break;
+                case 'q':
+                        verbosity--;
+                        break;
                 default:
                         return cli_bad_option("rotate-keys", argv, c);
                 }
         }
+        cli_log_setup(verbosity);
         if (optind != argc)
                 return cli_unexpected("rotate-keys", argv[optind]);
         if (!dir)

@@ -25,7 +25,13 @@ static const char help[] =
         "private store, aggregation_backlog (accepted signals not counted yet), and\n"
         "the release calendar: releases (so far), last_release (its point in the\n"
         "calendar, UTC) and next_release; and serving (whether 'nmo-hub serve' runs\n"
-        "on DIR) with serving_pid. --json prints one JSON object with those keys.\n";
+        "on DIR) with serving_pid. --json prints one JSON object with those keys.\n"
+        "\n"
+        "  --dir DIR      hub directory\n"
+        "  --json         one JSON object\n"
+        "  -v, --verbose  more log output\n"
+        "  -q, --quiet    errors only\n"
+        "  -h, --help     show this help\n";
 
 struct stats_ctx {
         struct hub_store *st;
@@ -173,17 +179,17 @@ int hub_cmd_stats(int argc, char **argv)
         static const struct option opts[] = {
                 { "dir", required_argument, NULL, 'd' },
                 { "json", no_argument, NULL, 'j' },
-                { "help", no_argument, NULL, 'h' },
+                CLI_COMMON_OPTIONS,
                 { NULL, 0, NULL, 0 },
         };
         struct hub_store *st = NULL;
         struct stats_ctx ctx;
         const char *dir = NULL;
         bool json = false;
-        int c, r;
+        int c, r, verbosity = 0;
 
         cli_getopt_reset();
-        while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, ":" CLI_COMMON_SHORT, opts, NULL)) != -1) {
                 switch (c) {
                 case 'd':
                         dir = optarg;
@@ -193,10 +199,17 @@ int hub_cmd_stats(int argc, char **argv)
                         break;
                 case 'h':
                         return cli_help(help);
+                case 'v':
+                        verbosity++;
+                        break;
+                case 'q':
+                        verbosity--;
+                        break;
                 default:
                         return cli_bad_option("stats", argv, c);
                 }
         }
+        cli_log_setup(verbosity);
         if (optind != argc)
                 return cli_unexpected("stats", argv[optind]);
         if (!dir)

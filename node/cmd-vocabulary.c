@@ -17,6 +17,8 @@ static const char vocabulary_help[] =
         "\n"
         "Options:\n"
         "  -j, --json     a JSON array of objects instead of a table\n"
+        "  -v, --verbose  more log output\n"
+        "  -q, --quiet    errors only\n"
         "  -h, --help     show this help\n"
         "\n"
         "Exit status: 0 success, 1 failure, 2 usage error.\n";

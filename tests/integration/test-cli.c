@@ -7,7 +7,7 @@
  *                   the same hint
  *   --help          exit 0, its help on stdout, nothing on stderr
  * and each program answers --help and --version with exit 0 and a bad command
- * with exit 2. The commands come from one table per program; a test checks
+ * with exit 2. Every command of nmo-hub and nmo-node also takes -v and -q. The commands come from one table per program; a test checks
  * that the table names every command the program's own help lists, so a new
  * command cannot be left out. */
 #include <stdio.h>
@@ -258,12 +258,54 @@ static void test_program_level(void **state)
         }
 }
 
+/* Every command of the daemons' programs (nmo-hub, nmo-node) takes -v and -q
+ * (they go before --help, which then answers) and its help says so. */
+static void test_verbose_quiet(void **state)
+{
+        (void)state;
+        for (size_t i = 0; i < 2; i++) {
+                const struct cli_table *t = &tables[i];
+                char *bin = getenv(t->env);
+
+                if (!bin)
+                        continue;
+                for (size_t k = 0; k < t->ncases; k++) {
+                        const struct cli_case *cs = &t->cases[k];
+                        char *argv[6], *out = NULL;
+                        size_t n = 0;
+                        int rc;
+
+                        for (int flag = 0; flag < 2; flag++) {
+                                n = 0;
+                                argv[n++] = bin;
+                                argv[n++] = (char *)cs->words[0];
+                                if (cs->words[1])
+                                        argv[n++] = (char *)cs->words[1];
+                                argv[n++] = flag ? "-q" : "-v";
+                                argv[n++] = "--help";
+                                argv[n] = NULL;
+                                rc = h_run(argv, &out, NULL);
+                                if (rc != 0)
+                                        fail_msg("%s %s%s%s %s --help: exit %d", t->program,
+                                                 cs->words[0], cs->words[1] ? " " : "",
+                                                 cs->words[1] ? cs->words[1] : "", argv[n - 2], rc);
+                                if (!out || !strstr(out, "--quiet") || !strstr(out, "--verbose"))
+                                        fail_msg("%s %s: its help does not mention --verbose "
+                                                 "and --quiet", t->program, cs->words[0]);
+                                free(out);
+                                out = NULL;
+                        }
+                }
+        }
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_commands),
                 cmocka_unit_test(test_tables_complete),
                 cmocka_unit_test(test_program_level),
+                cmocka_unit_test(test_verbose_quiet),
         };
 
         return cmocka_run_group_tests_name("cli", tests, NULL, NULL);

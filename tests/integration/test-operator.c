@@ -546,12 +546,50 @@ static void test_node_refused(void **state)
         free(node);
 }
 
+/* serve -v logs each batch (counts only); serve -q logs errors only. */
+static void test_serve_verbosity(void **state)
+{
+        char *m, *log;
+        struct h_client c;
+
+        (void)state;
+        m = h_member_create(&hub, "verbose", true);
+        for (int quiet = 0; quiet < 2; quiet++) {
+                char *argv[] = { (char *)h_hub_bin(), "serve", "--dir", hub.hub_dir,
+                                 quiet ? "-q" : "-v", NULL };
+                char logpath[600];
+
+                assert_int_equal(h_hub_stop(&hub, SIGTERM), 0);
+                snprintf(logpath, sizeof(logpath), "%s/serve-%d.log", hub.dir, quiet);
+                hub.pid = h_spawn(argv, logpath);
+                assert_true(h_wait_port(hub.port, 10000));
+                h_client_open(&c, &hub, m);
+                assert_int_equal(send_one(&c), 0);
+                h_client_close(&c);
+                usleep(300000);
+                log = slurp(logpath);
+                if (quiet) {
+                        assert_null(strstr(log, "info:"));
+                        assert_null(strstr(log, "batch of"));
+                } else {
+                        assert_non_null(strstr(log, "debug: batch of 1: 1 accepted, 0 "
+                                                    "duplicates, 0 refused"));
+                        /* Counts only: no member name in a batch line. */
+                        assert_null(strstr(strstr(log, "batch of"), "verbose"));
+                }
+                free(log);
+        }
+        assert_int_equal(h_hub_stop(&hub, SIGTERM), 0);
+        free(m);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_hub_lock, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_node_disk_full, setup, teardown_mount),
                 cmocka_unit_test_setup_teardown(test_hub_reload, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_serve_verbosity, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_node_reload, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_node_hub_unreachable, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_node_wrong_hub_pub, setup, teardown),
