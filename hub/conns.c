@@ -39,6 +39,7 @@ struct conn {
         struct sockaddr_storage peer;
         socklen_t peer_len;
         char ip[CONNS_IP_MAX];
+        bool logged;                    /* its connection was logged */
 };
 
 /* One watched socket: its monitor and its connections by descriptor. */
@@ -78,6 +79,9 @@ struct hub_conns {
         size_t nmembers, members_cap;
         struct admission *admissions;
         size_t nadmissions, admissions_cap;
+        /* Names members in the connection log lines (hub loop only). */
+        int (*namer)(void *userdata, uint32_t member, char *name, size_t len);
+        void *namer_data;
 };
 
 static const char *const socket_names[HUB_CONN_SOCKETS] = { "envelope", "alert feed" };
@@ -306,6 +310,30 @@ static struct conn *conn_at(struct hub_conns *c, enum hub_conn_socket s, int fd,
         return &t->by_fd[fd];
 }
 
+void hub_conns_set_namer(struct hub_conns *c,
+                         int (*namer)(void *userdata, uint32_t member, char *name, size_t len),
+                         void *userdata)
+{
+        c->namer = namer;
+        c->namer_data = userdata;
+}
+
+/* Logs that member connected to or disconnected from socket s: by name
+ * (falling back to the id), never with anything it sent. */
+static void log_conn(struct hub_conns *c, enum hub_conn_socket s, uint32_t member,
+                     const char *ip, bool up)
+{
+        char name[64];
+
+        if (!c->namer || c->namer(c->namer_data, member, name, sizeof(name)) < 0)
+                snprintf(name, sizeof(name), "#%u", member);
+        if (up)
+                log_info("member %s connected to the %s socket from %s", name, socket_names[s],
+                         ip);
+        else
+                log_info("member %s disconnected from the %s socket", name, socket_names[s]);
+}
+
 static void on_accepted(struct hub_conns *c, enum hub_conn_socket s, int fd)
 {
         struct conn *e = conn_at(c, s, fd, true);
@@ -330,6 +358,8 @@ static void on_disconnected(struct hub_conns *c, enum hub_conn_socket s, int fd)
 
         if (!e || e->state == CONN_FREE)
                 return;
+        if (e->state == CONN_UP && e->member)
+                log_conn(c, s, e->member, e->ip, false);
         conn_release(c, s, e);
         c->closed_since_trim++;
 }
@@ -420,6 +450,7 @@ static void match_admissions(struct hub_conns *c)
                 }
                 best->state = CONN_UP;
                 best->member = a->member;
+                best->logged = false;
                 c->handshaking--;
                 m = member_get(c, a->member, true);
                 if (m) {
@@ -429,6 +460,14 @@ static void match_admissions(struct hub_conns *c)
         }
         c->nadmissions = kept;
         pthread_mutex_unlock(&c->lock);
+        /* Outside the lock: naming reads the registry. */
+        for (int s = 0; s < HUB_CONN_SOCKETS; s++)
+                for (size_t k = 0; k < nhs[s]; k++)
+                        if (hs[s][k]->state == CONN_UP && !hs[s][k]->logged) {
+                                hs[s][k]->logged = true;
+                                log_conn(c, (enum hub_conn_socket)s, hs[s][k]->member,
+                                         hs[s][k]->ip, true);
+                        }
 out:
         free(hs[0]);
         free(hs[1]);

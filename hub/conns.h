@@ -57,6 +57,14 @@ struct hub_conns;
  * -ENOMEM. */
 NMO_WUR int hub_conns_new(struct hub_conns **ret, const struct hub_limits *limits);
 
+/* Sets how members are named in the log lines of their connections and
+ * disconnections ("member NAME connected to the envelope socket from IP"):
+ * namer writes member's name to name (len bytes) and returns 0, or a
+ * negative errno (the id is logged then). Hub loop only. */
+void hub_conns_set_namer(struct hub_conns *c,
+                         int (*namer)(void *userdata, uint32_t member, char *name, size_t len),
+                         void *userdata);
+
 /* Stops every monitor and frees; accepts NULL. */
 void hub_conns_free(struct hub_conns *c);
 

@@ -23,6 +23,7 @@
 #include "keyrot.h"
 #include "keys.h"
 #include "log.h"
+#include "member.h"
 #include "reload.h"
 #include "stopsig.h"
 #include "store.h"
@@ -397,6 +398,33 @@ static int open_router(struct hub_server *srv)
 }
 
 /* The sockets, the alert feed and the aggregation thread. */
+struct name_lookup {
+        struct hub_store *st;
+        uint32_t member;
+        char *name;
+        size_t len;
+};
+
+static int name_txn(MDB_txn *txn, void *userdata)
+{
+        struct name_lookup *nl = userdata;
+        struct hub_member m;
+        int r = hub_member_by_id(txn, nl->st, nl->member, &m);
+
+        if (r == 0)
+                snprintf(nl->name, nl->len, "%s", m.name);
+        return r;
+}
+
+/* The connection log's names (conns.h). */
+static int member_name(void *userdata, uint32_t member, char *name, size_t len)
+{
+        struct hub_server *srv = userdata;
+        struct name_lookup nl = { srv->st, member, name, len };
+
+        return hub_store_read(srv->st, name_txn, &nl);
+}
+
 static int open_sockets(struct hub_server *srv)
 {
         int r;
@@ -410,6 +438,7 @@ static int open_sockets(struct hub_server *srv)
         r = hub_conns_new(&srv->conns, &srv->cfg.limits);
         if (r < 0)
                 return r;
+        hub_conns_set_namer(srv->conns, member_name, srv);
         srv->c.conns = srv->conns;
         srv->ctx = zmq_ctx_new();
         if (!srv->ctx)

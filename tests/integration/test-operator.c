@@ -575,11 +575,42 @@ static void test_serve_verbosity(void **state)
                         assert_non_null(strstr(log, "debug: batch of 1: 1 accepted, 0 "
                                                     "duplicates, 0 refused"));
                         /* Counts only: no member name in a batch line. */
-                        assert_null(strstr(strstr(log, "batch of"), "verbose"));
+                        {
+                                char *line = strstr(log, "batch of"), *nl = strchr(line, '\n');
+
+                                if (nl)
+                                        *nl = '\0';
+                                assert_null(strstr(line, "verbose"));
+                        }
                 }
                 free(log);
         }
         assert_int_equal(h_hub_stop(&hub, SIGTERM), 0);
+        free(m);
+}
+
+/* A member's connection and disconnection are logged, by name, with nothing
+ * of what it sent. */
+static void test_connection_log(void **state)
+{
+        char *m = h_member_create(&hub, "conn-log", true), *log, *line;
+        struct h_client c;
+
+        (void)state;
+        h_client_open(&c, &hub, m);
+        assert_int_equal(send_one(&c), 0);
+        assert_true(wait_log(hub.log, "member conn-log connected to the envelope socket from "
+                                      "127.0.0.1", 5000));
+        h_client_close(&c);
+        assert_true(wait_log(hub.log, "member conn-log disconnected from the envelope socket",
+                             5000));
+        log = slurp(hub.log);
+        line = strstr(log, "member conn-log connected");
+        assert_non_null(line);
+        *strchr(line, '\n') = '\0';
+        /* Nothing of the signal: no material, no id. */
+        assert_null(strstr(line, "gallium"));
+        free(log);
         free(m);
 }
 
@@ -590,6 +621,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_node_disk_full, setup, teardown_mount),
                 cmocka_unit_test_setup_teardown(test_hub_reload, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_serve_verbosity, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_connection_log, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_node_reload, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_node_hub_unreachable, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_node_wrong_hub_pub, setup, teardown),
