@@ -24,6 +24,7 @@
 #include "keys.h"
 #include "log.h"
 #include "member.h"
+#include "notify.h"
 #include "reload.h"
 #include "stopsig.h"
 #include "store.h"
@@ -279,12 +280,15 @@ static void reload(struct hub_server *srv)
 {
         struct hub_config next;
 
-        if (hub_reload_config(srv->hub_dir, &srv->live, &next) < 0)
-                return;
-        log_setup(NULL, (enum log_level)next.log_level);
-        hub_ingest_set_rates(srv->ig, &next.limits);
-        hub_aggregate_set_rules(srv->ag, &next.alerts);
-        srv->live = next;
+        notify_reloading();
+        if (hub_reload_config(srv->hub_dir, &srv->live, &next) == 0) {
+                log_setup(NULL, (enum log_level)next.log_level);
+                hub_ingest_set_rates(srv->ig, &next.limits);
+                hub_aggregate_set_rules(srv->ag, &next.alerts);
+                srv->live = next;
+        }
+        /* Serving either way: a refused hub.conf leaves the settings in use. */
+        notify_ready(NULL);
 }
 
 /* The hub's keys and the state of its last key rotation. */
@@ -520,6 +524,7 @@ static void on_signal(struct hub_server *srv)
                 return;
         }
         log_info("signal %u received: finishing what is in flight", si.ssi_signo);
+        notify_stopping();
         srv->stopping = true;
 }
 
@@ -619,6 +624,13 @@ int hub_server_run(struct hub_server *srv)
         srv->last_tick = srv->last_report = util_mono_ms();
         log_info("serving on %s, alert feed on %s (hub directory %s)", srv->cfg.listen,
                  srv->alerts_ep, srv->hub_dir);
+        {
+                char status[2 * HUB_ENDPOINT_MAX + 64];
+
+                snprintf(status, sizeof(status), "serving on %s, alert feed on %s",
+                         srv->cfg.listen, srv->alerts_ep);
+                notify_ready(status);
+        }
         while (!srv->stopping) {
                 zmq_pollitem_t polls[6] = {
                         { srv->router, 0, ZMQ_POLLIN, 0 },
@@ -652,6 +664,7 @@ int hub_server_run(struct hub_server *srv)
                 r = every_turn(srv);
                 if (r < 0)
                         break;
+                notify_watchdog(util_mono_ms());
         }
         release(srv->router, srv->ig, &srv->held, false, &srv->c);
         if (srv->stopping) {

@@ -19,6 +19,7 @@
 
 #include "dirlock.h"
 #include "log.h"
+#include "notify.h"
 #include "stopsig.h"
 #include "client.h"
 #include "hubrot.h"
@@ -536,6 +537,12 @@ int agent_run(struct node *n, const struct agent_options *opts)
                 goto out;
         log_info("agent running: hub %s, window %u, %llu signals queued", a.cfg->hub_endpoint,
                  a.cfg->window, (unsigned long long)queued);
+        {
+                char status[NODE_ENDPOINT_MAX + 64];
+
+                snprintf(status, sizeof(status), "delivering to %s", a.cfg->hub_endpoint);
+                notify_ready(status);
+        }
 
         start = util_mono_ms();
         a.scan_now = true;
@@ -576,6 +583,9 @@ int agent_run(struct node *n, const struct agent_options *opts)
                         uint64_t end = start + opts->timeout_ms;
                         wait = min_u64(wait, end > now ? end - now : 0);
                 }
+                /* Awake at least once a second, for systemd's watchdog. */
+                notify_watchdog(now);
+                wait = min_u64(wait, 1000);
 
                 items[nitems++] = (zmq_pollitem_t){ .socket = a.dealer, .events = ZMQ_POLLIN };
                 items[nitems++] = (zmq_pollitem_t){ .socket = a.monitor, .events = ZMQ_POLLIN };
@@ -598,11 +608,14 @@ int agent_run(struct node *n, const struct agent_options *opts)
                         if (read(a.sigfd, &si, sizeof(si)) != (ssize_t)sizeof(si)) {
                                 a.stop = true;
                         } else if (si.ssi_signo == SIGHUP) {
+                                notify_reloading();
                                 r = reload(&a);
                                 if (r < 0)
                                         goto out;
+                                notify_ready(NULL);
                         } else {
                                 log_info("%s received; stopping", strsignal((int)si.ssi_signo));
+                                notify_stopping();
                                 a.stop = true;
                         }
                 }

@@ -3,11 +3,14 @@
  * (not a full LMDB map), and a hub that cannot be reached or refuses the
  * node (said once, with the cause, and shown by `nmo-node status`). */
 #include <errno.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <lmdb.h>
@@ -614,6 +617,62 @@ static void test_connection_log(void **state)
         free(m);
 }
 
+/* Messages on a notify socket (what systemd reads), concatenated with '|'
+ * between datagrams, waiting up to ms for one containing want. */
+static bool notify_wait(int fd, char *seen, size_t len, const char *want, int ms)
+{
+        for (int waited = 0; waited <= ms; waited += 50) {
+                char buf[512];
+                ssize_t n;
+
+                while ((n = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT)) > 0) {
+                        size_t at = strlen(seen);
+
+                        buf[n] = '\0';
+                        snprintf(seen + at, len - at, "%s|", buf);
+                }
+                if (strstr(seen, want))
+                        return true;
+                usleep(50000);
+        }
+        return false;
+}
+
+/* Under systemd (Type=notify, WatchdogSec=): serve says READY=1 with its
+ * endpoints as STATUS, keeps the watchdog fed, says RELOADING=1 and READY=1
+ * around a SIGHUP and STOPPING=1 at SIGTERM. The test plays systemd's side:
+ * a datagram socket named in NOTIFY_SOCKET. */
+static void test_systemd_notify(void **state)
+{
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        char seen[8192] = "";
+        int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+        (void)state;
+        assert_true(fd >= 0);
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/notify.sock", hub.dir);
+        assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        assert_int_equal(h_hub_stop(&hub, SIGTERM), 0);
+        setenv("NOTIFY_SOCKET", sa.sun_path, 1);
+        setenv("WATCHDOG_USEC", "1000000", 1);
+        h_hub_start(&hub);
+        unsetenv("NOTIFY_SOCKET");
+        unsetenv("WATCHDOG_USEC");
+        assert_true(notify_wait(fd, seen, sizeof(seen), "READY=1\nSTATUS=serving on "
+                                                        "tcp://127.0.0.1:", 5000));
+        /* Half the interval: at least two in 1.5 s. */
+        seen[0] = '\0';
+        usleep(1500000);
+        assert_true(notify_wait(fd, seen, sizeof(seen), "WATCHDOG=1|WATCHDOG=1", 500));
+        assert_int_equal(kill(hub.pid, SIGHUP), 0);
+        assert_true(notify_wait(fd, seen, sizeof(seen), "RELOADING=1|READY=1", 5000));
+        assert_int_equal(kill(hub.pid, SIGTERM), 0);
+        assert_true(notify_wait(fd, seen, sizeof(seen), "STOPPING=1", 5000));
+        assert_int_equal(h_wait(hub.pid, 20000), 0);
+        hub.pid = 0;
+        close(fd);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -622,6 +681,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_hub_reload, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_serve_verbosity, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_connection_log, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_systemd_notify, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_node_reload, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_node_hub_unreachable, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_node_wrong_hub_pub, setup, teardown),
