@@ -5,7 +5,8 @@
 
 NMO_PACKAGES="gcc libc6-dev pkg-config meson ninja-build libsodium-dev libzmq3-dev \
 liblmdb-dev lmdb-utils libprotobuf-c-dev protobuf-c-compiler libjson-c-dev libinih-dev \
-libcmocka-dev python3 faketime libfuse3-dev fuse3 libglpk-dev libsystemd-dev systemd"
+libcmocka-dev python3 faketime libfuse3-dev fuse3 libglpk-dev libsystemd-dev systemd \
+scdoc"
 
 # nmo_install_deps [extra packages...]: returns non-zero when packages are
 # missing and cannot be installed.
