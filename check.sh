@@ -19,6 +19,11 @@
 #                             instead: the unit tests under valgrind memcheck, and
 #                             the integration tests with every nmo-hub, nmo-node
 #                             and nmo-keys they start under valgrind (slow)
+#   ./check.sh --package      instead: the Debian packages nmo-hub, nmo-node and
+#                             nmo-analyst (debian/), built with dpkg-buildpackage
+#                             in a copy of the source tree, lintian without
+#                             errors, and the contents and dependencies of each
+#                             .deb; the .debs are left in build-package/
 #   ./check.sh --help         this text
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -30,11 +35,13 @@ usage() {
 
 valgrind=0
 fault=0
+package=0
 extra=()
 while [ $# -gt 0 ]; do
         case $1 in
         --valgrind) valgrind=1 ;;
         --fault) fault=1 ;;
+        --package) package=1 ;;
         -h | --help) usage && exit 0 ;;
         --)
                 shift
@@ -47,6 +54,13 @@ while [ $# -gt 0 ]; do
 done
 
 nmo_install_deps || exit 1
+if [ "$package" -eq 1 ]; then
+        # shellcheck disable=SC2086
+        nmo_install_deps $NMO_PACKAGE_PACKAGES || exit 1
+        . scripts/package.sh
+        nmo_check_package
+        exit $?
+fi
 if [ "$valgrind" -eq 1 ]; then
         nmo_install_deps valgrind || exit 1
 fi

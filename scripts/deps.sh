@@ -8,6 +8,10 @@ liblmdb-dev lmdb-utils libprotobuf-c-dev protobuf-c-compiler libjson-c-dev libin
 libcmocka-dev python3 faketime libfuse3-dev fuse3 libglpk-dev libsystemd-dev systemd \
 scdoc"
 
+# What only `./check.sh --package` needs (the Debian packages in debian/),
+# passed to nmo_install_deps as extras there and nowhere else.
+NMO_PACKAGE_PACKAGES="debhelper dpkg-dev fakeroot lintian"
+
 # nmo_install_deps [extra packages...]: returns non-zero when packages are
 # missing and cannot be installed.
 nmo_install_deps() {

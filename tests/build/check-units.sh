@@ -29,8 +29,15 @@ for u in nmo-hub nmo-node; do
         fi
 done
 # Each line of the sysusers.d and tmpfiles.d entries: comment or a known type.
-grep -vE '^(#|$|u nmo-(hub|node) - "[^"]+" /var/lib/nmo-(hub|node)$)' "$src/systemd/sysusers.conf" &&
-        { echo "FAIL: sysusers.conf has an unexpected line"; fail=1; }
-grep -vE '^(#|$|d /var/lib/nmo-(hub|node) 07[01][01] nmo-(hub|node) nmo-(hub|node) -$)' \
-        "$src/systemd/tmpfiles.conf" && { echo "FAIL: tmpfiles.conf has an unexpected line"; fail=1; }
+# One file per daemon, naming only that daemon's user and directory.
+for u in nmo-hub nmo-node; do
+        f=$src/systemd/$u.sysusers
+        grep -vE "^(#|\$|u $u - \"[^\"]+\" /var/lib/$u\$)" "$f" &&
+                { echo "FAIL: $u.sysusers has an unexpected line"; fail=1; }
+        grep -qE "^u $u " "$f" || { echo "FAIL: $u.sysusers does not make the user $u"; fail=1; }
+        f=$src/systemd/$u.tmpfiles
+        grep -vE "^(#|\$|d /var/lib/$u 07[01][01] $u $u -\$)" "$f" &&
+                { echo "FAIL: $u.tmpfiles has an unexpected line"; fail=1; }
+        grep -qE "^d /var/lib/$u " "$f" || { echo "FAIL: $u.tmpfiles does not make /var/lib/$u"; fail=1; }
+done
 exit $fail
