@@ -30,13 +30,27 @@ pkg_depends_not() {
         ! dpkg-deb -f "$1" Depends Pre-Depends | grep -qE "(^|[ ,:|])$2([ ,(]|\$)"
 }
 
-# pkg_script_has DEB SCRIPT REGEX / pkg_script_lacks: the maintainer script
-# SCRIPT (postinst, ...) of DEB has, or has no, line matching REGEX.
+# pkg_script_has DEB SCRIPT REGEX: the maintainer script SCRIPT (postinst,
+# ...) of DEB has a line matching REGEX.
 pkg_script_has() {
         dpkg-deb -I "$1" "$2" 2>/dev/null | grep -qE "$3"
 }
-pkg_script_lacks() {
-        ! pkg_script_has "$@"
+
+# pkg_unit_stays_off DEB UNIT: installing DEB neither starts UNIT nor enables
+# it on a first installation. dh_installsystemd's default postinst enables
+# whatever "was-enabled" (true on a first installation) and starts the unit;
+# with --no-enable --no-start it only re-enables, on upgrade, a unit the
+# operator had enabled ("debian-installed" guard) and starts nothing.
+pkg_unit_stays_off() {
+        local script
+        script=$(dpkg-deb -I "$1" postinst 2>/dev/null)
+        if grep -q 'deb-systemd-invoke' <<<"$script"; then
+                return 1
+        fi
+        if grep -q 'deb-systemd-helper enable' <<<"$script" &&
+                ! grep -q "deb-systemd-helper debian-installed '$2'" <<<"$script"; then
+                return 1
+        fi
 }
 
 nmo_check_package() {
@@ -89,7 +103,7 @@ nmo_check_package() {
 
         # lintian: errors fail the check; warnings and the rest are shown.
         echo "== lintian"
-        pkg_check "lintian reports no errors" lintian --fail-on error --no-tag-display-limit "$changes"
+        pkg_check "lintian reports no errors" lintian --fail-on error --tag-display-limit 0 "$changes"
 
         echo "== contents"
         for d in "$hub" "$node" "$analyst"; do
@@ -112,8 +126,8 @@ nmo_check_package() {
                         eval "! pkg_has '$hub' './usr/lib/sysusers.d/nmo-node.conf'"
                 pkg_check "nmo-hub postinst makes the user (systemd-sysusers)" \
                         pkg_script_has "$hub" postinst 'systemd-sysusers.*nmo-hub\.conf'
-                pkg_check "nmo-hub postinst neither enables nor starts the unit" \
-                        pkg_script_lacks "$hub" postinst 'deb-systemd-helper enable|deb-systemd-invoke (start|restart)'
+                pkg_check "nmo-hub postinst neither enables nor starts nmo-hub.service" \
+                        pkg_unit_stays_off "$hub" nmo-hub.service
         fi
         if [ -f "$node" ]; then
                 doc=./usr/share/doc/nmo-node
@@ -129,8 +143,10 @@ nmo_check_package() {
                 pkg_check "nmo-node has PROTOCOL.md" pkg_has "$node" "$doc/PROTOCOL.md(\\.gz)?"
                 pkg_check "nmo-node has not nmo-hub" eval "! pkg_has '$node' '.*nmo-hub.*'"
                 pkg_check "nmo-node does not depend on nmo-hub" pkg_depends_not "$node" nmo-hub
-                pkg_check "nmo-node postinst neither enables nor starts the unit" \
-                        pkg_script_lacks "$node" postinst 'deb-systemd-helper enable|deb-systemd-invoke (start|restart)'
+                pkg_check "nmo-node postinst makes the user (systemd-sysusers)" \
+                        pkg_script_has "$node" postinst 'systemd-sysusers.*nmo-node\.conf'
+                pkg_check "nmo-node postinst neither enables nor starts nmo-node.service" \
+                        pkg_unit_stays_off "$node" nmo-node.service
         fi
         if [ -f "$analyst" ]; then
                 pkg_check "nmo-analyst has /usr/bin/nmo-analyst" pkg_has "$analyst" './usr/bin/nmo-analyst'
@@ -142,7 +158,7 @@ nmo_check_package() {
 
         rm -rf build-package
         mkdir -p build-package
-        cp "$tmp"/*.deb "$changes" build-package/ 2>/dev/null
+        cp "$tmp"/*.deb "$tmp"/*.buildinfo "$changes" build-package/ 2>/dev/null
         echo "== the packages are in build-package/ ($((SECONDS - start)) s in all)"
         echo "$pkg_passed passed, $pkg_failed failed"
         [ "$pkg_failed" -eq 0 ]
