@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # scripts/package.sh: sourced by check.sh for `./check.sh --package`. Builds
 # the Debian packages of debian/ with dpkg-buildpackage in a copy of the
 # source tree (so the checkout gets none of debian/'s build litter), runs

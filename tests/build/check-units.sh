@@ -28,8 +28,8 @@ for u in nmo-hub nmo-node; do
                 fail=1
         fi
 done
-# Each line of the sysusers.d and tmpfiles.d entries: comment or a known type.
-# One file per daemon, naming only that daemon's user and directory.
+# Each line of the sysusers.d and tmpfiles.d entries: comment or a known type
+# (one file per daemon, naming only that daemon's user and directory).
 for u in nmo-hub nmo-node; do
         f=$src/systemd/$u.sysusers
         grep -vE "^(#|\$|u $u - \"[^\"]+\" /var/lib/$u\$)" "$f" &&
