@@ -116,6 +116,8 @@ nmo_check_package() {
         if [ -f "$hub" ]; then
                 doc=./usr/share/doc/nmo-hub
                 pkg_check "nmo-hub has /usr/bin/nmo-hub" pkg_has "$hub" './usr/bin/nmo-hub'
+                pkg_check "nmo-hub has its bash completion" pkg_has "$hub" \
+                        './usr/share/bash-completion/completions/nmo-hub'
                 pkg_check "nmo-hub has nmo-hub.service" pkg_has "$hub" "$unitdir/nmo-hub.service"
                 pkg_check "nmo-hub has nmo-hub.8" pkg_has "$hub" './usr/share/man/man8/nmo-hub.8.gz'
                 pkg_check "nmo-hub has nmo-hub.conf.5" pkg_has "$hub" './usr/share/man/man5/nmo-hub.conf.5.gz'
@@ -134,6 +136,9 @@ nmo_check_package() {
                 doc=./usr/share/doc/nmo-node
                 pkg_check "nmo-node has /usr/bin/nmo-node" pkg_has "$node" './usr/bin/nmo-node'
                 pkg_check "nmo-node has /usr/bin/nmo-keys" pkg_has "$node" './usr/bin/nmo-keys'
+                pkg_check "nmo-node has the bash completions of nmo-node and nmo-keys" eval \
+                        "pkg_has '$node' './usr/share/bash-completion/completions/nmo-node' &&
+                         pkg_has '$node' './usr/share/bash-completion/completions/nmo-keys'"
                 pkg_check "nmo-node has nmo-node.service" pkg_has "$node" "$unitdir/nmo-node.service"
                 pkg_check "nmo-node has nmo-node.8, nmo-node.conf.5, nmo-keys.1" eval \
                         "pkg_has '$node' './usr/share/man/man8/nmo-node.8.gz' &&
@@ -152,6 +157,8 @@ nmo_check_package() {
         if [ -f "$analyst" ]; then
                 pkg_check "nmo-analyst has /usr/bin/nmo-analyst" pkg_has "$analyst" './usr/bin/nmo-analyst'
                 pkg_check "nmo-analyst has nmo-analyst.1" pkg_has "$analyst" './usr/share/man/man1/nmo-analyst.1.gz'
+                pkg_check "nmo-analyst has its bash completion" pkg_has "$analyst" \
+                        './usr/share/bash-completion/completions/nmo-analyst'
                 pkg_check "nmo-analyst has not nmo-hub nor nmo-node" \
                         eval "! pkg_has '$analyst' '.*/nmo-(hub|node)(\\..*)?'"
                 pkg_check "nmo-analyst does not depend on nmo-hub" pkg_depends_not "$analyst" nmo-hub
