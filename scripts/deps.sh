@@ -6,7 +6,7 @@
 NMO_PACKAGES="gcc libc6-dev pkg-config meson ninja-build libsodium-dev libzmq3-dev \
 liblmdb-dev lmdb-utils libprotobuf-c-dev protobuf-c-compiler libjson-c-dev libinih-dev \
 libcmocka-dev python3 faketime libfuse3-dev fuse3 libglpk-dev libsystemd-dev systemd \
-scdoc"
+scdoc libmicrohttpd-dev prometheus"
 
 # What only `./check.sh --package` needs (the Debian packages in debian/),
 # passed to nmo_install_deps as extras there and nowhere else.
