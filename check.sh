@@ -61,6 +61,8 @@ if [ "$package" -eq 1 ]; then
         nmo_check_package
         exit $?
 fi
+# shellcheck disable=SC2086
+nmo_install_deps $NMO_CHECK_PACKAGES || exit 1
 if [ "$valgrind" -eq 1 ]; then
         nmo_install_deps valgrind || exit 1
 fi

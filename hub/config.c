@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <ini.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "log.h"
 #include "perturb.h"
@@ -81,6 +84,53 @@ bool hub_config_endpoint_ok(const char *s)
         if (!colon || colon == s + 6)
                 return false;
         return util_parse_u32(colon + 1, 1, 65535, &port) == 0;
+}
+
+int hub_config_metrics_addr(const char *s, struct sockaddr_storage *addr,
+                            unsigned int *addr_len)
+{
+        char host[INET6_ADDRSTRLEN + 2];
+        const char *colon = strrchr(s, ':');
+        struct sockaddr_storage ss;
+        uint32_t port;
+        size_t hlen;
+
+        if (!colon || colon == s || util_parse_u32(colon + 1, 1, 65535, &port) < 0)
+                return -EINVAL;
+        hlen = (size_t)(colon - s);
+        if (hlen >= sizeof(host))
+                return -EINVAL;
+        memcpy(host, s, hlen);
+        host[hlen] = '\0';
+        memset(&ss, 0, sizeof(ss));
+        if (host[0] == '[') {
+                struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+
+                /* Brackets, so that the port's colon is not the address's. */
+                if (hlen < 3 || host[hlen - 1] != ']')
+                        return -EINVAL;
+                host[hlen - 1] = '\0';
+                if (inet_pton(AF_INET6, host + 1, &a6->sin6_addr) != 1)
+                        return -EINVAL;
+                a6->sin6_family = AF_INET6;
+                a6->sin6_port = htons((uint16_t)port);
+                if (addr_len)
+                        *addr_len = sizeof(*a6);
+        } else {
+                struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+
+                /* A literal only: no name lookup at start, no "*" that would
+                 * put an unauthenticated endpoint on every interface unasked. */
+                if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
+                        return -EINVAL;
+                a4->sin_family = AF_INET;
+                a4->sin_port = htons((uint16_t)port);
+                if (addr_len)
+                        *addr_len = sizeof(*a4);
+        }
+        if (addr)
+                *addr = ss;
+        return 0;
 }
 
 struct parse_state {
@@ -212,6 +262,18 @@ static int on_entry(void *user, const char *section, const char *name, const cha
                         snprintf(p->sensitive[p->nsensitive++], HUB_SENSITIVE_NAME_MAX, "%s",
                                  tok);
                 }
+                return 1;
+        }
+        if (strcmp(section, "metrics") == 0 && strcmp(name, "listen") == 0) {
+                /* Empty: no endpoint (the default). */
+                if (value[0] && (strlen(value) >= HUB_ENDPOINT_MAX ||
+                                 hub_config_metrics_addr(value, NULL, NULL) < 0)) {
+                        snprintf(ps->err, ps->errlen, "[metrics] listen must be empty or "
+                                 "ADDRESS:PORT with an IPv4 address or a bracketed IPv6 "
+                                 "address (127.0.0.1:9750, [::1]:9750), not '%.60s'", value);
+                        goto fail;
+                }
+                snprintf(ps->cfg->metrics_listen, HUB_ENDPOINT_MAX, "%s", value);
                 return 1;
         }
         for (size_t i = 0; i < NMO_ARRAY_SIZE(endpoints); i++) {
@@ -424,6 +486,11 @@ int hub_config_write(const struct hub_config *cfg, const char *hub_dir)
                      "; alert when an export restriction type appears for a material (1 or 0)\n"
                      "new_restriction = %u\n"
                      "\n"
+                     "[metrics]\n"
+                     "; HOST:PORT of the Prometheus endpoint (GET /metrics), empty for none. It\n"
+                     "; has no authentication: keep it on loopback or a firewalled interface\n"
+                     "%slisten = %s\n"
+                     "\n"
                      "[log]\n"
                      "; error, warning, info or debug (-v and -q on the command line win); a\n"
                      "; reload (SIGHUP) applies it\n"
@@ -443,6 +510,8 @@ int hub_config_write(const struct hub_config *cfg, const char *hub_dir)
                      cfg->alerts_listen[0] ? "" : "; ", alerts, cfg->alerts.severity_reporters,
                      cfg->alerts.surge_percent, cfg->alerts.surge_weeks,
                      cfg->alerts.surge_min_reports, cfg->alerts.new_restriction,
+                     cfg->metrics_listen[0] ? "" : "; ",
+                     cfg->metrics_listen[0] ? cfg->metrics_listen : "127.0.0.1:9750",
                      log_levels[cfg->log_level < NMO_ARRAY_SIZE(log_levels) ? cfg->log_level : 2]);
         r = n > 0 && (size_t)n < sizeof(buf) ? util_write_file(path, buf, (size_t)n, 0600, true)
                                              : -ENOBUFS;

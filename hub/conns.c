@@ -194,6 +194,18 @@ static void member_tidy(struct hub_conns *c, struct member_count *m)
         *m = c->members[--c->nmembers];
 }
 
+uint32_t hub_conns_members_connected(struct hub_conns *c)
+{
+        uint32_t n = 0;
+
+        pthread_mutex_lock(&c->lock);
+        for (size_t i = 0; i < c->nmembers; i++)
+                if (c->members[i].live[HUB_CONN_ROUTER] || c->members[i].live[HUB_CONN_FEED])
+                        n++;
+        pthread_mutex_unlock(&c->lock);
+        return n;
+}
+
 int hub_conns_admit(struct hub_conns *c, enum hub_conn_socket s, uint32_t member, const char *ip)
 {
         struct member_count *m;

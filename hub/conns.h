@@ -103,6 +103,10 @@ bool hub_conns_message(struct hub_conns *c, enum hub_conn_socket s, const zmq_ms
 void hub_conns_drop(struct hub_conns *c, enum hub_conn_socket s, const zmq_msg_t *msg,
                     const char *why);
 
+/* How many distinct members hold at least one connection (matched to them,
+ * on either socket) now. */
+uint32_t hub_conns_members_connected(struct hub_conns *c);
+
 /* Housekeeping, about once a second: forgets admissions that never became
  * connections, gives freed memory back to the system after many
  * disconnections, and logs how many connections in handshake were closed. */

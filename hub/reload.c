@@ -16,6 +16,7 @@ static const struct {
 } settings[] = {
         { "[hub] listen", offsetof(struct hub_config, listen), true, false },
         { "[alerts] listen", offsetof(struct hub_config, alerts_listen), true, false },
+        { "[metrics] listen", offsetof(struct hub_config, metrics_listen), true, false },
         { "[log] level", offsetof(struct hub_config, log_level), false, true },
         /* Socket options set at bind, and the size of the batch buffers. */
         { "max_message", offsetof(struct hub_config, limits.max_message), false, false },

@@ -24,6 +24,7 @@
 #include "keys.h"
 #include "log.h"
 #include "member.h"
+#include "metrics.h"
 #include "notify.h"
 #include "reload.h"
 #include "stopsig.h"
@@ -270,8 +271,9 @@ struct hub_server {
         struct hub_feed *feed;
         char alerts_ep[HUB_ENDPOINT_MAX];
         struct hub_aggthread *agg;
+        struct hub_metrics *metrics;    /* [metrics] listen; NULL without */
         /* The loop's clocks and what it last saw. */
-        uint64_t changes, last_tick, last_report, reported_batches;
+        uint64_t changes, last_tick, last_report, reported_batches, last_metrics;
         bool stopping;
 };
 
@@ -504,6 +506,9 @@ int hub_server_new(struct hub_server **ret, const char *hub_dir, const struct hu
                 r = pending_alloc(&srv->next, cfg->limits.batch);
         if (r == 0)
                 r = open_sockets(srv);
+        /* Last, so that its thread inherits the blocked signals. */
+        if (r == 0 && srv->cfg.metrics_listen[0])
+                r = hub_metrics_start(&srv->metrics, srv->cfg.metrics_listen);
         if (r < 0) {
                 hub_server_free(srv);
                 return r;
@@ -560,8 +565,13 @@ static size_t take_batch(struct hub_server *srv)
  * sync) makes it durable, while those of the batch before leave now. */
 static void commit_batch(struct hub_server *srv)
 {
+        double t0 = hub_metrics_clock();
         /* Failures are answered inside: every item has a reply. */
         bool committed = hub_ingest_batch(srv->ig, srv->next.items, srv->next.n) == 0;
+
+        if (committed)
+                hub_metrics_batch(srv->metrics, srv->next.n,
+                                  hub_metrics_clock() - t0);
 
         /* This commit made the held batch durable; if it failed, a sync must. */
         release(srv->router, srv->ig, &srv->held, committed, &srv->c);
@@ -613,6 +623,10 @@ static int every_turn(struct hub_server *srv)
         }
         if (util_mono_ms() - srv->last_report >= HUB_REPORT_MS)
                 report(srv);
+        if (srv->metrics && util_mono_ms() - srv->last_metrics >= 1000) {
+                hub_metrics_collect(srv->metrics, srv->st, srv->an, srv->conns);
+                srv->last_metrics = util_mono_ms();
+        }
         return 0;
 }
 
@@ -678,6 +692,8 @@ void hub_server_free(struct hub_server *srv)
 {
         if (!srv)
                 return;
+        /* Its thread reads nothing of the rest, but stops serving first. */
+        hub_metrics_stop(srv->metrics);
         /* The last flush, then its alerts, before the feed closes. */
         hub_aggthread_stop(srv->agg);
         if (srv->pair) {

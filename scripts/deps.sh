@@ -6,7 +6,11 @@
 NMO_PACKAGES="gcc libc6-dev pkg-config meson ninja-build libsodium-dev libzmq3-dev \
 liblmdb-dev lmdb-utils libprotobuf-c-dev protobuf-c-compiler libjson-c-dev libinih-dev \
 libcmocka-dev python3 faketime libfuse3-dev fuse3 libglpk-dev libsystemd-dev systemd \
-scdoc"
+scdoc libmicrohttpd-dev"
+
+# What only ./check.sh needs beyond the build: promtool (Debian prometheus)
+# checks the hub's /metrics output.
+NMO_CHECK_PACKAGES="prometheus"
 
 # What only `./check.sh --package` needs (the Debian packages in debian/),
 # passed to nmo_install_deps as extras there and nowhere else.
