@@ -88,17 +88,13 @@ void hub_aggregate_durable(struct hub_aggregate *ag, uint64_t seq);
 NMO_WUR int hub_aggregate_flush(struct hub_aggregate *ag, uint64_t now_ms,
                                 struct hub_alert_out **alerts, size_t *nalerts);
 
-/* The same (at shutdown: what was journaled reaches the contributions). */
-NMO_WUR int hub_aggregate_flush_all(struct hub_aggregate *ag, uint64_t now_ms,
-                                    struct hub_alert_out **alerts, size_t *nalerts);
-
 /* Finishes any epoch close a crash interrupted (signal records cut down to
  * the epoch, contributions deleted, key destroyed), then flushes: whatever
  * release is due by now_ms, possibly several after downtime, each dated at
- * its point in the calendar. recount changes nothing (kept for callers):
- * released figures never change, and a due release is computed from the
+ * its point in the calendar. Nothing is recounted at start-up: released
+ * figures never change, and a due release is computed from the
  * contributions with the same noise every time. */
-NMO_WUR int hub_aggregate_housekeeping(struct hub_aggregate *ag, uint64_t now_ms, bool recount,
+NMO_WUR int hub_aggregate_housekeeping(struct hub_aggregate *ag, uint64_t now_ms,
                                        struct hub_alert_out **alerts, size_t *nalerts);
 
 /* Signed alerts issued within the last days days (for a new subscriber). */

@@ -83,14 +83,13 @@ static void *aggregator_thread(void *arg)
                         (void)pthread_cond_timedwait(&a->wake, &a->lock, &until);
                 stop = a->stop;
                 pthread_mutex_unlock(&a->lock);
-                /* Also when stopping, then all of it: what was committed reaches
-                 * the store. */
-                if ((stop ? hub_aggregate_flush_all : hub_aggregate_flush)(a->ag, util_now_ms(),
-                                                                          &alerts, &nalerts) < 0)
+                /* Also when stopping: what was committed reaches the
+                 * contributions. */
+                if (hub_aggregate_flush(a->ag, util_now_ms(), &alerts, &nalerts) < 0)
                         log_warn("analytics update deferred; will retry");
                 aggregator_send(pair, alerts, nalerts);
                 if (!stop && util_mono_ms() - last_housekeeping >= HUB_HOUSEKEEPING_MS) {
-                        if (hub_aggregate_housekeeping(a->ag, util_now_ms(), false, &alerts,
+                        if (hub_aggregate_housekeeping(a->ag, util_now_ms(), &alerts,
                                                        &nalerts) < 0)
                                 log_warn("housekeeping failed; will retry");
                         aggregator_send(pair, alerts, nalerts);

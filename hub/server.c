@@ -360,7 +360,7 @@ static int open_stores(struct hub_server *srv)
         }
         /* Close epochs that ended while the hub was down, and make the
          * analytics store equal a recount of the open epochs. */
-        r = hub_aggregate_housekeeping(srv->ag, util_now_ms(), true, &alerts, &nalerts);
+        r = hub_aggregate_housekeeping(srv->ag, util_now_ms(), &alerts, &nalerts);
         hub_alert_out_free(alerts, nalerts);
         /* Taking signals matters more than current figures: serve anyway and
          * let the periodic housekeeping try again. */

@@ -51,10 +51,7 @@ fault_number "$bound" "--bound takes a number of seconds"
 
 fault_binaries hub node
 fault_need mdb_dump lmdb-utils
-faketime_lib=""
-for f in /usr/lib/*/faketime/libfaketimeMT.so.1 /usr/lib/faketime/libfaketimeMT.so.1; do
-        [ -e "$f" ] && { faketime_lib=$f; break; }
-done
+faketime_lib=$(fault_faketime)
 if [ -z "$faketime_lib" ]; then
         say "skipped: libfaketimeMT.so.1 not found (apt-get install faketime)"
         echo "within-window accepted 0, beyond-window refused 0, delivered-later 0, lost 0 (skipped)"

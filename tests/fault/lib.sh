@@ -154,7 +154,8 @@ fault_snapshot() {
 # times) and analytics_same, 1 or 0.
 # fault_faketime: the libfaketime library (empty when missing).
 fault_faketime() {
-        ls /usr/lib/*/faketime/libfaketimeMT.so.1 2>/dev/null | head -n 1
+        ls /usr/lib/*/faketime/libfaketimeMT.so.1 /usr/lib/faketime/libfaketimeMT.so.1 \
+                2>/dev/null | head -n 1
 }
 
 # fault_release_offset: seconds from now to two minutes past the next release

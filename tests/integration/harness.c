@@ -355,6 +355,19 @@ int64_t h_json_int(json_object *o, const char *key)
         return json_object_get_int64(v);
 }
 
+void h_hub_conf_append(struct h_hub *h, const char *text)
+{
+        char *path = util_path(h->hub_dir, "hub.conf");
+        FILE *f = fopen(path, "a");
+
+        if (!f)
+                fail_msg("cannot open %s", path);
+        fputs(text, f);
+        if (fclose(f) != 0)
+                fail_msg("cannot write %s", path);
+        free(path);
+}
+
 static void hub_init(struct h_hub *h, bool fresh_epoch);
 
 void h_hub_init(struct h_hub *h)

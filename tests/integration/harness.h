@@ -64,6 +64,9 @@ struct h_hub {
         uint32_t epoch;     /* h_hub_init_fresh_epoch(): the epoch (month id) it starts in */
 };
 
+/* Appends text to the hub's hub.conf (stop the hub first; it applies at the
+ * next h_hub_start). */
+void h_hub_conf_append(struct h_hub *h, const char *text);
 /* Creates and starts a hub (h_hub_start) after init. */
 void h_hub_init(struct h_hub *h);
 /* The same with the hub's clock (h_hub_clock) set to Tuesday 10:00 UTC of

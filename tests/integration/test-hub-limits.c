@@ -43,24 +43,12 @@ static int teardown(void **state)
         return 0;
 }
 
-/* Appends text to DIR/hub.conf (before the hub starts). */
-static void conf_append(struct h_hub *h, const char *text)
-{
-        char *path = util_path(h->hub_dir, "hub.conf");
-        FILE *f = fopen(path, "a");
-
-        assert_non_null(f);
-        fputs(text, f);
-        fclose(f);
-        free(path);
-}
-
 /* h_hub_init() with extra hub.conf text, before the hub starts. */
 static void hub_init_conf(struct h_hub *h, const char *conf)
 {
         h_hub_init(h);
         assert_int_equal(h_hub_stop(h, SIGTERM), 0);
-        conf_append(h, conf);
+        h_hub_conf_append(h, conf);
         h_hub_start(h);
 }
 

@@ -32,17 +32,6 @@ static int teardown(void **state)
         return 0;
 }
 
-static void conf_append(struct h_hub *h, const char *text)
-{
-        char *path = util_path(h->hub_dir, "hub.conf");
-        FILE *f = fopen(path, "a");
-
-        assert_non_null(f);
-        fputs(text, f);
-        fclose(f);
-        free(path);
-}
-
 /* GET /metrics over HTTP/1.0; returns the body (free()) or NULL, with the
  * status line's code in *status. */
 static char *scrape(int port, int *status)
@@ -229,7 +218,7 @@ static void test_metrics_scrape(void **state)
         h_hub_init(&hub);
         assert_int_equal(h_hub_stop(&hub, SIGTERM), 0);
         snprintf(conf, sizeof(conf), "\n[metrics]\nlisten = 127.0.0.1:%d\n", port);
-        conf_append(&hub, conf);
+        h_hub_conf_append(&hub, conf);
         h_hub_start(&hub);
         assert_true(h_wait_port(port, WAIT_MS));
         ma = h_member_create(&hub, "metrics-alpha-corp", true);

@@ -611,19 +611,13 @@ static void test_collusion_and_sensitive(void **state)
         struct at_watch w;
         struct at_report reps[MAX_REPORTS];
         size_t n = 0, exact_reports = 0;
-        char *nodes[4], w1[PERIOD_STR_MAX], *conf;
-        FILE *f;
+        char *nodes[4], w1[PERIOD_STR_MAX];
 
         (void)state;
         h_hub_init_fresh_epoch(&h);
         live = &h;
         assert_int_equal(h_hub_stop(&h, SIGTERM), 0);
-        conf = util_path(h.hub_dir, "hub.conf");
-        f = fopen(conf, "a");
-        assert_non_null(f);
-        fputs("\n[privacy]\nsensitive = gallium\nsensitive_min_reporters = 5\n", f);
-        assert_int_equal(fclose(f), 0);
-        free(conf);
+        h_hub_conf_append(&h, "\n[privacy]\nsensitive = gallium\nsensitive_min_reporters = 5\n");
         h_hub_start(&h);
         at_watch_init(&w, &h);
         epoch_week(&h, 0, w1, sizeof(w1));

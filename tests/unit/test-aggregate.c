@@ -332,7 +332,7 @@ static void test_cells_and_privacy(void **state)
                 size_t n = 0;
 
                 f.now = due(202648);
-                assert_int_equal(hub_aggregate_housekeeping(f.ag, f.now, false, &alerts, &n), 0);
+                assert_int_equal(hub_aggregate_housekeeping(f.ag, f.now, &alerts, &n), 0);
                 hub_alert_out_free(alerts, n);
         }
         key_path = hub_aggregate_key_path(f.dir, 202611);
@@ -456,7 +456,7 @@ static void test_release_repeatable(void **state)
         f.now = (uint64_t)f.day * DATE_MS_PER_DAY + 13u * 3600u * 1000u;
         submit(&f, 0, "cobalt", "strike", "low", 0, NULL);
         f.now = due(202646);
-        assert_int_equal(hub_aggregate_housekeeping(f.ag, f.now, true, &alerts, &n), 0);
+        assert_int_equal(hub_aggregate_housekeeping(f.ag, f.now, &alerts, &n), 0);
         hub_alert_out_free(alerts, n);
         memset(after, 0, sizeof(after));
         assert_int_equal(analytics_foreach_cell(f.an, "tungsten", take_figures, after), 0);
