@@ -13,6 +13,7 @@
 #include "dirlock.h"
 #include "journal.h"
 #include "member.h"
+#include "presence.h"
 #include "receipt.h"
 
 static const char help[] =
@@ -25,7 +26,11 @@ static const char help[] =
         "private store, aggregation_backlog (accepted signals not counted yet), and\n"
         "the release calendar: releases (so far), last_release (its point in the\n"
         "calendar, UTC) and next_release; and serving (whether 'nmo-hub serve' runs\n"
-        "on DIR) with serving_pid. --json prints one JSON object with those keys.\n"
+        "on DIR) with serving_pid. Then, for the operator only, each member:\n"
+        "its state and when it was last seen connected (the start of the UTC\n"
+        "hour; 'connected' while it holds a connection to the running hub;\n"
+        "'never'). --json prints one JSON object with those keys, the members as\n"
+        "members: [{name, state, connected, last_seen}].\n"
         "\n"
         "  --dir DIR      hub directory\n"
         "  --json         one JSON object\n"
@@ -39,7 +44,43 @@ struct stats_ctx {
         uint64_t now;
         int64_t expiring;
         int64_t expired;
+        bool serving;
+        json_object *members;
+        MDB_txn *txn;
+        int64_t connected;
 };
+
+/* A member's line: name, state, connected and the hour it was last seen. */
+static int member_presence(const struct hub_member *m, void *userdata)
+{
+        struct stats_ctx *c = userdata;
+        json_object *e = json_object_new_object();
+        uint64_t hour = 0;
+        bool up = false;
+        int r = hub_presence_get(c->txn, c->st, m->id, &hour, &up);
+
+        if (r < 0 && r != -ENOENT) {
+                json_object_put(e);
+                return r;
+        }
+        up = up && c->serving && r == 0;
+        if (up)
+                c->connected++;
+        json_object_object_add(e, "name", json_object_new_string(m->name));
+        json_object_object_add(e, "state",
+                               json_object_new_string(hub_member_state_name(m->state)));
+        json_object_object_add(e, "connected", json_object_new_boolean(up));
+        if (r == 0) {
+                char t[40];
+
+                util_format_time(hour, t, sizeof(t));
+                json_object_object_add(e, "last_seen", json_object_new_string(t));
+        } else {
+                json_object_object_add(e, "last_seen", NULL);
+        }
+        json_object_array_add(c->members, e);
+        return 0;
+}
 
 static int count_expiry(const struct hub_member *m, void *userdata)
 {
@@ -99,6 +140,15 @@ static int stats_txn(MDB_txn *txn, void *userdata)
                 return r;
         json_object_object_add(c->o, "members_expiring_30d", json_object_new_int64(c->expiring));
         json_object_object_add(c->o, "members_expired", json_object_new_int64(c->expired));
+        c->txn = txn;
+        c->members = json_object_new_array();
+        r = hub_member_foreach(txn, c->st, member_presence, c);
+        if (r < 0) {
+                json_object_put(c->members);
+                return r;
+        }
+        json_object_object_add(c->o, "members_connected", json_object_new_int64(c->connected));
+        json_object_object_add(c->o, "members", c->members);
         if (mdb_env_info(c->st->env, &info) == 0 && mdb_env_stat(c->st->env, &env_stat) == 0) {
                 json_object_object_add(c->o, "store_used_bytes",
                                        json_object_new_int64((int64_t)((info.me_last_pgno + 1) *
@@ -159,7 +209,7 @@ static void release_stats(const char *dir, json_object *o)
 }
 
 /* Whether a serve holds DIR's lock, and its pid. */
-static void serving_stats(const char *dir, json_object *o)
+static bool serving_stats(const char *dir, json_object *o)
 {
         char *path = util_path(dir, HUB_LOCK_FILE);
         pid_t holder = 0;
@@ -167,11 +217,36 @@ static void serving_stats(const char *dir, json_object *o)
 
         free(path);
         if (r < 0 && r != -EBUSY)
-                return;
+                return false;
         json_object_object_add(o, "serving", json_object_new_boolean(r == -EBUSY));
         json_object_object_add(o, "serving_pid", r == -EBUSY && holder > 0
                                                          ? json_object_new_int64(holder)
                                                          : NULL);
+        return r == -EBUSY;
+}
+
+/* The members' table of the text output. */
+static void print_members(json_object *members)
+{
+        size_t n = json_object_array_length(members);
+
+        printf("\n%-32s %-10s %s\n", "member", "state", "last seen");
+        for (size_t i = 0; i < n; i++) {
+                json_object *e = json_object_array_get_idx(members, i), *v;
+                const char *name = "", *state = "", *seen = NULL;
+                bool up = false;
+
+                if (json_object_object_get_ex(e, "name", &v))
+                        name = json_object_get_string(v);
+                if (json_object_object_get_ex(e, "state", &v))
+                        state = json_object_get_string(v);
+                if (json_object_object_get_ex(e, "connected", &v))
+                        up = json_object_get_boolean(v);
+                if (json_object_object_get_ex(e, "last_seen", &v) && v)
+                        seen = json_object_get_string(v);
+                printf("%-32s %-10s %s\n", name, state,
+                       up ? "connected" : seen ? seen : "never");
+        }
 }
 
 int hub_cmd_stats(int argc, char **argv)
@@ -219,12 +294,11 @@ int hub_cmd_stats(int argc, char **argv)
         memset(&ctx, 0, sizeof(ctx));
         ctx.st = st;
         ctx.o = json_object_new_object();
+        ctx.serving = serving_stats(dir, ctx.o);
         r = hub_store_read(st, stats_txn, &ctx);
         hub_store_free(st);
-        if (r == 0) {
-                serving_stats(dir, ctx.o);
+        if (r == 0)
                 release_stats(dir, ctx.o);
-        }
         if (r < 0) {
                 fprintf(stderr, "nmo-hub stats: cannot read the store: %s\n", strerror(-r));
                 json_object_put(ctx.o);
@@ -235,6 +309,8 @@ int hub_cmd_stats(int argc, char **argv)
                                                               JSON_C_TO_STRING_NOSLASHESCAPE));
         } else {
                 json_object_object_foreach(ctx.o, key, val) {
+                        if (val == ctx.members)
+                                continue;
                         if (json_object_is_type(val, json_type_object)) {
                                 json_object_object_foreach(val, k2, v2)
                                         printf("%-20s %s\n", k2, json_object_get_string(v2));
@@ -243,6 +319,7 @@ int hub_cmd_stats(int argc, char **argv)
                                                                 : "-");
                         }
                 }
+                print_members(ctx.members);
         }
         json_object_put(ctx.o);
         return CLI_EXIT_OK;

@@ -82,6 +82,10 @@ struct hub_conns {
         /* Names members in the connection log lines (hub loop only). */
         int (*namer)(void *userdata, uint32_t member, char *name, size_t len);
         void *namer_data;
+        /* Members that connected or disconnected since hub_conns_presence()
+         * last took them (hub loop only). */
+        uint32_t *seen;
+        size_t nseen, seen_cap;
 };
 
 static const char *const socket_names[HUB_CONN_SOCKETS] = { "envelope", "alert feed" };
@@ -159,6 +163,7 @@ void hub_conns_free(struct hub_conns *c)
         }
         free(c->members);
         free(c->admissions);
+        free(c->seen);
         pthread_mutex_destroy(&c->lock);
         free(c);
 }
@@ -192,6 +197,31 @@ static void member_tidy(struct hub_conns *c, struct member_count *m)
                 if (m->live[s] || m->admitted[s])
                         return;
         *m = c->members[--c->nmembers];
+}
+
+int hub_conns_presence(struct hub_conns *c, uint32_t **connected, size_t *nconnected,
+                       uint32_t **seen, size_t *nseen)
+{
+        uint32_t *up;
+        size_t n = 0;
+
+        pthread_mutex_lock(&c->lock);
+        up = malloc((c->nmembers ? c->nmembers : 1) * sizeof(*up));
+        if (!up) {
+                pthread_mutex_unlock(&c->lock);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < c->nmembers; i++)
+                if (c->members[i].live[HUB_CONN_ROUTER] || c->members[i].live[HUB_CONN_FEED])
+                        up[n++] = c->members[i].member;
+        pthread_mutex_unlock(&c->lock);
+        *connected = up;
+        *nconnected = n;
+        *seen = c->seen;
+        *nseen = c->nseen;
+        c->seen = NULL;
+        c->nseen = c->seen_cap = 0;
+        return 0;
 }
 
 uint32_t hub_conns_members_connected(struct hub_conns *c)
@@ -337,6 +367,20 @@ static void log_conn(struct hub_conns *c, enum hub_conn_socket s, uint32_t membe
 {
         char name[64];
 
+        /* Remembered for the presence records; when memory is short the
+         * member's next connection or the next write's connected list
+         * records it instead. */
+        if (c->nseen == c->seen_cap) {
+                size_t cap = c->seen_cap ? 2 * c->seen_cap : 64;
+                uint32_t *grown = realloc(c->seen, cap * sizeof(*grown));
+
+                if (grown) {
+                        c->seen = grown;
+                        c->seen_cap = cap;
+                }
+        }
+        if (c->nseen < c->seen_cap)
+                c->seen[c->nseen++] = member;
         if (!c->namer || c->namer(c->namer_data, member, name, sizeof(name)) < 0)
                 snprintf(name, sizeof(name), "#%u", member);
         if (up)

@@ -107,6 +107,14 @@ void hub_conns_drop(struct hub_conns *c, enum hub_conn_socket s, const zmq_msg_t
  * on either socket) now. */
 uint32_t hub_conns_members_connected(struct hub_conns *c);
 
+/* For the presence records (presence.h): *connected the members holding a
+ * connection now, *seen those that connected or disconnected since the last
+ * call (repeats possible; taken: the next call starts afresh). Both arrays
+ * are the caller's to free() (*seen may be NULL when empty). Hub loop only.
+ * Returns 0 or -ENOMEM (nothing taken then). */
+NMO_WUR int hub_conns_presence(struct hub_conns *c, uint32_t **connected, size_t *nconnected,
+                               uint32_t **seen, size_t *nseen);
+
 /* Housekeeping, about once a second: forgets admissions that never became
  * connections, gives freed memory back to the system after many
  * disconnections, and logs how many connections in handshake were closed. */

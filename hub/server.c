@@ -26,6 +26,7 @@
 #include "member.h"
 #include "metrics.h"
 #include "notify.h"
+#include "presence.h"
 #include "reload.h"
 #include "stopsig.h"
 #include "store.h"
@@ -38,6 +39,8 @@
 
 /* How often the daemon logs its totals when it has been busy. */
 #define HUB_REPORT_MS 60000
+/* How often, at most, members' presence is written (presence.h). */
+#define HUB_PRESENCE_MS 60000
 
 char *hub_secret_key_path(const char *hub_dir)
 {
@@ -274,10 +277,13 @@ struct hub_server {
         struct hub_metrics *metrics;    /* [metrics] listen; NULL without */
         /* The loop's clocks and what it last saw. */
         uint64_t changes, last_tick, last_report, reported_batches, last_metrics;
+        uint64_t last_presence, presence_hour;
         bool stopping;
 };
 
 /* SIGHUP: hub.conf again; what may change while running is applied. */
+static void presence_flush(struct hub_server *srv, bool starting, bool stopping);
+
 static void reload(struct hub_server *srv)
 {
         struct hub_config next;
@@ -290,6 +296,7 @@ static void reload(struct hub_server *srv)
                 srv->live = next;
         }
         /* Serving either way: a refused hub.conf leaves the settings in use. */
+        presence_flush(srv, false, false);
         notify_ready(NULL);
 }
 
@@ -602,6 +609,36 @@ static void report(struct hub_server *srv)
         srv->last_report = util_mono_ms();
 }
 
+/* Writes members' presence when it changed: every connection or
+ * disconnection since the last write, and the hour of those still connected
+ * once it turns. starting: the hub just started and nobody is connected;
+ * stopping: every connection ends now. A failure is logged and the next
+ * write tries again with what it has then. */
+static void presence_flush(struct hub_server *srv, bool starting, bool stopping)
+{
+        uint32_t *up = NULL, *seen = NULL;
+        size_t nup = 0, nseen = 0;
+        uint64_t now = util_now_ms(), hour = now - now % HUB_PRESENCE_HOUR_MS;
+        int r;
+
+        srv->last_presence = util_mono_ms();
+        if (!starting && hub_conns_presence(srv->conns, &up, &nup, &seen, &nseen) < 0)
+                return;
+        /* Every connection ends: those marked connected are marked seen now
+         * and disconnected (presence.h). */
+        if (stopping)
+                nup = 0;
+        if (starting || stopping || nseen || (nup && hour != srv->presence_hour)) {
+                r = hub_presence_write(srv->st, up, nup, seen, nseen, now, starting);
+                if (r < 0)
+                        log_warn("cannot record members' presence: %s", strerror(-r));
+                else
+                        srv->presence_hour = hour;
+        }
+        free(up);
+        free(seen);
+}
+
 /* What the loop does on every turn besides the batch. */
 static int every_turn(struct hub_server *srv)
 {
@@ -623,6 +660,8 @@ static int every_turn(struct hub_server *srv)
         }
         if (util_mono_ms() - srv->last_report >= HUB_REPORT_MS)
                 report(srv);
+        if (util_mono_ms() - srv->last_presence >= HUB_PRESENCE_MS)
+                presence_flush(srv, false, false);
         if (srv->metrics && util_mono_ms() - srv->last_metrics >= 1000) {
                 hub_metrics_collect(srv->metrics, srv->st, srv->an, srv->conns);
                 srv->last_metrics = util_mono_ms();
@@ -636,6 +675,7 @@ int hub_server_run(struct hub_server *srv)
 
         srv->changes = member_changes(srv->st);
         srv->last_tick = srv->last_report = util_mono_ms();
+        presence_flush(srv, true, false);
         log_info("serving on %s, alert feed on %s (hub directory %s)", srv->cfg.listen,
                  srv->alerts_ep, srv->hub_dir);
         {
@@ -681,6 +721,7 @@ int hub_server_run(struct hub_server *srv)
                 notify_watchdog(util_mono_ms());
         }
         release(srv->router, srv->ig, &srv->held, false, &srv->c);
+        presence_flush(srv, false, true);
         if (srv->stopping) {
                 log_info("stopped cleanly");
                 r = 0;
