@@ -1,6 +1,7 @@
 /* cmd-init.c: `nmo-hub init`: creates a hub directory: keys, config, store. */
 #include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,7 @@
 
 static const char help[] =
         "Usage: nmo-hub init --dir DIR [--listen tcp://HOST:PORT] [--alerts-listen EP]\n"
-        "                    [--name NAME]\n"
+        "                    [--name NAME] [--passphrase | --passphrase-file FILE]\n"
         "\n"
         "Creates a hub directory: the hub's secret keys (DIR/keys/hub.key, mode 0600),\n"
         "its public bundle (DIR/keys/hub.pub, to send to every member), the config\n"
@@ -28,6 +29,11 @@ static const char help[] =
         "  --alerts-listen EP  endpoint of the alert feed (default: the host of --listen,\n"
         "                   its port plus one)\n"
         "  --name NAME      label in the public bundle (default gdn-hub)\n"
+        "  --passphrase-file FILE  protect the hub's secret keys with the passphrase on\n"
+        "                   the first line of FILE (mode 0600); serve and rotate-keys\n"
+        "                   then read it from NMO_PASSPHRASE_FILE, the systemd\n"
+        "                   credential nmo-passphrase (LoadCredentialEncrypted=), or ask\n"
+        "  --passphrase     protect the hub's secret keys; ask for the passphrase\n"
         "  -v, --verbose    more log output\n"
         "  -q, --quiet      errors only\n"
         "  -h, --help       show this help\n";
@@ -39,13 +45,18 @@ int hub_cmd_init(int argc, char **argv)
                 { "listen", required_argument, NULL, 'l' },
                 { "alerts-listen", required_argument, NULL, 'a' },
                 { "name", required_argument, NULL, 'n' },
+                { "passphrase-file", required_argument, NULL, 'P' },
+                { "passphrase", no_argument, NULL, 'p' },
                 CLI_COMMON_OPTIONS,
                 { NULL, 0, NULL, 0 },
         };
         struct keys_secret *sk = NULL;
         struct hub_store *st = NULL;
         struct hub_config cfg;
-        const char *dir = NULL, *name = "gdn-hub";
+        const char *dir = NULL, *name = "gdn-hub", *pass_file = NULL;
+        char *pass = NULL;
+        size_t plen = 0;
+        bool protect = false;
         char fp[KEYS_FINGERPRINT_LEN], *keydir = NULL, *sec = NULL, *pub = NULL;
         int c, r, ret = CLI_EXIT_FAIL, lock_fd = -1, verbosity = 0;
 
@@ -72,6 +83,13 @@ int hub_cmd_init(int argc, char **argv)
                                 return cli_usage("init", "--name: letters, digits, '.', "
                                                  "'_' or '-'");
                         name = optarg;
+                        break;
+                case 'P':
+                        pass_file = optarg;
+                        protect = true;
+                        break;
+                case 'p':
+                        protect = true;
                         break;
                 case 'h':
                         return cli_help(help);
@@ -114,9 +132,18 @@ int hub_cmd_init(int argc, char **argv)
                 fprintf(stderr, "nmo-hub init: cannot create %s: %s\n", keydir, strerror(-r));
                 goto out;
         }
+        if (protect) {
+                char why[300] = "";
+
+                r = keys_passphrase_new(&pass, &plen, pass_file, why, sizeof(why));
+                if (r < 0) {
+                        fprintf(stderr, "nmo-hub init: %s\n", why);
+                        goto out;
+                }
+        }
         r = keys_generate(&sk, KEYS_ROLE_HUB, name);
         if (r == 0)
-                r = keys_save_secret(sk, sec);
+                r = keys_save_secret_protected(sk, sec, pass, plen);
         if (r == 0)
                 r = keys_save_public(&sk->pub, pub);
         if (r < 0) {
@@ -156,6 +183,7 @@ int hub_cmd_init(int argc, char **argv)
                "serve with:      nmo-hub serve --dir %s\n", dir, pub, fp, dir, dir);
         ret = CLI_EXIT_OK;
 out:
+        keys_passphrase_free(pass);
         hub_store_free(st);
         dirlock_release(lock_fd);
         keys_free(sk);

@@ -111,6 +111,7 @@ int hub_cmd_rotate(int argc, char **argv)
 static int rotate(const char *dir, uint32_t days, bool force, bool end)
 {
         struct hub_keyrot_result res;
+        struct keys_unlock unlock = { 0 };
         char err[768], when[32], *pub = NULL;
         int r;
 
@@ -126,8 +127,9 @@ static int rotate(const char *dir, uint32_t days, bool force, bool end)
                        "restart the hub:  nmo-hub serve --dir %s\n", dir);
                 return CLI_EXIT_OK;
         }
-        r = hub_keyrot_rotate(dir, (uint64_t)days * 86400000u, force, util_now_ms(), &res, err,
-                              sizeof(err));
+        r = hub_keyrot_rotate(dir, (uint64_t)days * 86400000u, force, util_now_ms(), &unlock,
+                              &res, err, sizeof(err));
+        keys_unlock_clear(&unlock);
         if (r < 0) {
                 fprintf(stderr, "nmo-hub rotate-keys: %s\n", err);
                 return CLI_EXIT_FAIL;

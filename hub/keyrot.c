@@ -162,6 +162,7 @@ int hub_keyrot_retire(struct hub_keyrot *kr, const char *hub_dir)
 }
 
 int hub_keyrot_load(struct hub_keyrot **ret, const char *hub_dir, const struct keys_secret *cur,
+                    struct keys_unlock *u,
                     uint64_t now_ms, char *err, size_t errlen)
 {
         struct hub_keyrot *kr = calloc(1, sizeof(*kr));
@@ -220,7 +221,7 @@ int hub_keyrot_load(struct hub_keyrot **ret, const char *hub_dir, const struct k
                          "envelopes sealed to them now get unknown-hub-key", when);
                 goto done;
         }
-        r = keys_load_secret(&kr->prev, prev, lerr, sizeof(lerr));
+        r = keys_load_secret_unlock(&kr->prev, prev, u, lerr, sizeof(lerr));
         if (r < 0) {
                 util_set_err(err, errlen, "%s", lerr);
                 goto out;
@@ -306,6 +307,7 @@ static int finish(const struct rot_paths *p, const struct keys_secret *next, cha
 }
 
 int hub_keyrot_rotate(const char *hub_dir, uint64_t overlap_ms, bool force, uint64_t now_ms,
+                      struct keys_unlock *u,
                       struct hub_keyrot_result *res, char *err, size_t errlen)
 {
         struct rot_paths p = { hub_secret_key_path(hub_dir), hub_public_key_path(hub_dir),
@@ -324,7 +326,7 @@ int hub_keyrot_rotate(const char *hub_dir, uint64_t overlap_ms, bool force, uint
                 util_set_err(err, errlen, "out of memory");
                 goto out;
         }
-        r = keys_load_secret(&cur, p.cur, lerr, sizeof(lerr));
+        r = keys_load_secret_unlock(&cur, p.cur, u, lerr, sizeof(lerr));
         if (r < 0) {
                 util_set_err(err, errlen, "%s", lerr);
                 goto out;
@@ -335,7 +337,7 @@ int hub_keyrot_rotate(const char *hub_dir, uint64_t overlap_ms, bool force, uint
                 goto out;
         }
         if (exists(p.next)) {
-                r = keys_load_secret(&next, p.next, lerr, sizeof(lerr));
+                r = keys_load_secret_unlock(&next, p.next, u, lerr, sizeof(lerr));
                 if (r == 0 && read_announcement(p.ann, &ann, &ann_len, &a) == 0 &&
                     matches_old(&a, &cur->pub) && matches_new(&a, &next->pub)) {
                         /* Announced already: finish exactly that rotation. */
@@ -388,7 +390,7 @@ int hub_keyrot_rotate(const char *hub_dir, uint64_t overlap_ms, bool force, uint
         /* The transport key stays: members keep connecting as before. */
         memcpy(next->pub.transport, cur->pub.transport, KEYS_KEY_BYTES);
         memcpy(next->transport_sk, cur->transport_sk, KEYS_KEY_BYTES);
-        r = keys_save_secret(next, p.next);
+        r = keys_save_secret_protected(next, p.next, u->pass, u->len);
         if (r < 0) {
                 util_set_err(err, errlen, "%s: %s", p.next, strerror(-r));
                 goto out;

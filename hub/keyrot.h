@@ -44,10 +44,11 @@ struct hub_keyrot {
  * the overlap. A previous key whose overlap has ended is overwritten and
  * removed here, with one log line. -EAGAIN (err says what to do) when an
  * unfinished rotation is found. *ret is fresh (hub_keyrot_free()); with no
- * rotation it holds neither key nor announcement. */
+ * rotation it holds neither key nor announcement. A passphrase-protected
+ * previous key is opened with u's passphrase (keys.h keys_unlock). */
 NMO_WUR int hub_keyrot_load(struct hub_keyrot **ret, const char *hub_dir,
-                            const struct keys_secret *cur, uint64_t now_ms, char *err,
-                            size_t errlen);
+                            const struct keys_secret *cur, struct keys_unlock *u,
+                            uint64_t now_ms, char *err, size_t errlen);
 
 /* Wipes and frees; accepts NULL. */
 void hub_keyrot_free(struct hub_keyrot *kr);
@@ -71,10 +72,12 @@ struct hub_keyrot_result {
  * stopped anywhere is finished by the next one. With an overlap still
  * running, refuses with -EBUSY unless force (which retires the previous key
  * first). overlap_ms may be 0 (the old keys retire at the hub's next start).
+ * Protected keys are opened with u's passphrase, and the new keys are
+ * protected by the same one (unprotected when the current keys are not).
  * err says why on failure. */
 NMO_WUR int hub_keyrot_rotate(const char *hub_dir, uint64_t overlap_ms, bool force,
-                              uint64_t now_ms, struct hub_keyrot_result *res, char *err,
-                              size_t errlen);
+                              uint64_t now_ms, struct keys_unlock *u,
+                              struct hub_keyrot_result *res, char *err, size_t errlen);
 
 /* Paths of the files above inside hub_dir (fresh strings, free()). */
 char *hub_keyrot_previous_path(const char *hub_dir);

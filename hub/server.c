@@ -300,26 +300,31 @@ static void reload(struct hub_server *srv)
         notify_ready(NULL);
 }
 
-/* The hub's keys and the state of its last key rotation. */
+/* The hub's keys and the state of its last key rotation. Protected keys are
+ * opened with one passphrase, asked for once (keys.h keys_passphrase_get():
+ * $NMO_PASSPHRASE_FILE, the systemd credential nmo-passphrase, the terminal)
+ * and wiped once they are open. */
 static int open_keys(struct hub_server *srv)
 {
+        struct keys_unlock unlock = { 0 };
         char err[512], *key_path = hub_secret_key_path(srv->hub_dir);
         int r;
 
         if (!key_path)
                 return -ENOMEM;
-        r = keys_load_secret(&srv->hub, key_path, err, sizeof(err));
+        r = keys_load_secret_unlock(&srv->hub, key_path, &unlock, err, sizeof(err));
         if (r < 0) {
                 log_error("%s", err);
         } else if (srv->hub->pub.role != KEYS_ROLE_HUB) {
                 log_error("%s is not a hub key", key_path);
                 r = -EINVAL;
         } else {
-                r = hub_keyrot_load(&srv->kr, srv->hub_dir, srv->hub, util_now_ms(), err,
-                                    sizeof(err));
+                r = hub_keyrot_load(&srv->kr, srv->hub_dir, srv->hub, &unlock,
+                                    util_now_ms(), err, sizeof(err));
                 if (r < 0)
                         log_error("%s", err);
         }
+        keys_unlock_clear(&unlock);
         free(key_path);
         return r;
 }

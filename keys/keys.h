@@ -95,6 +95,31 @@ NMO_WUR int keys_passphrase_get(char **pass, size_t *len, const char *file, cons
                                 char *err, size_t errlen);
 void keys_passphrase_free(char *pass);
 
+/* A new passphrase: from the file pass_file (once), or asked twice on the
+ * terminal (-EINVAL "the passphrases differ" when they do). Free with
+ * keys_passphrase_free(). */
+NMO_WUR int keys_passphrase_new(char **pass, size_t *len, const char *pass_file, char *err,
+                                size_t errlen);
+
+/* A passphrase asked for at most once and kept (in locked memory) for the
+ * next secret key files a process opens: a daemon that holds several (the
+ * hub's current, next and previous keys) and opens them again later, when
+ * the terminal or the credential is gone. Zero-initialise; file is the
+ * --passphrase-file (NULL: keys_passphrase_get()'s other sources). */
+struct keys_unlock {
+        const char *file;
+        char *pass;
+        size_t len;
+};
+
+/* Loads a secret key file with u's passphrase, obtaining it first when the
+ * file is protected and u has none yet. */
+NMO_WUR int keys_load_secret_unlock(struct keys_secret **ret, const char *path,
+                                    struct keys_unlock *u, char *err, size_t errlen);
+
+/* Wipes and frees u's passphrase. */
+void keys_unlock_clear(struct keys_unlock *u);
+
 /* Loads a secret key file, asking keys_passphrase_get() (with passphrase_file
  * and a terminal prompt) only when the file is protected. */
 NMO_WUR int keys_load_secret_auto(struct keys_secret **ret, const char *path,

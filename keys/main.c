@@ -44,8 +44,6 @@ static const char fingerprint_help[] =
         "\n"
         "  -h, --help          show this help\n";
 
-static int new_passphrase(const char *pass_file, char **pass, size_t *len, char *why,
-                          size_t whylen);
 
 static int cmd_generate(int argc, char **argv)
 {
@@ -112,7 +110,7 @@ static int cmd_generate(int argc, char **argv)
                 char *pass = NULL, why[300] = "";
                 size_t plen = 0;
 
-                r = new_passphrase(pass_file, &pass, &plen, why, sizeof(why));
+                r = keys_passphrase_new(&pass, &plen, pass_file, why, sizeof(why));
                 if (r < 0) {
                         fprintf(stderr, "nmo-keys: %s\n", why);
                         goto out;
@@ -144,29 +142,6 @@ out:
         return ret;
 }
 
-/* A new passphrase: from pass_file, or asked twice on the terminal. */
-static int new_passphrase(const char *pass_file, char **pass, size_t *len, char *why,
-                          size_t whylen)
-{
-        char *again = NULL;
-        size_t alen = 0;
-        int r;
-
-        r = keys_passphrase_get(pass, len, pass_file, "New passphrase: ", why, whylen);
-        if (r < 0 || pass_file)
-                return r;
-        r = keys_passphrase_get(&again, &alen, NULL, "Repeat the passphrase: ", why, whylen);
-        if (r == 0 && (alen != *len || sodium_memcmp(*pass, again, alen) != 0)) {
-                snprintf(why, whylen, "the passphrases differ");
-                r = -EINVAL;
-        }
-        keys_passphrase_free(again);
-        if (r < 0) {
-                keys_passphrase_free(*pass);
-                *pass = NULL;
-        }
-        return r;
-}
 
 static int cmd_protect(int argc, char **argv)
 {
@@ -212,7 +187,7 @@ static int cmd_protect(int argc, char **argv)
                 return 1;
         }
         if (!remove_it) {
-                r = new_passphrase(pass_file, &pass, &plen, err, sizeof(err));
+                r = keys_passphrase_new(&pass, &plen, pass_file, err, sizeof(err));
                 if (r < 0) {
                         fprintf(stderr, "nmo-keys: %s\n", err);
                         goto out;

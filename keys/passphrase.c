@@ -73,8 +73,9 @@ static int prompt_tty(const char *prompt, char *buf, size_t *len, char *err, siz
 
         if (!tty) {
                 util_set_err(err, errlen, "the secret keys are protected by a passphrase and "
-                             "there is no terminal to ask for it (use --passphrase-file or "
-                             "NMO_PASSPHRASE_FILE)");
+                             "there is no terminal to ask for it: set NMO_PASSPHRASE_FILE to "
+                             "a file holding it (mode 0600), or under systemd give the "
+                             "credential nmo-passphrase (LoadCredentialEncrypted=)");
                 return -ENOKEY;
         }
         fprintf(tty, "%s", prompt);
@@ -121,8 +122,10 @@ int keys_passphrase_get(char **pass, size_t *len, const char *file, const char *
         } else if (prompt) {
                 r = prompt_tty(prompt, buf, len, err, errlen);
         } else {
-                util_set_err(err, errlen, "the secret keys are protected by a passphrase; give "
-                             "it with --passphrase-file or NMO_PASSPHRASE_FILE");
+                util_set_err(err, errlen, "the secret keys are protected by a passphrase: set "
+                             "NMO_PASSPHRASE_FILE to a file holding it (mode 0600), or under "
+                             "systemd give the credential nmo-passphrase "
+                             "(LoadCredentialEncrypted=)");
                 r = -ENOKEY;
         }
         free(cred);
@@ -154,4 +157,52 @@ int keys_load_secret_auto(struct keys_secret **ret, const char *path, const char
         r = keys_load_secret_pass(ret, path, pass, len, err, errlen);
         keys_passphrase_free(pass);
         return r;
+}
+
+int keys_passphrase_new(char **pass, size_t *len, const char *pass_file, char *err,
+                        size_t errlen)
+{
+        char *again = NULL;
+        size_t alen = 0;
+        int r;
+
+        r = keys_passphrase_get(pass, len, pass_file, "New passphrase: ", err, errlen);
+        if (r < 0 || pass_file)
+                return r;
+        r = keys_passphrase_get(&again, &alen, NULL, "Repeat the passphrase: ", err, errlen);
+        if (r == 0 && (alen != *len || sodium_memcmp(*pass, again, alen) != 0)) {
+                util_set_err(err, errlen, "the passphrases differ");
+                r = -EINVAL;
+        }
+        keys_passphrase_free(again);
+        if (r < 0) {
+                keys_passphrase_free(*pass);
+                *pass = NULL;
+        }
+        return r;
+}
+
+int keys_load_secret_unlock(struct keys_secret **ret, const char *path, struct keys_unlock *u,
+                            char *err, size_t errlen)
+{
+        int r = keys_load_secret_pass(ret, path, u->pass, u->len, err, errlen);
+
+        if (r != -ENOKEY || u->pass)
+                return r;
+        r = keys_passphrase_get(&u->pass, &u->len, u->file, "Passphrase for the secret keys: ",
+                                err, errlen);
+        if (r < 0)
+                return r;
+        r = keys_load_secret_pass(ret, path, u->pass, u->len, err, errlen);
+        /* A wrong passphrase is not kept for the next file. */
+        if (r < 0)
+                keys_unlock_clear(u);
+        return r;
+}
+
+void keys_unlock_clear(struct keys_unlock *u)
+{
+        keys_passphrase_free(u->pass);
+        u->pass = NULL;
+        u->len = 0;
 }

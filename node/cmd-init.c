@@ -213,19 +213,10 @@ int cmd_init(int argc, char **argv)
                 goto out;
         }
         if (protect) {
-                char *pass = NULL, *again = NULL, why[300] = "";
-                size_t plen = 0, alen = 0;
+                char *pass = NULL, why[300] = "";
+                size_t plen = 0;
 
-                r = keys_passphrase_get(&pass, &plen, pass_file, "New passphrase: ", why,
-                                        sizeof(why));
-                if (r == 0 && !pass_file) {
-                        r = keys_passphrase_get(&again, &alen, NULL, "Repeat the passphrase: ",
-                                                why, sizeof(why));
-                        if (r == 0 && (alen != plen || sodium_memcmp(pass, again, plen) != 0)) {
-                                snprintf(why, sizeof(why), "the passphrases differ");
-                                r = -EINVAL;
-                        }
-                }
+                r = keys_passphrase_new(&pass, &plen, pass_file, why, sizeof(why));
                 if (r < 0) {
                         cli_fail("%s", why);
                 } else {
@@ -236,7 +227,6 @@ int cmd_init(int argc, char **argv)
                                                       : strerror(-r));
                 }
                 keys_passphrase_free(pass);
-                keys_passphrase_free(again);
                 if (r < 0)
                         goto out;
         } else {
