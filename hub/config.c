@@ -417,7 +417,7 @@ int hub_config_write(const struct hub_config *cfg, const char *hub_dir)
         if (hub_config_alerts_endpoint(cfg, alerts) < 0)
                 snprintf(alerts, sizeof(alerts), "%s", HUB_DEFAULT_ALERTS);
         n = snprintf(buf, sizeof(buf),
-                     "; nmo-hub configuration. `nmo-hub serve --help` explains each setting.\n"
+                     "; nmo-hub configuration; nmo-hub.conf(5) explains each setting.\n"
                      "[hub]\n"
                      "; where nodes connect (CurveZMQ over TCP)\n"
                      "listen = %s\n"

@@ -351,7 +351,7 @@ int node_config_format(const struct node_config *cfg, char **text)
                 snprintf(alerts, sizeof(alerts), "# alerts = tcp://HOST:PORT   (needed by "
                          "`nmo-node alerts`)\n");
         n = asprintf(text,
-                     "# nmo-node configuration; see `nmo-node run --help`.\n"
+                     "# nmo-node configuration; nmo-node.conf(5) explains each setting.\n"
                      "[hub]\n"
                      "endpoint = %s\n"
                      "%s"

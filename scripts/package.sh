@@ -125,6 +125,7 @@ nmo_check_package() {
                 pkg_check "nmo-hub has its tmpfiles.d entry" pkg_has "$hub" './usr/lib/tmpfiles.d/nmo-hub.conf'
                 pkg_check "nmo-hub has PROTOCOL.md" pkg_has "$hub" "$doc/PROTOCOL.md(\\.gz)?"
                 pkg_check "nmo-hub has README.md" pkg_has "$hub" "$doc/README.md(\\.gz)?"
+                pkg_check "nmo-hub has examples/hub.conf" pkg_has "$hub" "$doc/examples/hub.conf"
                 pkg_check "nmo-hub has not nmo-node's user" \
                         eval "! pkg_has '$hub' './usr/lib/sysusers.d/nmo-node.conf'"
                 pkg_check "nmo-hub postinst makes the user (systemd-sysusers)" \
@@ -147,6 +148,7 @@ nmo_check_package() {
                 pkg_check "nmo-node has its sysusers.d entry" pkg_has "$node" './usr/lib/sysusers.d/nmo-node.conf'
                 pkg_check "nmo-node has its tmpfiles.d entry" pkg_has "$node" './usr/lib/tmpfiles.d/nmo-node.conf'
                 pkg_check "nmo-node has PROTOCOL.md" pkg_has "$node" "$doc/PROTOCOL.md(\\.gz)?"
+                pkg_check "nmo-node has examples/node.conf" pkg_has "$node" "$doc/examples/node.conf"
                 pkg_check "nmo-node has not nmo-hub" eval "! pkg_has '$node' '.*nmo-hub.*'"
                 pkg_check "nmo-node does not depend on nmo-hub" pkg_depends_not "$node" nmo-hub
                 pkg_check "nmo-node postinst makes the user (systemd-sysusers)" \
