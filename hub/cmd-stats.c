@@ -8,6 +8,8 @@
 #include <json-c/json.h>
 
 #include "analytics.h"
+#include "date.h"
+#include "period.h"
 #include "hub-cli.h"
 #include "db.h"
 #include "dirlock.h"
@@ -28,8 +30,8 @@ static const char help[] =
         "calendar, UTC) and next_release; and serving (whether 'nmo-hub serve' runs\n"
         "on DIR) with serving_pid. Then, for the operator only, each member:\n"
         "its state and when it was last seen connected (the start of the UTC\n"
-        "hour; 'connected' while it holds a connection to the running hub;\n"
-        "'never'). --json prints one JSON object with those keys, the members as\n"
+        "hour; once that epoch closed, only the epoch, as 2026-11; 'connected'\n"
+        "while it holds a connection to the running hub; 'never'). --json prints one JSON object with those keys, the members as\n"
         "members: [{name, state, connected, last_seen}].\n"
         "\n"
         "  --dir DIR      hub directory\n"
@@ -46,7 +48,8 @@ struct stats_ctx {
         int64_t expired;
         bool serving;
         json_object *members;
-        MDB_txn *txn;
+        struct hub_presence *presence;
+        size_t npresence;
         int64_t connected;
 };
 
@@ -55,25 +58,34 @@ static int member_presence(const struct hub_member *m, void *userdata)
 {
         struct stats_ctx *c = userdata;
         json_object *e = json_object_new_object();
+        const struct hub_presence *p = NULL;
         uint64_t hour = 0;
-        bool up = false;
-        int r = hub_presence_get(c->txn, c->st, m->id, &hour, &up);
+        bool up = false, epoch = false;
 
-        if (r < 0 && r != -ENOENT) {
-                json_object_put(e);
-                return r;
+        for (size_t i = 0; i < c->npresence && !p; i++)
+                if (c->presence[i].member == m->id)
+                        p = &c->presence[i];
+        if (p) {
+                hour = p->ms;
+                epoch = p->epoch;
+                up = p->connected && c->serving;
         }
-        up = up && c->serving && r == 0;
         if (up)
                 c->connected++;
         json_object_object_add(e, "name", json_object_new_string(m->name));
         json_object_object_add(e, "state",
                                json_object_new_string(hub_member_state_name(m->state)));
         json_object_object_add(e, "connected", json_object_new_boolean(up));
-        if (r == 0) {
+        if (p) {
                 char t[40];
 
-                util_format_time(hour, t, sizeof(t));
+                /* An epoch that closed keeps no finer time (presence.h). */
+                if (epoch)
+                        period_month_str(period_month_of_week(period_week_of_day(
+                                                 date_day_of_ms(hour))),
+                                         t, sizeof(t));
+                else
+                        util_format_time(hour, t, sizeof(t));
                 json_object_object_add(e, "last_seen", json_object_new_string(t));
         } else {
                 json_object_object_add(e, "last_seen", NULL);
@@ -140,7 +152,6 @@ static int stats_txn(MDB_txn *txn, void *userdata)
                 return r;
         json_object_object_add(c->o, "members_expiring_30d", json_object_new_int64(c->expiring));
         json_object_object_add(c->o, "members_expired", json_object_new_int64(c->expired));
-        c->txn = txn;
         c->members = json_object_new_array();
         r = hub_member_foreach(txn, c->st, member_presence, c);
         if (r < 0) {
@@ -295,6 +306,9 @@ int hub_cmd_stats(int argc, char **argv)
         ctx.st = st;
         ctx.o = json_object_new_object();
         ctx.serving = serving_stats(dir, ctx.o);
+        if (hub_presence_read(dir, &ctx.presence, &ctx.npresence) < 0)
+                fprintf(stderr, "nmo-hub stats: cannot read %s/private/" HUB_PRESENCE_FILE
+                        ": members' last_seen not shown\n", dir);
         r = hub_store_read(st, stats_txn, &ctx);
         hub_store_free(st);
         if (r == 0)
@@ -302,6 +316,7 @@ int hub_cmd_stats(int argc, char **argv)
         if (r < 0) {
                 fprintf(stderr, "nmo-hub stats: cannot read the store: %s\n", strerror(-r));
                 json_object_put(ctx.o);
+                free(ctx.presence);
                 return CLI_EXIT_FAIL;
         }
         if (json) {
@@ -322,5 +337,6 @@ int hub_cmd_stats(int argc, char **argv)
                 print_members(ctx.members);
         }
         json_object_put(ctx.o);
+        free(ctx.presence);
         return CLI_EXIT_OK;
 }

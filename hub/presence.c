@@ -1,47 +1,72 @@
-/* presence.c: see presence.h. Record: key the member id (big-endian u32),
- * value the hour's start in ms (big-endian u64) and one byte, 1 while
- * connected. */
+/* presence.c: see presence.h. A line: "MEMBER MS CONNECTED EPOCH\n", all
+ * decimal. */
 #include "presence.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "db.h"
-#include "store.h"
+#include "date.h"
+#include "period.h"
 
-#define PRESENCE_VALUE_LEN 9
-
-static void encode(uint8_t v[PRESENCE_VALUE_LEN], uint64_t hour_ms, bool connected)
+/* The file: 0600 in private/ (0700). */
+static char *presence_path(const char *hub_dir)
 {
-        for (int i = 0; i < 8; i++)
-                v[i] = (uint8_t)(hour_ms >> (56 - 8 * i));
-        v[8] = connected ? 1 : 0;
+        char *priv = util_path(hub_dir, "private"), *path;
+
+        if (!priv)
+                return NULL;
+        path = util_path(priv, HUB_PRESENCE_FILE);
+        free(priv);
+        return path;
 }
 
-static bool decode(const MDB_val *val, uint64_t *hour_ms, bool *connected)
+int hub_presence_read(const char *hub_dir, struct hub_presence **list, size_t *n)
 {
-        const uint8_t *p = val->mv_data;
-        uint64_t h = 0;
+        char *path = presence_path(hub_dir), *text = NULL, *line, *save = NULL;
+        struct hub_presence *out = NULL;
+        size_t len = 0, count = 0, cap = 0;
+        int r;
 
-        if (val->mv_size != PRESENCE_VALUE_LEN)
-                return false;
-        for (int i = 0; i < 8; i++)
-                h = h << 8 | p[i];
-        *hour_ms = h;
-        *connected = p[8] == 1;
-        return true;
-}
+        *list = NULL;
+        *n = 0;
+        if (!path)
+                return -ENOMEM;
+        r = util_read_file(path, 64u << 20, &text, &len);
+        free(path);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+                struct hub_presence p;
+                unsigned int up, epoch;
 
-static int put(MDB_txn *txn, struct hub_store *st, uint32_t member, uint64_t hour_ms,
-               bool connected)
-{
-        uint8_t k[4], v[PRESENCE_VALUE_LEN];
-        MDB_val key = { sizeof(k), k }, val = { sizeof(v), v };
+                if (sscanf(line, "%" SCNu32 " %" SCNu64 " %u %u", &p.member, &p.ms, &up,
+                           &epoch) != 4 || up > 1 || epoch > 1)
+                        continue;
+                p.connected = up;
+                p.epoch = epoch;
+                if (count == cap) {
+                        size_t ncap = cap ? 2 * cap : 64;
+                        struct hub_presence *grown = realloc(out, ncap * sizeof(*grown));
 
-        hub_store_put_u32(k, member);
-        encode(v, hour_ms, connected);
-        return db_errno(mdb_put(txn, st->presence, &key, &val, 0));
+                        if (!grown) {
+                                free(out);
+                                free(text);
+                                return -ENOMEM;
+                        }
+                        out = grown;
+                        cap = ncap;
+                }
+                out[count++] = p;
+        }
+        free(text);
+        *list = out;
+        *n = count;
+        return 0;
 }
 
 static bool contains(const uint32_t *ids, size_t n, uint32_t id)
@@ -52,87 +77,101 @@ static bool contains(const uint32_t *ids, size_t n, uint32_t id)
         return false;
 }
 
-struct write_args {
-        struct hub_store *st;
-        const uint32_t *connected, *seen;
-        size_t nconnected, nseen;
-        uint64_t hour_ms;
-        bool starting;
-};
-
-static int write_txn(MDB_txn *txn, void *userdata)
+/* An hour of an epoch closed through closed_through becomes the epoch's start. */
+static void coarsen(struct hub_presence *p, uint32_t closed_through)
 {
-        struct write_args *a = userdata;
-        MDB_cursor *cur = NULL;
-        MDB_val key, val;
-        int rc, r = 0;
+        uint32_t month;
 
-        /* Those marked connected that hold no connection now. */
-        rc = mdb_cursor_open(txn, a->st->presence, &cur);
-        if (rc != MDB_SUCCESS)
-                return db_errno(rc);
-        for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == MDB_SUCCESS && r == 0;
-             rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
-                uint64_t hour;
-                bool up;
-                uint32_t member;
-
-                if (key.mv_size != 4 || !decode(&val, &hour, &up) || !up)
-                        continue;
-                member = hub_store_get_u32(key.mv_data);
-                if (contains(a->connected, a->nconnected, member))
-                        continue;
-                uint8_t v[PRESENCE_VALUE_LEN];
-                MDB_val nv = { sizeof(v), v };
-
-                encode(v, a->starting ? hour : a->hour_ms, false);
-                r = db_errno(mdb_cursor_put(cur, &key, &nv, MDB_CURRENT));
+        if (p->epoch || !closed_through)
+                return;
+        month = period_month_of_week(period_week_of_day(date_day_of_ms(p->ms)));
+        if (month <= closed_through) {
+                p->ms = period_month_start_ms(month);
+                p->epoch = true;
         }
-        mdb_cursor_close(cur);
+}
+
+/* The entry of member in *list, added (never seen) when absent; NULL when
+ * out of memory. */
+static struct hub_presence *entry(struct hub_presence **list, size_t *n, size_t *cap,
+                                  uint32_t member)
+{
+        for (size_t i = 0; i < *n; i++)
+                if ((*list)[i].member == member)
+                        return &(*list)[i];
+        if (*n == *cap) {
+                size_t ncap = *cap ? 2 * *cap : 64;
+                struct hub_presence *grown = realloc(*list, ncap * sizeof(*grown));
+
+                if (!grown)
+                        return NULL;
+                *list = grown;
+                *cap = ncap;
+        }
+        memset(&(*list)[*n], 0, sizeof((*list)[0]));
+        (*list)[*n].member = member;
+        return &(*list)[(*n)++];
+}
+
+int hub_presence_write(const char *hub_dir, const uint32_t *connected, size_t nconnected,
+                       const uint32_t *seen, size_t nseen, uint64_t now_ms, bool starting,
+                       uint32_t closed_through)
+{
+        uint64_t hour = now_ms - now_ms % HUB_PRESENCE_HOUR_MS;
+        struct hub_presence *list = NULL, *e;
+        size_t n = 0, cap, used = 0;
+        char *text = NULL, *path = NULL;
+        int r;
+
+        r = hub_presence_read(hub_dir, &list, &n);
         if (r < 0)
                 return r;
-        if (rc != MDB_NOTFOUND && rc != MDB_SUCCESS)
-                return db_errno(rc);
-        for (size_t i = 0; i < a->nseen && r == 0; i++)
-                if (!contains(a->connected, a->nconnected, a->seen[i]))
-                        r = put(txn, a->st, a->seen[i], a->hour_ms, false);
-        for (size_t i = 0; i < a->nconnected && r == 0; i++)
-                r = put(txn, a->st, a->connected[i], a->hour_ms, true);
+        cap = n;
+        for (size_t i = 0; i < n; i++) {
+                e = &list[i];
+                if (e->connected && !contains(connected, nconnected, e->member)) {
+                        e->connected = false;
+                        if (!starting) {
+                                e->ms = hour;
+                                e->epoch = false;
+                        }
+                }
+        }
+        r = -ENOMEM;
+        for (size_t i = 0; i < nseen; i++) {
+                if (contains(connected, nconnected, seen[i]))
+                        continue;
+                e = entry(&list, &n, &cap, seen[i]);
+                if (!e)
+                        goto out;
+                e->ms = hour;
+                e->epoch = false;
+                e->connected = false;
+        }
+        for (size_t i = 0; i < nconnected; i++) {
+                e = entry(&list, &n, &cap, connected[i]);
+                if (!e)
+                        goto out;
+                e->ms = hour;
+                e->epoch = false;
+                e->connected = true;
+        }
+        /* At most 10 + 1 + 20 + 4 characters a line. */
+        text = malloc(n * 40 + 1);
+        path = presence_path(hub_dir);
+        if (!text || !path)
+                goto out;
+        text[0] = '\0';
+        for (size_t i = 0; i < n; i++) {
+                coarsen(&list[i], closed_through);
+                used += (size_t)snprintf(text + used, 41, "%" PRIu32 " %" PRIu64 " %d %d\n",
+                                         list[i].member, list[i].ms, list[i].connected ? 1 : 0,
+                                         list[i].epoch ? 1 : 0);
+        }
+        r = util_write_file(path, text, used, 0600, false);
+out:
+        free(list);
+        free(text);
+        free(path);
         return r;
-}
-
-int hub_presence_write(struct hub_store *st, const uint32_t *connected, size_t nconnected,
-                       const uint32_t *seen, size_t nseen, uint64_t now_ms, bool starting)
-{
-        struct write_args a = {
-                .st = st,
-                .connected = connected,
-                .nconnected = nconnected,
-                .seen = seen,
-                .nseen = nseen,
-                .hour_ms = now_ms - now_ms % HUB_PRESENCE_HOUR_MS,
-                .starting = starting,
-        };
-
-        if (!st->presence)
-                return -ENOENT;
-        return hub_store_write(st, write_txn, &a);
-}
-
-int hub_presence_get(MDB_txn *txn, struct hub_store *st, uint32_t member, uint64_t *last_seen_ms,
-                     bool *connected)
-{
-        uint8_t k[4];
-        MDB_val key = { sizeof(k), k }, val;
-        int rc;
-
-        if (!st->presence)
-                return -ENOENT;
-        hub_store_put_u32(k, member);
-        rc = mdb_get(txn, st->presence, &key, &val);
-        if (rc != MDB_SUCCESS)
-                return db_errno(rc);
-        if (!decode(&val, last_seen_ms, connected))
-                return -EBADMSG;
-        return 0;
 }

@@ -27,6 +27,7 @@
 #include "metrics.h"
 #include "notify.h"
 #include "presence.h"
+#include "records.h"
 #include "reload.h"
 #include "stopsig.h"
 #include "store.h"
@@ -278,6 +279,7 @@ struct hub_server {
         /* The loop's clocks and what it last saw. */
         uint64_t changes, last_tick, last_report, reported_batches, last_metrics;
         uint64_t last_presence, presence_hour;
+        uint32_t presence_closed;
         bool stopping;
 };
 
@@ -621,7 +623,7 @@ static void report(struct hub_server *srv)
  * write tries again with what it has then. */
 static void presence_flush(struct hub_server *srv, bool starting, bool stopping)
 {
-        uint32_t *up = NULL, *seen = NULL;
+        uint32_t *up = NULL, *seen = NULL, closed = 0;
         size_t nup = 0, nseen = 0;
         uint64_t now = util_now_ms(), hour = now - now % HUB_PRESENCE_HOUR_MS;
         int r;
@@ -633,12 +635,19 @@ static void presence_flush(struct hub_server *srv, bool starting, bool stopping)
          * and disconnected (presence.h). */
         if (stopping)
                 nup = 0;
-        if (starting || stopping || nseen || (nup && hour != srv->presence_hour)) {
-                r = hub_presence_write(srv->st, up, nup, seen, nseen, now, starting);
-                if (r < 0)
+        /* Unread: as at the last write (hours then wait for the next). */
+        if (hub_records_stripped_through(srv->st, &closed) < 0)
+                closed = srv->presence_closed;
+        if (starting || stopping || nseen || (nup && hour != srv->presence_hour) ||
+            closed != srv->presence_closed) {
+                r = hub_presence_write(srv->hub_dir, up, nup, seen, nseen, now, starting,
+                                       closed);
+                if (r < 0) {
                         log_warn("cannot record members' presence: %s", strerror(-r));
-                else
+                } else {
                         srv->presence_hour = hour;
+                        srv->presence_closed = closed;
+                }
         }
         free(up);
         free(seen);

@@ -57,13 +57,6 @@ static int open_dbis(MDB_txn *txn, void *userdata)
                         r = 0;
                 }
         }
-        if (!r) {
-                r = db_dbi_open(txn, "presence", MDB_CREATE, &st->presence);
-                if (r == -ENOENT && readonly_txn(txn)) {
-                        st->presence = 0;
-                        r = 0;
-                }
-        }
         if (!r)
                 r = db_dbi_open(txn, "epochs", MDB_CREATE, &st->epochs);
         if (!r)

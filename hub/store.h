@@ -71,7 +71,6 @@ struct hub_store {
         MDB_dbi signals;
         MDB_dbi journal;        /* 0 in a read-only store written before it existed */
         MDB_dbi used_keys;      /* the same */
-        MDB_dbi presence;       /* the same (presence.h) */
         MDB_dbi epochs;
         MDB_dbi meta;
         /* The contributions environment (NULL in a read-only store without one). */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sodium.h>
 
@@ -206,10 +207,57 @@ static void test_last_seen(void **state)
         free(c);
 }
 
+/* Once the epoch of a member's last hour closes, its presence keeps only the
+ * epoch: the hour would tie the member to the weeks of the released cells. */
+static void test_closed_epoch_coarsened(void **state)
+{
+        char *a = h_member_create(&hub, "earlier", true);
+        struct h_client ca;
+        json_object *o;
+        uint64_t now;
+        char month[32];
+        struct tm tm;
+        time_t t;
+
+        (void)state;
+        h_client_open(&ca, &hub, a);
+        send_one(&ca);
+        h_client_close(&ca);
+        assert_true(wait_presence("earlier", false, 10000));
+        o = stats();
+        assert_hour(last_seen(o, "earlier"));
+        json_object_put(o);
+        now = h_hub_now_ms(&hub);
+        assert_int_equal(h_hub_stop(&hub, SIGTERM), 0);
+        /* Forty days on, the epoch has ended: the hub closes it at start. */
+        h_hub_clock(&hub, 40 * 86400);
+        h_hub_start(&hub);
+        for (int waited = 0; waited < 10000; waited += 200) {
+                o = stats();
+                if (strlen(last_seen(o, "earlier")) == 7)
+                        break;
+                json_object_put(o);
+                o = NULL;
+                usleep(200000);
+        }
+        assert_non_null(o);
+        /* The epoch of that hour: the month of its week's Thursday. */
+        t = (time_t)(now / 1000);
+        gmtime_r(&t, &tm);
+        tm.tm_mday += 3 - (tm.tm_wday + 6) % 7;
+        t = timegm(&tm);
+        gmtime_r(&t, &tm);
+        snprintf(month, sizeof(month), "%04d-%02d", tm.tm_year + 1900, tm.tm_mon + 1);
+        assert_string_equal(last_seen(o, "earlier"), month);
+        json_object_put(o);
+        free(a);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_last_seen, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_closed_epoch_coarsened, setup, teardown),
         };
 
         if (sodium_init() < 0)
