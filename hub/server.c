@@ -689,7 +689,6 @@ int hub_server_run(struct hub_server *srv)
 
         srv->changes = member_changes(srv->st);
         srv->last_tick = srv->last_report = util_mono_ms();
-        presence_flush(srv, true, false);
         log_info("serving on %s, alert feed on %s (hub directory %s)", srv->cfg.listen,
                  srv->alerts_ep, srv->hub_dir);
         {
@@ -699,6 +698,7 @@ int hub_server_run(struct hub_server *srv)
                          srv->cfg.listen, srv->alerts_ep);
                 notify_ready(status);
         }
+        presence_flush(srv, true, false);
         while (!srv->stopping) {
                 zmq_pollitem_t polls[6] = {
                         { srv->router, 0, ZMQ_POLLIN, 0 },
