@@ -6,12 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <ini.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 #include "log.h"
 #include "perturb.h"
+#include "promhttp.h"
 #include "vocab.h"
 
 void hub_config_defaults(struct hub_config *cfg)
@@ -84,53 +82,6 @@ bool hub_config_endpoint_ok(const char *s)
         if (!colon || colon == s + 6)
                 return false;
         return util_parse_u32(colon + 1, 1, 65535, &port) == 0;
-}
-
-int hub_config_metrics_addr(const char *s, struct sockaddr_storage *addr,
-                            unsigned int *addr_len)
-{
-        char host[INET6_ADDRSTRLEN + 2];
-        const char *colon = strrchr(s, ':');
-        struct sockaddr_storage ss;
-        uint32_t port;
-        size_t hlen;
-
-        if (!colon || colon == s || util_parse_u32(colon + 1, 1, 65535, &port) < 0)
-                return -EINVAL;
-        hlen = (size_t)(colon - s);
-        if (hlen >= sizeof(host))
-                return -EINVAL;
-        memcpy(host, s, hlen);
-        host[hlen] = '\0';
-        memset(&ss, 0, sizeof(ss));
-        if (host[0] == '[') {
-                struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
-
-                /* Brackets, so that the port's colon is not the address's. */
-                if (hlen < 3 || host[hlen - 1] != ']')
-                        return -EINVAL;
-                host[hlen - 1] = '\0';
-                if (inet_pton(AF_INET6, host + 1, &a6->sin6_addr) != 1)
-                        return -EINVAL;
-                a6->sin6_family = AF_INET6;
-                a6->sin6_port = htons((uint16_t)port);
-                if (addr_len)
-                        *addr_len = sizeof(*a6);
-        } else {
-                struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
-
-                /* A literal only: no name lookup at start, no "*" that would
-                 * put an unauthenticated endpoint on every interface unasked. */
-                if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
-                        return -EINVAL;
-                a4->sin_family = AF_INET;
-                a4->sin_port = htons((uint16_t)port);
-                if (addr_len)
-                        *addr_len = sizeof(*a4);
-        }
-        if (addr)
-                *addr = ss;
-        return 0;
 }
 
 struct parse_state {
@@ -267,7 +218,7 @@ static int on_entry(void *user, const char *section, const char *name, const cha
         if (strcmp(section, "metrics") == 0 && strcmp(name, "listen") == 0) {
                 /* Empty: no endpoint (the default). */
                 if (value[0] && (strlen(value) >= HUB_ENDPOINT_MAX ||
-                                 hub_config_metrics_addr(value, NULL, NULL) < 0)) {
+                                 promhttp_parse_listen(value, NULL, NULL) < 0)) {
                         snprintf(ps->err, ps->errlen, "[metrics] listen must be empty or "
                                  "ADDRESS:PORT with an IPv4 address or a bracketed IPv6 "
                                  "address (127.0.0.1:9750, [::1]:9750), not '%.60s'", value);

@@ -122,13 +122,5 @@ NMO_WUR int hub_config_write(const struct hub_config *cfg, const char *hub_dir);
 NMO_WUR int hub_config_alerts_endpoint(const struct hub_config *cfg,
                                        char out[HUB_ENDPOINT_MAX]);
 
-/* Parses [metrics] listen: an IPv4 address or a bracketed IPv6 address, a
- * colon and a port from 1 to 65535 ("127.0.0.1:9750", "[::1]:9750"). Fills
- * *addr (sockaddr_in or sockaddr_in6, *addr_len its size) when addr is not
- * NULL. Returns 0 or -EINVAL. */
-struct sockaddr_storage;
-NMO_WUR int hub_config_metrics_addr(const char *s, struct sockaddr_storage *addr,
-                                    unsigned int *addr_len);
-
 /* Does s look like tcp://HOST:PORT (HOST may be * or an address)? */
 bool hub_config_endpoint_ok(const char *s);

@@ -8,16 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
-#include <sys/socket.h>
-#include <microhttpd.h>
 
 #include "analytics.h"
-#include "config.h"
 #include "conns.h"
 #include "journal.h"
 #include "log.h"
 #include "member.h"
+#include "promhttp.h"
 #include "receipt.h"
 #include "store.h"
 
@@ -27,10 +24,6 @@ static const double batch_bounds[] = { 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000,
 static const double commit_bounds[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                         0.1,   0.25,   0.5,   1,    2.5,   5 };
 #define BOUNDS_MAX 12
-
-/* A few scrapers at once at most; a slow one is cut off. */
-#define METRICS_CONNECTIONS 8
-#define METRICS_TIMEOUT_S 10
 
 struct histogram {
         const double *bounds;
@@ -54,7 +47,7 @@ struct snapshot {
 };
 
 struct hub_metrics {
-        struct MHD_Daemon *daemon;
+        struct promhttp *http;
         pthread_mutex_t lock;
         struct snapshot snap;
         struct histogram batch_size, commit_seconds;
@@ -282,91 +275,16 @@ int hub_metrics_format(struct hub_metrics *m, char **out, size_t *len)
         return 0;
 }
 
-static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status, char *body,
-                             size_t len, enum MHD_ResponseMemoryMode mode,
-                             const char *content_type)
+/* promhttp_format_fn: the HTTP thread's view of the snapshot. */
+static int format_cb(void *userdata, char **out, size_t *len)
 {
-        struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, mode);
-        enum MHD_Result ret;
-
-        if (!resp) {
-                if (mode == MHD_RESPMEM_MUST_FREE)
-                        free(body);
-                return MHD_NO;
-        }
-        (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-        ret = MHD_queue_response(conn, status, resp);
-        MHD_destroy_response(resp);
-        return ret;
-}
-
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
-{
-        static const char not_found[] = "only /metrics is served here\n";
-        static const char not_allowed[] = "only GET and HEAD\n";
-        static const char failed[] = "out of memory\n";
-        struct hub_metrics *m = cls;
-        char *body = NULL;
-        size_t len = 0;
-
-        (void)version;
-        (void)upload_data;
-        /* A body is not asked for: drop it, answer at its end. */
-        if (*upload_data_size) {
-                *upload_data_size = 0;
-                return MHD_YES;
-        }
-        (void)con_cls;
-        if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
-                return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, (char *)not_allowed,
-                             sizeof(not_allowed) - 1, MHD_RESPMEM_PERSISTENT,
-                             "text/plain; charset=utf-8");
-        if (strcmp(url, "/metrics") != 0)
-                return reply(conn, MHD_HTTP_NOT_FOUND, (char *)not_found, sizeof(not_found) - 1,
-                             MHD_RESPMEM_PERSISTENT, "text/plain; charset=utf-8");
-        if (hub_metrics_format(m, &body, &len) < 0)
-                return reply(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, (char *)failed,
-                             sizeof(failed) - 1, MHD_RESPMEM_PERSISTENT,
-                             "text/plain; charset=utf-8");
-        return reply(conn, MHD_HTTP_OK, body, len, MHD_RESPMEM_MUST_FREE,
-                     "text/plain; version=0.0.4; charset=utf-8");
-}
-
-/* The listening socket, made here so that a bind failure has its errno. */
-static int open_listener(const char *listen_on, int *fd_out)
-{
-        struct sockaddr_storage addr;
-        unsigned int addr_len = 0;
-        int fd, one = 1, r;
-
-        if (hub_config_metrics_addr(listen_on, &addr, &addr_len) < 0) {
-                log_error("[metrics] listen: '%s' is not ADDRESS:PORT", listen_on);
-                return -EINVAL;
-        }
-        fd = socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0) {
-                r = -errno;
-                log_error("cannot serve metrics on %s: %s", listen_on, strerror(-r));
-                return r;
-        }
-        (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (bind(fd, (struct sockaddr *)&addr, addr_len) < 0 || listen(fd, 16) < 0) {
-                r = -errno;
-                log_error("cannot serve metrics on %s: %s", listen_on, strerror(-r));
-                close(fd);
-                return r;
-        }
-        *fd_out = fd;
-        return 0;
+        return hub_metrics_format(userdata, out, len);
 }
 
 int hub_metrics_start(struct hub_metrics **ret, const char *listen_on)
 {
         struct hub_metrics *m = calloc(1, sizeof(*m));
-        int fd = -1, r;
+        int r;
 
         if (!m)
                 return -ENOMEM;
@@ -375,35 +293,22 @@ int hub_metrics_start(struct hub_metrics **ret, const char *listen_on)
         m->batch_size.nbounds = NMO_ARRAY_SIZE(batch_bounds);
         m->commit_seconds.bounds = commit_bounds;
         m->commit_seconds.nbounds = NMO_ARRAY_SIZE(commit_bounds);
-        r = open_listener(listen_on, &fd);
-        if (r < 0)
-                goto cleanup;
-        m->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL,
-                                     NULL, on_request, m, MHD_OPTION_LISTEN_SOCKET, fd,
-                                     MHD_OPTION_CONNECTION_LIMIT, (unsigned int)METRICS_CONNECTIONS,
-                                     MHD_OPTION_CONNECTION_TIMEOUT,
-                                     (unsigned int)METRICS_TIMEOUT_S, MHD_OPTION_END);
-        if (!m->daemon) {
-                log_error("cannot serve metrics on %s: libmicrohttpd did not start", listen_on);
-                close(fd);
-                r = -EIO;
-                goto cleanup;
+        r = promhttp_start(&m->http, listen_on, format_cb, m);
+        if (r < 0) {
+                pthread_mutex_destroy(&m->lock);
+                free(m);
+                return r;
         }
-        log_info("metrics on http://%s/metrics", listen_on);
         *ret = m;
         return 0;
-cleanup:
-        pthread_mutex_destroy(&m->lock);
-        free(m);
-        return r;
 }
 
 void hub_metrics_stop(struct hub_metrics *m)
 {
         if (!m)
                 return;
-        /* Closes the listening socket too. */
-        MHD_stop_daemon(m->daemon);
+        /* The HTTP thread is gone before the lock it takes. */
+        promhttp_stop(m->http);
         pthread_mutex_destroy(&m->lock);
         free(m);
 }

@@ -1,6 +1,6 @@
 /* metrics.h: the hub's Prometheus endpoint ([metrics] listen): GET /metrics
- * in the text exposition format 0.0.4, served by libmicrohttpd on a thread
- * of its own.
+ * in the text exposition format 0.0.4, served by common/promhttp.h
+ * (libmicrohttpd) on a thread of its own.
  *
  * Threads: the HTTP thread never reads the stores or the loop's structures.
  * The hub loop fills a snapshot (hub_metrics_collect(), at most about once a
@@ -21,7 +21,7 @@ struct analytics;
 struct hub_conns;
 
 /* Starts serving GET /metrics on listen ([metrics] listen: ADDRESS:PORT, see
- * config.h hub_config_metrics_addr()), bound to that address only. The
+ * promhttp.h promhttp_parse_listen()), bound to that address only. The
  * calling thread's signal mask is the HTTP thread's. Returns 0, or a
  * negative errno (logged: the address cannot be bound, libmicrohttpd cannot
  * start). */

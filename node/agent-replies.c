@@ -229,6 +229,12 @@ int agent_handle_replies(struct agent *a)
                 }
                 a->scan_now = true;
         }
+        /* Recorded whatever the result: the outbox changed (or may have). */
+        a->recount = true;
+        if (delivered + rejected + retry > 0) {
+                a->fig.receipts += delivered + rejected + retry;
+                a->fig.last_receipt_ms = util_now_ms();
+        }
         if (delivered + rejected + retry > 0) {
                 /* A receipt proves the hub took our key: any refusal noted is over. */
                 a->hub_error[0] = '\0';

@@ -14,6 +14,7 @@
 #include <zmq.h>
 
 #include "node-config.h"
+#include "node-metrics.h"
 #include "outbox.h"
 #include "receipt.h"
 
@@ -77,6 +78,14 @@ struct agent {
         bool tcp_reached;               /* a TCP connection since the last retry */
         uint64_t reconnect_at_ms;       /* monotonic, when detached */
         struct outbox_hub_link link;
+        /* [metrics] listen (node-metrics.h); NULL without. fig gathers the
+         * figures as they happen; the outbox is counted again when recount
+         * says the agent changed it. */
+        struct node_metrics *metrics;
+        struct node_metrics_figures fig;
+        bool recount;
+        uint64_t metrics_at_ms;         /* monotonic, last hand-over */
+        uint64_t counted_at_ms;         /* monotonic, last count of the outbox */
 };
 
 /* The signal in flight with id, or NULL. */

@@ -39,6 +39,9 @@
 #define NUDGE_HWM 16
 #define NUDGE_MAX_SIZE 256
 #define PLURAL(n) ((n) == 1 ? "" : "s")
+/* The metrics' outbox counts are read again at least this often, for what
+ * other processes write (a submit whose nudge was lost). */
+#define METRICS_RECOUNT_MS 10000
 
 
 struct flight *agent_flight_find(struct agent *a, const uint8_t id[SIGNAL_ID_BYTES])
@@ -161,10 +164,14 @@ static int fill_window(struct agent *a)
                 memcpy(f->signal_id, due[i].signal_id, SIGNAL_ID_BYTES);
                 f->deadline_ms = now + a->cfg->reply_timeout_ms;
                 a->seqs[sent++] = due[i].seq;
+                a->fig.sent++;
+                if (due[i].attempts > 0)
+                        a->fig.resends++;
         }
         outbox_due_free(due, n);
         if (sent == 0)
                 return 0;
+        a->recount = true;
         r = outbox_mark_in_flight(a->ob, a->seqs, sent);
         if (r < 0) {
                 if (r != -ENOSPC) /* said once by the outbox */
@@ -226,6 +233,7 @@ int agent_requeue_flights(struct agent *a)
         }
         a->n_flights = 0;
         a->scan_now = true;
+        a->recount = true;
         return 0;
 }
 
@@ -243,6 +251,7 @@ static void drain_nudges(struct agent *a)
         }
         log_debug("nudged: new signals in the outbox");
         a->scan_now = true;
+        a->recount = true;
 }
 
 /* Puts signals whose reply is overdue back in the queue, with backoff. */
@@ -257,6 +266,7 @@ static int expire_flights(struct agent *a, uint64_t now)
                         a->seqs[n++] = a->flights[i].seq;
         if (n == 0)
                 return 0;
+        a->recount = true;
         snprintf(why, sizeof(why), "no reply from the hub within %u ms", a->cfg->reply_timeout_ms);
         r = outbox_requeue(a->ob, a->seqs, n, util_now_ms(), &a->bo, why);
         if (r < 0) {
@@ -308,8 +318,37 @@ static int shut_down(struct agent *a)
         return r;
 }
 
+/* Hands the figures to the metrics endpoint, at most about once a second;
+ * the outbox is counted (a full read) only when the agent changed it or
+ * METRICS_RECOUNT_MS passed. A count that fails keeps the last one. */
+static void metrics_collect(struct agent *a, uint64_t now)
+{
+        if (!a->metrics || (a->metrics_at_ms && now - a->metrics_at_ms < 1000))
+                return;
+        a->metrics_at_ms = now;
+        if (a->recount || !a->fig.counted || now - a->counted_at_ms >= METRICS_RECOUNT_MS) {
+                struct outbox_counts c;
+                int r = outbox_counts(a->ob, &c);
+
+                /* -EBADMSG: counted all but a corrupt record, as status does. */
+                if (r == 0 || r == -EBADMSG) {
+                        a->fig.counts = c;
+                        a->fig.counted = true;
+                        a->recount = false;
+                        a->counted_at_ms = now;
+                } else {
+                        log_debug("metrics: cannot count the outbox: %s", strerror(-r));
+                }
+        }
+        a->fig.last_contact_ms = a->link.last_contact_ms;
+        a->fig.hub_up = a->connected;
+        node_metrics_update(a->metrics, &a->fig);
+}
+
 static void agent_close(struct agent *a)
 {
+        /* First: its thread reads nothing of ours, but goes before the rest. */
+        node_metrics_stop(a->metrics);
         if (a->dealer)
                 (void)zmq_socket_monitor(a->dealer, NULL, 0);
         if (a->monitor)
@@ -349,6 +388,7 @@ static const struct {
         { "retry_min_ms", offsetof(struct node_config, retry_min_ms), false, true },
         { "retry_max_ms", offsetof(struct node_config, retry_max_ms), false, true },
         { "[log] level", offsetof(struct node_config, log_level), false, true },
+        { "[metrics] listen", offsetof(struct node_config, metrics_listen), true, false },
 };
 
 static void describe_change(char *buf, size_t len, const char *name, const char *from,
@@ -520,6 +560,14 @@ int agent_run(struct node *n, const struct agent_options *opts)
                                  resealed, PLURAL(resealed));
         }
 
+        /* Before the hub connection: a metrics address that cannot be bound
+         * stops the start, said once, rather than going unnoticed. */
+        if (n->cfg.metrics_listen[0]) {
+                r = node_metrics_start(&a.metrics, n->cfg.metrics_listen);
+                if (r < 0)
+                        goto out;
+        }
+
         a.ctx = zmq_ctx_new();
         if (!a.ctx) {
                 r = client_zmq_err();
@@ -546,6 +594,7 @@ int agent_run(struct node *n, const struct agent_options *opts)
 
         start = util_mono_ms();
         a.scan_now = true;
+        metrics_collect(&a, start);
         for (;;) {
                 zmq_pollitem_t items[4];
                 uint64_t now = util_mono_ms(), wait;
@@ -634,6 +683,7 @@ int agent_run(struct node *n, const struct agent_options *opts)
                 r = keep_going(expire_flights(&a, util_mono_ms()));
                 if (r < 0)
                         goto out;
+                metrics_collect(&a, util_mono_ms());
                 if (a.stop) {
                         r = 0;
                         break;

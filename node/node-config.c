@@ -9,6 +9,8 @@
 #include <string.h>
 #include <ini.h>
 
+#include "promhttp.h"
+
 void node_config_defaults(struct node_config *cfg)
 {
         memset(cfg, 0, sizeof(*cfg));
@@ -99,6 +101,7 @@ enum conf_key {
         KEY_RETRY_MIN,
         KEY_RETRY_MAX,
         KEY_LOG_LEVEL,
+        KEY_METRICS_LISTEN,
 };
 
 static const char *const log_levels[] = { "error", "warning", "info", "debug" };
@@ -121,6 +124,8 @@ static const struct {
         [KEY_RETRY_MAX] = { "delivery", "retry_max_ms", 10, 86400000,
                             offsetof(struct node_config, retry_max_ms) },
         [KEY_LOG_LEVEL] = { "log", "level", 0, 0, offsetof(struct node_config, log_level) },
+        [KEY_METRICS_LISTEN] = { "metrics", "listen", 0, 0,
+                                 offsetof(struct node_config, metrics_listen) },
 };
 
 struct parse_ctx {
@@ -164,9 +169,10 @@ static void check_section_line(struct parse_ctx *ctx, const char *line, size_t l
         n = (size_t)(close - p - 1);
         if ((n == 3 && memcmp(p + 1, "hub", 3) == 0) ||
             (n == 8 && memcmp(p + 1, "delivery", 8) == 0) ||
+            (n == 7 && memcmp(p + 1, "metrics", 7) == 0) ||
             (n == 3 && memcmp(p + 1, "log", 3) == 0))
                 return;
-        parse_fail(ctx, "unknown section [%.*s] (known: [hub], [delivery], [log])",
+        parse_fail(ctx, "unknown section [%.*s] (known: [hub], [delivery], [metrics], [log])",
                    (int)(n > 40 ? 40 : n), p + 1);
 }
 
@@ -230,6 +236,20 @@ static int conf_handler(void *user, const char *section, const char *name, const
                                 return 0;
                         }
                         snprintf(ep, NODE_ENDPOINT_MAX + 1, "%s", value);
+                        return 1;
+                }
+                if (i == KEY_METRICS_LISTEN) {
+                        /* Empty: no endpoint (the default). */
+                        if (value[0] && (strlen(value) > NODE_ENDPOINT_MAX ||
+                                         promhttp_parse_listen(value, NULL, NULL) < 0)) {
+                                parse_fail(ctx, "[metrics] listen must be empty or ADDRESS:PORT "
+                                           "with an IPv4 address or a bracketed IPv6 address "
+                                           "(127.0.0.1:9751, [::1]:9751), not \"%.60s\"",
+                                           value);
+                                return 0;
+                        }
+                        snprintf(ctx->cfg->metrics_listen, sizeof(ctx->cfg->metrics_listen), "%s",
+                                 value);
                         return 1;
                 }
                 field = (uint32_t *)(void *)((char *)ctx->cfg + conf_keys[i].offset);
@@ -362,10 +382,18 @@ int node_config_format(const struct node_config *cfg, char **text)
                      "retry_min_ms = %u        ; first retry delay\n"
                      "retry_max_ms = %u      ; longest retry delay\n"
                      "\n"
+                     "[metrics]\n"
+                     "# ADDRESS:PORT of the agent's Prometheus endpoint (GET /metrics), empty\n"
+                     "# for none. It has no authentication: keep it on loopback or a\n"
+                     "# firewalled interface\n"
+                     "%slisten = %s\n"
+                     "\n"
                      "[log]\n"
                      "level = %s            ; error, warning, info or debug (-v/-q win)\n",
                      cfg->hub_endpoint, alerts, cfg->window, cfg->reply_timeout_ms,
                      cfg->retry_min_ms, cfg->retry_max_ms,
+                     cfg->metrics_listen[0] ? "" : "# ",
+                     cfg->metrics_listen[0] ? cfg->metrics_listen : "127.0.0.1:9751",
                      log_levels[cfg->log_level < NMO_ARRAY_SIZE(log_levels) ? cfg->log_level : 2]);
         if (n < 0) {
                 *text = NULL;

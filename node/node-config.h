@@ -13,11 +13,13 @@
  *   reply_timeout_ms = 10000           ; 100..3600000
  *   retry_min_ms = 500                 ; 10..3600000
  *   retry_max_ms = 60000               ; retry_min_ms..86400000
+ *   [metrics]
+ *   listen = 127.0.0.1:9751            ; Prometheus endpoint; default: empty, none
  *   [log]
  *   level = info                       ; error, warning, info or debug
  *
  * `nmo-node run` reads it again on SIGHUP: [delivery] and [log] apply at
- * once, the [hub] endpoints at the next start.
+ * once, the [hub] endpoints and [metrics] listen at the next start.
  */
 #pragma once
 
@@ -37,6 +39,9 @@ struct node_config {
         /* The hub's alert feed; after node_config_load() the [hub] alerts value,
          * or else hub_endpoint with port + 1 ("" when that port is 65535). */
         char alerts_endpoint[NODE_ENDPOINT_MAX + 1];
+        /* [metrics] listen: ADDRESS:PORT of the agent's Prometheus endpoint
+         * (promhttp.h promhttp_parse_listen(), node-metrics.h); "": none. */
+        char metrics_listen[NODE_ENDPOINT_MAX + 1];
         /* [delivery], from node.conf: */
         uint32_t window;                /* signals in flight at once */
         uint32_t reply_timeout_ms;      /* wait for a reply before trying again */
@@ -74,7 +79,8 @@ NMO_WUR int node_config_load(struct node_config *cfg, const char *path, char *er
                              size_t errlen);
 
 /* Formats cfg as node.conf text into a fresh string (free()). An empty
- * alerts_endpoint is written as a comment showing the default. */
+ * alerts_endpoint is written as a comment showing the default, an empty
+ * metrics_listen as a comment showing an example. */
 NMO_WUR int node_config_format(const struct node_config *cfg, char **text);
 
 /* Does endpoint look like tcp://HOST:PORT (HOST a name, IPv4 address or

@@ -630,6 +630,9 @@ static int count_fn(const struct outbox_entry *e, void *userdata)
 {
         struct outbox_counts *c = userdata;
 
+        if ((e->state == OUTBOX_QUEUED || e->state == OUTBOX_IN_FLIGHT) &&
+            (!c->oldest_pending_ms || e->queued_at_ms < c->oldest_pending_ms))
+                c->oldest_pending_ms = e->queued_at_ms;
         switch (e->state) {
         case OUTBOX_QUEUED:
                 c->queued++;

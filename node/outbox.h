@@ -148,6 +148,9 @@ struct outbox_counts {
         uint64_t in_flight;
         uint64_t delivered;
         uint64_t rejected;
+        /* queued_at_ms of the oldest record still queued or in flight (the
+         * oldest without a final receipt); 0 when there is none. */
+        uint64_t oldest_pending_ms;
 };
 
 /* Opens (creating unless OUTBOX_READONLY) the outbox in directory dir (usually

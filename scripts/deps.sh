@@ -9,7 +9,7 @@ libcmocka-dev python3 faketime libfuse3-dev fuse3 libglpk-dev libsystemd-dev sys
 scdoc libmicrohttpd-dev"
 
 # What only ./check.sh needs beyond the build: promtool (Debian prometheus)
-# checks the hub's /metrics output.
+# checks the /metrics output of the hub and of the node.
 NMO_CHECK_PACKAGES="prometheus"
 
 # What only `./check.sh --package` needs (the Debian packages in debian/),

@@ -378,6 +378,12 @@ static void gen_node_configs(void)
         must(node_config_format(&cfg, &text), "format");
         put_text("node-config", "ipv6-alerts.conf", text);
         free(text);
+        snprintf(cfg.metrics_listen, sizeof(cfg.metrics_listen), "[::1]:9751");
+        must(node_config_format(&cfg, &text), "format");
+        put_text("node-config", "metrics.conf", text);
+        free(text);
+        put_text("node-config", "bad-metrics.conf",
+                 "[hub]\nendpoint = tcp://a:1\n[metrics]\nlisten = localhost:9751\n");
         put_text("node-config", "minimal.conf", "[hub]\nendpoint = tcp://10.0.0.1:65535\n");
         put_text("node-config", "twice.conf",
                  "[hub]\nendpoint = tcp://a:1\n  endpoint = tcp://b:2\n");

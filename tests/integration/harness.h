@@ -134,3 +134,19 @@ int h_client_send(struct h_client *c, const uint8_t *frame, size_t len, int ms,
                   struct receipt *r, bool *duplicate);
 int h_client_send_parts(struct h_client *c, const uint8_t *const *frames, const size_t *lens,
                         size_t nparts, int ms, struct receipt *r, bool *duplicate);
+
+/* The Prometheus endpoints ([metrics] listen; harness-metrics.c). */
+/* GET /metrics from 127.0.0.1:port over HTTP/1.0 (the answer must say the
+ * text format 0.0.4); returns the body (free()) or NULL when nothing
+ * answered, with the status line's code in *status. */
+char *h_metrics_scrape(int port, int *status);
+/* The value of the sample line "NAME VALUE" (labels included in name), or -1. */
+double h_metrics_sample(const char *body, const char *name);
+/* Checks the text exposition format 0.0.4 line by line (HELP and TYPE
+ * before each family's samples, cumulative histogram buckets ending in
+ * le="+Inf" equal to _count, no negative value) and that there are at least
+ * min_samples samples. */
+void h_metrics_check_format(const char *body, int min_samples);
+/* promtool check metrics on body (written to dir/metrics.txt), when
+ * Prometheus's promtool is installed; says so and checks nothing otherwise. */
+void h_promtool_check(const char *dir, const char *body);

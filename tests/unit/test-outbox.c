@@ -146,6 +146,8 @@ static void expect_counts(struct outbox *ob, uint64_t q, uint64_t f, uint64_t d,
         assert_int_equal(c.in_flight, f);
         assert_int_equal(c.delivered, d);
         assert_int_equal(c.rejected, rj);
+        /* The oldest signal without a final receipt has a time when there is one. */
+        assert_int_equal(c.oldest_pending_ms != 0, q + f > 0);
         assert_int_equal(outbox_pending(ob, &pq, &pf), 0);
         assert_int_equal(pq, q);
         assert_int_equal(pf, f);
