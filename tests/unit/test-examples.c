@@ -91,7 +91,7 @@ static void test_hub_example(void **state)
 static void test_node_example(void **state)
 {
         static const char *const keys[] = { "endpoint", "alerts", "window", "reply_timeout_ms",
-                                             "retry_min_ms", "retry_max_ms", "level" };
+                                             "retry_min_ms", "retry_max_ms", "listen", "level" };
         struct node_config got, want;
         char err[256] = "", *text;
         size_t len;
