@@ -23,7 +23,11 @@
 #                             nmo-analyst (debian/), built with dpkg-buildpackage
 #                             in a copy of the source tree, lintian without
 #                             errors, and the contents and dependencies of each
-#                             .deb; the .debs are left in build-package/
+#                             .deb; the .debs are left in build-package/; as
+#                             root, then README's operator steps with them in a
+#                             throwaway Debian 12 root (debootstrap, cached in
+#                             /var/cache/nmo-signal/): install, init, start,
+#                             stats, /metrics, a node that delivers
 #   ./check.sh --help         this text
 set -uo pipefail
 cd "$(dirname "$0")"

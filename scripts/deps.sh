@@ -14,7 +14,7 @@ NMO_CHECK_PACKAGES="prometheus"
 
 # What only `./check.sh --package` needs (the Debian packages in debian/),
 # passed to nmo_install_deps as extras there and nowhere else.
-NMO_PACKAGE_PACKAGES="debhelper dpkg-dev fakeroot lintian"
+NMO_PACKAGE_PACKAGES="debhelper dpkg-dev fakeroot lintian debootstrap"
 
 # nmo_install_deps [extra packages...]: returns non-zero when packages are
 # missing and cannot be installed.

@@ -2,9 +2,13 @@
 # scripts/package.sh: sourced by check.sh for `./check.sh --package`. Builds
 # the Debian packages of debian/ with dpkg-buildpackage in a copy of the
 # source tree (so the checkout gets none of debian/'s build litter), runs
-# lintian, and checks what each .deb holds and depends on. Prints one line per
-# check and ends with "N passed, N failed"; the .debs are copied to
-# build-package/.
+# lintian, and checks what each .deb holds and depends on; then installs them
+# in a throwaway Debian 12 root and follows README's steps from the package
+# to a running, monitored hub and a node that delivers to it
+# (scripts/install-test.sh). Prints one line per check and ends with "N
+# passed, N failed"; the .debs are copied to build-package/.
+
+. scripts/install-test.sh
 
 # pkg_check DESCRIPTION COMMAND...: runs COMMAND and counts it.
 pkg_check() {
@@ -68,8 +72,10 @@ nmo_check_package() {
                 return 1
         }
         tmp=$(mktemp -d "${TMPDIR:-/tmp}/nmo-package.XXXXXX")
+        # The install test's root first (its mounts), then the copy.
         # shellcheck disable=SC2064
-        trap "rm -rf '$tmp'" EXIT
+        trap "inst_cleanup; rm -rf --one-file-system '$tmp'" EXIT
+        trap 'exit 130' INT TERM
         src=$tmp/nmo-signal-${version%-*}
         mkdir "$src"
         # The tracked files as they are in the working tree (edits included,
@@ -164,6 +170,10 @@ nmo_check_package() {
                 pkg_check "nmo-analyst has not nmo-hub nor nmo-node" \
                         eval "! pkg_has '$analyst' '.*/nmo-(hub|node)(\\..*)?'"
                 pkg_check "nmo-analyst does not depend on nmo-hub" pkg_depends_not "$analyst" nmo-hub
+        fi
+
+        if [ -f "$hub" ] && [ -f "$node" ] && [ -f "$analyst" ]; then
+                nmo_check_install "$hub" "$node" "$analyst"
         fi
 
         rm -rf build-package
