@@ -132,6 +132,8 @@ nmo_check_package() {
                 pkg_check "nmo-hub has PROTOCOL.md" pkg_has "$hub" "$doc/PROTOCOL.md(\\.gz)?"
                 pkg_check "nmo-hub has README.md" pkg_has "$hub" "$doc/README.md(\\.gz)?"
                 pkg_check "nmo-hub has examples/hub.conf" pkg_has "$hub" "$doc/examples/hub.conf"
+                pkg_check "nmo-hub has examples/nmo-signal-rules.yml" pkg_has "$hub" \
+                        "$doc/examples/nmo-signal-rules.yml"
                 pkg_check "nmo-hub has not nmo-node's user" \
                         eval "! pkg_has '$hub' './usr/lib/sysusers.d/nmo-node.conf'"
                 pkg_check "nmo-hub postinst makes the user (systemd-sysusers)" \
