@@ -342,14 +342,16 @@ print(f"grid: median of {os.environ['GRID_REPEATS']} interleaved runs of "
       f"QoS 1 over TLS, its PUBACK not durable;")
 print("hub = nmo-hub serve, its receipt signed after open, check, store once, aggregate and fsync")
 print(f"{'connections x window':<21} {'peer/s':>9} {'hub/s':>9} {'ratio':>7} {'hub batch':>9} "
-      f"{'LMDB floor':>10} {'hub/floor':>9}")
+      f"{'LMDB floor':>10} {'hub/floor':>9}  generators' CPU/msg (peer, hub)")
 for g in grid:
     if "note" in g:
         print(f"{cell(g):<21} {g['note']}")
         continue
     print(f"{cell(g):<21} {fmt(g['peer']):>9} {fmt(g['hub']):>9} {fmt(g['ratio'], 'x', 2):>7} "
           f"{fmt(g['hub_batch_mean'], '', 1):>9} {fmt(g['floor_lmdb_at_batch']):>10} "
-          f"{fmt(g['hub_vs_floor_lmdb'], 'x', 2):>9}")
+          f"{fmt(g['hub_vs_floor_lmdb'], 'x', 2):>9}  "
+          f"{fmt(g['cpu_us_per_msg']['peer_generator'], ' us', 1)}, "
+          f"{fmt(g['cpu_us_per_msg']['hub_generator'], ' us', 1)}")
 if peer_best and hub_best:
     print(f"{'best of each':<21} {fmt(peer_best['peer']):>9} {fmt(hub_best['hub']):>9} "
           f"{fmt(r['vs_mosquitto_best'], 'x', 2):>7}   (peer {cell(peer_best)}, hub {cell(hub_best)})")
