@@ -261,9 +261,10 @@ static int conn_open(struct conn *c, SSL_CTX *ctx, uint32_t port, uint32_t index
         c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
             setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0) {
-                fprintf(stderr, "bench-mqtt: connect to 127.0.0.1:%u: %s\n", port,
-                        strerror(errno));
-                return -errno;
+                int e = errno;
+
+                fprintf(stderr, "bench-mqtt: connect to 127.0.0.1:%u: %s\n", port, strerror(e));
+                return -e;
         }
         c->ssl = SSL_new(ctx);
         if (!c->ssl || !SSL_set_fd(c->ssl, c->fd) ||
@@ -314,7 +315,7 @@ static void conn_close(struct conn *c)
                 (void)SSL_shutdown(c->ssl);
                 SSL_free(c->ssl);
         }
-        if (c->fd > 0)
+        if (c->fd >= 0)
                 close(c->fd);
         free(c->tmpl);
         free(c->out);
@@ -377,6 +378,7 @@ int main(int argc, char **argv)
         uint8_t *payload = NULL;
         uint64_t acked = 0, measured = 0;
         json_object *j;
+        long nofile;
         int c, status = BENCH_EXIT_FAIL;
 
         while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -437,7 +439,8 @@ int main(int argc, char **argv)
         if (!port || !cafile || !cert || !key)
                 return bench_usage("bench-mqtt", "--port, --cafile, --cert and --key are "
                                    "required");
-        if ((long)npub + 64 > bench_raise_nofile())
+        nofile = bench_raise_nofile();
+        if (nofile > 0 && (long)npub + 64 > nofile)
                 return bench_usage("bench-mqtt", "--publishers: more than the open file limit");
 
         memset(&run, 0, sizeof(run));
@@ -448,6 +451,8 @@ int main(int argc, char **argv)
                 goto out;
         for (uint32_t i = 0; i < payload_len; i++)
                 payload[i] = (uint8_t)(i * 31u + 7u);
+        for (uint32_t i = 0; i < npub; i++)
+                conns[i].fd = -1;
         ctx = SSL_CTX_new(TLS_client_method());
         if (!ctx || SSL_CTX_load_verify_locations(ctx, cafile, NULL) != 1 ||
             SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
@@ -463,7 +468,6 @@ int main(int argc, char **argv)
                 struct conn *cn = &conns[i];
                 char t[128];
 
-                cn->fd = -1;
                 snprintf(t, sizeof(t), "%s/%u", topic, i);
                 if (conn_template(cn, t, payload, payload_len) < 0)
                         goto out;

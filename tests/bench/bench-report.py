@@ -338,8 +338,8 @@ def cell(g):
 
 print()
 print(f"grid: median of {os.environ['GRID_REPEATS']} interleaved runs of "
-      f"{os.environ['GRID_DURATION']}s per side and cell; peer = mosquitto {res['config']['mosquitto']['version']} "
-      f"QoS 1 over TLS, its PUBACK not durable;")
+      f"{os.environ['GRID_DURATION']}s per side and cell; peer = mosquitto "
+      f"{res['config']['mosquitto']['version']} QoS 1 over TLS, its PUBACK not durable;")
 print("hub = nmo-hub serve, its receipt signed after open, check, store once, aggregate and fsync")
 print(f"{'connections x window':<21} {'peer/s':>9} {'hub/s':>9} {'ratio':>7} {'hub batch':>9} "
       f"{'LMDB floor':>10} {'hub/floor':>9}  generators' CPU/msg (peer, hub)")
@@ -354,7 +354,8 @@ for g in grid:
           f"{fmt(g['cpu_us_per_msg']['hub_generator'], ' us', 1)}")
 if peer_best and hub_best:
     print(f"{'best of each':<21} {fmt(peer_best['peer']):>9} {fmt(hub_best['hub']):>9} "
-          f"{fmt(r['vs_mosquitto_best'], 'x', 2):>7}   (peer {cell(peer_best)}, hub {cell(hub_best)})")
+          f"{fmt(r['vs_mosquitto_best'], 'x', 2):>7}   "
+          f"(peer {cell(peer_best)}, hub {cell(hub_best)})")
 if worst:
     print(f"{'worst cell':<21} {fmt(worst['peer']):>9} {fmt(worst['hub']):>9} "
           f"{fmt(worst['ratio'], 'x', 2):>7}   ({cell(worst)})")
