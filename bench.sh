@@ -153,19 +153,34 @@ forget() {
 log() { printf '[%4ds] %s\n' $(($(date +%s) - started)) "$*"; }
 
 # Two free loopback ports in a row (the hub and its alert feed, which the node
-# expects one above), then two more (the broker, the hub's metrics).
+# expects one above), then two more (the broker, the hub's metrics). They are
+# taken below the kernel's range of ephemeral ports: the hub and the broker
+# are started afresh for every run of the grid, and a port of that range may
+# meanwhile be taken by any process's outgoing connection.
 read -r HUB_PORT MQTT_PORT METRICS_PORT < <(python3 - <<'PY'
-import socket
-def free(p=0):
-    s = socket.socket(); s.bind(("127.0.0.1", p)); return s
-for _ in range(200):
-    a = free(); p = a.getsockname()[1]
+import random, socket
+try:
+    low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+except (OSError, ValueError, IndexError):
+    low = 32768
+low = max(low, 12000)
+def free(p):
+    s = socket.socket()
     try:
-        b = free(p + 1)
+        s.bind(("127.0.0.1", p))
     except OSError:
-        a.close(); continue
-    c, d = free(), free()
-    print(p, c.getsockname()[1], d.getsockname()[1]); break
+        s.close()
+        return None
+    return s
+for _ in range(500):
+    p = random.randrange(10000, low - 4, 4)
+    socks = [free(p + i) for i in range(4)]
+    if all(socks):
+        print(p, p + 2, p + 3)
+        break
+    for s in socks:
+        if s:
+            s.close()
 PY
 )
 if [ -z "${HUB_PORT:-}" ] || [ -z "${MQTT_PORT:-}" ] || [ -z "${METRICS_PORT:-}" ]; then

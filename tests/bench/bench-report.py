@@ -74,6 +74,13 @@ def all_values(names, key):
 def med(vals):
     return statistics.median(vals) if vals else None
 
+def connected(objs, count_key, seconds_key):
+    """Seconds until every node was answered; None unless all were."""
+    if not objs or objs[0].get(count_key) != objs[0].get("nodes"):
+        return None
+    v = objs[0].get(seconds_key)
+    return v if isinstance(v, (int, float)) and v >= 0 else None
+
 quick = os.environ["quick"] == "1"
 GC = [int(x) for x in os.environ["GRID_CONNECTIONS"].split()]
 GW = [int(x) for x in os.environ["GRID_WINDOWS"].split()]
@@ -204,9 +211,14 @@ res = {
         "node_idle": mib(one("node_idle", "node_idle_kib")),
     },
     "connect_seconds": {
-        "1000": c1k[0].get("seconds_to_answer_all") if c1k else None,
-        "5000": c5k[0].get("seconds_to_answer_all") if c5k else None,
-        "reconnect_5000": c5k[0].get("seconds_to_reconnect_all") if c5k else None,
+        "1000": connected(c1k, "answered", "seconds_to_answer_all"),
+        "5000": connected(c5k, "answered", "seconds_to_answer_all"),
+        "reconnect_5000": connected(c5k, "reconnected", "seconds_to_reconnect_all"),
+    },
+    "connect_answered": {
+        "1000": c1k[0].get("answered") if c1k else None,
+        "5000": c5k[0].get("answered") if c5k else None,
+        "reconnect_5000": c5k[0].get("reconnected") if c5k else None,
     },
     "grid": grid,
     "grid_summary": {
@@ -301,6 +313,14 @@ lat = res["latency_ms"]
 rss = res["rss_mib"]
 r = res["ratios"]
 cs = res["connect_seconds"]
+
+def secs(k):
+    """A connect time, or how many were answered when not all were."""
+    n = res["connect_answered"][k]
+    if cs[k] is None and n is not None:
+        return f"only {n:,} answered"
+    return fmt(cs[k], " s", 1)
+
 rows = [
     ("hub end to end (durable, acked)", fmt(e2e, "/s"), "", ""),
     ("mosquitto QoS 1 TLS (PUBACK), grid 50 x 32", fmt(mqtt, "/s"), "", ""),
@@ -323,10 +343,10 @@ rows = [
     ("hub RSS, 1000 nodes connected", fmt(rss["hub_1000"], " MiB", 1), "", ""),
     ("hub RSS, 5000 nodes connected", fmt(rss["hub_5000"], " MiB", 1), "< 256 MiB",
      verdict(None if rss["hub_5000"] is None else rss["hub_5000"] < 256)),
-    ("connect 1000 nodes (answered)", fmt(cs["1000"], " s", 1), "", ""),
-    ("connect 5000 nodes (answered)", fmt(cs["5000"], " s", 1), "< 5 s",
+    ("connect 1000 nodes (answered)", secs("1000"), "", ""),
+    ("connect 5000 nodes (answered)", secs("5000"), "< 5 s",
      verdict(None if cs["5000"] is None else cs["5000"] < 5)),
-    ("reconnect 5000 after a hub restart", fmt(cs["reconnect_5000"], " s", 1), "", ""),
+    ("reconnect 5000 after a hub restart", secs("reconnect_5000"), "", ""),
     ("node agent RSS, idle", fmt(rss["node_idle"], " MiB", 1), "< 8 MiB",
      verdict(None if rss["node_idle"] is None else rss["node_idle"] < 8)),
     (f"hub after preloading {res['growth']['preloaded'] or 0:,}", fmt(grown, "/s"), "", ""),
