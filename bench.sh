@@ -39,7 +39,7 @@
 #   ./bench.sh            full run (5 repeats; grid runs of 3 s; 10 million
 #                         signals preloaded)
 #   ./bench.sh --quick    quick run (3 repeats; grid runs of 1 s; 1 million
-#                         preloaded; about 15 minutes)
+#                         preloaded; about 10 minutes on 2 cores)
 #   ./bench.sh --keep     keep the temporary directory (hub, logs, raw results)
 #
 # NMO_BENCH_CONNECTIONS and NMO_BENCH_WINDOWS (numbers separated by spaces)
