@@ -5,7 +5,10 @@
  *          the hub's record layout: per signal a 20-byte key (member id and
  *          time-ordered signal id) with a SignalRecord-sized value, plus a
  *          journal entry (sequence key, sealed one-signal summary); durable
- *          commits (LMDB's default sync) of --batch signals.
+ *          commits (LMDB's default sync) of --batch signals; with
+ *          --nometasync, one device flush a commit as `nmo-hub serve` opens
+ *          its store (MDB_NOMETASYNC: a commit is durable once the next one
+ *          has flushed, and the hub holds its replies until then).
  *   curve  CurveZMQ DEALER-to-ROUTER round trips over loopback, one
  *          acknowledgement per message, --nodes clients with --window
  *          messages in flight each; the ROUTER answers at once.
@@ -27,7 +30,7 @@
 #include "store.h"
 
 static const char help[] =
-        "Usage: bench-floors lmdb --dir DIR [--duration S] [--batch N]\n"
+        "Usage: bench-floors lmdb --dir DIR [--duration S] [--batch N] [--nometasync]\n"
         "       bench-floors curve [--nodes N] [--window W] [--duration S] [--warmup S]\n"
         "                          [--payload BYTES] [--ack BYTES]\n"
         "       bench-floors open [--duration S]\n"
@@ -44,6 +47,7 @@ static const char help[] =
         "  --duration S     measured seconds (default 2)\n"
         "  --warmup S       curve: seconds before measuring (default 0.5)\n"
         "  --batch N        lmdb: signals per commit (default 64)\n"
+        "  --nometasync     lmdb: one flush a commit (MDB_NOMETASYNC), as nmo-hub serve\n"
         "  --nodes N        curve: DEALER clients (default 50)\n"
         "  --window W       curve: messages in flight per client (default 32)\n"
         "  --payload BYTES  curve: message size (default 300)\n"
@@ -57,6 +61,7 @@ struct options {
         double duration;
         double warmup;
         uint32_t batch;
+        bool nometasync;
         uint32_t nodes;
         uint32_t window;
         uint32_t payload;
@@ -120,6 +125,8 @@ static int floor_lmdb(const struct options *o)
         r = util_mkdir_p(o->dir, 0700);
         if (r == 0)
                 r = hub_store_open(&b.st, o->dir, false);
+        if (r == 0 && o->nometasync)
+                r = db_errno(mdb_env_set_flags(b.st->env, MDB_NOMETASYNC, 1));
         if (r < 0) {
                 fprintf(stderr, "bench-floors: cannot open a store in %s: %s\n", o->dir,
                         strerror(-r));
@@ -152,6 +159,7 @@ static int floor_lmdb(const struct options *o)
         bench_json_int(j, "signals", (int64_t)signals);
         bench_json_int(j, "commits", (int64_t)commits);
         bench_json_int(j, "batch", o->batch);
+        json_object_object_add(j, "nometasync", json_object_new_boolean(o->nometasync));
         bench_json_double(j, "seconds", t1 - t0);
         bench_json_double(j, "commit_ms", commits ? (t1 - t0) * 1000.0 / (double)commits : 0);
         bench_print_json(j);
@@ -445,6 +453,7 @@ int main(int argc, char **argv)
                 { "duration", required_argument, NULL, 't' },
                 { "warmup", required_argument, NULL, 'u' },
                 { "batch", required_argument, NULL, 'b' },
+                { "nometasync", no_argument, NULL, 'M' },
                 { "nodes", required_argument, NULL, 'n' },
                 { "window", required_argument, NULL, 'w' },
                 { "payload", required_argument, NULL, 'p' },
@@ -452,7 +461,7 @@ int main(int argc, char **argv)
                 { "help", no_argument, NULL, 'h' },
                 { NULL, 0, NULL, 0 },
         };
-        struct options o = { NULL, 2.0, 0.5, 64, 50, 32, BENCH_ENVELOPE_BYTES, 150 };
+        struct options o = { NULL, 2.0, 0.5, 64, false, 50, 32, BENCH_ENVELOPE_BYTES, 150 };
         const char *mode;
         int c, r;
 
@@ -476,6 +485,9 @@ int main(int argc, char **argv)
                 case 'u':
                         if (bench_parse_seconds(optarg, 0, 600, &o.warmup) < 0)
                                 return bench_usage("bench-floors", "--warmup: 0 to 600");
+                        break;
+                case 'M':
+                        o.nometasync = true;
                         break;
                 case 'b':
                         if (util_parse_u32(optarg, 1, 65536, &o.batch) < 0)

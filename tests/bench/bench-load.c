@@ -14,7 +14,8 @@
  *   preload     push signals through the hub's own ingest path in-process
  *   throughput  closed loop, --window frames in flight per node
  *   latency     open loop at a fixed --rate across nodes
- *   connect     hold --nodes connections and read the hub's memory */
+ *   connect     hold --nodes connections and read the hub's memory; with
+ *               --reconnect, time them all back after the hub restarts */
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -22,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "aggregate.h"
@@ -40,10 +42,12 @@ static const char help[] =
         "                          [--batch B] [--no-aggregate] [--max-seconds S]\n"
         "       bench-load throughput --hub-dir DIR --seed FILE --endpoint EP [--nodes N]\n"
         "                          [--window W] [--duration S] [--warmup S] [--max-rate R]\n"
+        "                          [--hub-pid PID]\n"
         "       bench-load latency --hub-dir DIR --seed FILE --endpoint EP --rate R\n"
         "                          [--nodes N] [--duration S] [--warmup S]\n"
         "       bench-load connect --hub-dir DIR --seed FILE --endpoint EP --nodes K\n"
         "                          [--hold S] [--hub-pid PID] [--timeout S]\n"
+        "                          [--reconnect FILE]\n"
         "\n"
         "Simulated member nodes for the benchmark. Member i's keys are derived from\n"
         "the 32-byte seed in FILE, so enrol and the load modes agree on them. Each\n"
@@ -53,7 +57,8 @@ static const char help[] =
         "              of hub directory DIR; run it before the hub starts\n"
         "  preload     stores M signals from members 0..N-1 through the hub's ingest\n"
         "              pipeline in this process (the hub must not be running)\n"
-        "  throughput  N nodes keep W envelopes in flight each; accepted receipts/s\n"
+        "  throughput  N nodes keep W envelopes in flight each; accepted receipts/s,\n"
+        "              and this program's CPU per envelope (the hub's with --hub-pid)\n"
         "  latency     offers R envelopes/s in total, open loop; send-to-receipt\n"
         "              latency p50/p99/p99.9 in ms\n"
         "  connect     opens K connections (each sends one envelope and waits for its\n"
@@ -74,8 +79,14 @@ static const char help[] =
         "  --batch B        preload: envelopes per group commit (default 4096)\n"
         "  --no-aggregate   preload: store and receipt only, no aggregation\n"
         "  --hold S         connect: seconds to hold the connections (default 3)\n"
-        "  --hub-pid PID    connect: the hub process whose VmRSS is sampled\n"
+        "  --hub-pid PID    connect: the hub process whose VmRSS is sampled;\n"
+        "                   throughput: the hub whose CPU per envelope is reported\n"
         "  --timeout S      connect: longest wait for all receipts (default 60)\n"
+        "  --reconnect FILE connect: after the hold, create FILE and wait (up to\n"
+        "                   --timeout) for FILE.go, which the caller creates once it\n"
+        "                   has stopped the hub and right before it starts it again;\n"
+        "                   then every node sends one more envelope, and the time\n"
+        "                   until all are answered is seconds_to_reconnect_all\n"
         "  --io-threads N   ZeroMQ I/O threads of the client (default 1)\n"
         "  --drain S        throughput, latency: how long replies still in flight are\n"
         "                   awaited after the measured window (default 10); later\n"
@@ -91,6 +102,7 @@ struct options {
         const char *hub_dir;
         const char *seed_file;
         const char *endpoint;
+        const char *reconnect;
         uint32_t nodes;
         uint32_t first;
         uint64_t count;
@@ -491,8 +503,8 @@ static int mode_throughput(struct load *ld)
         const struct options *o = ld->o;
         size_t pool = (size_t)ceil((double)o->max_rate * (o->warmup + o->duration + 1.0) /
                                    o->nodes) + o->window + 1;
-        double t0, tstart, tend, now, last = 0;
-        uint64_t measured = 0;
+        double t0, t1, tstart, tend, now, last = 0, cpu0, cpu1, hub0 = -1, hub1 = -1;
+        uint64_t measured = 0, answered;
         bool exhausted = false;
         struct tally t;
         json_object *j;
@@ -507,6 +519,9 @@ static int mode_throughput(struct load *ld)
                         strerror(-r));
                 return r;
         }
+        cpu0 = bench_cpu_seconds(0);
+        if (o->hub_pid)
+                hub0 = bench_cpu_seconds((pid_t)o->hub_pid);
         t0 = bench_now();
         tstart = t0 + o->warmup;
         tend = tstart + o->duration;
@@ -534,6 +549,11 @@ static int mode_throughput(struct load *ld)
                 if (now >= tend && load_in_flight(ld) == 0)
                         break;
         }
+        /* CPU from the first send to the last reply; verification comes after. */
+        cpu1 = bench_cpu_seconds(0);
+        if (o->hub_pid)
+                hub1 = bench_cpu_seconds((pid_t)o->hub_pid);
+        t1 = bench_now();
         for (uint32_t i = 0; i < ld->n; i++) {
                 exhausted |= ld->nodes[i].exhausted;
                 for (size_t k = 1; k < ld->nodes[i].next; k++)
@@ -557,6 +577,16 @@ static int mode_throughput(struct load *ld)
                           last > t0 && t.accepted > ld->n
                                   ? (double)(t.accepted - ld->n) / (last - t0) : 0);
         json_object_object_add(j, "pool_exhausted", json_object_new_boolean(exhausted));
+        answered = t.accepted + t.duplicates + t.rejected;
+        answered = answered > ld->n ? answered - ld->n : 0;
+        bench_json_double(j, "client_cpu_us_per_msg",
+                          answered ? (cpu1 - cpu0) * 1e6 / (double)answered : 0);
+        bench_json_double(j, "client_cpu_share", (cpu1 - cpu0) / (t1 - t0));
+        if (hub0 >= 0 && hub1 >= 0) {
+                bench_json_double(j, "server_cpu_us_per_msg",
+                                  answered ? (hub1 - hub0) * 1e6 / (double)answered : 0);
+                bench_json_double(j, "server_cpu_share", (hub1 - hub0) / (t1 - t0));
+        }
         tally_json(j, &t);
         bench_print_json(j);
         if (exhausted)
@@ -663,12 +693,75 @@ static int mode_latency(struct load *ld)
         return t.bad ? -EPROTO : 0;
 }
 
+/* --reconnect: says that every node is connected by creating the file, waits
+ * for FILE.go (the hub has stopped and is being started again), then has
+ * every node send its second envelope (ZeroMQ queues it until the node's
+ * connection is back) and times until all are answered. *seconds: -1 when
+ * not all were answered within --timeout. */
+static int connect_again(struct load *ld, size_t *answered, double *seconds)
+{
+        const struct options *o = ld->o;
+        size_t plen = strlen(o->reconnect);
+        char *go = malloc(plen + 4);
+        bool *sent = calloc(ld->n, sizeof(*sent));
+        double t0, now;
+        size_t nsent = 0;
+        FILE *f;
+        int r = -ENOMEM;
+
+        if (!go || !sent)
+                goto out;
+        memcpy(go, o->reconnect, plen);
+        memcpy(go + plen, ".go", 4);
+        f = fopen(o->reconnect, "we");
+        if (!f || fclose(f) != 0) {
+                r = -errno;
+                fprintf(stderr, "bench-load: cannot create %s: %s\n", o->reconnect,
+                        strerror(errno));
+                goto out;
+        }
+        t0 = bench_now();
+        while (access(go, F_OK) != 0) {
+                if (bench_now() - t0 > o->timeout) {
+                        fprintf(stderr, "bench-load: %s did not appear\n", go);
+                        r = -ETIMEDOUT;
+                        goto out;
+                }
+                bench_sleep(0.005);
+        }
+        t0 = bench_now();
+        now = t0;
+        *answered = 0;
+        while (*answered < ld->n && now - t0 < o->timeout) {
+                for (uint32_t i = 0; nsent < ld->n && i < ld->n; i++) {
+                        if (sent[i])
+                                continue;
+                        r = node_send(&ld->nodes[i], now);
+                        if (r < 0)
+                                goto out;
+                        sent[i] = r == 1;
+                        nsent += r == 1;
+                }
+                bench_sleep(0.02);
+                now = bench_now();
+                for (uint32_t i = 0; i < ld->n; i++)
+                        if (sent[i] && ld->nodes[i].nflight)
+                                *answered += node_drain(&ld->nodes[i], now) > 0;
+        }
+        *seconds = *answered == ld->n ? now - t0 : -1;
+        r = 0;
+out:
+        free(go);
+        free(sent);
+        return r;
+}
+
 static int mode_connect(struct load *ld)
 {
         const struct options *o = ld->o;
         long rss = -1, anon = -1, file = -1, before = -1;
-        double t0, t1, now;
-        size_t answered = 0;
+        double t0, t1, now, back = -1;
+        size_t answered = 0, reanswered = 0;
         struct tally t;
         uint64_t measured;
         json_object *j;
@@ -676,7 +769,7 @@ static int mode_connect(struct load *ld)
 
         if (o->hub_pid)
                 before = bench_status_kib((pid_t)o->hub_pid, "VmRSS");
-        r = load_open(ld, o->nodes, 1, 1);
+        r = load_open(ld, o->nodes, o->reconnect ? 2 : 1, 1);
         if (r < 0)
                 return r;
         t0 = bench_now();
@@ -707,6 +800,11 @@ static int mode_connect(struct load *ld)
                 bench_sleep(0.2);
                 now = bench_now();
         }
+        if (o->reconnect && answered == ld->n) {
+                r = connect_again(ld, &reanswered, &back);
+                if (r < 0)
+                        return r;
+        }
         load_verify(ld);
         load_tally(ld, &t, 0, 1e300, &measured);
         j = json_object_new_object();
@@ -719,8 +817,14 @@ static int mode_connect(struct load *ld)
         bench_json_int(j, "hub_rss_anon_kib", anon);
         bench_json_int(j, "hub_rss_file_kib", file);
         bench_json_int(j, "client_rss_kib", bench_status_kib(0, "VmRSS"));
+        if (o->reconnect) {
+                bench_json_int(j, "reconnected", (int64_t)reanswered);
+                bench_json_double(j, "seconds_to_reconnect_all", back);
+        }
         tally_json(j, &t);
         bench_print_json(j);
+        if (o->reconnect && reanswered != ld->n)
+                return -ETIMEDOUT;
         return answered == ld->n && t.bad == 0 ? 0 : -EPROTO;
 }
 
@@ -994,10 +1098,11 @@ int main(int argc, char **argv)
                 { "io-threads", required_argument, NULL, 'i' },
                 { "drain", required_argument, NULL, 'R' },
                 { "max-seconds", required_argument, NULL, 'M' },
+                { "reconnect", required_argument, NULL, 'X' },
                 { "help", no_argument, NULL, 'h' },
                 { NULL, 0, NULL, 0 },
         };
-        struct options o = { NULL, NULL, NULL, 50, 0, 0, 32, 2.0, 0.5, 0, 100000, 4096, false,
+        struct options o = { NULL, NULL, NULL, NULL, 50, 0, 0, 32, 2.0, 0.5, 0, 100000, 4096, false,
                              3.0, 0, 60.0, 1, 10.0, 0 };
         struct load ld;
         const char *mode;
@@ -1090,6 +1195,9 @@ int main(int argc, char **argv)
                 case 'M':
                         if (bench_parse_seconds(optarg, 1, 86400, &o.max_seconds) < 0)
                                 return bench_usage("bench-load", "--max-seconds: 1 to 86400");
+                        break;
+                case 'X':
+                        o.reconnect = optarg;
                         break;
                 case 'h':
                         fputs(help, stdout);

@@ -2,6 +2,7 @@
 #include "bench-util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "envelope.pb-c.h"
 #include "receipt.h"
@@ -391,6 +393,45 @@ long bench_status_kib(pid_t pid, const char *field)
         }
         fclose(f);
         return v;
+}
+
+double bench_cpu_seconds(pid_t pid)
+{
+        char path[64], buf[1024], *p, *end;
+        unsigned long long ticks = 0;
+        long hz = sysconf(_SC_CLK_TCK);
+        struct rusage ru;
+        ssize_t n;
+        int fd;
+
+        if (pid == 0) {
+                if (getrusage(RUSAGE_SELF, &ru) < 0)
+                        return -1;
+                return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+                       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+        }
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -1;
+        n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        if (n <= 0 || hz <= 0)
+                return -1;
+        buf[n] = '\0';
+        /* The command name may hold spaces and parentheses: fields count
+         * from the last ')'. utime and stime are fields 14 and 15. */
+        p = strrchr(buf, ')');
+        for (int field = 2; p && field < 14; field++)
+                p = strchr(p + 1, ' ');
+        for (int i = 0; p && i < 2; i++) {
+                errno = 0;
+                ticks += strtoull(p + 1, &end, 10);
+                if (errno || end == p + 1)
+                        return -1;
+                p = end;
+        }
+        return p ? (double)ticks / (double)hz : -1;
 }
 
 void bench_print_json(json_object *o)

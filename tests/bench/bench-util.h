@@ -117,6 +117,12 @@ void bench_sort(double *v, size_t n);
  * unreadable. pid 0: this process. */
 long bench_status_kib(pid_t pid, const char *field);
 
+/* CPU seconds (user + system, all threads) used so far by process pid, read
+ * from /proc/PID/stat; pid 0: this process, with getrusage(). -1 when
+ * unreadable. The load generators print their own CPU per message with it,
+ * and the server's when given its pid. */
+double bench_cpu_seconds(pid_t pid);
+
 /* Prints o as one line of JSON on stdout and drops the reference. */
 void bench_print_json(json_object *o);
 
