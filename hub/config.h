@@ -30,6 +30,8 @@ struct hub_limits {
                                       * socket (envelopes, alert feed) */
         uint32_t unauthenticated; /* connections not yet through the handshake, both
                                    * sockets together; the oldest is closed beyond it */
+        uint32_t backlog;       /* ZMQ_BACKLOG of both listening sockets; 0: twice the
+                                 * members ever enrolled, at least 4096 (server.c) */
 };
 
 /* Most materials [privacy] sensitive may name. */
