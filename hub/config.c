@@ -31,7 +31,8 @@ void hub_config_defaults(struct hub_config *cfg)
         /* A node needs one for envelopes and one for alerts; a few more
          * cover a restart while the old connection is still timing out. */
         cfg->limits.member_connections = 4;
-        cfg->limits.unauthenticated = 512;
+        /* 0: sized from the registry at start, like backlog (server.c). */
+        cfg->limits.unauthenticated = 0;
         /* Sized from the registry at start: a restart's reconnect storm of
          * every node fits the listen queue (libzmq's own default is 100). */
         cfg->limits.backlog = 0;
@@ -171,7 +172,7 @@ static int on_entry(void *user, const char *section, const char *name, const cha
                 { "limits", "member_connections",
                   offsetof(struct hub_config, limits.member_connections), 1, 1000 },
                 { "limits", "unauthenticated", offsetof(struct hub_config, limits.unauthenticated),
-                  16, 1000000 },
+                  0, 1000000 },
                 { "limits", "backlog", offsetof(struct hub_config, limits.backlog), 0, 1000000 },
                 /* Never below 3: the floor the network promises its members. */
                 { "privacy", "min_reporters", offsetof(struct hub_config, privacy.min_reporters),
@@ -443,6 +444,7 @@ int hub_config_write(const struct hub_config *cfg, const char *hub_dir)
                      "; connections one member key may hold, on each of the two sockets\n"
                      "member_connections = %u\n"
                      "; connections still in the handshake; beyond it the oldest is closed\n"
+                     "; (0: twice the members, at least 512, at most a quarter of the descriptors)\n"
                      "unauthenticated = %u\n"
                      "; connections the kernel queues on each listening socket before the hub\n"
                      "; accepts them (0: twice the members, at least 4096; net.core.somaxconn caps it)\n"

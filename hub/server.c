@@ -468,20 +468,27 @@ static int open_sockets(struct hub_server *srv)
         return r;
 }
 
-/* [limits] backlog 0: twice the members ever enrolled (member ids are not
- * reused), at least 4096, so that all of them reconnecting at once after a
- * restart fit the listen queue. */
-static void size_backlog(struct hub_server *srv)
+/* Twice the members ever enrolled (member ids are not reused), at least
+ * floor, at most 1000000. */
+static uint32_t members_times_two(struct hub_server *srv, uint64_t floor)
 {
         uint64_t want = 2 * meta_value(srv->st, HUB_META_NEXT_MEMBER);
 
-        if (srv->cfg.limits.backlog)
-                return;
-        if (want < 4096)
-                want = 4096;
-        if (want > 1000000)
-                want = 1000000;
-        srv->cfg.limits.backlog = (uint32_t)want;
+        if (want < floor)
+                want = floor;
+        return want > 1000000 ? 1000000 : (uint32_t)want;
+}
+
+/* [limits] backlog and unauthenticated 0: sized for every node reconnecting
+ * at once after a restart. The listen queue takes them all, and the
+ * handshakes that follow at once must not count as a flood, or the hub
+ * closes the connections of the very members it let in. */
+static void size_for_members(struct hub_server *srv)
+{
+        if (!srv->cfg.limits.backlog)
+                srv->cfg.limits.backlog = members_times_two(srv, 4096);
+        if (!srv->cfg.limits.unauthenticated)
+                srv->cfg.limits.unauthenticated = members_times_two(srv, 512);
 }
 
 static int pipeline_alloc(struct hub_server *srv, size_t batch)
@@ -531,7 +538,7 @@ int hub_server_new(struct hub_server **ret, const char *hub_dir, const struct hu
                         log_error("cannot start the commit thread: %s", strerror(-r));
         }
         if (r == 0) {
-                size_backlog(srv);
+                size_for_members(srv);
                 r = open_sockets(srv);
         }
         /* Last, so that its thread inherits the blocked signals. */
