@@ -19,8 +19,10 @@
  * over the Merkle root of its receipts, padded (PROTOCOL.md 8.1). Receipts
  * carry the hour of the decision and no store sequence.
  *
- * A batch goes through two stages, so that the daemon can open the next
- * batch while the disk flushes the one before (server.h):
+ * A batch goes through two stages (hub_ingest_batch() runs both in turn),
+ * so that a caller may open one batch while another commits in a second
+ * thread (nmo-hub serve does not: a commit thread measured no better on
+ * two shared cores, server.h):
  *   hub_ingest_open()    the CPU work, outside any write transaction: each
  *                        frame decoded once (envelope_view_parse()), the rate
  *                        decisions, and, in a read transaction, every envelope

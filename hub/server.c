@@ -17,7 +17,6 @@
 #include "aggregate.h"
 #include "aggthread.h"
 #include "analytics.h"
-#include "committer.h"
 #include "conns.h"
 #include "feedpub.h"
 #include "ingest.h"
@@ -36,10 +35,6 @@
 /* Stable in libzmq since 4.3 but still behind the draft header guard. */
 #define ZMQ_ZAP_ENFORCE_DOMAIN 93
 #endif
-
-/* Batches in the pipeline at most: one staged, one being committed, one held
- * until durable, two come back and not yet answered, and one spare. */
-#define HUB_PIPELINE_BATCHES 6
 
 /* How often the daemon logs its totals when it has been busy. */
 #define HUB_REPORT_MS 60000
@@ -174,35 +169,59 @@ static void send_reply(void *router, struct msg_slot *slot, const struct hub_ite
         }
 }
 
-/* A batch, from its messages to their replies. job comes first: the
- * committer hands back &p->job, which is p. */
+/* A batch whose replies wait until its commit is durable. */
 struct pending {
-        struct hub_commit_job job;
         struct msg_slot *slots;
         struct hub_item *items;
         size_t n;
-        struct pending *next_free;
 };
 
-/* Sends the replies of a batch the committer handed back and empties it.
- * When the sync that was to make it durable failed the replies are dropped:
- * the nodes send again, and a repeat is answered from the store once it is
- * durable. */
-static void release(void *router, struct pending *p, struct counters *c)
+/* Sends the replies of p (after a sync unless durable says its commit is
+ * durable already) and empties it. When the sync fails the replies are
+ * dropped: the nodes send again, and a repeat is answered from the store
+ * once it is durable. */
+static void release(void *router, struct hub_ingest *ig, struct pending *p, bool durable,
+                    struct counters *c)
 {
-        bool send = p->job.synced == 0;
+        int r = 0;
 
-        if (!send)
+        if (p->n == 0)
+                return;
+        if (!durable)
+                r = hub_ingest_sync(ig);
+        if (r < 0)
                 log_error("cannot sync the private store: %s; %zu replies held back (the "
-                          "nodes will send again)", strerror(-p->job.synced), p->n);
+                          "nodes will send again)", strerror(-r), p->n);
         for (size_t i = 0; i < p->n; i++) {
-                if (send)
+                if (r == 0)
                         send_reply(router, &p->slots[i], &p->items[i], c);
                 hub_item_clear(&p->items[i]);
                 zmq_msg_close(&p->slots[i].id);
                 zmq_msg_close(&p->slots[i].body);
         }
         p->n = 0;
+}
+
+/* Ends the overlap of a hub key rotation once its time has come. */
+static void overlap_check(struct hub_keyrot *kr, struct hub_ingest *ig, const char *hub_dir)
+{
+        char when[32];
+        int r;
+
+        if (!kr->prev || util_now_ms() < kr->a.overlap_until_ms)
+                return;
+        hub_ingest_set_rotation(ig, NULL, kr->ann, kr->ann_len, kr->a.old_payload);
+        r = hub_keyrot_retire(kr, hub_dir);
+        util_format_time(kr->a.overlap_until_ms, when, sizeof(when));
+        if (r < 0) {
+                log_error("the overlap of the hub key rotation ended %s, but the previous keys "
+                          "cannot be removed: %s; they are no longer used", when, strerror(-r));
+                keys_free(kr->prev);
+                kr->prev = NULL;
+                return;
+        }
+        log_info("the overlap of the hub key rotation ended %s: previous keys destroyed; "
+                 "envelopes sealed to them now get unknown-hub-key", when);
 }
 
 struct meta_read {
@@ -259,11 +278,7 @@ struct hub_server {
         struct analytics *an;
         struct hub_aggregate *ag;
         struct hub_ingest *ig;
-        struct hub_committer *committer;
-        /* Batches not in flight; in flight: opened and staged, being
-         * committed, held until durable, come back (committer.h). */
-        struct pending pool[HUB_PIPELINE_BATCHES];
-        struct pending *free_batches;
+        struct pending held, next;      /* replies waiting for durability; the batch in hand */
         struct counters c;
         struct hub_conns *conns;
         void *ctx, *router, *router_monitor, *pair;
@@ -491,19 +506,12 @@ static void size_for_members(struct hub_server *srv)
                 srv->cfg.limits.unauthenticated = members_times_two(srv, 512);
 }
 
-static int pipeline_alloc(struct hub_server *srv, size_t batch)
+static int pending_alloc(struct pending *p, size_t batch)
 {
-        for (size_t i = 0; i < HUB_PIPELINE_BATCHES; i++) {
-                struct pending *p = &srv->pool[i];
-
-                p->slots = calloc(batch, sizeof(*p->slots));
-                p->items = calloc(batch, sizeof(*p->items));
-                if (!p->slots || !p->items)
-                        return -ENOMEM;
-                p->next_free = srv->free_batches;
-                srv->free_batches = p;
-        }
-        return 0;
+        p->slots = calloc(batch, sizeof(*p->slots));
+        p->items = calloc(batch, sizeof(*p->items));
+        p->n = 0;
+        return p->slots && p->items ? 0 : -ENOMEM;
 }
 
 int hub_server_new(struct hub_server **ret, const char *hub_dir, const struct hub_config *cfg)
@@ -531,12 +539,9 @@ int hub_server_new(struct hub_server **ret, const char *hub_dir, const struct hu
         if (r == 0)
                 r = open_stores(srv);
         if (r == 0)
-                r = pipeline_alloc(srv, cfg->limits.batch);
-        if (r == 0) {
-                r = hub_committer_start(&srv->committer, srv->ig);
-                if (r < 0)
-                        log_error("cannot start the commit thread: %s", strerror(-r));
-        }
+                r = pending_alloc(&srv->held, cfg->limits.batch);
+        if (r == 0)
+                r = pending_alloc(&srv->next, cfg->limits.batch);
         if (r == 0) {
                 size_for_members(srv);
                 r = open_sockets(srv);
@@ -568,10 +573,11 @@ static void on_signal(struct hub_server *srv)
         srv->stopping = true;
 }
 
-/* Takes all that waits, up to the batch limit, into next; also while
+/* Takes all that waits, up to the batch limit, into srv->next; also while
  * stopping, so what was received before the signal is answered. */
-static size_t take_batch(struct hub_server *srv, struct pending *next)
+static size_t take_batch(struct hub_server *srv)
 {
+        struct pending *next = &srv->next;
         size_t n = 0;
 
         while (n < srv->cfg.limits.batch) {
@@ -595,54 +601,29 @@ static size_t take_batch(struct hub_server *srv, struct pending *next)
         return n;
 }
 
-/* Whether a batch can be taken now: the stage is free and a batch is. */
-static bool can_take(struct hub_server *srv)
+/* Commits the batch in hand; its replies wait until the next commit (or a
+ * sync) makes it durable, while those of the batch before leave now. */
+static void commit_batch(struct hub_server *srv)
 {
-        return srv->free_batches && hub_committer_can_stage(srv->committer);
-}
+        double t0 = hub_metrics_clock();
+        /* Failures are answered inside: every item has a reply. */
+        bool committed = hub_ingest_batch(srv->ig, srv->next.items, srv->next.n) == 0;
 
-/* Takes what waits into a free batch, opens it (envelopes decrypted and
- * checked while the commit thread flushes the batch before) and stages it
- * for its commit. */
-static void take_and_stage(struct hub_server *srv)
-{
-        struct pending *p = srv->free_batches;
+        if (committed)
+                hub_metrics_batch(srv->metrics, srv->next.n,
+                                  hub_metrics_clock() - t0);
 
-        hub_committer_opening(srv->committer, true);
-        if (take_batch(srv, p) == 0) {
-                hub_committer_opening(srv->committer, false);
-                return;
+        /* This commit made the held batch durable; if it failed, a sync must. */
+        release(srv->router, srv->ig, &srv->held, committed, &srv->c);
+        if (committed) {
+                struct pending t = srv->held;
+
+                srv->held = srv->next;
+                srv->next = t;
+        } else {
+                /* Refusals only, nothing stored: answer now. */
+                release(srv->router, srv->ig, &srv->next, true, &srv->c);
         }
-        srv->free_batches = p->next_free;
-        /* An item it could not prepare is refused in the commit. */
-        if (hub_ingest_open(srv->ig, p->items, p->n) < 0)
-                log_error("no memory to open a batch of %zu envelopes", p->n);
-        p->job.items = p->items;
-        p->job.n = p->n;
-        hub_committer_stage(srv->committer, &p->job);
-}
-
-/* Answers every batch the commit thread handed back: durable, or refused. */
-static void reap(struct hub_server *srv)
-{
-        struct hub_commit_job *job;
-
-        while ((job = hub_committer_done(srv->committer)) != NULL) {
-                struct pending *p = (struct pending *)job;
-
-                if (job->committed == 0)
-                        hub_metrics_batch(srv->metrics, p->n, job->seconds);
-                release(srv->router, p, &srv->c);
-                p->next_free = srv->free_batches;
-                srv->free_batches = p;
-        }
-}
-
-/* Finishes and answers every batch in flight. */
-static void pipeline_drain(struct hub_server *srv)
-{
-        hub_committer_drain(srv->committer);
-        reap(srv);
 }
 
 /* Logs the totals when there was work since the last report. */
@@ -661,33 +642,6 @@ static void report(struct hub_server *srv)
         srv->last_report = util_mono_ms();
 }
 
-/* Ends the overlap of a hub key rotation once its time has come; the batches
- * in flight, which read the rotation, are finished first. */
-static void overlap_check(struct hub_server *srv)
-{
-        struct hub_keyrot *kr = srv->kr;
-        struct hub_ingest *ig = srv->ig;
-        const char *hub_dir = srv->hub_dir;
-        char when[32];
-        int r;
-
-        if (!kr->prev || util_now_ms() < kr->a.overlap_until_ms)
-                return;
-        pipeline_drain(srv);
-        hub_ingest_set_rotation(ig, NULL, kr->ann, kr->ann_len, kr->a.old_payload);
-        r = hub_keyrot_retire(kr, hub_dir);
-        util_format_time(kr->a.overlap_until_ms, when, sizeof(when));
-        if (r < 0) {
-                log_error("the overlap of the hub key rotation ended %s, but the previous keys "
-                          "cannot be removed: %s; they are no longer used", when, strerror(-r));
-                keys_free(kr->prev);
-                kr->prev = NULL;
-                return;
-        }
-        log_info("the overlap of the hub key rotation ended %s: previous keys destroyed; "
-                 "envelopes sealed to them now get unknown-hub-key", when);
-}
-
 /* What the loop does on every turn besides the batch. */
 static int every_turn(struct hub_server *srv)
 {
@@ -697,7 +651,7 @@ static int every_turn(struct hub_server *srv)
                 hub_conns_tick(srv->conns);
                 srv->last_tick = util_mono_ms();
         }
-        overlap_check(srv);
+        overlap_check(srv->kr, srv->ig, srv->hub_dir);
         /* A suspension or revocation ends every subscription: all subscribers
          * reconnect through ZAP, and the refused stay out. */
         if (member_changes(srv->st) != srv->changes) {
@@ -732,18 +686,17 @@ int hub_server_run(struct hub_server *srv)
                 notify_ready(status);
         }
         while (!srv->stopping) {
-                bool take = can_take(srv);
-                zmq_pollitem_t polls[7] = {
-                        { srv->router, 0, take ? ZMQ_POLLIN : 0, 0 },
+                zmq_pollitem_t polls[6] = {
+                        { srv->router, 0, ZMQ_POLLIN, 0 },
                         { NULL, srv->sfd, ZMQ_POLLIN, 0 },
                         { hub_feed_socket(srv->feed), 0, ZMQ_POLLIN, 0 },
                         { srv->pair, 0, ZMQ_POLLIN, 0 },
                         { srv->router_monitor, 0, ZMQ_POLLIN, 0 },
                         { hub_feed_monitor(srv->feed), 0, ZMQ_POLLIN, 0 },
-                        { NULL, hub_committer_fd(srv->committer), ZMQ_POLLIN, 0 },
                 };
 
-                if (zmq_poll(polls, 7, 1000) < 0) {
+                /* Replies held for durability: look, do not wait. */
+                if (zmq_poll(polls, 6, srv->held.n ? 0 : 1000) < 0) {
                         if (errno == EINTR)
                                 continue;
                         r = -errno;
@@ -754,10 +707,10 @@ int hub_server_run(struct hub_server *srv)
                         on_signal(srv);
                 /* Connections first, so that each message finds its own. */
                 hub_conns_events(srv->conns);
-                /* Replies first: they free batches, and the nodes send more. */
-                reap(srv);
-                if (can_take(srv))
-                        take_and_stage(srv);
+                if (take_batch(srv) > 0)
+                        commit_batch(srv);
+                else if (srv->held.n)
+                        release(srv->router, srv->ig, &srv->held, false, &srv->c);
                 if (polls[3].revents & ZMQ_POLLIN)
                         feed_forward(srv->pair, srv->feed);
                 if (polls[2].revents & ZMQ_POLLIN)
@@ -767,7 +720,7 @@ int hub_server_run(struct hub_server *srv)
                         break;
                 notify_watchdog(util_mono_ms());
         }
-        pipeline_drain(srv);
+        release(srv->router, srv->ig, &srv->held, false, &srv->c);
         if (srv->stopping) {
                 log_info("stopped cleanly");
                 r = 0;
@@ -781,12 +734,6 @@ void hub_server_free(struct hub_server *srv)
                 return;
         /* Its thread reads nothing of the rest, but stops serving first. */
         hub_metrics_stop(srv->metrics);
-        /* Whatever is still in flight is finished, and answered while the
-         * router is open (hub_server_run() drained it already). */
-        if (srv->committer) {
-                pipeline_drain(srv);
-                hub_committer_free(srv->committer);
-        }
         /* The last flush, then its alerts, before the feed closes. */
         hub_aggthread_stop(srv->agg);
         if (srv->pair) {
@@ -804,10 +751,10 @@ void hub_server_free(struct hub_server *srv)
                 zmq_ctx_term(srv->ctx);
         }
         hub_conns_free(srv->conns);
-        for (size_t i = 0; i < HUB_PIPELINE_BATCHES; i++) {
-                free(srv->pool[i].items);
-                free(srv->pool[i].slots);
-        }
+        free(srv->held.items);
+        free(srv->held.slots);
+        free(srv->next.items);
+        free(srv->next.slots);
         hub_ingest_free(srv->ig);
         hub_aggregate_free(srv->ag);
         analytics_free(srv->an);

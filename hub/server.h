@@ -1,19 +1,14 @@
 /* server.h: the hub daemon: the CurveZMQ ROUTER that nodes connect to, the
  * ZAP handler, and the loop that feeds the ingest pipeline in batches.
  *
- * The loop and a commit thread (committer.h) work as a pipeline. Whenever the
- * commit thread's stage is free, the loop takes every envelope waiting (up to
- * the batch limit), opens it (ingest.h hub_ingest_open(): decrypted and
- * checked, outside any write transaction) and stages the batch; the commit
- * thread commits it in one LMDB transaction with one device flush
- * (hub_ingest_commit()), which also makes the batch before durable. So while
- * the disk flushes one batch, the next is received and opened, and what
- * arrives meanwhile queues in ZeroMQ: under load the batches grow and a flush
- * is shared (group commit); with little in flight a batch is committed as
- * soon as the disk is free, with whatever has arrived, and synced at once
- * when nothing follows. A batch's receipts leave, from the loop, only once
- * the batch is durable. SIGTERM or SIGINT: every batch taken is finished and
- * answered, then the hub exits cleanly. SIGHUP:
+ * Each turn of the loop takes every envelope waiting (up to the batch limit),
+ * commits them in one transaction, then sends their receipts. While one batch
+ * is being committed the next one queues in ZeroMQ, so under load the batches
+ * grow and the cost of fsync is shared (group commit). (Opening the next batch
+ * in this thread while a second one commits, ingest.h's two stages, measured
+ * no better on two shared cores: interleaved medians within the noise.)
+ * SIGTERM or SIGINT: the
+ * batch in hand is finished and answered, then the hub exits cleanly. SIGHUP:
  * hub.conf is read again and what can change while running is applied
  * (reload.h). */
 #pragma once
@@ -28,16 +23,16 @@ struct hub_server;
  * (meta syncs deferred), the analytics store, the aggregation and the ingest;
  * epochs that ended while the hub was down closed and the open ones
  * recounted (a failure there is logged, and the hub serves anyway); the
- * commit thread (committer.h); the ZAP handler, the listening ROUTER bound to
- * cfg->listen, the alert feed (both with the listen backlog of [limits]
- * backlog, 0: twice the members ever enrolled, at least 4096) and the
- * aggregation thread (aggthread.h). The caller holds the directory's lock
+ * ZAP handler, the listening ROUTER bound to cfg->listen, the alert feed
+ * (both with the listen backlog of [limits] backlog, and [limits]
+ * unauthenticated: 0 sizes them for twice the members ever enrolled, at least
+ * 4096 and 512) and the aggregation thread (aggthread.h). The caller holds the directory's lock
  * (cli.h hub_cli_lock()). Returns 0, or a negative errno when the hub cannot
  * start (logged; everything set up so far is torn down). */
 NMO_WUR int hub_server_new(struct hub_server **ret, const char *hub_dir,
                            const struct hub_config *cfg);
 
-/* Serves until SIGTERM or SIGINT: the batches in flight are finished and
+/* Serves until SIGTERM or SIGINT: the batch in hand is finished and
  * answered, and 0 returned. Returns a negative errno when the loop cannot go
  * on (poll failed, the feed cannot be reopened; logged). */
 NMO_WUR int hub_server_run(struct hub_server *srv);
