@@ -29,7 +29,11 @@ void hub_config_defaults(struct hub_config *cfg)
         /* A node needs one for envelopes and one for alerts; a few more
          * cover a restart while the old connection is still timing out. */
         cfg->limits.member_connections = 4;
-        cfg->limits.unauthenticated = 512;
+        /* 0: sized from the registry at start, like backlog (server.c). */
+        cfg->limits.unauthenticated = 0;
+        /* Sized from the registry at start: a restart's reconnect storm of
+         * every node fits the listen queue (libzmq's own default is 100). */
+        cfg->limits.backlog = 0;
         snprintf(cfg->alerts_listen, sizeof(cfg->alerts_listen), "%s", HUB_ALERTS_FROM_LISTEN);
         cfg->log_level = LOG_LEVEL_INFO;
         cfg->privacy.min_reporters = 3;
@@ -119,7 +123,8 @@ static int on_entry(void *user, const char *section, const char *name, const cha
                 { "limits", "member_connections",
                   offsetof(struct hub_config, limits.member_connections), 1, 1000 },
                 { "limits", "unauthenticated", offsetof(struct hub_config, limits.unauthenticated),
-                  16, 1000000 },
+                  0, 1000000 },
+                { "limits", "backlog", offsetof(struct hub_config, limits.backlog), 0, 1000000 },
                 /* Never below 3: the floor the network promises its members. */
                 { "privacy", "min_reporters", offsetof(struct hub_config, privacy.min_reporters),
                   3, 1000 },
@@ -390,7 +395,11 @@ int hub_config_write(const struct hub_config *cfg, const char *hub_dir)
                      "; connections one member key may hold, on each of the two sockets\n"
                      "member_connections = %u\n"
                      "; connections still in the handshake; beyond it the oldest is closed\n"
+                     "; (0: twice the members, at least 512, at most a quarter of the descriptors)\n"
                      "unauthenticated = %u\n"
+                     "; connections the kernel queues on each listening socket before the hub\n"
+                     "; accepts them (0: twice the members, at least 4096; net.core.somaxconn caps it)\n"
+                     "backlog = %u\n"
                      "\n"
                      "[privacy]\n"
                      "; a cell is released only with this many distinct reporting members (>= 3)\n"
@@ -449,7 +458,7 @@ int hub_config_write(const struct hub_config *cfg, const char *hub_dir)
                      cfg->listen, cfg->limits.max_message, cfg->limits.queue, cfg->limits.batch,
                      cfg->limits.member_rate, cfg->limits.member_burst, cfg->limits.handshake_ms,
                      cfg->limits.reply_queue, cfg->limits.member_connections,
-                     cfg->limits.unauthenticated, cfg->privacy.min_reporters,
+                     cfg->limits.unauthenticated, cfg->limits.backlog, cfg->privacy.min_reporters,
                      cfg->privacy.dominance_n, cfg->privacy.dominance_k,
                      cfg->privacy.nsensitive ? "" : "; ",
                      cfg->privacy.nsensitive ? sensitive : "gallium germanium",

@@ -29,7 +29,11 @@ struct hub_limits {
         uint32_t member_connections; /* connections one member key may hold on each
                                       * socket (envelopes, alert feed) */
         uint32_t unauthenticated; /* connections not yet through the handshake, both
-                                   * sockets together; the oldest is closed beyond it */
+                                   * sockets together; the oldest is closed beyond it;
+                                   * 0: twice the members ever enrolled, at least 512
+                                   * (server.c) */
+        uint32_t backlog;       /* ZMQ_BACKLOG of both listening sockets; 0: twice the
+                                 * members ever enrolled, at least 4096 (server.c) */
 };
 
 /* Most materials [privacy] sensitive may name. */

@@ -82,6 +82,9 @@ static int bind_feed(struct hub_feed *f)
                 r = set_int(f->sock, ZMQ_LINGER, 0);
         if (!r)
                 r = set_int(f->sock, ZMQ_HANDSHAKE_IVL, (int)f->cfg->limits.handshake_ms);
+        /* Every subscriber reconnects at once after a restart (server.c sizes it). */
+        if (!r && f->cfg->limits.backlog)
+                r = set_int(f->sock, ZMQ_BACKLOG, (int)f->cfg->limits.backlog);
         /* Before the bind, so that no connection goes uncounted. */
         if (!r)
                 r = hub_conns_watch(f->conns, f->ctx, f->sock, HUB_CONN_FEED, &f->monitor);

@@ -2,6 +2,7 @@
 #include "ingest.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,28 @@ struct bucket {
         uint64_t last_ms;
 };
 
+/* What hub_ingest_open() found for one item, for hub_ingest_commit(): the
+ * frame decoded once, the rate decision, and the envelope opened under the
+ * member's keys as the store showed them then. It holds plaintext: wiped
+ * when freed. */
+struct hub_opened {
+        struct envelope_view view;
+        bool rate_ok;
+        bool found;                             /* the member was in the store */
+        uint8_t member_key[KEYS_KEY_BYTES];     /* its payload key then */
+        /* Set once opened: under member_key, with the retired hub keys or
+         * not (prev); key_ok: the shared key could be computed; owned: the
+         * registry gives member_key's class to this member (else not opened). */
+        bool tried, prev, key_ok, owned;
+        bool rotation;                          /* a key rotation, in rot */
+        Nmo__Reason reason;                     /* the opener's verdict */
+        uint8_t signal_id[SIGNAL_ID_BYTES];
+        bool has_id;
+        char detail[RECEIPT_DETAIL_MAX + 1];
+        struct signal s;
+        struct envelope_rotation rot;
+};
+
 struct hub_ingest {
         struct hub_store *st;
         const struct keys_secret *hub;
@@ -53,6 +76,8 @@ struct hub_ingest {
         size_t ann_len;
         uint8_t ann_key_id[ENVELOPE_KEY_ID_BYTES];
         uint8_t prev_key_id[ENVELOPE_KEY_ID_BYTES];
+        /* Updated by the commit stage, read by the daemon's loop. */
+        pthread_mutex_t totals_lock;
         struct hub_ingest_totals totals;
         /* The private store defers its meta page sync (MDB_NOMETASYNC): a
          * commit is durable once the next commit or a sync has flushed. */
@@ -93,6 +118,7 @@ int hub_ingest_new(struct hub_ingest **ret, struct hub_store *st, const struct k
 
         if (!ig)
                 return -ENOMEM;
+        pthread_mutex_init(&ig->totals_lock, NULL);
         ig->st = st;
         ig->hub = hub;
         ig->limits = *limits;
@@ -103,6 +129,7 @@ int hub_ingest_new(struct hub_ingest **ret, struct hub_store *st, const struct k
          * its member's alone (a registry from before the index has none). */
         r = hub_store_write(st, index_keys, st);
         if (r < 0) {
+                pthread_mutex_destroy(&ig->totals_lock);
                 free(ig);
                 return r;
         }
@@ -113,6 +140,7 @@ int hub_ingest_new(struct hub_ingest **ret, struct hub_store *st, const struct k
                 if (r == 0)
                         r = hub_store_read(st, read_next_seq, ig);
                 if (r < 0) {
+                        pthread_mutex_destroy(&ig->totals_lock);
                         free(ig);
                         return r;
                 }
@@ -165,6 +193,7 @@ void hub_ingest_free(struct hub_ingest *ig)
         shared_keys_free(&ig->keys, &ig->nkeys);
         shared_keys_free(&ig->prev_keys, &ig->nprev_keys);
         free(ig->buckets);
+        pthread_mutex_destroy(&ig->totals_lock);
         free(ig);
 }
 
@@ -186,7 +215,18 @@ bool hub_item_set_user(struct hub_item *item, const char *user_id)
         return true;
 }
 
-void hub_item_clear(struct hub_item *item)
+static void opened_free(struct hub_opened *o)
+{
+        if (!o)
+                return;
+        envelope_view_free(&o->view);
+        sodium_memzero(o, sizeof(*o));
+        free(o);
+}
+
+/* Forgets an item's outcome, reply and receipt, but not what
+ * hub_ingest_open() found (the write transaction may run again). */
+static void item_reset(struct hub_item *item)
 {
         free(item->reply);
         item->reply = NULL;
@@ -200,9 +240,18 @@ void hub_item_clear(struct hub_item *item)
         item->reason = NMO__REASON__REASON_NONE;
 }
 
-void hub_ingest_totals(const struct hub_ingest *ig, struct hub_ingest_totals *out)
+void hub_item_clear(struct hub_item *item)
 {
+        item_reset(item);
+        opened_free(item->opened);
+        item->opened = NULL;
+}
+
+void hub_ingest_totals(struct hub_ingest *ig, struct hub_ingest_totals *out)
+{
+        pthread_mutex_lock(&ig->totals_lock);
         *out = ig->totals;
+        pthread_mutex_unlock(&ig->totals_lock);
 }
 
 /* Returns the shared key with member m, computing it when new or changed;
@@ -290,10 +339,7 @@ static bool rate_take(struct hub_ingest *ig, uint32_t id, uint64_t now_ms)
 struct batch {
         struct hub_ingest *ig;
         uint64_t last_seq;      /* the store sequence at the end of the batch */
-        struct hub_item *items;
-        /* Each item's frame decoded once; every step reads it from here. */
-        const struct envelope_view *views;
-        bool *rate_ok;
+        struct hub_item *items;         /* each with what hub_ingest_open() found */
         size_t n;
         uint64_t now_ms;
         uint64_t accepted, duplicates, rejected;
@@ -552,25 +598,21 @@ static int store_signal(MDB_txn *txn, struct batch *b, struct hub_item *it,
 
 /* A member announces new keys, sealed with its current ones. Stored once
  * like a signal (a repeat gets the original receipt); the member's keys change
- * in the same transaction. */
+ * in the same transaction. o: the rotation as opened. */
 static int process_rotation(MDB_txn *txn, struct batch *b, struct hub_item *it,
-                            const struct envelope_view *v, const struct hub_member *m,
-                            const struct envelope_opener *op, struct receipt *r)
+                            const struct hub_member *m, const struct hub_opened *o,
+                            struct receipt *r)
 {
         struct hub_ingest *ig = b->ig;
-        struct envelope_rotation rot;
         uint8_t key[4 + SIGNAL_ID_BYTES];
         MDB_val k = { sizeof(key), key };
-        Nmo__Reason reason;
         int ret;
 
-        reason = envelope_view_open_rotation(v, op, &rot, r->signal_id, &r->has_id, r->detail,
-                                             sizeof(r->detail));
-        if (reason != NMO__REASON__REASON_NONE)
-                return reject(b, it, r, reason, r->detail);
+        if (o->reason != NMO__REASON__REASON_NONE)
+                return reject(b, it, r, o->reason, r->detail);
         hub_store_put_u32(key, m->id);
         memcpy(key + 4, r->signal_id, SIGNAL_ID_BYTES);
-        ret = hub_member_rotate(txn, ig->st, m->id, rot.new_transport, rot.new_payload,
+        ret = hub_member_rotate(txn, ig->st, m->id, o->rot.new_transport, o->rot.new_payload,
                                 b->now_ms, NULL);
         if (ret == -EEXIST)
                 return reject(b, it, r, NMO__REASON__REASON_INVALID_SIGNAL,
@@ -596,18 +638,65 @@ static int process_rotation(MDB_txn *txn, struct batch *b, struct hub_item *it,
         return ret;
 }
 
+/* Opens it's envelope into o under k, the key shared with member m (NULL:
+ * not usable), with the retired hub keys when prev; owned: the registry
+ * gives m's payload key's class to m (otherwise nothing is opened). */
+static void open_under(struct hub_ingest *ig, const struct hub_member *m, const uint8_t *k,
+                       bool prev, bool owned, struct hub_opened *o)
+{
+        struct envelope_opener op;
+
+        sodium_memzero(&o->s, sizeof(o->s));
+        o->tried = true;
+        o->prev = prev;
+        o->key_ok = k != NULL;
+        o->owned = owned;
+        o->reason = NMO__REASON__REASON_NONE;
+        o->detail[0] = '\0';
+        o->has_id = envelope_view_id(&o->view, o->signal_id);
+        memcpy(o->member_key, m->payload, KEYS_KEY_BYTES);
+        if (!k || !owned)
+                return;
+        op.member_payload_pk = m->payload;
+        op.shared_key = k;
+        op.hub_key_id = prev ? ig->prev_key_id : ig->hub_key_id;
+        o->rotation = envelope_view_kind(&o->view) == NMO__ENVELOPE_KIND__ENVELOPE_KEY_ROTATION;
+        if (o->rotation)
+                o->reason = envelope_view_open_rotation(&o->view, &op, &o->rot, o->signal_id,
+                                                        &o->has_id, o->detail,
+                                                        sizeof(o->detail));
+        else
+                o->reason = envelope_view_open(&o->view, &op, &o->s, o->signal_id, &o->has_id,
+                                               o->detail, sizeof(o->detail));
+}
+
+/* Opens again inside the write transaction, when the member's keys are not
+ * those hub_ingest_open() used (a rotation committed in between). The shared
+ * key is computed here and not cached: the cache belongs to the thread that
+ * runs hub_ingest_open(). */
+static void open_again(MDB_txn *txn, struct hub_ingest *ig, const struct hub_member *m,
+                       bool prev, struct hub_opened *o)
+{
+        uint8_t k[crypto_box_BEFORENMBYTES];
+        uint32_t owner = 0;
+        bool ok = crypto_box_beforenm(k, m->payload,
+                                      prev ? ig->prev->payload_sk : ig->hub->payload_sk) == 0;
+        bool owned = hub_member_key_user(txn, ig->st, m->payload, &owner, NULL) == 0 &&
+                     owner == m->id;
+
+        open_under(ig, m, ok ? k : NULL, prev, owned, o);
+        sodium_memzero(k, sizeof(k));
+}
+
 static int process_one(MDB_txn *txn, struct batch *b, size_t i)
 {
         struct hub_ingest *ig = b->ig;
         struct hub_item *it = &b->items[i];
-        const struct envelope_view *v = &b->views[i];
-        struct envelope_opener op;
+        struct hub_opened *o = it->opened;
+        const struct envelope_view *v = &o->view;
         struct hub_member m;
-        struct signal s;
         struct receipt r;
-        bool owned = false;
-        const uint8_t *k;
-        Nmo__Reason reason;
+        bool prev;
         int ret;
 
         memset(&r, 0, sizeof(r));
@@ -644,40 +733,42 @@ static int process_one(MDB_txn *txn, struct batch *b, size_t i)
         if (it->extra_parts)
                 return reject(b, it, &r, NMO__REASON__REASON_MALFORMED,
                               "a message must be exactly one frame");
-        if (!b->rate_ok[i])
+        if (!o->rate_ok)
                 return reject(b, it, &r, NMO__REASON__REASON_RATE_LIMITED,
                               "member above its rate limit; retry later");
-        /* During a rotation's overlap, the retired payload key still opens. */
-        k = shared_key(txn, ig, &m, it->old_hub_key && ig->prev, &owned);
-        if (!k)
+        /* During a rotation's overlap, the retired payload key still opens.
+         * The envelope was opened before the transaction under the keys the
+         * store showed then; when they are not the member's keys now, it is
+         * opened again here. */
+        prev = it->old_hub_key && ig->prev;
+        if (!o->tried || o->prev != prev ||
+            sodium_memcmp(o->member_key, m.payload, KEYS_KEY_BYTES) != 0)
+                open_again(txn, ig, &m, prev, o);
+        if (!o->key_ok)
                 return reject(b, it, &r, NMO__REASON__REASON_DECRYPT_FAILED,
                               "member payload key is not usable");
         /* A box opens under one member only when no two members hold
          * payload keys of one class; a registry from before that was checked
          * may hold such a pair, and then only the member the class was
          * recorded for is heard (PROTOCOL.md 7, step 4). */
-        if (!owned)
+        if (!o->owned)
                 return reject(b, it, &r, NMO__REASON__REASON_SENDER_MISMATCH,
                               "sealed by a key other than this connection's member");
-        op.member_payload_pk = m.payload;
-        op.shared_key = k;
-        op.hub_key_id = it->old_hub_key && ig->prev ? ig->prev_key_id : ig->hub_key_id;
-        if (envelope_view_kind(v) == NMO__ENVELOPE_KIND__ENVELOPE_KEY_ROTATION)
-                return process_rotation(txn, b, it, v, &m, &op, &r);
-        reason = envelope_view_open(v, &op, &s, r.signal_id, &r.has_id, r.detail,
-                                    sizeof(r.detail));
-        if (reason == NMO__REASON__REASON_NONE && s.created_ms > b->now_ms + SIGNAL_CLOCK_SKEW_MS) {
-                reason = NMO__REASON__REASON_CLOCK_SKEW;
+        memcpy(r.signal_id, o->signal_id, SIGNAL_ID_BYTES);
+        r.has_id = o->has_id;
+        snprintf(r.detail, sizeof(r.detail), "%s", o->detail);
+        if (o->rotation)
+                return process_rotation(txn, b, it, &m, o, &r);
+        if (o->reason == NMO__REASON__REASON_NONE &&
+            o->s.created_ms > b->now_ms + SIGNAL_CLOCK_SKEW_MS) {
                 snprintf(r.detail, sizeof(r.detail),
                          "signal dated %llu s ahead of the hub clock; check the node's clock",
-                         (unsigned long long)((s.created_ms - b->now_ms) / 1000u));
+                         (unsigned long long)((o->s.created_ms - b->now_ms) / 1000u));
+                return reject(b, it, &r, NMO__REASON__REASON_CLOCK_SKEW, r.detail);
         }
-        if (reason != NMO__REASON__REASON_NONE)
-                ret = reject(b, it, &r, reason, r.detail);
-        else
-                ret = store_signal(txn, b, it, &m, &s, &r);
-        sodium_memzero(&s, sizeof(s));
-        return ret;
+        if (o->reason != NMO__REASON__REASON_NONE)
+                return reject(b, it, &r, o->reason, r.detail);
+        return store_signal(txn, b, it, &m, &o->s, &r);
 }
 
 static int batch_txn(MDB_txn *txn, void *userdata)
@@ -690,7 +781,7 @@ static int batch_txn(MDB_txn *txn, void *userdata)
         b->accepted = b->duplicates = b->rejected = 0;
         memset(b->by_reason, 0, sizeof(b->by_reason));
         for (size_t i = 0; i < b->n; i++) {
-                hub_item_clear(&b->items[i]);
+                item_reset(&b->items[i]);
                 r = process_one(txn, b, i);
                 if (r < 0)
                         return r;
@@ -718,31 +809,31 @@ static int batch_txn(MDB_txn *txn, void *userdata)
 }
 
 /* When nothing could be committed: every item gets a signed temporary
- * refusal. views: the items' decoded frames, or NULL when there was no memory
- * to keep them (each is then decoded here, once). */
-static void refuse_all(struct hub_ingest *ig, struct hub_item *items,
-                       const struct envelope_view *views, size_t n, uint64_t now_ms)
+ * refusal. An item that hub_ingest_open() did not reach (no memory) has its
+ * frame decoded here, once. */
+static void refuse_all(struct hub_ingest *ig, struct hub_item *items, size_t n, uint64_t now_ms)
 {
         for (size_t i = 0; i < n; i++) {
                 struct hub_item *it = &items[i];
+                const struct hub_opened *o = it->opened;
                 struct envelope_view own;
-                const struct envelope_view *v = views ? &views[i] : &own;
+                const struct envelope_view *v = o ? &o->view : &own;
                 struct receipt r;
 
-                if (!views)
+                if (!o)
                         envelope_view_parse(&own, it->frame, it->len);
-                hub_item_clear(it);
+                item_reset(it);
                 it->old_hub_key = names_old_key(ig, v);
                 memset(&r, 0, sizeof(r));
                 r.hub_time_ms = receipt_hour_ms(now_ms);
                 envelope_hash(v->frame, v->len, r.envelope_hash);
                 r.has_id = envelope_view_id(v, r.signal_id);
-                if (!views)
+                if (!o)
                         envelope_view_free(&own);
                 /* The member's key as last seen; without it the node treats the
                  * reply as foreign and simply retries later, which is fine too. */
-                if (it->member_id < ig->nkeys && ig->keys[it->member_id].valid)
-                        memcpy(r.member_key, ig->keys[it->member_id].payload, KEYS_KEY_BYTES);
+                if (o && o->found)
+                        memcpy(r.member_key, o->member_key, KEYS_KEY_BYTES);
                 r.status = NMO__RECEIPT_STATUS__RECEIPT_REJECTED;
                 r.reason = NMO__REASON__REASON_STORE_UNAVAILABLE;
                 snprintf(r.detail, sizeof(r.detail), "hub cannot store durably now; retry later");
@@ -753,19 +844,88 @@ static void refuse_all(struct hub_ingest *ig, struct hub_item *items,
         }
         if (sign_replies(ig, items, n) < 0)
                 log_error("cannot build the store-unavailable replies");
+        pthread_mutex_lock(&ig->totals_lock);
         ig->totals.rejected += n;
+        pthread_mutex_unlock(&ig->totals_lock);
 }
 
-static void views_free(struct envelope_view *views, size_t n)
+/* Wipes and frees what hub_ingest_open() kept for items[0..n). */
+static void opened_free_all(struct hub_item *items, size_t n)
 {
-        for (size_t i = 0; views && i < n; i++)
-                envelope_view_free(&views[i]);
-        free(views);
+        for (size_t i = 0; i < n; i++) {
+                opened_free(items[i].opened);
+                items[i].opened = NULL;
+        }
 }
 
-int hub_ingest_batch(struct hub_ingest *ig, struct hub_item *items, size_t n)
+struct open_ctx {
+        struct hub_ingest *ig;
+        struct hub_item *items;
+        size_t n;
+        uint64_t now_ms;
+};
+
+/* Opens, in a read transaction, every envelope that the checks before the
+ * opening would let through as the store is now; hub_ingest_commit() checks
+ * again in the write transaction and opens again what that changed. */
+static int open_txn(MDB_txn *txn, void *userdata)
 {
-        struct envelope_view *views;
+        struct open_ctx *c = userdata;
+        struct hub_ingest *ig = c->ig;
+
+        for (size_t i = 0; i < c->n; i++) {
+                struct hub_item *it = &c->items[i];
+                struct hub_opened *o = it->opened;
+                struct hub_member m;
+                const uint8_t *k;
+                bool owned = false, prev;
+
+                if (!o || !it->member_id ||
+                    hub_member_by_id(txn, ig->st, it->member_id, &m) < 0)
+                        continue;
+                o->found = true;
+                memcpy(o->member_key, m.payload, KEYS_KEY_BYTES);
+                /* Refused before the opening anyway. */
+                if (m.state != HUB_MEMBER_ACTIVE || it->extra_parts || !o->rate_ok ||
+                    (it->has_key_tag &&
+                     memcmp(it->key_tag, m.transport, sizeof(it->key_tag)) != 0) ||
+                    hub_member_expired(&m, c->now_ms))
+                        continue;
+                prev = names_old_key(ig, &o->view) && ig->prev;
+                k = shared_key(txn, ig, &m, prev, &owned);
+                open_under(ig, &m, k, prev, owned, o);
+        }
+        return 0;
+}
+
+int hub_ingest_open(struct hub_ingest *ig, struct hub_item *items, size_t n)
+{
+        struct open_ctx c = { ig, items, n, util_now_ms() };
+        int r = 0;
+
+        /* Rate decisions are made once, here, outside the transaction that
+         * may rerun; each frame is decoded once, and every step reads the view. */
+        for (size_t i = 0; i < n; i++) {
+                struct hub_opened *o;
+
+                opened_free(items[i].opened);
+                o = items[i].opened = calloc(1, sizeof(*o));
+                if (!o) {
+                        r = -ENOMEM;
+                        continue;
+                }
+                envelope_view_parse(&o->view, items[i].frame, items[i].len);
+                o->rate_ok = rate_take(ig, items[i].member_id, c.now_ms);
+        }
+        /* A failed read only means everything is opened in the write
+         * transaction instead. */
+        if (n && hub_store_read(ig->st, open_txn, &c) < 0)
+                log_debug("cannot read the private store before a batch; opening inside it");
+        return r;
+}
+
+int hub_ingest_commit(struct hub_ingest *ig, struct hub_item *items, size_t n)
+{
         struct batch b;
         uint64_t started;
         int r;
@@ -775,25 +935,15 @@ int hub_ingest_batch(struct hub_ingest *ig, struct hub_item *items, size_t n)
         b.items = items;
         b.n = n;
         b.now_ms = util_now_ms();
-        b.rate_ok = calloc(n ? n : 1, sizeof(*b.rate_ok));
-        views = calloc(n ? n : 1, sizeof(*views));
-        if (!b.rate_ok || !views) {
-                free(b.rate_ok);
-                free(views);
-                refuse_all(ig, items, NULL, n, b.now_ms);
-                return -ENOMEM;
-        }
-        /* Each frame is decoded once, here, and every step reads the view;
-         * rate decisions are made once too: both outside the transaction
-         * that may rerun. */
         for (size_t i = 0; i < n; i++) {
-                envelope_view_parse(&views[i], items[i].frame, items[i].len);
-                b.rate_ok[i] = rate_take(ig, items[i].member_id, b.now_ms);
+                if (!items[i].opened) {
+                        refuse_all(ig, items, n, b.now_ms);
+                        opened_free_all(items, n);
+                        return -ENOMEM;
+                }
         }
-        b.views = views;
         started = util_mono_ms();
         r = hub_store_write(ig->st, batch_txn, &b);
-        free(b.rate_ok);
         if (r < 0) {
                 /* At most one line a second while the store stays unwritable
                  * (a full disk refuses every batch), with the count since. */
@@ -806,11 +956,12 @@ int hub_ingest_batch(struct hub_ingest *ig, struct hub_item *items, size_t n)
                         ig->last_failure_log_ms = util_mono_ms();
                         ig->failed_batches = 0;
                 }
-                refuse_all(ig, items, views, n, b.now_ms);
-                views_free(views, n);
+                refuse_all(ig, items, n, b.now_ms);
+                opened_free_all(items, n);
                 return r;
         }
-        views_free(views, n);
+        /* The plaintext is not needed any more. */
+        opened_free_all(items, n);
         /* This commit flushed the one before it, and, without deferral, itself. */
         durable_up_to(ig, ig->committed_seq);
         ig->committed_seq = b.last_seq;
@@ -821,18 +972,28 @@ int hub_ingest_batch(struct hub_ingest *ig, struct hub_item *items, size_t n)
                 /* Committed but unanswered: the nodes resend and get duplicates. */
                 log_error("cannot sign the receipts of a batch: %s", strerror(-r));
                 for (size_t i = 0; i < n; i++)
-                        hub_item_clear(&items[i]);
+                        item_reset(&items[i]);
         }
+        pthread_mutex_lock(&ig->totals_lock);
         ig->totals.accepted += b.accepted;
         ig->totals.duplicates += b.duplicates;
         ig->totals.rejected += b.rejected;
         ig->totals.batches++;
+        pthread_mutex_unlock(&ig->totals_lock);
         /* serve -v: one line a batch, counts only (never who or what). */
         log_debug("batch of %zu: %llu accepted, %llu duplicates, %llu refused; committed and "
                   "signed in %llu ms", n, (unsigned long long)b.accepted,
                   (unsigned long long)b.duplicates, (unsigned long long)b.rejected,
                   (unsigned long long)(util_mono_ms() - started));
         return 0;
+}
+
+int hub_ingest_batch(struct hub_ingest *ig, struct hub_item *items, size_t n)
+{
+        /* An item left without what the opening finds is refused in the commit. */
+        if (hub_ingest_open(ig, items, n) < 0)
+                log_error("no memory to prepare a batch of %zu envelopes", n);
+        return hub_ingest_commit(ig, items, n);
 }
 
 void hub_ingest_set_rates(struct hub_ingest *ig, const struct hub_limits *limits)

@@ -19,9 +19,27 @@
  * over the Merkle root of its receipts, padded (PROTOCOL.md 8.1). Receipts
  * carry the hour of the decision and no store sequence.
  *
- * Each frame is decoded once, before the transaction (envelope.h,
- * envelope_view_parse()): every step above reads that one view, also when
- * the transaction runs again after the map grew. */
+ * A batch goes through two stages (hub_ingest_batch() runs both in turn),
+ * so that a caller may open one batch while another commits in a second
+ * thread (nmo-hub serve does not: a commit thread measured no better on
+ * two shared cores, server.h):
+ *   hub_ingest_open()    the CPU work, outside any write transaction: each
+ *                        frame decoded once (envelope_view_parse()), the rate
+ *                        decisions, and, in a read transaction, every envelope
+ *                        that the checks before the opening let through as the
+ *                        store is now, opened under its member's keys;
+ *   hub_ingest_commit()  the write transaction: every check above again, in
+ *                        order, against the store as it is now (so what a
+ *                        batch committed in between, a revocation, a rotation,
+ *                        the same envelope stored, decides); an envelope whose
+ *                        member's keys are no longer those it was opened with
+ *                        is opened again here; the duplicate checks, the
+ *                        writes, the commit, the signatures.
+ * Each frame is decoded once, and every step reads that one view, also when
+ * the transaction runs again after the map grew. Commits are serial, so an
+ * envelope sent twice, in one batch or in two batches opened before either
+ * committed, is stored once: the second is answered as a duplicate from the
+ * store. */
 #pragma once
 
 #include <stdbool.h>
@@ -58,6 +76,9 @@ struct hub_item {
         uint8_t *body;
         size_t body_len;
         bool duplicate;
+        /* Internal: what hub_ingest_open() found, until hub_ingest_commit()
+         * (holds plaintext; wiped and freed there, or by hub_item_clear()). */
+        struct hub_opened *opened;
 };
 
 struct hub_ingest;
@@ -74,7 +95,9 @@ NMO_WUR int hub_ingest_new(struct hub_ingest **ret, struct hub_store *st,
  * the retired payload key and signs their receipts; ann (ann_len bytes, NULL
  * when there was no rotation) is attached to the reply to every envelope
  * sealed to old_payload, the retired payload public key. Call again with
- * prev NULL when the overlap ends. */
+ * prev NULL when the overlap ends. Both stages read these: call it only
+ * when no batch is between hub_ingest_open() and the end of its
+ * hub_ingest_commit(). */
 void hub_ingest_set_rotation(struct hub_ingest *ig, const struct keys_secret *prev,
                              const uint8_t *ann, size_t ann_len,
                              const uint8_t old_payload[KEYS_KEY_BYTES]);
@@ -82,7 +105,25 @@ void hub_ingest_set_rotation(struct hub_ingest *ig, const struct keys_secret *pr
 /* Wipes the per-member shared keys and frees; accepts NULL. */
 void hub_ingest_free(struct hub_ingest *ig);
 
-/* Processes n items as one group commit. Every item gets a reply, also when
+/* The first stage (above) for n items: decodes each frame, takes each rate
+ * token and opens what the store lets through now; nothing is written. Call
+ * it from one thread only (it keeps the shared-key cache and the rate
+ * buckets); it may run while hub_ingest_commit() of an earlier batch runs in
+ * another thread. Returns 0, or -ENOMEM when an item could not be prepared
+ * (hub_ingest_commit() then refuses the batch as the store being
+ * unavailable). */
+NMO_WUR int hub_ingest_open(struct hub_ingest *ig, struct hub_item *items, size_t n);
+
+/* The second stage for n items that hub_ingest_open() prepared: one write
+ * transaction, committed, and the replies signed. Call it from one thread
+ * at a time, in the order the batches are to be stored. Every item gets a
+ * reply, also when the store cannot commit (then every item is rejected
+ * with REASON_STORE_UNAVAILABLE, which nodes retry, and the error is
+ * returned). The durability rule of hub_ingest_batch() below applies. */
+NMO_WUR int hub_ingest_commit(struct hub_ingest *ig, struct hub_item *items, size_t n);
+
+/* hub_ingest_open() and hub_ingest_commit() in turn: n items as one group
+ * commit. Every item gets a reply, also when
  * the store cannot commit (then every item is rejected with
  * REASON_STORE_UNAVAILABLE, which nodes retry, and the error is returned).
  *
@@ -94,7 +135,8 @@ void hub_ingest_free(struct hub_ingest *ig);
  * commit is durable at once. */
 NMO_WUR int hub_ingest_batch(struct hub_ingest *ig, struct hub_item *items, size_t n);
 
-/* Makes every committed batch durable (a sync of the private store). */
+/* Makes every committed batch durable (a sync of the private store). Call it
+ * from the thread that runs hub_ingest_commit(). */
 NMO_WUR int hub_ingest_sync(struct hub_ingest *ig);
 
 /* Parses a ZAP User-Id "ID:TAG" (TAG: 8 hex digits of the member's transport
@@ -111,9 +153,9 @@ struct hub_ingest_totals {
         uint64_t rejected;
         uint64_t batches;
 };
-void hub_ingest_totals(const struct hub_ingest *ig, struct hub_ingest_totals *out);
+void hub_ingest_totals(struct hub_ingest *ig, struct hub_ingest_totals *out);
 
 /* Takes the per-member rate limits (member_rate, member_burst) of limits from
  * the next batch on (a reload); the other limits stay as they were at
- * hub_ingest_new(). Call it from the thread that runs the batches. */
+ * hub_ingest_new(). Call it from the thread that runs hub_ingest_open(). */
 void hub_ingest_set_rates(struct hub_ingest *ig, const struct hub_limits *limits);

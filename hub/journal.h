@@ -24,7 +24,7 @@
  * the journal is folded.
  *
  * Thread use: hub_journal_append(), hub_journal_trim() and
- * hub_journal_durable() from the ingest thread, hub_journal_fold() and
+ * hub_journal_durable() from the thread that commits the ingest, hub_journal_fold() and
  * hub_journal_settle_epoch() from the aggregation thread. */
 #pragma once
 

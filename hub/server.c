@@ -94,6 +94,10 @@ static int setup_router(void *sock, const struct keys_secret *hub, const struct 
                 r = set_int(sock, ZMQ_HEARTBEAT_TIMEOUT, 30000);
         if (!r)
                 r = set_int(sock, ZMQ_LINGER, 2000);
+        /* libzmq's default of 100 makes 5,000 nodes connecting at once (a
+         * restart) wait for the kernel's SYN retries: tens of seconds. */
+        if (!r && cfg->limits.backlog)
+                r = set_int(sock, ZMQ_BACKLOG, (int)cfg->limits.backlog);
         return r;
 }
 
@@ -224,19 +228,30 @@ static void overlap_check(struct hub_keyrot *kr, struct hub_ingest *ig, const ch
                  "envelopes sealed to them now get unknown-hub-key", when);
 }
 
-static int read_member_changes(MDB_txn *txn, void *userdata)
-{
-        uint64_t *v = userdata;
-        struct hub_store *st = (struct hub_store *)(uintptr_t)v[1];
+struct meta_read {
+        struct hub_store *st;
+        const char *name;
+        uint64_t value;
+};
 
-        return hub_store_meta_get(txn, st, HUB_META_MEMBER_CHANGES, &v[0]);
+static int read_meta(MDB_txn *txn, void *userdata)
+{
+        struct meta_read *m = userdata;
+
+        return hub_store_meta_get(txn, m->st, m->name, &m->value);
+}
+
+/* A meta counter of the private store; 0 when it cannot be read. */
+static uint64_t meta_value(struct hub_store *st, const char *name)
+{
+        struct meta_read m = { st, name, 0 };
+
+        return hub_store_read(st, read_meta, &m) == 0 ? m.value : 0;
 }
 
 static uint64_t member_changes(struct hub_store *st)
 {
-        uint64_t v[2] = { 0, (uint64_t)(uintptr_t)st };
-
-        return hub_store_read(st, read_member_changes, v) == 0 ? v[0] : 0;
+        return meta_value(st, HUB_META_MEMBER_CHANGES);
 }
 
 /* Publishes every alert the aggregation thread handed over. */
@@ -482,6 +497,29 @@ static int open_sockets(struct hub_server *srv)
         return r;
 }
 
+/* Twice the members ever enrolled (member ids are not reused), at least
+ * floor, at most 1000000. */
+static uint32_t members_times_two(struct hub_server *srv, uint64_t floor)
+{
+        uint64_t want = 2 * meta_value(srv->st, HUB_META_NEXT_MEMBER);
+
+        if (want < floor)
+                want = floor;
+        return want > 1000000 ? 1000000 : (uint32_t)want;
+}
+
+/* [limits] backlog and unauthenticated 0: sized for every node reconnecting
+ * at once after a restart. The listen queue takes them all, and the
+ * handshakes that follow at once must not count as a flood, or the hub
+ * closes the connections of the very members it let in. */
+static void size_for_members(struct hub_server *srv)
+{
+        if (!srv->cfg.limits.backlog)
+                srv->cfg.limits.backlog = members_times_two(srv, 4096);
+        if (!srv->cfg.limits.unauthenticated)
+                srv->cfg.limits.unauthenticated = members_times_two(srv, 512);
+}
+
 static int pending_alloc(struct pending *p, size_t batch)
 {
         p->slots = calloc(batch, sizeof(*p->slots));
@@ -518,8 +556,10 @@ int hub_server_new(struct hub_server **ret, const char *hub_dir, const struct hu
                 r = pending_alloc(&srv->held, cfg->limits.batch);
         if (r == 0)
                 r = pending_alloc(&srv->next, cfg->limits.batch);
-        if (r == 0)
+        if (r == 0) {
+                size_for_members(srv);
                 r = open_sockets(srv);
+        }
         /* Last, so that its thread inherits the blocked signals. */
         if (r == 0 && srv->cfg.metrics_listen[0])
                 r = hub_metrics_start(&srv->metrics, srv->cfg.metrics_listen);

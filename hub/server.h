@@ -4,7 +4,10 @@
  * Each turn of the loop takes every envelope waiting (up to the batch limit),
  * commits them in one transaction, then sends their receipts. While one batch
  * is being committed the next one queues in ZeroMQ, so under load the batches
- * grow and the cost of fsync is shared (group commit). SIGTERM or SIGINT: the
+ * grow and the cost of fsync is shared (group commit). (Opening the next batch
+ * in this thread while a second one commits, ingest.h's two stages, measured
+ * no better on two shared cores: interleaved medians within the noise.)
+ * SIGTERM or SIGINT: the
  * batch in hand is finished and answered, then the hub exits cleanly. SIGHUP:
  * hub.conf is read again and what can change while running is applied
  * (reload.h). */
@@ -20,8 +23,10 @@ struct hub_server;
  * (meta syncs deferred), the analytics store, the aggregation and the ingest;
  * epochs that ended while the hub was down closed and the open ones
  * recounted (a failure there is logged, and the hub serves anyway); the
- * ZAP handler, the listening ROUTER bound to cfg->listen, the alert feed and
- * the aggregation thread (aggthread.h). The caller holds the directory's lock
+ * ZAP handler, the listening ROUTER bound to cfg->listen, the alert feed
+ * (both with the listen backlog of [limits] backlog, and [limits]
+ * unauthenticated: 0 sizes them for twice the members ever enrolled, at least
+ * 4096 and 512) and the aggregation thread (aggthread.h). The caller holds the directory's lock
  * (cli.h hub_cli_lock()). Returns 0, or a negative errno when the hub cannot
  * start (logged; everything set up so far is torn down). */
 NMO_WUR int hub_server_new(struct hub_server **ret, const char *hub_dir,

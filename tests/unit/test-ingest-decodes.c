@@ -75,7 +75,7 @@ static void fixture_up(struct fixture *f, size_t map)
         assert_int_equal(hub_store_write(f->st, do_add, &c), 0);
         c = (struct add_ctx){ f->st, "beta", &f->b->pub, &f->mb };
         assert_int_equal(hub_store_write(f->st, do_add, &c), 0);
-        f->limits = (struct hub_limits){ 65536, 1000, 512, 100000, 100000, 10000, 256, 4, 512 };
+        f->limits = (struct hub_limits){ 65536, 1000, 512, 100000, 100000, 10000, 256, 4, 512, 0 };
         assert_int_equal(hub_ingest_new(&f->ig, f->st, f->hub, &f->limits, NULL), 0);
 }
 

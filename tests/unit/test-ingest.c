@@ -60,7 +60,7 @@ static void fixture_up(struct fixture *f, size_t map, uint32_t rate, uint32_t bu
         assert_int_equal(hub_store_write(f->st, do_add, &c), 0);
         c = (struct add_ctx){ f->st, "beta", &f->b->pub, &f->mb, 0 };
         assert_int_equal(hub_store_write(f->st, do_add, &c), 0);
-        f->limits = (struct hub_limits){ 65536, 1000, 512, rate, burst, 10000, 256, 4, 512 };
+        f->limits = (struct hub_limits){ 65536, 1000, 512, rate, burst, 10000, 256, 4, 512, 0 };
         assert_int_equal(hub_ingest_new(&f->ig, f->st, f->hub, &f->limits, NULL), 0);
 }
 
