@@ -53,7 +53,7 @@ static void test_hub_example(void **state)
 {
         static const char *const keys[] = {
                 "listen", "max_message", "queue", "batch", "member_rate", "member_burst",
-                "handshake_ms", "reply_queue", "member_connections", "unauthenticated",
+                "handshake_ms", "reply_queue", "member_connections", "unauthenticated", "backlog",
                 "min_reporters", "dominance_n", "dominance_k", "sensitive",
                 "sensitive_min_reporters", "sensitive_dominance_n", "sensitive_dominance_k",
                 "protection_reports", "noise_max", "noise_variance", "noise_volume",
