@@ -191,3 +191,15 @@ void promhttp_stop(struct promhttp *h)
         MHD_stop_daemon(h->daemon);
         free(h);
 }
+
+void promhttp_put_header(FILE *f, const char *name, const char *type, const char *help)
+{
+        fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+void promhttp_put_value(FILE *f, const char *name, const char *type, const char *help,
+                        uint64_t v)
+{
+        promhttp_put_header(f, name, type, help);
+        fprintf(f, "%s %llu\n", name, (unsigned long long)v);
+}

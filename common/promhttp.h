@@ -12,6 +12,8 @@
 #pragma once
 
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 
 #include "util.h"
 
@@ -37,6 +39,13 @@ NMO_WUR int promhttp_parse_listen(const char *s, struct sockaddr_storage *addr,
  * that cannot be bound, -EIO when libmicrohttpd cannot start. */
 NMO_WUR int promhttp_start(struct promhttp **ret, const char *listen_on,
                            promhttp_format_fn format, void *userdata);
+
+/* Writes a metric's HELP and TYPE lines to f. */
+void promhttp_put_header(FILE *f, const char *name, const char *type, const char *help);
+
+/* Writes a metric without labels: its HELP and TYPE lines and the value. */
+void promhttp_put_value(FILE *f, const char *name, const char *type, const char *help,
+                        uint64_t v);
 
 /* Stops the HTTP thread, closes the socket and frees; accepts NULL. When it
  * returns, format is not running and will not be called again. */

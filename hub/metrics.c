@@ -187,24 +187,12 @@ void hub_metrics_collect(struct hub_metrics *m, struct hub_store *st, struct ana
         pthread_mutex_unlock(&m->lock);
 }
 
-static void put_header(FILE *f, const char *name, const char *type, const char *help)
-{
-        fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-static void put_value(FILE *f, const char *name, const char *type, const char *help,
-                      uint64_t v)
-{
-        put_header(f, name, type, help);
-        fprintf(f, "%s %llu\n", name, (unsigned long long)v);
-}
-
 static void put_histogram(FILE *f, const char *name, const char *help,
                           const struct histogram *h)
 {
         uint64_t cum = 0;
 
-        put_header(f, name, "histogram", help);
+        promhttp_put_header(f, name, "histogram", help);
         for (size_t i = 0; i < h->nbounds; i++) {
                 cum += h->buckets[i];
                 fprintf(f, "%s_bucket{le=\"%g\"} %llu\n", name, h->bounds[i],
@@ -232,39 +220,39 @@ int hub_metrics_format(struct hub_metrics *m, char **out, size_t *len)
         f = open_memstream(&buf, &n);
         if (!f)
                 return -ENOMEM;
-        put_value(f, "nmo_hub_signals_accepted_total", "counter",
+        promhttp_put_value(f, "nmo_hub_signals_accepted_total", "counter",
                   "Signals stored (signals_stored of nmo-hub stats).", s.accepted);
-        put_value(f, "nmo_hub_duplicates_total", "counter",
+        promhttp_put_value(f, "nmo_hub_duplicates_total", "counter",
                   "Repeated envelopes answered with their original receipt.", s.duplicates);
-        put_header(f, "nmo_hub_refusals_total", "counter",
+        promhttp_put_header(f, "nmo_hub_refusals_total", "counter",
                    "Envelopes refused, by the reason their receipt names.");
         for (int reason = 1; reason <= RECEIPT_REASON_LAST; reason++)
                 fprintf(f, "nmo_hub_refusals_total{reason=\"%s\"} %llu\n",
                         reason_name((Nmo__Reason)reason),
                         (unsigned long long)s.refusals[reason]);
-        put_value(f, "nmo_hub_batches_total", "counter",
+        promhttp_put_value(f, "nmo_hub_batches_total", "counter",
                   "Batches committed since this nmo-hub serve started.", s.batches);
-        put_header(f, "nmo_hub_members", "gauge", "Members in the registry, by state.");
+        promhttp_put_header(f, "nmo_hub_members", "gauge", "Members in the registry, by state.");
         for (size_t i = 0; i < 3; i++)
                 fprintf(f, "nmo_hub_members{state=\"%s\"} %llu\n", states[i],
                         (unsigned long long)s.members[i]);
-        put_value(f, "nmo_hub_members_connected", "gauge",
+        promhttp_put_value(f, "nmo_hub_members_connected", "gauge",
                   "Distinct members holding an admitted connection.", s.connected);
-        put_value(f, "nmo_hub_members_key_expiring_30d", "gauge",
+        promhttp_put_value(f, "nmo_hub_members_key_expiring_30d", "gauge",
                   "Active members whose key expires within 30 days.", s.expiring);
-        put_value(f, "nmo_hub_members_key_expired", "gauge",
+        promhttp_put_value(f, "nmo_hub_members_key_expired", "gauge",
                   "Active members whose key has expired.", s.expired);
         put_histogram(f, "nmo_hub_batch_size", "Envelopes per committed batch.", &batch_size);
         put_histogram(f, "nmo_hub_commit_seconds",
                       "Seconds to commit a batch and sign its receipts.", &commit_seconds);
         if (s.has_backlog)
-                put_value(f, "nmo_hub_aggregation_backlog", "gauge",
+                promhttp_put_value(f, "nmo_hub_aggregation_backlog", "gauge",
                           "Accepted signals the aggregation has not counted yet.", s.backlog);
-        put_value(f, "nmo_hub_store_used_bytes", "gauge",
+        promhttp_put_value(f, "nmo_hub_store_used_bytes", "gauge",
                   "Bytes of the private store in use.", s.used_bytes);
-        put_value(f, "nmo_hub_store_map_bytes", "gauge",
+        promhttp_put_value(f, "nmo_hub_store_map_bytes", "gauge",
                   "Size of the private store's memory map (its largest size).", s.map_bytes);
-        put_value(f, "nmo_hub_releases_total", "counter",
+        promhttp_put_value(f, "nmo_hub_releases_total", "counter",
                   "Releases of aggregate figures so far.", s.releases);
         if (fclose(f) != 0 || !buf) {
                 free(buf);

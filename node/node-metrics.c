@@ -24,22 +24,10 @@ void node_metrics_update(struct node_metrics *m, const struct node_metrics_figur
         pthread_mutex_unlock(&m->lock);
 }
 
-static void put_header(FILE *f, const char *name, const char *type, const char *help)
-{
-        fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-static void put_count(FILE *f, const char *name, const char *type, const char *help,
-                      uint64_t v)
-{
-        put_header(f, name, type, help);
-        fprintf(f, "%s %llu\n", name, (unsigned long long)v);
-}
-
 /* Milliseconds as seconds, exactly. */
 static void put_seconds(FILE *f, const char *name, const char *help, uint64_t ms)
 {
-        put_header(f, name, "gauge", help);
+        promhttp_put_header(f, name, "gauge", help);
         fprintf(f, "%s %llu.%03u\n", name, (unsigned long long)(ms / 1000),
                 (unsigned int)(ms % 1000));
 }
@@ -59,15 +47,15 @@ int node_metrics_format(struct node_metrics *m, uint64_t now_ms, char **out, siz
         f = open_memstream(&buf, &n);
         if (!f)
                 return -ENOMEM;
-        put_count(f, "nmo_node_signals_queued", "gauge",
+        promhttp_put_value(f, "nmo_node_signals_queued", "gauge",
                   "Signals waiting to be sent (queued of nmo-node status).", s.counts.queued);
-        put_count(f, "nmo_node_signals_in_flight", "gauge",
+        promhttp_put_value(f, "nmo_node_signals_in_flight", "gauge",
                   "Signals sent and not yet answered (in_flight of nmo-node status).",
                   s.counts.in_flight);
-        put_count(f, "nmo_node_signals_delivered", "gauge",
+        promhttp_put_value(f, "nmo_node_signals_delivered", "gauge",
                   "Signals the hub accepted, receipt kept (delivered of nmo-node status).",
                   s.counts.delivered);
-        put_count(f, "nmo_node_signals_rejected", "gauge",
+        promhttp_put_value(f, "nmo_node_signals_rejected", "gauge",
                   "Signals the hub refused for good (rejected of nmo-node status).",
                   s.counts.rejected);
         /* A clock stepped back does not make a negative age. */
@@ -80,16 +68,16 @@ int node_metrics_format(struct node_metrics *m, uint64_t now_ms, char **out, siz
         put_seconds(f, "nmo_node_hub_last_contact_timestamp_seconds",
                     "Unix time of the last handshake with the hub or loss of it (last_contact "
                     "of nmo-node status), 0 when never.", s.last_contact_ms);
-        put_count(f, "nmo_node_hub_connected", "gauge",
+        promhttp_put_value(f, "nmo_node_hub_connected", "gauge",
                   "1 while the connection to the hub is up (handshake done), else 0.",
                   s.hub_up ? 1 : 0);
-        put_count(f, "nmo_node_signals_sent_total", "counter",
+        promhttp_put_value(f, "nmo_node_signals_sent_total", "counter",
                   "Envelopes sent to the hub since this agent started, resends included.",
                   s.sent);
-        put_count(f, "nmo_node_resends_total", "counter",
+        promhttp_put_value(f, "nmo_node_resends_total", "counter",
                   "Envelopes sent again after an earlier attempt, since this agent started.",
                   s.resends);
-        put_count(f, "nmo_node_receipts_total", "counter",
+        promhttp_put_value(f, "nmo_node_receipts_total", "counter",
                   "Hub receipts recorded in the outbox since this agent started.", s.receipts);
         if (fclose(f) != 0 || !buf) {
                 free(buf);
