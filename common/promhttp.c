@@ -2,10 +2,14 @@
 #include "promhttp.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <dlfcn.h>
+#include <pthread.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -69,11 +73,70 @@ int promhttp_parse_listen(const char *s, struct sockaddr_storage *addr, unsigned
         return 0;
 }
 
+/* libmicrohttpd is loaded only when an endpoint is started: linked, it
+ * brings GnuTLS and its libraries into every process, some 2.5 MiB of an idle
+ * node agent's memory, though most never serve metrics. Its soname, as
+ * Debian's libmicrohttpd12 installs it. */
+#define PROMHTTP_LIBRARY "libmicrohttpd.so.12"
+
+static struct {
+        struct MHD_Daemon *(*start_daemon)(unsigned int, uint16_t, MHD_AcceptPolicyCallback,
+                                           void *, MHD_AccessHandlerCallback, void *, ...);
+        void (*stop_daemon)(struct MHD_Daemon *);
+        struct MHD_Response *(*create_response_from_buffer)(size_t, void *,
+                                                            enum MHD_ResponseMemoryMode);
+        enum MHD_Result (*add_response_header)(struct MHD_Response *, const char *,
+                                               const char *);
+        enum MHD_Result (*queue_response)(struct MHD_Connection *, unsigned int,
+                                          struct MHD_Response *);
+        void (*destroy_response)(struct MHD_Response *);
+        char error[256];
+        int status;             /* 0 loaded, else a negative errno */
+} mhd;
+
+static pthread_once_t mhd_once = PTHREAD_ONCE_INIT;
+
+/* Looks up name in lib into *fn; false (with mhd.error set) when missing. */
+static bool mhd_symbol(void *lib, const char *name, void *fn)
+{
+        void *sym = dlsym(lib, name);
+
+        if (!sym) {
+                snprintf(mhd.error, sizeof(mhd.error), "%s has no %s", PROMHTTP_LIBRARY, name);
+                return false;
+        }
+        /* POSIX: a function's address round-trips through void *. */
+        memcpy(fn, &sym, sizeof(sym));
+        return true;
+}
+
+static void mhd_load(void)
+{
+        /* Kept for the life of the process (never dlclose()d). */
+        void *lib = dlopen(PROMHTTP_LIBRARY, RTLD_NOW | RTLD_LOCAL);
+        const char *why;
+
+        if (!lib) {
+                why = dlerror();
+                snprintf(mhd.error, sizeof(mhd.error), "%s", why ? why : PROMHTTP_LIBRARY);
+                mhd.status = -ENOENT;
+                return;
+        }
+        if (!mhd_symbol(lib, "MHD_start_daemon", &mhd.start_daemon) ||
+            !mhd_symbol(lib, "MHD_stop_daemon", &mhd.stop_daemon) ||
+            !mhd_symbol(lib, "MHD_create_response_from_buffer",
+                        &mhd.create_response_from_buffer) ||
+            !mhd_symbol(lib, "MHD_add_response_header", &mhd.add_response_header) ||
+            !mhd_symbol(lib, "MHD_queue_response", &mhd.queue_response) ||
+            !mhd_symbol(lib, "MHD_destroy_response", &mhd.destroy_response))
+                mhd.status = -ENOSYS;
+}
+
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status, char *body,
                              size_t len, enum MHD_ResponseMemoryMode mode,
                              const char *content_type)
 {
-        struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, mode);
+        struct MHD_Response *resp = mhd.create_response_from_buffer(len, body, mode);
         enum MHD_Result ret;
 
         if (!resp) {
@@ -81,9 +144,9 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status, c
                         free(body);
                 return MHD_NO;
         }
-        (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-        ret = MHD_queue_response(conn, status, resp);
-        MHD_destroy_response(resp);
+        (void)mhd.add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+        ret = mhd.queue_response(conn, status, resp);
+        mhd.destroy_response(resp);
         return ret;
 }
 
@@ -160,10 +223,17 @@ int promhttp_start(struct promhttp **ret, const char *listen_on, promhttp_format
                 return -ENOMEM;
         h->format = format;
         h->userdata = userdata;
+        (void)pthread_once(&mhd_once, mhd_load);
+        if (mhd.status < 0) {
+                log_error("cannot serve metrics on %s: %s (install the package "
+                          "libmicrohttpd12)", listen_on, mhd.error);
+                r = mhd.status;
+                goto cleanup;
+        }
         r = open_listener(listen_on, &fd);
         if (r < 0)
                 goto cleanup;
-        h->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL,
+        h->daemon = mhd.start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL,
                                      NULL, on_request, h, MHD_OPTION_LISTEN_SOCKET, fd,
                                      MHD_OPTION_CONNECTION_LIMIT,
                                      (unsigned int)PROMHTTP_CONNECTIONS,
@@ -188,7 +258,7 @@ void promhttp_stop(struct promhttp *h)
         if (!h)
                 return;
         /* Joins the HTTP thread and closes the listening socket too. */
-        MHD_stop_daemon(h->daemon);
+        mhd.stop_daemon(h->daemon);
         free(h);
 }
 

@@ -132,6 +132,8 @@ nmo_check_package() {
                 pkg_check "nmo-hub has PROTOCOL.md" pkg_has "$hub" "$doc/PROTOCOL.md(\\.gz)?"
                 pkg_check "nmo-hub has README.md" pkg_has "$hub" "$doc/README.md(\\.gz)?"
                 pkg_check "nmo-hub has examples/hub.conf" pkg_has "$hub" "$doc/examples/hub.conf"
+                pkg_check "nmo-hub depends on libmicrohttpd12 (loaded for [metrics])" eval \
+                        "dpkg-deb -f '$hub' Depends | grep -q 'libmicrohttpd12'"
                 pkg_check "nmo-hub has examples/nmo-signal-rules.yml" pkg_has "$hub" \
                         "$doc/examples/nmo-signal-rules.yml"
                 pkg_check "nmo-hub has not nmo-node's user" \
@@ -157,6 +159,8 @@ nmo_check_package() {
                 pkg_check "nmo-node has its tmpfiles.d entry" pkg_has "$node" './usr/lib/tmpfiles.d/nmo-node.conf'
                 pkg_check "nmo-node has PROTOCOL.md" pkg_has "$node" "$doc/PROTOCOL.md(\\.gz)?"
                 pkg_check "nmo-node has examples/node.conf" pkg_has "$node" "$doc/examples/node.conf"
+                pkg_check "nmo-node recommends libmicrohttpd12 (loaded for [metrics] only)" eval \
+                        "dpkg-deb -f '$node' Recommends | grep -q 'libmicrohttpd12'"
                 pkg_check "nmo-node has not nmo-hub" eval "! pkg_has '$node' '.*nmo-hub.*'"
                 pkg_check "nmo-node does not depend on nmo-hub" pkg_depends_not "$node" nmo-hub
                 pkg_check "nmo-node postinst makes the user (systemd-sysusers)" \
