@@ -119,6 +119,17 @@ int cli_fail(const char *fmt, ...)
         return CLI_EXIT_FAIL;
 }
 
+bool cli_verbosity_option(int c, int *verbosity)
+{
+        if (c == 'v')
+                (*verbosity)++;
+        else if (c == 'q')
+                (*verbosity)--;
+        else
+                return false;
+        return true;
+}
+
 void cli_log_setup(int verbosity)
 {
         enum log_level level = LOG_LEVEL_INFO;

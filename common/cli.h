@@ -99,6 +99,11 @@ int cli_help(const char *text);
 /* Prints "PROGRAM: message" to stderr; returns CLI_EXIT_FAIL. */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* For the default arm of a command's getopt switch: counts -v (up) and -q
+ * (down) of CLI_COMMON_OPTIONS into *verbosity and returns true; false for
+ * any other option (a usage error: cli_bad_option()). */
+bool cli_verbosity_option(int c, int *verbosity);
+
 /* Sets the log level from the count of -v (positive) and -q (negative). */
 void cli_log_setup(int verbosity);
 

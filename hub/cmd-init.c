@@ -93,13 +93,9 @@ int hub_cmd_init(int argc, char **argv)
                         break;
                 case 'h':
                         return cli_help(help);
-                case 'v':
-                        verbosity++;
-                        break;
-                case 'q':
-                        verbosity--;
-                        break;
                 default:
+                        if (cli_verbosity_option(c, &verbosity))
+                                break;
                         return cli_bad_option("init", argv, c);
                 }
         }

@@ -89,13 +89,9 @@ static int parse(const char *what, size_t npositional, int argc, char **argv, st
                         break;
                 case 'h':
                         return cli_help(help);
-                case 'v':
-                        verbosity++;
-                        break;
-                case 'q':
-                        verbosity--;
-                        break;
                 default:
+                        if (cli_verbosity_option(c, &verbosity))
+                                break;
                         return cli_bad_option(what, argv, c);
                 }
         }

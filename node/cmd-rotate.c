@@ -187,13 +187,9 @@ int cmd_rotate(int argc, char **argv)
                         break;
                 case 'h':
                         return cli_help(rotate_help);
-                case 'v':
-                        verbosity++;
-                        break;
-                case 'q':
-                        verbosity--;
-                        break;
                 default:
+                        if (cli_verbosity_option(c, &verbosity))
+                                break;
                         return cli_bad_option(argv[0], argv, c);
                 }
         }

@@ -87,13 +87,9 @@ int cmd_run(int argc, char **argv)
                         break;
                 case 'h':
                         return cli_help(run_help);
-                case 'v':
-                        verbosity++;
-                        break;
-                case 'q':
-                        verbosity--;
-                        break;
                 default:
+                        if (cli_verbosity_option(c, &verbosity))
+                                break;
                         return cli_bad_option(argv[0], argv, c);
                 }
         }

@@ -302,13 +302,9 @@ int cmd_submit(int argc, char **argv)
                         usage();
                         ret = CLI_EXIT_OK;
                         goto out;
-                case 'v':
-                        verbosity++;
-                        break;
-                case 'q':
-                        verbosity--;
-                        break;
                 default:
+                        if (cli_verbosity_option(c, &verbosity))
+                                break;
                         ret = cli_bad_option(argv[0], argv, c);
                         goto out;
                 }
