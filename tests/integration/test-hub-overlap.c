@@ -4,7 +4,7 @@
  * (the second received while the first commits, and answered while the
  * first's receipts are still held for durability) or further apart. The
  * interleaving of ingest.h's two stages across batches is tested in process,
- * deterministically, by tests/unit/test-ingest-overlap.c. Whatever the split, each envelope is stored once, and both
+ * deterministically, by tests/unit/test-ingest.c. Whatever the split, each envelope is stored once, and both
  * copies get a signed receipt: one accepted, one answered as a duplicate with
  * the original receipt. (That no receipt leaves before its batch is durable
  * is what test-crash.c and tests/fault/kill-hub.sh and power-cut.sh check.) */
