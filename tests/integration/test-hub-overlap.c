@@ -1,13 +1,14 @@
 /* test-hub-overlap.c: the real nmo-hub against a member that sends every
  * envelope twice, the second copy a random 0-3 ms after the first, without
  * waiting for replies: the copies land in one batch, in two adjacent batches
- * (the second received while the first commits, and answered while the
- * first's receipts are still held for durability) or further apart. The
- * interleaving of ingest.h's two stages across batches is tested in process,
- * deterministically, by tests/unit/test-ingest.c. Whatever the split, each envelope is stored once, and both
- * copies get a signed receipt: one accepted, one answered as a duplicate with
- * the original receipt. (That no receipt leaves before its batch is durable
- * is what test-crash.c and tests/fault/kill-hub.sh and power-cut.sh check.) */
+ * (the second received while the first's receipts are still held for
+ * durability) or further apart. The interleaving of ingest.h's two stages
+ * across batches is tested in process, deterministically, by
+ * tests/unit/test-ingest.c. Whatever the split, each envelope is stored once,
+ * and both copies get a signed receipt: one accepted, one answered as a
+ * duplicate with the original receipt. (That no receipt leaves before its
+ * batch is durable is what test-crash.c and tests/fault/kill-hub.sh and
+ * power-cut.sh check.) */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
