@@ -53,18 +53,26 @@ struct stats_ctx {
         int64_t connected;
 };
 
+static int presence_cmp(const void *a, const void *b)
+{
+        uint32_t x = ((const struct hub_presence *)a)->member;
+        uint32_t y = ((const struct hub_presence *)b)->member;
+
+        return x < y ? -1 : x > y;
+}
+
 /* A member's line: name, state, connected and the hour it was last seen. */
 static int member_presence(const struct hub_member *m, void *userdata)
 {
         struct stats_ctx *c = userdata;
         json_object *e = json_object_new_object();
-        const struct hub_presence *p = NULL;
+        const struct hub_presence *p = NULL, key = { .member = m->id };
         uint64_t hour = 0;
         bool up = false, epoch = false;
 
-        for (size_t i = 0; i < c->npresence && !p; i++)
-                if (c->presence[i].member == m->id)
-                        p = &c->presence[i];
+        /* Sorted by member after reading: thousands of members stay quick. */
+        if (c->npresence)
+                p = bsearch(&key, c->presence, c->npresence, sizeof(key), presence_cmp);
         if (p) {
                 hour = p->ms;
                 epoch = p->epoch;
@@ -305,6 +313,8 @@ int hub_cmd_stats(int argc, char **argv)
         if (hub_presence_read(dir, &ctx.presence, &ctx.npresence) < 0)
                 fprintf(stderr, "nmo-hub stats: cannot read %s/private/" HUB_PRESENCE_FILE
                         ": members' last_seen not shown\n", dir);
+        else if (ctx.npresence)
+                qsort(ctx.presence, ctx.npresence, sizeof(*ctx.presence), presence_cmp);
         r = hub_store_read(st, stats_txn, &ctx);
         hub_store_free(st);
         if (r == 0)

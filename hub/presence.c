@@ -69,12 +69,23 @@ int hub_presence_read(const char *hub_dir, struct hub_presence **list, size_t *n
         return 0;
 }
 
+static int id_cmp(const void *a, const void *b)
+{
+        uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+        return x < y ? -1 : x > y;
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+        return id_cmp(&((const struct hub_presence *)a)->member,
+                      &((const struct hub_presence *)b)->member);
+}
+
+/* Whether the sorted ids[0..n) hold id. */
 static bool contains(const uint32_t *ids, size_t n, uint32_t id)
 {
-        for (size_t i = 0; i < n; i++)
-                if (ids[i] == id)
-                        return true;
-        return false;
+        return n && bsearch(&id, ids, n, sizeof(id), id_cmp);
 }
 
 /* An hour of an epoch closed through closed_through becomes the epoch's start. */
@@ -91,45 +102,34 @@ static void coarsen(struct hub_presence *p, uint32_t closed_through)
         }
 }
 
-/* The entry of member in *list, added (never seen) when absent; NULL when
- * out of memory. */
-static struct hub_presence *entry(struct hub_presence **list, size_t *n, size_t *cap,
-                                  uint32_t member)
-{
-        for (size_t i = 0; i < *n; i++)
-                if ((*list)[i].member == member)
-                        return &(*list)[i];
-        if (*n == *cap) {
-                size_t ncap = *cap ? 2 * *cap : 64;
-                struct hub_presence *grown = realloc(*list, ncap * sizeof(*grown));
-
-                if (!grown)
-                        return NULL;
-                *list = grown;
-                *cap = ncap;
-        }
-        memset(&(*list)[*n], 0, sizeof((*list)[0]));
-        (*list)[*n].member = member;
-        return &(*list)[(*n)++];
-}
-
 int hub_presence_write(const char *hub_dir, const uint32_t *connected, size_t nconnected,
                        const uint32_t *seen, size_t nseen, uint64_t now_ms, bool starting,
                        uint32_t closed_through)
 {
         uint64_t hour = now_ms - now_ms % HUB_PRESENCE_HOUR_MS;
-        struct hub_presence *list = NULL, *e;
-        size_t n = 0, cap, used = 0;
+        struct hub_presence *list = NULL, *grown, *e, key;
+        uint32_t *up = NULL;
+        size_t n = 0, known, used = 0, kept;
         char *text = NULL, *path = NULL;
         int r;
 
         r = hub_presence_read(hub_dir, &list, &n);
         if (r < 0)
                 return r;
-        cap = n;
+        r = -ENOMEM;
+        /* Sorted, so that thousands of members cost a few lookups each. */
+        up = malloc((nconnected ? nconnected : 1) * sizeof(*up));
+        grown = realloc(list, (n + nseen + nconnected + 1) * sizeof(*list));
+        if (!up || !grown)
+                goto out;
+        list = grown;
+        if (nconnected)
+                memcpy(up, connected, nconnected * sizeof(*up));
+        qsort(up, nconnected, sizeof(*up), id_cmp);
+        qsort(list, n, sizeof(*list), entry_cmp);
         for (size_t i = 0; i < n; i++) {
                 e = &list[i];
-                if (e->connected && !contains(connected, nconnected, e->member)) {
+                if (e->connected && !contains(up, nconnected, e->member)) {
                         e->connected = false;
                         if (!starting) {
                                 e->ms = hour;
@@ -137,25 +137,33 @@ int hub_presence_write(const char *hub_dir, const uint32_t *connected, size_t nc
                         }
                 }
         }
-        r = -ENOMEM;
-        for (size_t i = 0; i < nseen; i++) {
-                if (contains(connected, nconnected, seen[i]))
+        /* Seen and connected members: updated in place when known, else
+         * added; an id added twice is merged below. */
+        known = n;
+        for (size_t i = 0; i < nseen + nconnected; i++) {
+                bool is_up = i >= nseen;
+
+                key.member = is_up ? connected[i - nseen] : seen[i];
+                if (!is_up && contains(up, nconnected, key.member))
                         continue;
-                e = entry(&list, &n, &cap, seen[i]);
+                e = known ? bsearch(&key, list, known, sizeof(key), entry_cmp) : NULL;
                 if (!e)
-                        goto out;
+                        e = &list[n++];
+                e->member = key.member;
                 e->ms = hour;
                 e->epoch = false;
-                e->connected = false;
+                e->connected = is_up;
         }
-        for (size_t i = 0; i < nconnected; i++) {
-                e = entry(&list, &n, &cap, connected[i]);
-                if (!e)
-                        goto out;
-                e->ms = hour;
-                e->epoch = false;
-                e->connected = true;
+        qsort(list, n, sizeof(*list), entry_cmp);
+        kept = 0;
+        for (size_t i = 0; i < n; i++) {
+                if (kept && list[kept - 1].member == list[i].member) {
+                        list[kept - 1].connected |= list[i].connected;
+                        continue;
+                }
+                list[kept++] = list[i];
         }
+        n = kept;
         /* At most 10 + 1 + 20 + 4 characters a line. */
         text = malloc(n * 40 + 1);
         path = presence_path(hub_dir);
@@ -170,6 +178,7 @@ int hub_presence_write(const char *hub_dir, const uint32_t *connected, size_t nc
         }
         r = util_write_file(path, text, used, 0600, false);
 out:
+        free(up);
         free(list);
         free(text);
         free(path);
