@@ -336,6 +336,59 @@ static bool rate_take(struct hub_ingest *ig, uint32_t id, uint64_t now_ms)
         return true;
 }
 
+/* Members decoded in the running transaction. A batch holds the signals of a
+ * few members, and decoding a member's record (protobuf) for each of them
+ * cost more than every other check together; direct-mapped by id, as ids are
+ * dense. Emptied at the start of every transaction (a transaction that runs
+ * again after the map grew, too), and a member this transaction writes
+ * (a key rotation) is dropped from it. */
+#define MEMBER_MEMO 64
+
+struct member_memo_entry {
+        bool valid;
+        uint32_t id;
+        int ret;                /* 0 or -ENOENT */
+        struct hub_member m;
+};
+
+struct member_memo {
+        struct member_memo_entry e[MEMBER_MEMO];
+};
+
+static void memo_clear(struct member_memo *mm)
+{
+        for (size_t i = 0; i < MEMBER_MEMO; i++)
+                mm->e[i].valid = false;
+}
+
+static void memo_forget(struct member_memo *mm, uint32_t id)
+{
+        mm->e[id % MEMBER_MEMO].valid = false;
+}
+
+/* hub_member_by_id() through the memo. */
+static int memo_member(struct member_memo *mm, MDB_txn *txn, struct hub_store *st, uint32_t id,
+                       struct hub_member *out)
+{
+        struct member_memo_entry *e = &mm->e[id % MEMBER_MEMO];
+        int r;
+
+        if (e->valid && e->id == id) {
+                if (e->ret == 0)
+                        *out = e->m;
+                return e->ret;
+        }
+        r = hub_member_by_id(txn, st, id, out);
+        if (r == 0 || r == -ENOENT) {
+                e->valid = true;
+                e->id = id;
+                e->ret = r;
+                if (r == 0)
+                        e->m = *out;
+        }
+        return r;
+}
+
 struct batch {
         struct hub_ingest *ig;
         uint64_t last_seq;      /* the store sequence at the end of the batch */
@@ -344,6 +397,7 @@ struct batch {
         uint64_t now_ms;
         uint64_t accepted, duplicates, rejected;
         uint64_t by_reason[RECEIPT_REASON_LAST + 1];
+        struct member_memo memo;
 };
 
 /* Was the frame sealed to the payload key the last rotation retired? */
@@ -614,6 +668,7 @@ static int process_rotation(MDB_txn *txn, struct batch *b, struct hub_item *it,
         memcpy(key + 4, r->signal_id, SIGNAL_ID_BYTES);
         ret = hub_member_rotate(txn, ig->st, m->id, o->rot.new_transport, o->rot.new_payload,
                                 b->now_ms, NULL);
+        memo_forget(&b->memo, m->id);
         if (ret == -EEXIST)
                 return reject(b, it, r, NMO__REASON__REASON_INVALID_SIGNAL,
                               "a new key is one that a member has used before (keys are never "
@@ -708,7 +763,7 @@ static int process_one(MDB_txn *txn, struct batch *b, size_t i)
         r.has_id = envelope_view_id(v, r.signal_id);
         it->old_hub_key = names_old_key(ig, v);
 
-        ret = it->member_id ? hub_member_by_id(txn, ig->st, it->member_id, &m) : -ENOENT;
+        ret = it->member_id ? memo_member(&b->memo, txn, ig->st, it->member_id, &m) : -ENOENT;
         if (ret == -ENOENT)
                 return reject(b, it, &r, NMO__REASON__REASON_MEMBER_REVOKED,
                               "connection is not from an enrolled member");
@@ -778,6 +833,7 @@ static int batch_txn(MDB_txn *txn, void *userdata)
         int r = 0;
 
         /* This may run again after the map grew: start clean. */
+        memo_clear(&b->memo);
         b->accepted = b->duplicates = b->rejected = 0;
         memset(b->by_reason, 0, sizeof(b->by_reason));
         for (size_t i = 0; i < b->n; i++) {
@@ -863,6 +919,7 @@ struct open_ctx {
         struct hub_item *items;
         size_t n;
         uint64_t now_ms;
+        struct member_memo memo;
 };
 
 /* Opens, in a read transaction, every envelope that the checks before the
@@ -873,6 +930,8 @@ static int open_txn(MDB_txn *txn, void *userdata)
         struct open_ctx *c = userdata;
         struct hub_ingest *ig = c->ig;
 
+        memo_clear(&c->memo);
+
         for (size_t i = 0; i < c->n; i++) {
                 struct hub_item *it = &c->items[i];
                 struct hub_opened *o = it->opened;
@@ -881,7 +940,7 @@ static int open_txn(MDB_txn *txn, void *userdata)
                 bool owned = false, prev;
 
                 if (!o || !it->member_id ||
-                    hub_member_by_id(txn, ig->st, it->member_id, &m) < 0)
+                    memo_member(&c->memo, txn, ig->st, it->member_id, &m) < 0)
                         continue;
                 o->found = true;
                 memcpy(o->member_key, m.payload, KEYS_KEY_BYTES);
@@ -900,7 +959,7 @@ static int open_txn(MDB_txn *txn, void *userdata)
 
 int hub_ingest_open(struct hub_ingest *ig, struct hub_item *items, size_t n)
 {
-        struct open_ctx c = { ig, items, n, util_now_ms() };
+        struct open_ctx c = { .ig = ig, .items = items, .n = n, .now_ms = util_now_ms() };
         int r = 0;
 
         /* Rate decisions are made once, here, outside the transaction that

@@ -4,6 +4,7 @@
 #include <sodium.h>
 
 #include "hub-cli.h"
+#include "rng.h"
 
 static const struct cli_command commands[] = {
         { "init", hub_cmd_init, "create a hub directory: keys, config, private store" },
@@ -29,12 +30,11 @@ static const struct cli_program program = {
 
 int main(int argc, char **argv)
 {
-        /* libsodium's own ChaCha20 generator, seeded from the kernel and kept
-         * per thread, instead of one getrandom() system call for every nonce,
-         * record key and padded receipt leaf: the hub draws several per
-         * signal. Set before sodium_init(), as libsodium requires. */
-        if (randombytes_set_implementation(&randombytes_internal_implementation) != 0) {
-                fprintf(stderr, "nmo-hub: libsodium's random generator cannot be set\n");
+        /* A generator without a system call for every draw (rng.h): the hub
+         * draws several per signal. Set before sodium_init(), as libsodium
+         * requires, and before any thread starts. */
+        if (rng_install() < 0) {
+                fprintf(stderr, "nmo-hub: the random generator cannot be set up\n");
                 return CLI_EXIT_FAIL;
         }
         if (sodium_init() < 0) {

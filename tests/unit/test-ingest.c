@@ -6,7 +6,8 @@
  * batches is stored once and both get a signed receipt (the second as a
  * duplicate, with the original receipt); a key rotation, a revocation or a
  * suspension committed between a batch's opening and its commit decides that
- * batch, as if it had been opened after. */
+ * batch, as if it had been opened after; and a key rotation decides the rest
+ * of its own batch. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -599,6 +600,51 @@ static void test_rotation_between_open_and_commit(void **state)
         fixture_down(&f);
 }
 
+/* The member rotates its keys, and the same batch carries, after the
+ * rotation, a signal sealed with its old keys and one sealed with its new
+ * ones: the rest of the batch is checked against the keys as rotated (the
+ * ingest keeps the members it decoded for the batch, and must drop the one
+ * it changed), so the old-key signal is refused and the new-key one stored. */
+static void test_rotation_within_one_batch(void **state)
+{
+        struct fixture f;
+        struct keys_secret *next = NULL;
+        struct hub_item items[3];
+        uint8_t rot_id[SIGNAL_ID_BYTES], *rot = NULL, *old = NULL, *fresh = NULL;
+        size_t lrot = 0, lold = 0, lfresh = 0;
+        struct receipt r;
+        bool dup;
+
+        (void)state;
+        fixture_up_as_serve(&f);
+        assert_int_equal(keys_generate(&next, KEYS_ROLE_MEMBER, NULL), 0);
+        assert_int_equal(envelope_seal_rotation(f.a, &next->pub, f.hub->pub.payload, rot_id,
+                                                &rot, &lrot), 0);
+        seal(&f, f.a, &old, &lold);
+        seal(&f, next, &fresh, &lfresh);
+        memset(items, 0, sizeof(items));
+        items[0] = (struct hub_item){ .member_id = f.ma.id, .frame = rot, .len = lrot };
+        items[1] = (struct hub_item){ .member_id = f.ma.id, .frame = old, .len = lold };
+        items[2] = (struct hub_item){ .member_id = f.ma.id, .frame = fresh, .len = lfresh };
+
+        assert_int_equal(hub_ingest_batch(f.ig, items, 3), 0);
+        assert_int_equal(items[0].outcome, HUB_OUTCOME_ACCEPTED);
+        assert_int_equal(items[1].outcome, HUB_OUTCOME_REJECTED);
+        assert_int_equal(items[2].outcome, HUB_OUTCOME_ACCEPTED);
+        reply_of(&f, &items[2], &r, &dup);
+        assert_false(dup);
+        assert_memory_equal(r.member_key, next->pub.payload, KEYS_KEY_BYTES);
+        assert_int_equal(meta(&f, HUB_META_SIGNALS), 1);
+
+        for (size_t i = 0; i < 3; i++)
+                hub_item_clear(&items[i]);
+        free(rot);
+        free(old);
+        free(fresh);
+        keys_free(next);
+        fixture_down(&f);
+}
+
 /* Opened while the member was active; the operator suspends, then revokes it
  * before the commits: both batches are refused, nothing stored. */
 static void test_state_change_between_open_and_commit(void **state)
@@ -653,6 +699,7 @@ int main(void)
                 cmocka_unit_test(test_box_stored_once),
                 cmocka_unit_test(test_duplicate_in_adjacent_batches),
                 cmocka_unit_test(test_rotation_between_open_and_commit),
+                cmocka_unit_test(test_rotation_within_one_batch),
                 cmocka_unit_test(test_state_change_between_open_and_commit),
         };
 
