@@ -2,7 +2,8 @@
  * Raw Materials Act), event type ids and ISO 3166-1 alpha-2 country codes.
  *
  * The tables are generated at build time from proto/data/ (the .tsv files), the project's
- * own copy. Ids are stable: never renamed, never reused. */
+ * own copy. Ids are stable: never renamed, never reused. countries.tsv is kept
+ * in id order (byte order), as vocab_country() searches it by halves. */
 #pragma once
 
 #include <stdbool.h>

@@ -256,6 +256,22 @@ static void test_set_vocab(void **state)
         assert_int_equal(signal_fields_count, 15);
 }
 
+/* vocab_country() searches by halves: the table must stay in id order, and
+ * every country, the first and the last too, is found; near misses are not. */
+static void test_country_order(void **state)
+{
+        static const char *const absent[] = { "", "A", "AA", "ZZ", "zz", "ad", "AD ", "@@" };
+
+        (void)state;
+        for (size_t i = 1; i < vocab_countries_count; i++)
+                assert_true(strcmp(vocab_countries[i - 1].id, vocab_countries[i].id) < 0);
+        for (size_t i = 0; i < vocab_countries_count; i++)
+                assert_ptr_equal(vocab_country(vocab_countries[i].id), &vocab_countries[i]);
+        for (size_t i = 0; i < sizeof(absent) / sizeof(absent[0]); i++)
+                assert_null(vocab_country(absent[i]));
+        assert_null(vocab_country(NULL));
+}
+
 static void test_set_dates(void **state)
 {
         static const char *const good[] = {
@@ -701,6 +717,7 @@ int main(void)
                 cmocka_unit_test(test_new_id),
                 cmocka_unit_test(test_set_enums),
                 cmocka_unit_test(test_set_vocab),
+                cmocka_unit_test(test_country_order),
                 cmocka_unit_test(test_set_dates),
                 cmocka_unit_test(test_set_numbers),
                 cmocka_unit_test(test_set_note),
