@@ -24,8 +24,8 @@
 #      `nmo-node run` agent's VmRSS when idle;
 #   5. end to end at bench.sh's historical setting (50 nodes x window 32):
 #      throughput, and latency at a fixed offered rate;
-#   6. growth: throughput again after preloading the store through the hub's
-#      own ingest path.
+#   6. growth: throughput after preloading the store through the hub's own
+#      ingest path, its runs alternating with runs on an empty copy.
 #
 # What the two sides do differs, and the table says so: a PUBACK of mosquitto
 # (persistence off, as it is not durable anyway) acknowledges a message the
@@ -575,12 +575,28 @@ HUB_DIR=$T/hub-grown
 hub_start 900
 echo "{\"restart_seconds\": $(python3 -c "import time; print(round(time.time() - $t_restart, 2))")}" \
         >"$R/restart.jsonl"
+hub_stop
+# Each run on the grown store alternates with one on an empty copy of the same
+# hub (the enrolled template), each on a hub started afresh, so that the
+# machine's drift hits both alike; the ratio is of these two, not of runs a
+# quarter of an hour apart.
 for i in $(seq 1 $REPEATS); do
+        rm -rf "$T/hub-run"
+        cp -a "$T/hub-template" "$T/hub-run"
+        HUB_DIR=$T/hub-run
+        hub_start 30
+        hub_alive growth_empty && run growth_empty 120 "$LOAD" throughput --hub-dir "$T/hub-run" \
+                --seed "$T/seed" --endpoint "$EP" --nodes $NODES --window $WINDOW \
+                --duration "$DURATION" --warmup "$WARMUP" --drain "$DRAIN"
+        hub_stop
+        rm -rf "$T/hub-run"
+        HUB_DIR=$T/hub-grown
+        hub_start 120
         hub_alive growth && run growth 120 "$LOAD" throughput --hub-dir "$T/hub-grown" \
                 --seed "$T/seed" --endpoint "$EP" --nodes $NODES --window $WINDOW \
                 --duration "$DURATION" --warmup "$WARMUP" --drain "$DRAIN"
+        hub_stop
 done
-hub_stop
 
 # ---- results -----------------------------------------------------------------
 log "done; writing bench-results.json"
