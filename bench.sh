@@ -39,7 +39,7 @@
 #   ./bench.sh            full run (5 repeats; grid runs of 3 s; 10 million
 #                         signals preloaded)
 #   ./bench.sh --quick    quick run (3 repeats; grid runs of 1 s; 1 million
-#                         preloaded; about 10 minutes on 2 cores)
+#                         preloaded; about 6 minutes on 2 cores)
 #   ./bench.sh --keep     keep the temporary directory (hub, logs, raw results)
 #
 # NMO_BENCH_CONNECTIONS and NMO_BENCH_WINDOWS (numbers separated by spaces)
@@ -576,6 +576,15 @@ hub_start 900
 echo "{\"restart_seconds\": $(python3 -c "import time; print(round(time.time() - $t_restart, 2))")}" \
         >"$R/restart.jsonl"
 hub_stop
+# growth_run NAME DIR STARTUP: one end-to-end run on a hub started on DIR.
+growth_run() {
+        HUB_DIR=$2
+        hub_start "$3"
+        hub_alive "$1" && run "$1" 120 "$LOAD" throughput --hub-dir "$2" --seed "$T/seed" \
+                --endpoint "$EP" --nodes $NODES --window $WINDOW --duration "$DURATION" \
+                --warmup "$WARMUP" --drain "$DRAIN"
+        hub_stop
+}
 # Each run on the grown store alternates with one on an empty copy of the same
 # hub (the enrolled template), each on a hub started afresh, so that the
 # machine's drift hits both alike; the ratio is of these two, not of runs a
@@ -583,19 +592,9 @@ hub_stop
 for i in $(seq 1 $REPEATS); do
         rm -rf "$T/hub-run"
         cp -a "$T/hub-template" "$T/hub-run"
-        HUB_DIR=$T/hub-run
-        hub_start 30
-        hub_alive growth_empty && run growth_empty 120 "$LOAD" throughput --hub-dir "$T/hub-run" \
-                --seed "$T/seed" --endpoint "$EP" --nodes $NODES --window $WINDOW \
-                --duration "$DURATION" --warmup "$WARMUP" --drain "$DRAIN"
-        hub_stop
+        growth_run growth_empty "$T/hub-run" 30
         rm -rf "$T/hub-run"
-        HUB_DIR=$T/hub-grown
-        hub_start 120
-        hub_alive growth && run growth 120 "$LOAD" throughput --hub-dir "$T/hub-grown" \
-                --seed "$T/seed" --endpoint "$EP" --nodes $NODES --window $WINDOW \
-                --duration "$DURATION" --warmup "$WARMUP" --drain "$DRAIN"
-        hub_stop
+        growth_run growth "$T/hub-grown" 120
 done
 
 # ---- results -----------------------------------------------------------------
